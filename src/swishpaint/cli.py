@@ -1,0 +1,152 @@
+"""The `swishpaint` command line: parses arguments and calls library functions, nothing more.
+
+Every subcommand is importable as main(argv). User errors print one line and exit non-zero, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .configs import ConfigError
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """Printed as one line 'swishpaint: error: ...' with exit code 2."""
+
+
+def _cmd_info(args) -> int:
+    from .models import count_flops, count_parameters, load_model
+
+    model = load_model(args.model)
+    params = count_parameters(model)
+    flops = count_flops(model, args.size)
+    print(f"model      {args.model}")
+    print(f"arch       {type(model).__name__} {json.dumps(_plain(model.config))}")
+    print(f"parameters {params:,} ({params / 1e6:.2f} M)")
+    print(f"FLOPs      {flops / 1e9:.1f} GFLOP per {args.size}x{args.size} image (forward, counted)")
+    return 0
+
+
+def _plain(config) -> dict:
+    from .configs import to_dict
+
+    return to_dict(config)
+
+
+def _cmd_train(args) -> int:
+    from .training.config import load_config
+    from .training.loop import TrainingDiverged, train
+    from .configs import dump_yaml
+
+    config = load_config(args.config, args.overrides)
+    if args.dry_run:
+        print(dump_yaml(config), end="")
+        return 0
+    try:
+        result = train(config, resume=args.resume)
+    except TrainingDiverged as e:
+        print(f"swishpaint: error: {e}", file=sys.stderr)
+        return 1
+    if result.get("bad_files"):
+        print(f"skipped {len(result['bad_files'])} unreadable training file(s)")
+    state = "stopped at" if result["stopped"] else "finished at"
+    print(f"{state} step {result['step']}; checkpoint {result['checkpoint']}; best val PSNR "
+          f"{result['best_score']:.2f} dB" if result["best_score"] > -1e9 else f"{state} step {result['step']}")
+    return 0
+
+
+def _cmd_lines(args) -> int:
+    from .inference.batch import run_lines
+
+    return run_lines(args.inputs, Path(args.out), args.method)
+
+
+def _cmd_data(args) -> int:
+    if args.data_cmd == "build-demo":
+        from tqdm import tqdm
+
+        from .data.demo_corpus import build_demo_corpus
+
+        cache = Path(args.cache) if args.cache else Path(args.out) / ".debs"
+        m = build_demo_corpus(args.out, cache, args.max_per_source, args.max_side, args.workers, progress=tqdm)
+        for name, s in m["sources"].items():
+            rejected = sum(s.get("rejected", {}).values())
+            print(f"{name:26s} {s['version']:18s} train {s.get('train_images', 0):5d} "
+                  f"(from {s.get('train_originals', 0)}) val {s.get('val_images', 0):4d} rejected {rejected}")
+        print(f"total: train {m['counts']['train']}, val {m['counts']['val']} in {m['seconds']} s; "
+              f"manifest {Path(args.out) / 'manifest.json'}")
+        return 0
+    from .data.datasets import check_dataset
+
+    report = check_dataset(args.root)
+    print(f"layout {report['layout']}")
+    for split, s in report["splits"].items():
+        print(f"{split:5s} {s['samples']:6d} samples, sizes {s['min_size']} .. {s['max_size']}")
+    for path, reason in report["unreadable"].items():
+        print(f"unreadable: {path}: {reason}")
+    return 1 if report["unreadable"] else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="swishpaint", description="Colour anime line art (SwishU-net GAN).")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("info", help="parameters and FLOPs of a model")
+    s.add_argument("model", nargs="?", default="swish_unet_paper", help="registered name or model folder")
+    s.add_argument("--size", type=int, default=512)
+    s.set_defaults(func=_cmd_info)
+
+    s = sub.add_parser("train", help="train a model from a YAML config")
+    s.add_argument("--config", help="YAML file (configs/*.yaml)")
+    s.add_argument("overrides", nargs="*", help="key=value overrides, e.g. steps=100 data.root=DIR")
+    s.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
+    s.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("lines", help="extract line art from colour images")
+    s.add_argument("inputs", nargs="+")
+    s.add_argument("-o", "--out", required=True)
+    s.add_argument("--method", default="xdog", choices=("xdog", "dilate"))
+    s.set_defaults(func=_cmd_lines)
+
+    s = sub.add_parser("data", help="build or check datasets")
+    dsub = s.add_subparsers(dest="data_cmd", required=True)
+    b = dsub.add_parser("build-demo", help="build the demo corpus from Debian packages")
+    b.add_argument("--out", required=True)
+    b.add_argument("--cache", help="where .deb files are downloaded and unpacked (default OUT/.debs)")
+    b.add_argument("--max-per-source", type=int, default=2500)
+    b.add_argument("--max-side", type=int, default=512)
+    b.add_argument("--workers", type=int, default=2)
+    c = dsub.add_parser("check", help="layout, counts, sizes and unreadable files of a dataset")
+    c.add_argument("root")
+    s.set_defaults(func=_cmd_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from .data.images import ImageError
+    from .models.registry import ModelLoadError
+
+    try:
+        return args.func(args)
+    except (UserError, ConfigError, ModelLoadError, ImageError, FileNotFoundError) as e:
+        print(f"swishpaint: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("swishpaint: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

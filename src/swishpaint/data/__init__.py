@@ -1,0 +1,1 @@
+"""Datasets, safe image loading, line extraction, colour hints, augmentation and the demo corpus."""

@@ -1,0 +1,229 @@
+"""Sketch/colour datasets, auto-detected from a folder's layout.
+
+Layouts (each may sit in `train/` and `val/` sub-folders; without them the held-out split is a fixed
+hash of the file name, `val_percent` of the files):
+- 'kaggle': "Anime Sketch Colorization Pair" images, W = 2H, colour on the left half, sketch on the right;
+- 'paired': `sketch/` and `color/` folders with matching file names (any image suffix);
+- 'color': colour images only; sketches come from line extraction, cached on disk.
+
+Every sample is a dict: sketch (1, S, S) in [0, 1] (1 = paper, 0 = ink), color (3, S, S) in [0, 1],
+and, with hints on, hints (4, S, S) = hint RGB in [0, 1] (0 where none) + mask in {0, 1}.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from .augment import LineStyle, aligned_augment, vary_line_style
+from .hints import HintSampling, sample_hints
+from .images import ImageError, list_images, load_grey, load_rgb, save_png
+from .lines import extract_lines, random_xdog_params
+
+log = logging.getLogger(__name__)
+
+LAYOUTS = ("kaggle", "paired", "color")
+SPLITS = {"train": ("train",), "val": ("val", "validation", "test")}
+CACHE_DIR = ".swishpaint-cache"
+
+
+@dataclass
+class DataConfig:
+    root: str = ""
+    size: int = 256  # training crop size (multiple of the generator's 32)
+    line_method: str = "xdog"  # extraction method for colour-only folders
+    line_style: LineStyle = field(default_factory=LineStyle)
+    vary_lines: bool = True  # line-style augmentation for extracted sketches
+    hints: HintSampling = field(default_factory=HintSampling)
+    val_percent: float = 5.0
+    workers: int = 0
+    max_pixels: int = 50_000_000
+
+
+@dataclass(frozen=True)
+class SampleRef:
+    """Where one sample comes from: a colour file, and a sketch file or None (kaggle half / extraction)."""
+
+    color: Path
+    sketch: Path | None
+    name: str
+
+
+def _split_dir(root: Path, split: str) -> Path | None:
+    for name in SPLITS[split]:
+        if (root / name).is_dir():
+            return root / name
+    return None
+
+
+def _is_side_by_side(path: Path) -> bool:
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+        return w == 2 * h
+    except Exception:  # unreadable files are reported by the loader, not here
+        return False
+
+
+def _layout_of(folder: Path) -> str:
+    if (folder / "sketch").is_dir() and (folder / "color").is_dir():
+        return "paired"
+    sample = list_images(folder)[:8]
+    readable = [p for p in sample if _is_side_by_side(p)]
+    return "kaggle" if sample and len(readable) >= max(1, len(sample) // 2) else "color"
+
+
+def detect_layout(root: str | Path) -> str:
+    """'kaggle', 'paired' or 'color' for a dataset folder (looking into train/ when present)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such dataset folder")
+    return _layout_of(_split_dir(root, "train") or root)
+
+
+def _hash_is_val(name: str, val_percent: float) -> bool:
+    return zlib.crc32(name.encode()) % 10000 < val_percent * 100
+
+
+def find_samples(root: str | Path, split: str, val_percent: float = 5.0) -> tuple[str, list[SampleRef]]:
+    """The layout and the samples of one split ('train' or 'val') of a dataset folder."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    root = Path(root)
+    layout = detect_layout(root)
+    folder = _split_dir(root, split)
+    by_hash = _split_dir(root, "train") is None and _split_dir(root, "val") is None
+    if folder is None:
+        if not by_hash:
+            return layout, []
+        folder = root
+    refs: list[SampleRef] = []
+    if layout == "paired":
+        sketches = {p.stem: p for p in list_images(folder / "sketch")}
+        for color in list_images(folder / "color"):
+            if color.stem in sketches:
+                refs.append(SampleRef(color, sketches[color.stem], color.stem))
+            else:
+                log.warning("%s: no matching sketch in %s; skipped", color, folder / "sketch")
+    else:
+        refs = [SampleRef(p, None, str(p.relative_to(folder))) for p in list_images(folder)]
+    if by_hash:
+        refs = [r for r in refs if _hash_is_val(r.name, val_percent) == (split == "val")]
+    return layout, refs
+
+
+class SketchColorDataset(Dataset):
+    """(sketch, colour[, hints]) samples from any supported layout; see the module docstring.
+
+    Augmentation is seeded by (seed, epoch, index), so a resumed run sees the same samples.
+    A bad file is skipped with a warning naming it; the next good sample is returned instead.
+    """
+
+    def __init__(self, config: DataConfig, split: str = "train", train: bool | None = None,
+                 with_hints: bool = False, seed: int = 0, line_method: str | None = None):
+        self.config = config
+        self.split = split
+        self.train = split == "train" if train is None else train
+        self.with_hints = with_hints
+        self.seed = seed
+        self.epoch = 0
+        self.line_method = line_method or config.line_method
+        self.root = Path(config.root)
+        self.layout, self.samples = find_samples(self.root, split, config.val_percent)
+        self.bad_files: dict[str, str] = {}
+        if not self.samples:
+            raise ValueError(f"{self.root}: no images found for the {split!r} split (layout {self.layout})")
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _cached_sketch(self, ref: SampleRef, color: Image.Image) -> torch.Tensor:
+        cache = self.root / CACHE_DIR / f"lines-{self.line_method}" / (ref.name + ".png")
+        if cache.is_file():
+            try:
+                return _grey_tensor(load_grey(cache))
+            except ImageError:
+                log.warning("%s: damaged sketch cache; recomputing", cache)
+        params = random_xdog_params(np.random.default_rng(zlib.crc32(ref.name.encode()))) \
+            if self.line_method == "xdog" else {}
+        sketch = extract_lines(color, self.line_method, **params)[None]
+        try:
+            save_png(Image.fromarray((sketch[0] * 255).round().byte().numpy(), "L"), cache)
+        except OSError as e:  # a read-only dataset still trains, just slower
+            log.debug("cannot cache %s: %s", cache, e)
+        return sketch
+
+    def load_pair(self, ref: SampleRef) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """Full-size (sketch (1,H,W), colour (3,H,W), extracted?) for one sample; raises ImageError."""
+        color_im = load_rgb(ref.color, self.config.max_pixels)
+        if self.layout == "kaggle":
+            w, h = color_im.size
+            if w != 2 * h:
+                raise ImageError(str(ref.color), f"expected a side-by-side pair (width = 2 x height), got {w}x{h}")
+            sketch = _grey_tensor(color_im.crop((h, 0, w, h)).convert("L"))
+            return sketch, _rgb_tensor(color_im.crop((0, 0, h, h))), False
+        if ref.sketch is not None:
+            sketch_im = load_grey(ref.sketch, self.config.max_pixels)
+            if sketch_im.size != color_im.size:
+                sketch_im = sketch_im.resize(color_im.size, Image.BILINEAR)
+            return _grey_tensor(sketch_im), _rgb_tensor(color_im), False
+        return self._cached_sketch(ref, color_im), _rgb_tensor(color_im), True
+
+    def __getitem__(self, index: int) -> dict:
+        for attempt in range(len(self.samples)):
+            ref = self.samples[(index + attempt) % len(self.samples)]
+            try:
+                sketch, color, extracted = self.load_pair(ref)
+                break
+            except ImageError as e:
+                if str(ref.color) not in self.bad_files:
+                    log.warning("skipping %s", e)
+                self.bad_files[str(ref.color)] = e.reason
+        else:
+            raise ValueError(f"{self.root}: no readable image in the {self.split!r} split")
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        sketch, color = aligned_augment([sketch, color], self.config.size, rng, self.train)
+        if self.train and extracted and self.config.vary_lines:
+            sketch = vary_line_style(sketch, rng, self.config.line_style)
+        item = {"sketch": sketch, "color": color, "name": ref.name}
+        if self.with_hints:
+            item["hints"] = sample_hints(color, rng, self.config.hints)
+        return item
+
+
+def _grey_tensor(im: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0)[None]
+
+
+def _rgb_tensor(im: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+
+
+def check_dataset(root: str | Path, val_percent: float = 5.0, max_pixels: int = 50_000_000) -> dict:
+    """Decode every file of a dataset: layout, counts per split, size range, unreadable files."""
+    report: dict = {"root": str(root), "layout": detect_layout(root), "splits": {}, "unreadable": {}}
+    for split in SPLITS:
+        _, refs = find_samples(root, split, val_percent)
+        sizes = []
+        for ref in refs:
+            for path in filter(None, (ref.color, ref.sketch)):
+                try:
+                    sizes.append(load_rgb(path, max_pixels).size)
+                except ImageError as e:
+                    report["unreadable"][str(path)] = e.reason
+        report["splits"][split] = {
+            "samples": len(refs),
+            "min_size": list(min(sizes, key=lambda s: s[0] * s[1])) if sizes else None,
+            "max_size": list(max(sizes, key=lambda s: s[0] * s[1])) if sizes else None,
+        }
+    return report

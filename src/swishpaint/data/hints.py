@@ -1,0 +1,82 @@
+"""Colour hints: (4, H, W) tensors = hint RGB in [0, 1] (0 where no hint) + mask in {0, 1}.
+
+At every interface a hint file is one RGBA PNG the size of the sketch: alpha > 0 marks a hint.
+During training hints are sampled from the ground truth: small flat patches of the local mean colour
+and short strokes, a random number of them, sometimes none, so one model serves both modes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+@dataclass
+class HintSampling:
+    probability: float = 0.5  # chance that a training sample gets any hints
+    max_hints: int = 24
+    min_patch: int = 2  # patch side in pixels at 256 px; scales with the image size
+    max_patch: int = 6
+    stroke_probability: float = 0.3  # share of hints that are short strokes instead of patches
+    stroke_length: int = 12
+
+
+def empty_hints(height: int, width: int) -> torch.Tensor:
+    return torch.zeros(4, height, width)
+
+
+def _paint(hints: torch.Tensor, color: torch.Tensor, y: int, x: int, half: int) -> None:
+    h, w = color.shape[-2:]
+    y0, y1, x0, x1 = max(0, y - half), min(h, y + half + 1), max(0, x - half), min(w, x + half + 1)
+    mean = color[:, y0:y1, x0:x1].mean(dim=(1, 2))
+    hints[:3, y0:y1, x0:x1] = mean[:, None, None]
+    hints[3, y0:y1, x0:x1] = 1.0
+
+
+def sample_hints(color: torch.Tensor, rng: np.random.Generator, cfg: HintSampling = HintSampling(),
+                 count: int | None = None) -> torch.Tensor:
+    """Sample hints from a ground-truth colour image (3, H, W) in [0, 1] -> (4, H, W).
+
+    With `count` given exactly that many patches are placed (evaluation); otherwise a random number,
+    and none at all with probability 1 - cfg.probability.
+    """
+    _, h, w = color.shape
+    hints = empty_hints(h, w)
+    if count is None:
+        if rng.random() >= cfg.probability:
+            return hints
+        count = int(rng.integers(1, cfg.max_hints + 1))
+    scale = max(1.0, min(h, w) / 256)
+    for _ in range(count):
+        half = int(round(rng.integers(cfg.min_patch, cfg.max_patch + 1) * scale / 2))
+        y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+        if rng.random() < cfg.stroke_probability:
+            angle = rng.uniform(0, 2 * np.pi)
+            length = int(cfg.stroke_length * scale)
+            for t in range(0, length, max(1, half)):
+                yy = int(np.clip(y + t * np.sin(angle), 0, h - 1))
+                xx = int(np.clip(x + t * np.cos(angle), 0, w - 1))
+                _paint(hints, color, yy, xx, max(1, half // 2))
+        else:
+            _paint(hints, color, y, x, half)
+    return hints
+
+
+def hints_from_rgba(image: Image.Image, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """RGBA PIL image -> (4, H, W) hints; resized with nearest neighbour to size=(W, H) if given."""
+    rgba = image.convert("RGBA")
+    if size is not None and rgba.size != tuple(size):
+        rgba = rgba.resize(tuple(size), Image.NEAREST)
+    arr = torch.from_numpy(np.asarray(rgba, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    mask = (arr[3:] > 0).float()
+    return torch.cat([arr[:3] * mask, mask], dim=0)
+
+
+def hints_to_rgba(hints: torch.Tensor) -> Image.Image:
+    """(4, H, W) hints -> RGBA PIL image (transparent where there is no hint)."""
+    rgb = (hints[:3].clamp(0, 1) * 255 + 0.5).byte()
+    alpha = (hints[3:] > 0).byte() * 255
+    return Image.fromarray(torch.cat([rgb, alpha]).permute(1, 2, 0).numpy(), "RGBA")

@@ -1,0 +1,158 @@
+"""One safe image loader for the whole package (training data, CLI inputs, hints, uploads).
+
+- an allow-list of decoders (PNG, JPEG, WEBP): nothing else is parsed;
+- the pixel count is checked from the header before decoding (no decompression bombs);
+- EXIF orientation applied; palette, greyscale, CMYK and 16-bit handled (16-bit is scaled, not clipped);
+- transparency composited on white (a plain RGB conversion exposes hidden colours).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+DEFAULT_MAX_PIXELS = 50_000_000  # ~7000x7000; a 4096x4096 sketch (16.8 M) is well inside
+
+
+class ImageError(ValueError):
+    """An input image cannot be used; str() is one line naming the file and the problem."""
+
+    def __init__(self, source: str, reason: str):
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+def _name(source: str | Path | BinaryIO | bytes, name: str | None) -> str:
+    if name:
+        return name
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return getattr(source, "name", "<upload>")
+
+
+def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+               name: str | None = None) -> Image.Image:
+    """Open and fully decode an allowed image, EXIF-rotated, without mode conversion."""
+    label = _name(source, name)
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    if isinstance(source, (str, Path)):
+        if not os.path.isfile(source):
+            raise ImageError(label, "no such file")
+        if os.path.getsize(source) == 0:
+            raise ImageError(label, "empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(source, formats=list(ALLOWED_FORMATS))
+            w, h = im.size
+            if w * h > max_pixels:
+                raise ImageError(label, f"too large: {w}x{h} = {w * h} pixels (limit {max_pixels})")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(label, f"not an image in an allowed format ({', '.join(ALLOWED_FORMATS)})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(label, "too large (decompression bomb guard)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(label, f"corrupt or truncated image ({e})") from None
+    return im
+
+
+def _to_rgba(im: Image.Image) -> Image.Image:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        grey = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGBA")
+    if im.mode == "P":
+        return im.convert("RGBA")  # keeps palette transparency
+    if im.mode == "CMYK":
+        return im.convert("RGB").convert("RGBA")
+    if im.mode in ("LA", "La", "PA", "RGBa"):
+        return im.convert("RGBA")
+    return im.convert("RGBA")
+
+
+def composite_on_white(im: Image.Image) -> Image.Image:
+    """RGBA -> RGB over white, so hidden colours under transparent pixels never show."""
+    rgba = _to_rgba(im)
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
+
+
+def load_rgb(source, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None) -> Image.Image:
+    """Any allowed image as RGB, transparency on white."""
+    return composite_on_white(open_image(source, max_pixels, name))
+
+
+def load_grey(source, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None) -> Image.Image:
+    """Any allowed image as 8-bit greyscale (mode 'L'), transparency on white."""
+    return load_rgb(source, max_pixels, name).convert("L")
+
+
+def load_rgba(source, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None,
+              require_alpha: bool = False) -> Image.Image:
+    """An RGBA image (hints). With require_alpha, an image without an alpha channel is an error."""
+    im = open_image(source, max_pixels, name)
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info)
+    if require_alpha and not has_alpha:
+        raise ImageError(_name(source, name), f"hints must be an RGBA PNG (alpha > 0 marks a hint), got mode {im.mode}")
+    return _to_rgba(im)
+
+
+def is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def list_images(root: str | Path) -> list[Path]:
+    """Image files below `root` (sorted, hidden files and folders skipped)."""
+    root = Path(root)
+    return sorted(p for p in root.rglob("*") if is_image_file(p)
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def to_float_array(im: Image.Image) -> np.ndarray:
+    """PIL image -> float32 array in [0, 1], (H, W) or (H, W, C)."""
+    return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def from_float_array(arr: np.ndarray) -> Image.Image:
+    """Float array in [0, 1] -> 8-bit PIL image (clamped)."""
+    return Image.fromarray(np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8))
+
+
+def save_png(im: Image.Image, path: str | Path) -> None:
+    """Write a PNG atomically (no half-written output if anything fails)."""
+    from ..files import atomic_write
+
+    atomic_write(path, lambda tmp: im.save(tmp, format="PNG"))
+
+
+def image_grid(rows: list[list[Image.Image]], pad: int = 4, background=(255, 255, 255)) -> Image.Image:
+    """Paste rows of images into one sheet (each cell as large as the largest image)."""
+    cw = max(im.width for row in rows for im in row)
+    ch = max(im.height for row in rows for im in row)
+    cols = max(len(row) for row in rows)
+    sheet = Image.new("RGB", (cols * (cw + pad) + pad, len(rows) * (ch + pad) + pad), background)
+    for r, row in enumerate(rows):
+        for c, im in enumerate(row):
+            sheet.paste(im.convert("RGB"), (pad + c * (cw + pad), pad + r * (ch + pad)))
+    return sheet
+
+
+def tensor_to_image(t) -> Image.Image:
+    """(3, H, W) or (1, H, W) float tensor in [0, 1] -> PIL image."""
+    arr = t.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
+    return from_float_array(arr[..., 0] if arr.shape[2] == 1 else arr)

@@ -1,0 +1,1 @@
+"""Evaluation: image-quality metrics, FID, dataset scoring and the paper's tables."""

@@ -1,0 +1,147 @@
+"""Create any generator by name, and save/load it as a folder: config.yaml + model.safetensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..configs import ConfigError, from_dict, to_dict
+from ..files import atomic_path, atomic_write_text
+from .swish_unet import SwishUNet, SwishUNetConfig
+from .unet import UNet, UNetConfig
+
+ARCHITECTURES: dict[str, tuple[type[nn.Module], type]] = {
+    "swish_unet": (SwishUNet, SwishUNetConfig),
+    "unet": (UNet, UNetConfig),
+}
+
+# name -> (architecture, config overrides). Paper configs first; small ones are the same classes.
+MODELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "swish_unet_paper": ("swish_unet", {}),
+    "swish_unet_small": ("swish_unet", {"widths": (16, 32, 48, 64, 80, 96)}),
+    "swish_unet_tiny": ("swish_unet", {"widths": (4, 8, 8, 16)}),
+    "unet_paper": ("unet", {}),
+    "unet_small": ("unet", {"widths": (16, 32, 64, 96, 96, 96)}),
+    "unet_tiny": ("unet", {"widths": (4, 8, 8, 16)}),
+}
+
+CONFIG_FILE = "config.yaml"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class ModelLoadError(ValueError):
+    """A model folder or name could not be loaded; the message says which and why."""
+
+
+def architecture_of(model: nn.Module) -> str:
+    for name, (cls, _) in ARCHITECTURES.items():
+        if type(model) is cls:
+            return name
+    raise TypeError(f"{type(model).__name__} is not a registered generator")
+
+
+def build_model(arch: str, config: dict[str, Any]) -> nn.Module:
+    if arch not in ARCHITECTURES:
+        raise ConfigError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    cls, cfg_cls = ARCHITECTURES[arch]
+    return cls(from_dict(cfg_cls, config, where=f"model config ({arch})"))
+
+
+def create_model(name: str, **overrides: Any) -> nn.Module:
+    """A registered generator by name, e.g. create_model('swish_unet_small', in_channels=5)."""
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    arch, preset = MODELS[name]
+    return build_model(arch, {**to_dict(preset), **to_dict(overrides)})
+
+
+def model_spec(model: nn.Module) -> dict[str, Any]:
+    """What config.yaml holds: enough to rebuild the model without its training config."""
+    return {"arch": architecture_of(model), "config": to_dict(model.config)}
+
+
+def save_model(model: nn.Module, folder: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write config.yaml and model.safetensors into `folder`, each atomically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(folder / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp))
+    atomic_write_text(folder / CONFIG_FILE, yaml.safe_dump({**model_spec(model), **(extra or {})}, sort_keys=False))
+    return folder
+
+
+def load_model(name_or_path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
+    """A model from a folder (config.yaml + model.safetensors) or a registered name (random weights).
+
+    Never unpickles: weights come only from safetensors.
+    """
+    path = Path(name_or_path)
+    if not path.exists():
+        if str(name_or_path) in MODELS:
+            return create_model(str(name_or_path))
+        raise ModelLoadError(f"{name_or_path}: no such model folder or registered model "
+                             f"(known names: {', '.join(MODELS)})")
+    if path.is_file():
+        path = path.parent
+    try:
+        spec = yaml.safe_load((path / CONFIG_FILE).read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ModelLoadError(f"{path / CONFIG_FILE}: cannot read model config ({e})") from None
+    if not isinstance(spec, dict) or "arch" not in spec or "config" not in spec:
+        raise ModelLoadError(f"{path / CONFIG_FILE}: not a swishpaint model config (needs arch and config)")
+    model = build_model(spec["arch"], spec["config"])
+    try:
+        state = load_file(str(path / WEIGHTS_FILE), device=str(map_location))
+    except (OSError, SafetensorError) as e:
+        raise ModelLoadError(f"{path / WEIGHTS_FILE}: cannot read weights ({e})") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ModelLoadError(f"{path / WEIGHTS_FILE}: weights do not fit the config: {str(e).splitlines()[0]}") from None
+    return model.eval()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_flops(model: nn.Module, size: int = 512, batch: int = 1) -> int:
+    """FLOPs of one forward pass at size x size, counted (torch.utils.flop_counter) on the meta device."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    meta = build_model(architecture_of(model), to_dict(model.config)).to("meta") if _has_real(model) else model
+    x = torch.zeros(batch, model.config.in_channels, size, size, device="meta")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        meta(x)
+    return int(counter.get_total_flops())
+
+
+def _has_real(model: nn.Module) -> bool:
+    return any(p.device.type != "meta" for p in model.parameters())
+
+
+__all__ = [
+    "ARCHITECTURES", "MODELS", "ModelLoadError", "build_model", "create_model", "save_model",
+    "load_model", "count_parameters", "count_flops", "model_spec",
+]
+
+
+def generator_input(sketch: torch.Tensor, hints: torch.Tensor | None, in_channels: int) -> torch.Tensor:
+    """The generator's input: the sketch (B, 1, H, W), plus hint RGB + mask (B, 4, H, W) for 5-channel models.
+
+    A 5-channel model without hints gets all-zero hints (automatic colouring).
+    """
+    if in_channels == 1:
+        return sketch
+    if in_channels != 5:
+        raise ValueError(f"generators take 1 or 5 input channels, not {in_channels}")
+    if hints is None:
+        hints = sketch.new_zeros(sketch.shape[0], 4, *sketch.shape[-2:])
+    return torch.cat([sketch, hints], dim=1)

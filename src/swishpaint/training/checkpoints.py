@@ -1,0 +1,154 @@
+"""Training checkpoints as folders of safetensors + JSON, written atomically and verified on load.
+
+ckpt-000500/
+  generator/config.yaml, generator/model.safetensors   (loadable for inference on its own)
+  discriminator.safetensors, optimizers.safetensors    (tensors: weights, Adam moments, RNG state)
+  state.json                                           (step, epoch, scores, config, param groups,
+                                                        scheduler, SHA-256 of every file)
+The folder is written as a hidden temporary and renamed into place, so a killed run leaves either a
+complete checkpoint or none. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..models.registry import save_model
+
+log = logging.getLogger(__name__)
+
+PREFIX = "ckpt-"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, incomplete or damaged; the message names it."""
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
+    sd = opt.state_dict()
+    tensors = {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            t = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"{prefix}.{idx}.{key}"] = t.detach().cpu().contiguous()
+    return tensors, sd["param_groups"]
+
+
+def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], groups: list) -> dict:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, t in tensors.items():
+        if name.startswith(prefix + "."):
+            _, idx, key = name.split(".", 2)
+            state.setdefault(int(idx), {})[key] = t
+    return {"state": state, "param_groups": groups}
+
+
+def save_checkpoint(out_dir: str | Path, step: int, generator: nn.Module, discriminator: nn.Module,
+                    optimizers: dict[str, torch.optim.Optimizer], schedulers: dict[str, Any],
+                    state: dict[str, Any], keep_last: int = 3) -> Path:
+    """Write ckpt-<step> atomically, then delete all but the newest `keep_last` checkpoints."""
+    out_dir = Path(out_dir)
+    final = out_dir / f"{PREFIX}{step:08d}"
+    tmp = out_dir / f".{final.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(generator, tmp / "generator", extra={"step": step})
+    save_file({k: v.detach().cpu().contiguous() for k, v in discriminator.state_dict().items()},
+              str(tmp / "discriminator.safetensors"))
+    tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda{i}"] = s
+    groups = {}
+    for name, opt in optimizers.items():
+        t, g = _flatten_optimizer(name, opt)
+        tensors.update(t)
+        groups[name] = g
+    save_file(tensors, str(tmp / "optimizers.safetensors"))
+    files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+    meta = {**state, "step": step, "param_groups": groups,
+            "schedulers": {k: s.state_dict() for k, s in schedulers.items()}, "files": files}
+    (tmp / "state.json").write_text(json.dumps(meta, indent=1, default=str))
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    for old in list_checkpoints(out_dir)[:-keep_last] if keep_last > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(out_dir: str | Path) -> list[Path]:
+    """Complete checkpoint folders, oldest first."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    return sorted(p for p in out_dir.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Verify a checkpoint's files against their hashes and read its tensors and state."""
+    path = Path(path)
+    try:
+        meta = json.loads((path / "state.json").read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: damaged checkpoint (state.json unreadable: {e})") from None
+    for name, digest in meta.get("files", {}).items():
+        f = path / name
+        if not f.is_file():
+            raise CheckpointError(f"{path}: damaged checkpoint ({name} is missing)")
+        if _sha256(f) != digest:
+            raise CheckpointError(f"{path}: damaged checkpoint ({name} does not match its recorded hash)")
+    try:
+        return {"meta": meta,
+                "discriminator": load_file(str(path / "discriminator.safetensors")),
+                "generator": load_file(str(path / "generator" / "model.safetensors")),
+                "optimizers": load_file(str(path / "optimizers.safetensors"))}
+    except (OSError, SafetensorError) as e:
+        raise CheckpointError(f"{path}: damaged checkpoint ({e})") from None
+
+
+def restore(ckpt: dict[str, Any], generator: nn.Module, discriminator: nn.Module,
+            optimizers: dict[str, torch.optim.Optimizer], schedulers: dict[str, Any]) -> dict[str, Any]:
+    """Load what read_checkpoint returned into live objects; returns the checkpoint's state dict."""
+    meta = ckpt["meta"]
+    generator.load_state_dict(ckpt["generator"])
+    discriminator.load_state_dict(ckpt["discriminator"])
+    tensors = ckpt["optimizers"]
+    for name, opt in optimizers.items():
+        opt.load_state_dict(_unflatten_optimizer(name, tensors, meta["param_groups"][name]))
+    for name, sched in schedulers.items():
+        sched.load_state_dict(meta["schedulers"][name])
+    torch.set_rng_state(tensors["rng.torch"])
+    if torch.cuda.is_available():
+        states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda")]
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)
+    return meta
+
+
+def newest_good_checkpoint(out_dir: str | Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that verifies; damaged ones are reported and skipped."""
+    for path in reversed(list_checkpoints(out_dir)):
+        try:
+            return path, read_checkpoint(path)
+        except CheckpointError as e:
+            log.error("%s; falling back to the previous checkpoint", e)
+    return None

@@ -1,0 +1,76 @@
+"""Training configuration: dataclasses loaded from YAML, overridable with key=value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..configs import ConfigError, apply_overrides, from_dict, load_yaml
+from ..data.datasets import DataConfig
+from ..losses import LossConfig
+from ..models.discriminator import DiscriminatorConfig
+
+
+@dataclass
+class ModelSection:
+    name: str = "swish_unet_small"  # a registered model (swishpaint.models.MODELS)
+    overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {in_channels: 5}
+
+
+@dataclass
+class OptimConfig:
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    betas_g: tuple[float, float] = (0.9, 0.999)
+    betas_d: tuple[float, float] = (0.5, 0.999)
+    schedule: str = "constant"  # constant | cosine (after warmup, down to 10% at the last step)
+    warmup_steps: int = 0
+    grad_clip: float = 0.0  # 0 = off
+
+
+@dataclass
+class TrainConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 1
+    steps: int = 1000
+    d_warmup_steps: int = 0  # discriminator-only steps first, so its features mean something
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "auto"  # auto (bf16 on CUDA, off on CPU) | bf16 | fp16 | off
+    out_dir: str = "runs/default"
+    checkpoint_every: int = 500
+    keep_last: int = 3
+    val_every: int = 500
+    val_images: int = 32
+    sample_every: int = 500
+    log_every: int = 10
+    threads: int = 0  # CPU threads for torch (0 = torch's default)
+
+    def validate(self) -> None:
+        if self.optim.schedule not in ("constant", "cosine"):
+            raise ConfigError(f"optim.schedule must be constant or cosine, got {self.optim.schedule!r}")
+        if self.amp not in ("auto", "bf16", "fp16", "off"):
+            raise ConfigError(f"amp must be auto, bf16, fp16 or off, got {self.amp!r}")
+        if self.loss.l2_mode not in ("decoupled", "coupled", "off"):
+            raise ConfigError(f"loss.l2_mode must be decoupled, coupled or off, got {self.loss.l2_mode!r}")
+        for name in ("batch_size", "steps", "checkpoint_every", "val_every", "sample_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.data.size < 2 ** len(self.discriminator.widths):
+            raise ConfigError(f"data.size {self.data.size} is too small for a discriminator with "
+                              f"{len(self.discriminator.widths)} down-sampling blocks "
+                              f"(needs >= {2 ** len(self.discriminator.widths)})")
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    """A TrainConfig from a YAML file (or the defaults) plus key=value overrides; unknown keys raise."""
+    data = load_yaml(path) if path else {}
+    apply_overrides(data, list(overrides))
+    config = from_dict(TrainConfig, data, where=str(path or "config"))
+    config.validate()
+    return config

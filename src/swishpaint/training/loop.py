@@ -1,0 +1,394 @@
+"""The training loop of the paper's Figure 3: alternating discriminator and generator steps.
+
+Per step: G makes K candidates once; D learns real -> 1, all candidates -> 0 (one D pass over
+real + fakes, so DDP never sees two forwards before a backward); then G learns from the min over
+candidates of the perceptual loss, with φ taken from D frozen and in eval mode (the features do not
+move while G is scored) plus a small non-saturating adversarial term.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, DistributedSampler
+
+from .. import losses as L
+from ..configs import dump_yaml, to_dict
+from ..data.datasets import SketchColorDataset
+from ..data.hints import sample_hints
+from ..data.images import image_grid, tensor_to_image
+from ..evaluation.metrics import psnr, ssim
+from ..files import atomic_write, atomic_write_text
+from ..models.discriminator import ResNetDiscriminator
+from ..models.registry import create_model, generator_input, save_model
+from . import checkpoints as C
+from .config import TrainConfig
+from .distributed import DistInfo, any_rank, barrier, cleanup, init_distributed, reduce_mean
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the run stopped without saving over good checkpoints."""
+
+
+@dataclass
+class TrainState:
+    config: TrainConfig
+    info: DistInfo
+    generator: nn.Module  # possibly DDP-wrapped
+    discriminator: nn.Module  # possibly DDP-wrapped
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    sched_g: Any
+    sched_d: Any
+    scaler: Any
+    amp_dtype: torch.dtype | None
+    step: int = 0
+    best_score: float = -math.inf
+    history: list = field(default_factory=list)
+
+    @property
+    def g(self) -> nn.Module:
+        return unwrap(self.generator)
+
+    @property
+    def d(self) -> nn.Module:
+        return unwrap(self.discriminator)
+
+    @property
+    def in_channels(self) -> int:
+        return self.g.config.in_channels
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, DDP) else module
+
+
+def _amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if amp == "fp16":
+        return torch.float16
+    return torch.bfloat16
+
+
+def _schedule(config: TrainConfig):
+    o = config.optim
+
+    def factor(step: int) -> float:
+        if step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        if o.schedule == "cosine":
+            t = (step - o.warmup_steps) / max(1, config.steps - o.warmup_steps)
+            return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+        return 1.0
+
+    return factor
+
+
+def build_state(config: TrainConfig, info: DistInfo) -> TrainState:
+    """Models, optimisers (AdamW with the paper's α as weight decay on G's kernels), schedulers."""
+    torch.manual_seed(config.seed)
+    g = create_model(config.model.name, **config.model.overrides).to(info.device)
+    d = ResNetDiscriminator(config.discriminator).to(info.device)
+    decay = L.decayed_parameters(g) if config.loss.l2_mode == "decoupled" else []
+    decay_ids = {id(p) for p in decay}
+    groups = [{"params": decay, "weight_decay": config.loss.l2_alpha},
+              {"params": [p for p in g.parameters() if id(p) not in decay_ids], "weight_decay": 0.0}]
+    opt_g = torch.optim.AdamW(groups, lr=config.optim.lr_g, betas=config.optim.betas_g)
+    opt_d = torch.optim.Adam(d.parameters(), lr=config.optim.lr_d, betas=config.optim.betas_d)
+    factor = _schedule(config)
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
+    amp_dtype = _amp_dtype(config.amp, info.device)
+    scaler = torch.amp.GradScaler(info.device.type, enabled=amp_dtype == torch.float16)
+    if info.enabled:
+        ids = [info.device.index] if info.device.type == "cuda" else None
+        g = DDP(g, device_ids=ids)
+        # One D pass per backward, no BatchNorm (spectral norm): buffers need no broadcast.
+        d = DDP(d, device_ids=ids, broadcast_buffers=False)
+    return TrainState(config, info, g, d, opt_g, opt_d, sched_g, sched_d, scaler, amp_dtype)
+
+
+def _check_finite(values: dict[str, float], step: int) -> None:
+    for name, value in values.items():
+        if not math.isfinite(value):
+            raise TrainingDiverged(f"step {step}: {name} is {value}; training stopped "
+                                   f"(the last good checkpoint is untouched)")
+
+
+def _optimise(state: TrainState, loss: torch.Tensor, opt: torch.optim.Optimizer, params) -> None:
+    opt.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    if state.config.optim.grad_clip > 0:
+        state.scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(params, state.config.optim.grad_clip)
+    state.scaler.step(opt)
+    state.scaler.update()
+
+
+def gan_step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    """One alternating D + G step on a batch; returns the losses as floats."""
+    cfg, dev = state.config, state.info.device
+    sketch, real = batch["sketch"].to(dev), batch["color"].to(dev)
+    hints = batch["hints"].to(dev) if "hints" in batch else None
+    warmup = state.step < cfg.d_warmup_steps
+    autocast = torch.autocast(dev.type, dtype=state.amp_dtype or torch.float32, enabled=state.amp_dtype is not None)
+    b = real.shape[0]
+    with autocast, torch.set_grad_enabled(not warmup):
+        fake = state.generator(generator_input(sketch, hints, state.in_channels))  # (B, K, 3, H, W)
+    flat = fake.reshape(-1, *fake.shape[2:]).float()
+
+    # Discriminator: real -> 1, every candidate -> 0, in a single pass.
+    state.d.train()
+    with autocast:
+        logits, _ = state.discriminator(torch.cat([real, flat.detach()]) * 2 - 1)
+    loss_d = L.discriminator_loss(logits[:b].float(), logits[b:].float())
+    out = {"loss_d": loss_d.item()}
+    _check_finite(out, state.step)
+    _optimise(state, loss_d, state.opt_d, state.d.parameters())
+    if warmup:
+        return out
+
+    # Generator: perceptual loss through the frozen D (unwrapped: D gets no gradient here).
+    d = state.d.eval().requires_grad_(False)
+    try:
+        with autocast:
+            with torch.no_grad():
+                _, real_feats = d(real * 2 - 1)
+            need_d = cfg.loss.perceptual or cfg.loss.adversarial_weight > 0
+            fake_logits, fake_feats = d(flat * 2 - 1) if need_d else (None, [])
+        layers = len(fake_feats) if cfg.loss.perceptual else 0
+        per_cand = L.perceptual_distances([flat] + [f.float() for f in fake_feats[:layers]],
+                                          [real] + [f.float() for f in real_feats[:layers]],
+                                          cfg.loss.lambdas, sketch if cfg.loss.sketch_mask else None)
+        loss_perc = L.min_over_candidates(per_cand, cfg.loss.candidate_mean_weight)
+        loss_g = loss_perc
+        out["loss_perc"] = loss_perc.item()
+        if cfg.loss.adversarial_weight > 0:
+            loss_adv = L.generator_adversarial_loss(fake_logits.float())
+            loss_g = loss_g + cfg.loss.adversarial_weight * loss_adv
+            out["loss_adv"] = loss_adv.item()
+        if cfg.loss.pixel_l1_weight > 0:
+            best = per_cand.argmin(dim=1)
+            chosen = fake[torch.arange(b, device=dev), best]
+            loss_g = loss_g + cfg.loss.pixel_l1_weight * (chosen - real).abs().mean()
+        if cfg.loss.l2_mode == "coupled":
+            loss_g = loss_g + L.l2_regularization(state.g, cfg.loss.l2_alpha)
+        out["loss_g"] = loss_g.item()
+        _check_finite(out, state.step)
+        _optimise(state, loss_g, state.opt_g, state.g.parameters())
+    finally:
+        d.requires_grad_(True).train()
+    return out
+
+
+def _batches(dataset: SketchColorDataset, state: TrainState) -> Iterator[dict]:
+    """Endless batches, resumable at any step: epoch and offset follow from the step count."""
+    cfg, info = state.config, state.info
+    sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True,
+                                 seed=cfg.seed, drop_last=True)
+    per_epoch = len(sampler) // cfg.batch_size
+    if per_epoch == 0:
+        raise ValueError(f"{cfg.data.root}: {len(dataset)} training images are fewer than one batch "
+                         f"({cfg.batch_size} x {info.world_size} processes)")
+    while True:
+        epoch, offset = divmod(state.step, per_epoch)
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        indices = list(sampler)[offset * cfg.batch_size: per_epoch * cfg.batch_size]
+        loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=indices, drop_last=True,
+                            num_workers=cfg.data.workers, pin_memory=info.device.type == "cuda")
+        yield from loader
+
+
+@torch.no_grad()
+def validate(generator: nn.Module, dataset: SketchColorDataset, device: torch.device, images: int,
+             hint_patches: int = 20, seed: int = 0) -> dict[str, float]:
+    """PSNR/SSIM of candidate 1 and of the best candidate on held-out images; with hints if the model takes them."""
+    generator.eval()
+    scores: dict[str, list[float]] = {}
+    in_ch = generator.config.in_channels
+    modes = [("", 0)] + ([("_hints", hint_patches)] if in_ch == 5 else [])
+    for i in range(min(images, len(dataset))):
+        item = dataset[i]
+        sketch, real = item["sketch"][None].to(device), item["color"][None].to(device)
+        for suffix, count in modes:
+            hints = sample_hints(item["color"], np.random.default_rng([seed, i]), count=count)[None].to(device) \
+                if count else None
+            cand = generator(generator_input(sketch, hints, in_ch)).clamp(0, 1)[0]
+            p = psnr(cand, real.expand(len(cand), -1, -1, -1))
+            s = ssim(cand, real.expand(len(cand), -1, -1, -1))
+            best = int(p.argmax())
+            for key, value in (("psnr", p[0]), ("ssim", s[0]), ("psnr_best", p[best]), ("ssim_best", s[best])):
+                scores.setdefault(key + suffix, []).append(float(value))
+    generator.train()
+    return {k: float(np.mean(v)) for k, v in scores.items()}
+
+
+@torch.no_grad()
+def save_samples(generator: nn.Module, dataset: SketchColorDataset, device: torch.device, path: Path,
+                 count: int = 4) -> None:
+    """A grid per row: sketch | candidates | ground truth."""
+    generator.eval()
+    rows = []
+    for i in range(min(count, len(dataset))):
+        item = dataset[i]
+        cand = generator(generator_input(item["sketch"][None].to(device), None, generator.config.in_channels))[0]
+        rows.append([tensor_to_image(item["sketch"])] + [tensor_to_image(c) for c in cand]
+                    + [tensor_to_image(item["color"])])
+    generator.train()
+    atomic_write(path, lambda tmp: image_grid(rows).save(tmp, format="PNG"))
+
+
+class _StopFlag:
+    """SIGINT/SIGTERM set a flag; the loop saves a checkpoint and exits at the end of the step."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("stop requested; saving a checkpoint after this step (Ctrl-C again to abort)")
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _log_writer(out_dir: Path, enabled: bool):
+    tb = None
+    if enabled:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            tb = SummaryWriter(str(out_dir / "tensorboard"))
+        except ImportError:
+            log.info("TensorBoard not installed (pip install 'swishpaint[train]'); logging to log.jsonl only")
+
+    def write(record: dict) -> None:
+        if not enabled:
+            return
+        with open(out_dir / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if tb is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k != "step":
+                    tb.add_scalar(k, v, record["step"])
+    return write
+
+
+def _save(state: TrainState, out_dir: Path, extra: dict | None = None) -> Path | None:
+    path = None
+    if state.info.is_main:
+        meta = {"best_score": state.best_score, "config": to_dict(state.config), **(extra or {})}
+        path = C.save_checkpoint(out_dir, state.step, state.g, state.d,
+                                 {"g": state.opt_g, "d": state.opt_d},
+                                 {"g": state.sched_g, "d": state.sched_d}, meta, state.config.keep_last)
+    barrier(state.info)  # nobody reads a checkpoint before rank 0 has finished writing it
+    return path
+
+
+def resume_state(state: TrainState, out_dir: Path) -> Path | None:
+    """Load the newest checkpoint that verifies (damaged ones are skipped with an error)."""
+    found = C.newest_good_checkpoint(out_dir)
+    if found is None:
+        return None
+    path, ckpt = found
+    meta = C.restore(ckpt, state.g, state.d, {"g": state.opt_g, "d": state.opt_d},
+                     {"g": state.sched_g, "d": state.sched_d})
+    state.step = int(meta["step"])
+    state.best_score = float(meta.get("best_score", -math.inf))
+    return path
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train until config.steps (or a stop request); returns a summary dict."""
+    info = init_distributed(config.device)
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    out_dir = Path(config.out_dir)
+    try:
+        state = build_state(config, info)
+        with_hints = state.in_channels == 5
+        train_set = SketchColorDataset(config.data, "train", with_hints=with_hints, seed=config.seed)
+        val_set = SketchColorDataset(config.data, "val", train=False, seed=config.seed) \
+            if config.val_every <= config.steps else None
+        if info.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out_dir / "config.yaml", dump_yaml(config))
+        resumed = resume_state(state, out_dir) if resume else None
+        if resume and resumed is None and info.is_main:
+            log.warning("%s: no checkpoint to resume from; starting at step 0", out_dir)
+        write_log = _log_writer(out_dir, info.is_main)
+        result = _run(state, train_set, val_set, out_dir, write_log, progress and info.is_main)
+        result["resumed_from"] = str(resumed) if resumed else None
+        result["bad_files"] = dict(train_set.bad_files)
+        return result
+    finally:
+        cleanup(info)
+
+
+def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progress: bool) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    cfg, info = state.config, state.info
+    bar = tqdm(total=cfg.steps, initial=state.step, disable=not progress, dynamic_ncols=True)
+    batches = _batches(train_set, state)
+    last_ckpt, stopped = None, False
+    t0, seen = time.time(), 0
+    with _StopFlag() as stop:
+        while state.step < cfg.steps:
+            losses = reduce_mean(gan_step(state, next(batches)), info)
+            state.sched_g.step()
+            state.sched_d.step()
+            state.step += 1
+            seen += cfg.batch_size * info.world_size
+            if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+                rate = seen / max(1e-9, time.time() - t0)
+                record = {"step": state.step, **losses, "img_per_s": rate, "lr_g": state.sched_g.get_last_lr()[0]}
+                write_log(record)
+                state.history.append(record)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if k != "step"})
+                t0, seen = time.time(), 0
+            bar.update(1)
+            is_last = state.step == cfg.steps
+            if val_set is not None and info.is_main and (state.step % cfg.val_every == 0 or is_last):
+                scores = validate(state.g, val_set, info.device, cfg.val_images, seed=cfg.seed)
+                write_log({"step": state.step, **{f"val_{k}": v for k, v in scores.items()}})
+                state.history.append({"step": state.step, "val": scores})
+                if scores["psnr_best"] > state.best_score:
+                    state.best_score = scores["psnr_best"]
+                    save_model(state.g, out_dir / "best", extra={"step": state.step, "val": scores})
+            if val_set is not None and info.is_main and (state.step % cfg.sample_every == 0 or is_last):
+                save_samples(state.g, val_set, info.device, out_dir / "samples" / f"step-{state.step:08d}.png")
+            stopped = any_rank(stop.requested, info)
+            if state.step % cfg.checkpoint_every == 0 or is_last or stopped:
+                last_ckpt = _save(state, out_dir)
+            if stopped:
+                break
+    bar.close()
+    return {"step": state.step, "stopped": stopped, "checkpoint": str(last_ckpt) if last_ckpt else None,
+            "best_score": state.best_score, "history": state.history, "out_dir": str(out_dir)}
