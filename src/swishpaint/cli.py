@@ -62,6 +62,16 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_colorize(args) -> int:
+    from .inference.batch import run_colorize
+
+    try:
+        return run_colorize(args.inputs, Path(args.out), args.model, args.hints, args.candidates, args.size,
+                            args.device, args.keep_lines, args.backend)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
 def _cmd_lines(args) -> int:
     from .inference.batch import run_lines
 
@@ -110,6 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
     s.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("colorize", aliases=["colourise"], help="colour sketches (files or folders)")
+    s.add_argument("inputs", nargs="+", help="sketch files or folders")
+    s.add_argument("-o", "--out", required=True, help="output folder")
+    s.add_argument("--model", help="model folder or registered name (default: the bundled demo model)")
+    s.add_argument("--hints", help="RGBA PNG of colour hints (one input) or a folder of <stem>.png hints")
+    s.add_argument("--candidates", "-k", type=int, default=1, help="how many colourings to write")
+    s.add_argument("--size", type=int, help="working size (longer side) the sketch is scaled down to")
+    s.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    s.add_argument("--keep-lines", action=argparse.BooleanOptionalAction, default=True,
+                   help="multiply the original line art over the colours (default on)")
+    s.add_argument("--backend", default="torch", choices=("torch", "onnx"))
+    s.set_defaults(func=_cmd_colorize)
 
     s = sub.add_parser("lines", help="extract line art from colour images")
     s.add_argument("inputs", nargs="+")

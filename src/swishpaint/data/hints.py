@@ -80,3 +80,16 @@ def hints_to_rgba(hints: torch.Tensor) -> Image.Image:
     rgb = (hints[:3].clamp(0, 1) * 255 + 0.5).byte()
     alpha = (hints[3:] > 0).byte() * 255
     return Image.fromarray(torch.cat([rgb, alpha]).permute(1, 2, 0).numpy(), "RGBA")
+
+
+def resize_hints(hints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(4, H, W) -> (4, h, w) keeping small strokes: mask = any hint in the area, colour = area mean of hints."""
+    import torch.nn.functional as F
+
+    if tuple(hints.shape[-2:]) == tuple(size):
+        return hints
+    pooled = F.interpolate(hints[None], size=size, mode="area" if hints.shape[-1] > size[1] else "nearest")[0]
+    coverage = pooled[3:]
+    mask = (coverage > 0).float()
+    rgb = pooled[:3] / coverage.clamp_min(1e-6) * mask
+    return torch.cat([rgb.clamp(0, 1), mask])

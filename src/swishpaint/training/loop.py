@@ -72,6 +72,17 @@ class TrainState:
         return self.g.config.in_channels
 
 
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of a model's state: equal digests mean bitwise-equal weights (e.g. across ranks)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def unwrap(module: nn.Module) -> nn.Module:
     return module.module if isinstance(module, DDP) else module
 
@@ -390,5 +401,5 @@ def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progre
             if stopped:
                 break
     bar.close()
-    return {"step": state.step, "stopped": stopped, "checkpoint": str(last_ckpt) if last_ckpt else None,
+    return {"step": state.step, "generator_digest": weights_digest(state.g), "stopped": stopped, "checkpoint": str(last_ckpt) if last_ckpt else None,
             "best_score": state.best_score, "history": state.history, "out_dir": str(out_dir)}

@@ -1,0 +1,1 @@
+"""Inference: the Colorizer API, batch processing for the CLI, high-resolution handling, ONNX."""

@@ -1,0 +1,161 @@
+"""Colorizer: the Python API for colouring sketches with a trained model.
+
+    from swishpaint import Colorizer
+    images = Colorizer.load().colorize("sketch.png", hints="hints.png", candidates=3)
+
+Any input size works: the sketch is scaled down to the model's working size when larger, padded to a
+multiple of 32 with paper white, coloured, cropped, scaled back up with a guided upsampling that
+follows the original lines, and the original line art is multiplied over the colours so it stays crisp.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from PIL import Image
+
+from ..data.hints import hints_from_rgba, resize_hints
+from ..data.images import ImageError, load_grey, load_rgba, DEFAULT_MAX_PIXELS
+from ..models.registry import CONFIG_FILE, generator_input, load_model
+from .upsample import guided_upsample
+
+BUNDLED = Path(__file__).resolve().parent.parent / "weights" / "demo"
+DEFAULT_WORKING_SIZE = 512
+
+ImageLike = str | Path | Image.Image | np.ndarray
+
+
+def _as_grey(image: ImageLike, max_pixels: int) -> Image.Image:
+    if isinstance(image, (str, Path, bytes)):
+        return load_grey(image, max_pixels)
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+        image = Image.fromarray(arr)
+    from ..data.images import composite_on_white
+
+    return composite_on_white(image).convert("L")
+
+
+def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels: int) -> tuple[torch.Tensor, bool]:
+    """Hints as (4, H, W) at the sketch's size; returns (hints, resized?)."""
+    if isinstance(hints, torch.Tensor):
+        t = hints
+    else:
+        if isinstance(hints, (str, Path, bytes)):
+            im = load_rgba(hints, max_pixels, require_alpha=True)
+        elif isinstance(hints, np.ndarray):
+            if hints.ndim != 3 or hints.shape[2] != 4:
+                raise ImageError("<hints array>", "hints must be an RGBA array (H, W, 4)")
+            im = Image.fromarray(hints.astype(np.uint8), "RGBA")
+        else:
+            if hints.mode not in ("RGBA", "LA", "PA"):
+                raise ImageError("<hints image>", f"hints must be RGBA (alpha > 0 marks a hint), got mode {hints.mode}")
+            im = hints.convert("RGBA")
+        t = hints_from_rgba(im)
+    resized = tuple(t.shape[-2:]) != (size[1], size[0])
+    return (resize_hints(t, (size[1], size[0])) if resized else t), resized
+
+
+class Colorizer:
+    """A loaded generator plus the pre/post-processing that makes any sketch size work."""
+
+    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu",
+                 working_size: int = DEFAULT_WORKING_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = ""):
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self.working_size = working_size
+        self.max_pixels = max_pixels
+        self.name = name
+        self.multiple = model.config.size_multiple
+        self.warnings: list[str] = []
+
+    @classmethod
+    def load(cls, name_or_path: str | Path | None = None, device: str = "cpu", **kwargs) -> "Colorizer":
+        """The bundled demo model by default, or a model folder / registered name."""
+        path = Path(name_or_path) if name_or_path else BUNDLED
+        if name_or_path is None and not (path / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{path}: the bundled demo weights are missing from this install")
+        working = kwargs.pop("working_size", None) or _working_size(path)
+        return cls(load_model(path, map_location=device), device, working, name=str(name_or_path or "demo"), **kwargs)
+
+    @property
+    def candidates(self) -> int:
+        return self.model.config.candidates
+
+    @property
+    def takes_hints(self) -> bool:
+        return self.model.config.in_channels == 5
+
+    @torch.inference_mode()
+    def colorize(self, image: ImageLike, hints: ImageLike | torch.Tensor | None = None, candidates: int = 1,
+                 size: int | None = None, keep_lines: bool = True) -> list[Image.Image]:
+        """Colour one sketch; returns `candidates` RGB images at the input's size, best first.
+
+        image: path, PIL image or array (any mode; transparency goes on white). hints: RGBA image
+        or path the size of the sketch (other sizes are resized, with a warning in self.warnings).
+        With hints, candidates are ordered by how well they follow the hints.
+        """
+        self.warnings = []
+        if not 1 <= candidates <= self.candidates:
+            raise ValueError(f"candidates must be between 1 and {self.candidates}, got {candidates}")
+        grey = _as_grey(image, self.max_pixels)
+        sketch_full = torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None, None]
+        hint_full = None
+        if hints is not None:
+            if not self.takes_hints:
+                raise ValueError(f"model {self.name} takes no hints (it has 1 input channel)")
+            hint_full, resized = _as_hints(hints, grey.size, self.max_pixels)
+            if resized:
+                self.warnings.append(f"hints resized to the sketch's size {grey.size[0]}x{grey.size[1]}")
+            hint_full = hint_full[None]
+        colours = self._colour(sketch_full, hint_full, size or self.working_size)  # (K, 3, H, W)
+        order = _rank_by_hints(colours, hint_full) if hint_full is not None else list(range(len(colours)))
+        colours = colours[order[:candidates]]
+        if keep_lines:
+            colours = colours * sketch_full[0]  # multiply the original lines over the colours
+        return [_to_image(c) for c in colours]
+
+    def _colour(self, sketch: torch.Tensor, hints: torch.Tensor | None, working: int) -> torch.Tensor:
+        h, w = sketch.shape[-2:]
+        scale = min(1.0, working / max(h, w))
+        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+        small = F.interpolate(sketch, size=(sh, sw), mode="area") if scale < 1 else sketch
+        small_hints = resize_hints(hints[0], (sh, sw))[None] if hints is not None and scale < 1 else hints
+        ph, pw = -sh % self.multiple, -sw % self.multiple
+        x = F.pad(small, (0, pw, 0, ph), value=1.0)  # paper white
+        hx = F.pad(small_hints, (0, pw, 0, ph)) if small_hints is not None else None
+        x = generator_input(x, hx, self.model.config.in_channels).to(self.device)
+        out = self.model(x)[0, :, :, :sh, :sw].float().cpu().clamp(0, 1)  # (K, 3, sh, sw)
+        if scale < 1:
+            out = guided_upsample(out, small[0], sketch[0])
+        return out
+
+
+def _working_size(path: Path) -> int:
+    try:
+        spec = yaml.safe_load((path / CONFIG_FILE).read_text())
+        return int(spec.get("working_size", DEFAULT_WORKING_SIZE))
+    except (OSError, yaml.YAMLError, AttributeError, ValueError):
+        return DEFAULT_WORKING_SIZE
+
+
+def _rank_by_hints(colours: torch.Tensor, hints: torch.Tensor) -> list[int]:
+    """Candidate indices ordered by mean error at the hinted pixels (best first)."""
+    mask = hints[0, 3:]
+    if mask.sum() == 0:
+        return list(range(len(colours)))
+    err = ((colours - hints[0, :3]).abs().mean(1, keepdim=True) * mask).flatten(1).sum(1) / mask.sum()
+    return err.argsort().tolist()
+
+
+def _to_image(t: torch.Tensor) -> Image.Image:
+    return Image.fromarray((t.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).numpy(), "RGB")
+
+

@@ -1,0 +1,68 @@
+"""Shared fixtures: synthetic drawings and small datasets in every supported layout (no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from swishpaint.data.lines import extract_lines
+
+
+def drawing(seed: int, size: int = 64) -> Image.Image:
+    """A cartoon-like colour image: filled shapes with black outlines on white."""
+    rng = np.random.default_rng(seed)
+    im = Image.new("RGB", (size, size), "white")
+    d = ImageDraw.Draw(im)
+    for _ in range(4):
+        x0, y0 = rng.integers(0, size // 2, 2)
+        x1, y1 = x0 + rng.integers(size // 4, size // 2), y0 + rng.integers(size // 4, size // 2)
+        fill = tuple(int(v) for v in rng.integers(40, 255, 3))
+        shape = d.ellipse if rng.random() < 0.5 else d.rectangle
+        shape([int(x0), int(y0), int(x1), int(y1)], fill=fill, outline="black", width=2)
+    return im
+
+
+def sketch_of(im: Image.Image) -> Image.Image:
+    return Image.fromarray((extract_lines(im, "xdog") * 255).byte().numpy(), "L")
+
+
+@pytest.fixture
+def kaggle_dir(tmp_path: Path) -> Path:
+    for split, n in (("train", 6), ("val", 2)):
+        (tmp_path / split).mkdir()
+        for i in range(n):
+            color = drawing(i + (100 if split == "val" else 0))
+            pair = Image.new("RGB", (128, 64), "white")
+            pair.paste(color, (0, 0))
+            pair.paste(sketch_of(color).convert("RGB"), (64, 0))
+            pair.save(tmp_path / split / f"{i}.png")
+    return tmp_path
+
+
+@pytest.fixture
+def paired_dir(tmp_path: Path) -> Path:
+    (tmp_path / "sketch").mkdir()
+    (tmp_path / "color").mkdir()
+    for i in range(8):
+        color = drawing(i)
+        color.save(tmp_path / "color" / f"img{i}.png")
+        sketch_of(color).save(tmp_path / "sketch" / f"img{i}.jpg")
+    return tmp_path
+
+
+@pytest.fixture
+def color_dir(tmp_path: Path) -> Path:
+    """Colour-only images, plus a corrupt, a truncated, an empty and a non-image file."""
+    for split, n in (("train", 8), ("val", 3)):
+        (tmp_path / split).mkdir()
+        for i in range(n):
+            drawing(i + (100 if split == "val" else 0)).save(tmp_path / split / f"img{i}.png")
+    (tmp_path / "train" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    good = (tmp_path / "train" / "img0.png").read_bytes()
+    (tmp_path / "train" / "truncated.png").write_bytes(good[: len(good) // 2])
+    (tmp_path / "train" / "empty.png").write_bytes(b"")
+    (tmp_path / "train" / "notes.webp").write_text("hello")
+    return tmp_path

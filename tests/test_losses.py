@@ -1,0 +1,104 @@
+"""Losses: min over candidates, the WPL switch, λ weighting, GAN terms, L2, and overfitting one batch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from swishpaint import losses as L
+from swishpaint.models import create_model
+
+from .conftest import drawing, sketch_of
+
+
+def test_min_over_candidates_picks_the_best_candidate_per_image():
+    per_cand = torch.tensor([[3.0, 1.0, 2.0], [0.5, 4.0, 4.0]])
+    assert L.min_over_candidates(per_cand, mean_weight=0.0).item() == pytest.approx((1.0 + 0.5) / 2)
+    mixed = L.min_over_candidates(per_cand, mean_weight=0.001).item()
+    assert mixed == pytest.approx((0.999 * 1 + 0.001 * 2 + 0.999 * 0.5 + 0.001 * 8.5 / 3) / 2)
+
+
+def test_perceptual_distances_find_the_matching_candidate():
+    real = torch.rand(2, 3, 8, 8)
+    cands = torch.rand(2, 4, 3, 8, 8)
+    cands[0, 2] = real[0]
+    cands[1, 0] = real[1]
+    d = L.perceptual_distances([cands.flatten(0, 1)], [real], (1.0,))
+    assert d.shape == (2, 4)
+    assert d.argmin(1).tolist() == [2, 0] and d.min(1).values.abs().max() < 1e-7
+    assert L.best_candidate(cands, real).tolist() == [2, 0]
+
+
+def test_each_lambda_weights_its_layer():
+    real = [torch.zeros(1, 3, 4, 4), torch.zeros(1, 5, 2, 2)]
+    fake = [torch.ones(2, 3, 4, 4), torch.full((2, 5, 2, 2), 2.0)]
+    base = L.perceptual_distances(fake, real, (1.0, 1.0))
+    assert torch.allclose(base, torch.full((1, 2), 3.0))
+    assert torch.allclose(L.perceptual_distances(fake, real, (0.5, 1.0)), torch.full((1, 2), 2.5))
+    assert torch.allclose(L.perceptual_distances(fake, real, (1.0, 0.25)), torch.full((1, 2), 1.5))
+    with pytest.raises(ValueError):
+        L.perceptual_distances(fake * 1, real, (1.0,))
+
+
+def test_sketch_mask_ignores_line_pixels():
+    real = torch.zeros(1, 3, 4, 4)
+    fake = torch.zeros(1, 3, 4, 4)
+    fake[..., 0, :] = 1.0  # wrong only on row 0
+    mask = torch.ones(1, 1, 4, 4)
+    mask[..., 0, :] = 0.0  # row 0 is ink
+    assert L.perceptual_distances([fake], [real], (1.0,), mask).item() == 0.0
+    assert L.perceptual_distances([fake], [real], (1.0,), None).item() == pytest.approx(0.25)
+
+
+def test_wpl_switch_removes_the_perceptual_term(tmp_path):
+    """With perceptual=False only φ_0 (pixels) counts: changing D's features changes nothing."""
+    from swishpaint.training.config import load_config
+    from swishpaint.training.distributed import DistInfo
+    from swishpaint.training.loop import build_state, gan_step
+
+    batch = {"sketch": torch.rand(2, 1, 32, 32), "color": torch.rand(2, 3, 32, 32), "hints": torch.zeros(2, 4, 32, 32)}
+    results = {}
+    for perceptual in (True, False):
+        for d_seed in (0, 1):
+            cfg = load_config("configs/tiny.yaml", [f"loss.perceptual={perceptual}", "loss.adversarial_weight=0"])
+            state = build_state(cfg, DistInfo())
+            torch.manual_seed(d_seed)
+            for p in state.d.parameters():
+                p.data.normal_()
+            state.opt_d.param_groups[0]["lr"] = 0.0  # the D step changes nothing: G sees the D we set
+            results[(perceptual, d_seed)] = gan_step(state, batch)["loss_perc"]
+    assert results[(False, 0)] == pytest.approx(results[(False, 1)])
+    assert results[(True, 0)] != pytest.approx(results[(True, 1)])
+    assert results[(True, 0)] > results[(False, 0)]
+
+
+def test_gan_losses():
+    assert L.discriminator_loss(torch.tensor([10.0]), torch.tensor([-10.0])).item() < 1e-3
+    assert L.discriminator_loss(torch.tensor([-10.0]), torch.tensor([10.0])).item() > 10
+    assert L.generator_adversarial_loss(torch.tensor([10.0, 10.0])).item() < 1e-3
+
+
+def test_l2_regularization_covers_kernels_only():
+    model = create_model("swish_unet_tiny")
+    expected = 0.009 * sum(p.pow(2).sum() for n, p in model.named_parameters() if p.ndim > 1)
+    assert L.l2_regularization(model, 0.009).item() == pytest.approx(expected.item())
+    assert all(p.ndim > 1 for p in L.decayed_parameters(model))
+
+
+def test_one_batch_can_be_overfitted():
+    torch.manual_seed(0)
+    model = create_model("swish_unet_tiny", widths=(8, 16, 16, 32), candidates=3)
+    colors = [drawing(i, 32) for i in range(2)]
+    target = torch.stack([torch.from_numpy(np.asarray(c, dtype=np.float32) / 255).permute(2, 0, 1) for c in colors])
+    sketch = torch.stack([torch.from_numpy(np.asarray(sketch_of(c), dtype=np.float32) / 255)[None] for c in colors])
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(300):
+        out = model(sketch)
+        loss = L.min_over_candidates(L.perceptual_distances([out.flatten(0, 1)], [target], (1.0,)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0], (losses[0], losses[-1])

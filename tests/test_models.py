@@ -1,0 +1,113 @@
+"""Generators and discriminator: shapes, size rules, gradients at every level, save/load, registry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from swishpaint.configs import ConfigError
+from swishpaint.models import (MODELS, DiscriminatorConfig, ModelLoadError, ResNetDiscriminator, SwishUNet,
+                               SwishUNetConfig, count_flops, count_parameters, create_model, load_model,
+                               save_model)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (64, 96), (96, 64)])
+@pytest.mark.parametrize("name", ["swish_unet_tiny", "unet_tiny"])
+def test_output_shape(name, size):
+    model = create_model(name, candidates=4, in_channels=5)
+    out = model(torch.rand(2, 5, *size))
+    assert out.shape == (2, 4, 3, *size)
+
+
+def test_paper_config_has_27_output_channels_and_runs():
+    model = create_model("swish_unet_paper")
+    assert model.head[-1].out_channels == 27
+    assert model.config.widths == (96, 192, 288, 384, 480, 512)
+    assert len(model.encoders) == 5 and len(model.decoders) == 5  # ten Swish Gated Blocks
+    with torch.no_grad():
+        out = model(torch.rand(1, 1, 32, 32))
+    assert out.shape == (1, 9, 3, 32, 32)
+
+
+def test_paper_parameter_count_matches_the_analytic_count():
+    assert count_parameters(create_model("swish_unet_paper")) == 47_827_558  # architecture.md §4: 47.83 M
+
+
+@pytest.mark.parametrize("name", ["swish_unet_tiny", "unet_tiny"])
+def test_bad_size_gives_clear_error(name):
+    model = create_model(name)  # 4 levels: multiples of 8
+    with pytest.raises(ValueError, match="not a multiple of 8"):
+        model(torch.rand(1, 1, 36, 40))
+
+
+def test_gradients_reach_every_level():
+    """The swish gates are meant to keep the middle layers trained: check each block gets gradient."""
+    torch.manual_seed(0)
+    model = create_model("swish_unet_small", widths=(8, 8, 16, 16, 24, 24))
+    model(torch.rand(2, 1, 64, 64)).mean().backward()
+    blocks = list(model.encoders) + list(model.skip_gates) + list(model.decoders) + [model.head]
+    for i, block in enumerate(blocks):
+        norms = [p.grad.norm().item() for p in block.parameters() if p.grad is not None]
+        assert norms and all(n > 0 for n in norms), f"block {i} ({type(block).__name__}) got no gradient"
+
+
+def test_seeded_models_are_identical_and_save_load_round_trips(tmp_path):
+    torch.manual_seed(3)
+    a = create_model("swish_unet_tiny", in_channels=5)
+    torch.manual_seed(3)
+    b = create_model("swish_unet_tiny", in_channels=5)
+    x = torch.rand(1, 5, 32, 32)
+    assert torch.equal(a.eval()(x), b.eval()(x))
+    save_model(a, tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.yaml", "model.safetensors"]
+    c = load_model(tmp_path / "m")
+    assert isinstance(c, SwishUNet) and c.config == a.config
+    assert torch.equal(c(x), a(x))
+
+
+def test_load_errors_are_clear(tmp_path):
+    with pytest.raises(ModelLoadError, match="no such model folder"):
+        load_model(tmp_path / "missing")
+    save_model(create_model("unet_tiny"), tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(ModelLoadError, match="cannot read weights"):
+        load_model(tmp_path / "m")
+    with pytest.raises(ConfigError, match="unknown model"):
+        create_model("nope")
+    with pytest.raises(ConfigError, match="unknown key"):
+        create_model("swish_unet_tiny", widht=3)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_registered_model_counts_flops(name):
+    model = create_model(name)
+    assert count_flops(model, 64) > 0 and count_parameters(model) > 0
+
+
+def test_flops_of_the_paper_model():
+    gflops = count_flops(create_model("swish_unet_paper"), 512) / 1e9
+    assert 1090 < gflops < 1100  # 547 GMAC (architecture.md §4)
+
+
+def test_norm_options():
+    for norm in ("ln", "bn", "in", "none"):
+        m = SwishUNet(SwishUNetConfig(widths=(4, 8), norm=norm))
+        assert m(torch.rand(2, 1, 16, 16)).shape == (2, 9, 3, 16, 16)
+
+
+def test_discriminator_logit_and_features():
+    d = ResNetDiscriminator(DiscriminatorConfig(widths=(4, 8, 8, 16, 16, 32), feature_blocks=5))
+    logit, feats = d(torch.rand(3, 3, 64, 64) * 2 - 1)
+    assert logit.shape == (3,)
+    assert [f.shape[1:] for f in feats] == [(4, 32, 32), (8, 16, 16), (8, 8, 8), (16, 4, 4), (16, 2, 2)]
+    with pytest.raises(ValueError, match="smaller than"):
+        d(torch.rand(1, 3, 32, 32))
+
+
+def test_discriminator_features_do_not_depend_on_the_batch():
+    """Spectral norm, not BatchNorm: φ(x) is the same alone or in a batch."""
+    d = ResNetDiscriminator(DiscriminatorConfig(widths=(4, 8, 8), feature_blocks=3)).eval()
+    x = torch.rand(4, 3, 16, 16)
+    _, alone = d(x[:1])
+    _, batched = d(x)
+    assert torch.allclose(alone[-1], batched[-1][:1], atol=1e-6)

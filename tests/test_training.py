@@ -1,0 +1,133 @@
+"""Training: loss falls, exact resume, checkpoints load for inference, damage fallback, NaN stop,
+Ctrl-C, and a two-process gloo run with identical weights on both ranks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from swishpaint.configs import ConfigError
+from swishpaint.training import checkpoints as C
+from swishpaint.training.config import load_config
+from swishpaint.training.loop import TrainingDiverged, train, weights_digest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny(data: Path, out: Path, *overrides: str):
+    return load_config(ROOT / "configs" / "tiny.yaml", [f"data.root={data}", f"out_dir={out}", *overrides])
+
+
+def test_tiny_config_trains_and_loss_falls(kaggle_dir, tmp_path):
+    result = train(tiny(kaggle_dir, tmp_path / "run", "steps=30", "log_every=1", "val_every=30"), progress=False)
+    losses = [h["loss_perc"] for h in result["history"] if "loss_perc" in h]
+    assert len(losses) == 30
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    run = tmp_path / "run"
+    assert (run / "config.yaml").is_file() and (run / "log.jsonl").is_file()
+    assert (run / "best" / "model.safetensors").is_file()
+    assert list((run / "samples").glob("*.png"))
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert any("val_psnr" in r for r in records) and any("img_per_s" in r for r in records)
+
+
+def test_resumed_run_equals_uninterrupted_run(kaggle_dir, tmp_path):
+    full = train(tiny(kaggle_dir, tmp_path / "a", "steps=20"), progress=False)
+    train(tiny(kaggle_dir, tmp_path / "b", "steps=10"), progress=False)
+    resumed = train(tiny(kaggle_dir, tmp_path / "b", "steps=20"), resume=True, progress=False)
+    assert resumed["resumed_from"].endswith("ckpt-00000010")
+    assert resumed["generator_digest"] == full["generator_digest"]  # bitwise on CPU
+
+
+def test_checkpoint_loads_for_inference(kaggle_dir, tmp_path):
+    from swishpaint.inference.colorizer import Colorizer
+
+    result = train(tiny(kaggle_dir, tmp_path / "run", "steps=10"), progress=False)
+    colorizer = Colorizer.load(Path(result["checkpoint"]) / "generator")
+    out = colorizer.colorize(kaggle_dir / "val" / "0.png", candidates=2)
+    assert len(out) == 2 and out[0].size == (128, 64)
+
+
+def test_damaged_checkpoint_is_reported_and_resume_falls_back(kaggle_dir, tmp_path, caplog):
+    out = tmp_path / "run"
+    train(tiny(kaggle_dir, out, "steps=20", "keep_last=5"), progress=False)
+    ckpts = C.list_checkpoints(out)
+    assert [p.name for p in ckpts] == ["ckpt-00000010", "ckpt-00000020"]
+    weights = ckpts[-1] / "discriminator.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-7] + b"garbage")
+    with pytest.raises(C.CheckpointError, match="ckpt-00000020: damaged checkpoint"):
+        C.read_checkpoint(ckpts[-1])
+    result = train(tiny(kaggle_dir, out, "steps=20"), resume=True, progress=False)
+    assert result["resumed_from"].endswith("ckpt-00000010")
+    assert "falling back" in caplog.text
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(kaggle_dir, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    train(tiny(kaggle_dir, out, "steps=10"), progress=False)
+    before = (out / "ckpt-00000010" / "state.json").read_bytes()
+    from swishpaint import losses
+
+    monkeypatch.setattr(losses, "min_over_candidates", lambda *a, **k: torch.tensor(float("nan")))
+    with pytest.raises(TrainingDiverged, match="loss_perc is nan"):
+        train(tiny(kaggle_dir, out, "steps=20"), resume=True, progress=False)
+    assert [p.name for p in C.list_checkpoints(out)] == ["ckpt-00000010"]
+    assert (out / "ckpt-00000010" / "state.json").read_bytes() == before
+
+
+def test_config_errors_are_loud(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(ROOT / "configs" / "tiny.yaml", ["optim.lr=1"])
+    with pytest.raises(ConfigError, match="too small"):
+        load_config(ROOT / "configs" / "tiny.yaml", ["data.size=8"])
+    for name in ("paper", "paper-wpl", "unet-baseline", "cpu-demo", "tiny"):
+        load_config(ROOT / "configs" / f"{name}.yaml")
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+
+
+def test_ctrl_c_saves_and_exits_cleanly(kaggle_dir, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "swishpaint", "train", "--config", str(ROOT / "configs" / "tiny.yaml"),
+           f"data.root={kaggle_dir}", f"out_dir={out}", "steps=100000", "checkpoint_every=100000",
+           "val_every=100000", "sample_every=100000", "log_every=1"]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "log.jsonl").is_file() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "stopped at step" in stdout
+    assert len(C.list_checkpoints(out)) == 1
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_keeps_ranks_identical(kaggle_dir, tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import json, os, sys\n"
+        "from swishpaint.training.config import load_config\n"
+        "from swishpaint.training.loop import train\n"
+        f"cfg = load_config({str(ROOT / 'configs' / 'tiny.yaml')!r}, sys.argv[1:])\n"
+        "r = train(cfg, progress=False)\n"
+        "open(os.path.join(cfg.out_dir, 'rank%s.json' % os.environ['RANK']), 'w').write("
+        "json.dumps({'digest': r['generator_digest'], 'step': r['step']}))\n")
+    out = tmp_path / "run"
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+                    str(script), f"data.root={kaggle_dir}", f"out_dir={out}", "steps=6", "batch_size=1",
+                    "val_every=6", "checkpoint_every=3"], env=_env(), check=True, capture_output=True, timeout=300)
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0] == ranks[1] and ranks[0]["step"] == 6
+    assert [p.name for p in C.list_checkpoints(out)] == ["ckpt-00000003", "ckpt-00000006"]
