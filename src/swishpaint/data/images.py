@@ -62,12 +62,35 @@ def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_
     except ImageError:
         raise
     except UnidentifiedImageError:
+        fmt = _signature(source)
+        if fmt:
+            raise ImageError(label, f"corrupt or truncated {fmt} file") from None
         raise ImageError(label, f"not an image in an allowed format ({', '.join(ALLOWED_FORMATS)})") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(label, "too large (decompression bomb guard)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(label, f"corrupt or truncated image ({e})") from None
     return im
+
+
+def _signature(source) -> str | None:
+    """The allowed format a file claims by its first bytes, if any."""
+    try:
+        if isinstance(source, (str, Path)):
+            with open(source, "rb") as f:
+                head = f.read(12)
+        else:
+            source.seek(0)
+            head = source.read(12)
+    except (OSError, AttributeError, ValueError):
+        return None
+    if head.startswith(b"\x89PNG"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "WEBP"
+    return None
 
 
 def _to_rgba(im: Image.Image) -> Image.Image:

@@ -1,0 +1,142 @@
+"""Colourise: CLI and Python API on a tiny model; any size and mode; hints; bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from swishpaint.cli import main
+from swishpaint.inference.colorizer import Colorizer
+from swishpaint.inference.upsample import guided_upsample
+from swishpaint.models import create_model, save_model
+
+from .conftest import drawing, sketch_of
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    torch.manual_seed(0)
+    return save_model(create_model("swish_unet_tiny", in_channels=5, candidates=4), tmp_path / "model")
+
+
+@pytest.fixture
+def sketches(tmp_path):
+    d = tmp_path / "sketches"
+    d.mkdir()
+    sketch_of(drawing(0, 70)).save(d / "odd.png")  # not a multiple of 32
+    rgba = Image.new("RGBA", (50, 90), (255, 0, 0, 0))
+    rgba.paste((0, 0, 0, 255), (10, 10, 20, 80))
+    rgba.save(d / "rgba.png")
+    Image.fromarray((np.random.default_rng(0).random((40, 40)) * 65535).astype(np.uint16)).save(d / "g16.png")
+    p = sketch_of(drawing(2, 64)).convert("P")
+    p.save(d / "palette.png")
+    sketch_of(drawing(3, 64)).convert("RGB").save(d / "photo.jpg")
+    return d
+
+
+def test_cli_colourises_every_mode_and_size(model_dir, sketches, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["colorize", str(sketches), "-o", str(out), "--model", str(model_dir), "-k", "3"]) == 0
+    for stem, size in {"odd": (70, 70), "rgba": (50, 90), "g16": (40, 40), "palette": (64, 64), "photo": (64, 64)}.items():
+        assert Image.open(out / f"{stem}.png").size == size
+        for i in (1, 2, 3):
+            assert Image.open(out / f"{stem}_c{i}.png").size == size
+        assert (out / f"{stem}_sheet.png").is_file()
+    assert "colourised 5 of 5" in capsys.readouterr().out
+
+
+def test_bad_inputs_are_reported_and_the_rest_processed(model_dir, sketches, tmp_path, capsys):
+    (sketches / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    (sketches / "empty.jpg").write_bytes(b"")
+    (sketches / "text.webp").write_text("not an image")
+    Image.new("L", (3000, 3000), 255).save(sketches / "huge.png")
+    out = tmp_path / "out"
+    code = main(["colorize", str(sketches), str(tmp_path / "missing.png"), "-o", str(out), "--model", str(model_dir)])
+    assert code == 1
+    captured = capsys.readouterr()
+    err_lines = [line for line in captured.err.splitlines() if line.startswith("swishpaint: error")]
+    assert len(err_lines) == 4
+    assert any("broken.png: corrupt" in line for line in err_lines)
+    assert any("empty.jpg: empty file" in line for line in err_lines)
+    assert any("text.webp: not an image" in line for line in err_lines)
+    assert any("missing.png: no such file" in line for line in err_lines)
+    assert "Traceback" not in captured.err
+    assert sorted(p.name for p in out.iterdir()) == ["g16.png", "huge.png", "odd.png", "palette.png",
+                                                     "photo.jpg".replace(".jpg", ".png"), "rgba.png"]
+    assert not list(out.glob(".*"))  # no temporary leftovers
+
+
+def test_too_large_input_is_refused(model_dir, tmp_path):
+    Image.new("L", (200, 200), 255).save(tmp_path / "big.png")
+    c = Colorizer.load(model_dir, max_pixels=10_000)
+    from swishpaint.data.images import ImageError
+
+    with pytest.raises(ImageError, match="too large"):
+        c.colorize(tmp_path / "big.png")
+
+
+def test_hints_checks(model_dir, sketches, tmp_path, capsys):
+    sketch = sketches / "odd.png"
+    Image.new("RGB", (70, 70), "red").save(tmp_path / "rgb_hints.png")
+    code = main(["colorize", str(sketch), "-o", str(tmp_path / "o1"), "--model", str(model_dir),
+                 "--hints", str(tmp_path / "rgb_hints.png")])
+    assert code == 1 and "must be an RGBA PNG" in capsys.readouterr().err
+    hints = Image.new("RGBA", (35, 35), (0, 0, 0, 0))
+    hints.paste((0, 0, 255, 255), (5, 5, 10, 10))
+    hints.save(tmp_path / "small_hints.png")
+    code = main(["colorize", str(sketch), "-o", str(tmp_path / "o2"), "--model", str(model_dir),
+                 "--hints", str(tmp_path / "small_hints.png"), "-k", "2"])
+    assert code == 0 and "hints resized" in capsys.readouterr().err
+
+
+def test_python_api_accepts_paths_images_and_arrays(model_dir, sketches):
+    c = Colorizer.load(model_dir)
+    path = sketches / "odd.png"
+    a = c.colorize(path, candidates=4)
+    b = c.colorize(Image.open(path))
+    arr = np.asarray(Image.open(path))
+    d = c.colorize(arr)
+    e = c.colorize(arr.astype(np.float32) / 255)
+    assert len(a) == 4 and all(im.mode == "RGB" and im.size == (70, 70) for im in a + b + d + e)
+    assert np.array_equal(np.asarray(a[0]), np.asarray(b[0])) and np.array_equal(np.asarray(b[0]), np.asarray(d[0]))
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        c.colorize(path, candidates=5)
+
+
+def test_keep_lines_keeps_the_ink_dark(model_dir, sketches):
+    c = Colorizer.load(model_dir)
+    ink = np.asarray(Image.open(sketches / "odd.png")) < 64
+    on = np.asarray(c.colorize(sketches / "odd.png", keep_lines=True)[0].convert("L"))
+    off = np.asarray(c.colorize(sketches / "odd.png", keep_lines=False)[0].convert("L"))
+    assert on[ink].mean() < 40 and on[ink].mean() <= off[ink].mean()
+
+
+def test_hints_order_candidates_by_agreement(model_dir):
+    c = Colorizer.load(model_dir)
+    sketch = np.full((64, 64), 255, np.uint8)
+    hints = np.zeros((64, 64, 4), np.uint8)
+    hints[20:40, 20:40] = (255, 0, 0, 255)
+    out = c.colorize(sketch, hints=hints, candidates=4, keep_lines=False)
+    err = [np.abs(np.asarray(im, np.float32)[20:40, 20:40] - [255, 0, 0]).mean() for im in out]
+    assert err == sorted(err)
+
+
+def test_large_sketch_is_coloured_at_working_size_and_upsampled(model_dir, tmp_path):
+    sketch_of(drawing(5, 96)).resize((600, 600), Image.NEAREST).save(tmp_path / "big.png")
+    c = Colorizer.load(model_dir, working_size=64)
+    out = c.colorize(tmp_path / "big.png")
+    assert out[0].size == (600, 600)
+
+
+def test_guided_upsampling_follows_the_guide_edges():
+    """A colour edge at low resolution lands on the full-resolution line, not blurred across it."""
+    full = torch.ones(1, 64, 64)
+    full[:, :, 31:33] = 0.0  # a line at x = 31..32
+    small = torch.nn.functional.interpolate(full[None], size=(16, 16), mode="area")[0]
+    colours = torch.zeros(1, 3, 16, 16)
+    colours[:, 0, :, 8:] = 1.0  # red right of the line
+    up = guided_upsample(colours, small, full)
+    assert up.shape == (1, 3, 64, 64)
+    assert up[0, 0, 32, 40] > 0.9 and up[0, 0, 32, 20] < 0.1
