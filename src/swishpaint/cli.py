@@ -104,6 +104,21 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from .inference.onnx import export_onnx
+
+    path = export_onnx(args.model, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from .benchmark import run_bench
+
+    run_bench(args.what, Path(args.out), args.runs, quick=args.quick)
+    return 0
+
+
 def _cmd_lines(args) -> int:
     from .inference.batch import run_lines
 
@@ -187,6 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("compare", help="Table 1 and Table 2: SwishU-net vs U-net vs SwishU-net-WPL")
     s.add_argument("--config", required=True, help="compare YAML (configs/compare-demo.yaml)")
     s.set_defaults(func=_cmd_compare)
+
+    s = sub.add_parser("export", help="export a model for another runtime")
+    s.add_argument("format", choices=("onnx",))
+    s.add_argument("--model", help="model folder or name (default: the bundled demo model)")
+    s.add_argument("--out", required=True, help="output folder (model.onnx + config.yaml)")
+    s.set_defaults(func=_cmd_export)
+
+    s = sub.add_parser("bench", help="speed and memory benchmarks, written to a JSON file")
+    s.add_argument("what", nargs="?", default="infer", choices=("infer", "train"))
+    s.add_argument("--out", default="benchmarks/results.json")
+    s.add_argument("--runs", type=int, default=5, help="timed runs per case (median reported)")
+    s.add_argument("--quick", action="store_true", help="small sizes only (a smoke test)")
+    s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("lines", help="extract line art from colour images")
     s.add_argument("inputs", nargs="+")

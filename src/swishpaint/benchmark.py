@@ -1,0 +1,149 @@
+"""`swishpaint bench`: speed and memory measured on this machine, written to benchmarks/results.json.
+
+infer: for swish_unet_paper and unet_paper at 512x512 (batch 1 and 4) the counted FLOPs, the median
+wall time of >= 5 runs after a warm-up, achieved GFLOP/s, and the machine's own peak in the same run
+(a large float32 matrix product and a large 3x3 convolution) giving an efficiency ratio; the peak
+memory of each case (each runs in a fresh process); eager ("before") and optimised ("after":
+inference mode + channels-last) execution; the bundled model with the torch and ONNX backends; and
+the command line's cold start. train: images per second of cpu-demo and the U-net baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .files import atomic_write_text
+
+
+def _median_time(fn, runs: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def machine_peak(runs: int = 5) -> dict:
+    """GFLOP/s of a 2048^3 float32 matmul and of a 3x3 convolution 128->128 channels at 256x256."""
+    a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
+    t_mm = _median_time(lambda: a @ b, runs)
+    conv = torch.nn.Conv2d(128, 128, 3, padding=1, bias=False).eval()
+    x = torch.rand(1, 128, 256, 256)
+    with torch.inference_mode():
+        t_conv = _median_time(lambda: conv(x), runs)
+    mm, cv = 2 * 2048**3 / t_mm / 1e9, 2 * 128 * 128 * 9 * 256 * 256 / t_conv / 1e9
+    return {"matmul_gflops": mm, "conv3x3_gflops": cv, "peak_gflops": max(mm, cv)}
+
+
+def _case(queue, model: str, size: int, batch: int, mode: str, runs: int, threads: int) -> None:
+    """One measurement in a fresh process, so its peak memory is its own."""
+    torch.set_num_threads(threads)
+    from .inference.colorizer import Colorizer
+    from .models.registry import count_flops, load_model
+
+    if mode == "onnx":
+        from .inference.onnx import OnnxColorizer
+
+        net = OnnxColorizer.load(model).model
+        flops = count_flops(load_model(model), size, batch)
+    else:
+        net = load_model(model) if model != "bundled" else Colorizer.load().model
+        flops = count_flops(net, size, batch)
+    x = torch.rand(batch, net.config.in_channels, size, size)
+    if mode == "optimized":
+        net = net.to(memory_format=torch.channels_last)
+        x = x.to(memory_format=torch.channels_last)
+    ctx = torch.inference_mode if mode != "eager" else torch.no_grad
+    with ctx():
+        seconds = _median_time(lambda: net(x), runs)
+    queue.put({"model": model, "size": size, "batch": batch, "mode": mode, "flops": flops,
+               "seconds": seconds, "seconds_per_image": seconds / batch, "gflops_per_s": flops / seconds / 1e9,
+               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def run_case(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_case, args=(queue, model, size, batch, mode, runs, torch.get_num_threads()))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def cold_start() -> dict:
+    """Seconds for a fresh interpreter to import swishpaint and load the bundled model, and for `swishpaint info`."""
+    code = ("import time; t = time.perf_counter(); from swishpaint.inference.colorizer import Colorizer; "
+            "Colorizer.load(); print(time.perf_counter() - t)")
+    t = time.perf_counter()
+    inner = float(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout)
+    total = time.perf_counter() - t
+    return {"import_and_load_s": inner, "process_total_s": total}
+
+
+def bench_infer(runs: int, quick: bool) -> dict:
+    size = 128 if quick else 512
+    cases = [("swish_unet_paper", 1, "eager"), ("swish_unet_paper", 1, "optimized"),
+             ("unet_paper", 1, "eager"), ("unet_paper", 1, "optimized"),
+             ("swish_unet_paper", 4, "optimized"), ("unet_paper", 4, "optimized"),
+             ("bundled", 1, "eager"), ("bundled", 1, "optimized"), ("bundled", 1, "onnx")]
+    peak = machine_peak(runs)
+    results = []
+    for model, batch, mode in cases:
+        if mode == "onnx":
+            from .inference.colorizer import BUNDLED
+            model_arg = str(BUNDLED)
+        else:
+            model_arg = model
+        r = run_case(model_arg, size, batch, mode, runs)
+        r["model"] = model
+        r["efficiency"] = r["gflops_per_s"] / peak["peak_gflops"]
+        results.append(r)
+        print(f"{model:18s} b{batch} {mode:9s} {r['seconds'] * 1000:9.1f} ms  {r['gflops_per_s']:6.1f} GFLOP/s "
+              f"({r['efficiency']:.0%} of peak)  peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    return {"size": size, "runs": runs, "machine_peak": peak, "cases": results, "cold_start": cold_start()}
+
+
+def bench_train(runs: int, quick: bool) -> dict:
+    """Images per second of one GAN step (synthetic batches, no data loading) for cpu-demo and U-net."""
+    from .training.config import load_config
+    from .training.distributed import DistInfo
+    from .training.loop import build_state, gan_step
+
+    root = Path(__file__).resolve().parents[2] / "configs" / "cpu-demo.yaml"
+    out = {}
+    for name, overrides in (("cpu-demo (SwishU-net)", []),
+                            ("U-net baseline", ["model.name=unet_small",
+                                                "model.overrides={in_channels: 5, widths: [16, 32, 64, 96, 96, 96]}"])):
+        cfg = load_config(root, overrides + (["data.size=64", "batch_size=2"] if quick else []))
+        state = build_state(cfg, DistInfo())
+        s, b = cfg.data.size, cfg.batch_size
+        batch = {"sketch": torch.rand(b, 1, s, s), "color": torch.rand(b, 3, s, s), "hints": torch.zeros(b, 4, s, s)}
+        seconds = _median_time(lambda: gan_step(state, batch), runs)
+        out[name] = {"size": s, "batch": b, "seconds_per_step": seconds, "images_per_s": b / seconds}
+        print(f"{name:24s} {s}px batch {b}: {b / seconds:.2f} images/s", flush=True)
+    return out
+
+
+def run_bench(what: str, out: Path, runs: int = 5, quick: bool = False) -> dict:
+    """Run a benchmark and merge its section into the results file (atomically)."""
+    result = bench_infer(runs, quick) if what == "infer" else bench_train(runs, quick)
+    data = json.loads(out.read_text()) if out.is_file() else {}
+    data[what] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.processor() or platform.machine(),
+                  "torch": torch.__version__, "threads": torch.get_num_threads(), "quick": quick, **result}
+    atomic_write_text(out, json.dumps(data, indent=1))
+    print(f"wrote {out}")
+    return data

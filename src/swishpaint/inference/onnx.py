@@ -1,0 +1,85 @@
+"""ONNX export and an onnxruntime backend that plugs into the Colorizer unchanged.
+
+`swishpaint export onnx --model M --out DIR` writes DIR/model.onnx (dynamic batch, height and width,
+H and W multiples of the model's size rule) beside DIR/config.yaml; `colorize --backend onnx` runs it
+with onnxruntime (optional dependency: pip install 'swishpaint[onnx]').
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models.registry import CONFIG_FILE, load_model, save_model
+from .colorizer import BUNDLED, Colorizer, _working_size
+
+log = logging.getLogger(__name__)
+
+ONNX_FILE = "model.onnx"
+
+
+def export_onnx(model: str | Path | None, out_dir: str | Path) -> Path:
+    """Export a model (folder or name; the bundled one by default) to out_dir/model.onnx, atomically."""
+    from torch.export import Dim
+
+    from ..files import atomic_path
+
+    source = Path(model) if model else BUNDLED
+    net = load_model(source).eval()
+    out_dir = Path(out_dir)
+    if source.is_dir() and (source / CONFIG_FILE).is_file():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if source.resolve() != out_dir.resolve():
+            shutil.copy(source / CONFIG_FILE, out_dir / CONFIG_FILE)
+    else:
+        save_model(net, out_dir)
+    m = net.config.size_multiple
+    x = torch.rand(1, net.config.in_channels, 2 * m, 3 * m)
+    h, w = Dim("h", min=1, max=4096 // m), Dim("w", min=1, max=4096 // m)
+    with atomic_path(out_dir / ONNX_FILE) as tmp:
+        torch.onnx.export(net, (x,), str(tmp), dynamo=True, external_data=False, verbose=False,
+                          input_names=["sketch"], output_names=["candidates"],
+                          dynamic_shapes={"x": {0: Dim("batch", min=1, max=256), 2: m * h, 3: m * w}})
+    return out_dir / ONNX_FILE
+
+
+class OnnxGenerator:
+    """Quacks like the torch generator for the Colorizer: .config, .eval(), .to(), __call__."""
+
+    def __init__(self, onnx_path: Path, config, threads: int = 0):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.config = config
+
+    def eval(self):
+        return self
+
+    def to(self, device):
+        return self
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {self.session.get_inputs()[0].name: x.detach().cpu().numpy().astype(np.float32)})
+        return torch.from_numpy(out[0])
+
+
+class OnnxColorizer(Colorizer):
+    @classmethod
+    def load(cls, name_or_path: str | Path | None = None, device: str = "cpu", **kwargs) -> "OnnxColorizer":
+        """A folder with model.onnx; a torch model folder is exported on the fly (to a temporary folder)."""
+        path = Path(name_or_path) if name_or_path else BUNDLED
+        config = load_model(path).config
+        onnx_path = path / ONNX_FILE
+        if not onnx_path.is_file():
+            log.warning("%s has no %s; exporting it now (swishpaint export onnx saves this step)", path, ONNX_FILE)
+            onnx_path = export_onnx(path, Path(tempfile.mkdtemp(prefix="swishpaint-onnx-")))
+        working = kwargs.pop("working_size", None) or _working_size(path)
+        return cls(OnnxGenerator(onnx_path, config), "cpu", working, name=str(name_or_path or "demo"), **kwargs)
