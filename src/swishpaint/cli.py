@@ -119,6 +119,15 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    try:
+        from .server.app import ServerConfig, serve
+    except ImportError as e:
+        raise UserError(f"the web app needs its extra: pip install 'swishpaint[serve]' ({e.name} is missing)") from None
+    serve(args.host, args.port, ServerConfig(model=args.model, device=args.device, queue_size=args.queue))
+    return 0
+
+
 def _cmd_lines(args) -> int:
     from .inference.batch import run_lines
 
@@ -215,6 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", type=int, default=5, help="timed runs per case (median reported)")
     s.add_argument("--quick", action="store_true", help="small sizes only (a smoke test)")
     s.set_defaults(func=_cmd_bench)
+
+    s = sub.add_parser("serve", help="the web page and REST API")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--model", help="model folder or name (default: the bundled demo model)")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--queue", type=int, default=4, help="requests waiting or running before 503")
+    s.set_defaults(func=_cmd_serve)
 
     s = sub.add_parser("lines", help="extract line art from colour images")
     s.add_argument("inputs", nargs="+")

@@ -89,9 +89,10 @@ def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hin
         raise ValueError("--hints FILE needs exactly one input; give a folder of <stem>.png hints for many")
 
     def work(path: Path) -> None:
+        warnings: list[str] = []
         images = colorizer.colorize(path, hints=_hints_for(path, hints_path, len(files) == 1),
-                                    candidates=candidates, size=size, keep_lines=keep_lines)
-        for w in colorizer.warnings:
+                                    candidates=candidates, size=size, keep_lines=keep_lines, warnings=warnings)
+        for w in warnings:
             print(f"swishpaint: warning: {path}: {w}", file=sys.stderr)
         outputs = {out_dir / f"{path.stem}.png": images[0]}
         if candidates > 1:

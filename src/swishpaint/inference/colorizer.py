@@ -74,7 +74,6 @@ class Colorizer:
         self.max_pixels = max_pixels
         self.name = name
         self.multiple = model.config.size_multiple
-        self.warnings: list[str] = []
 
     @classmethod
     def load(cls, name_or_path: str | Path | None = None, device: str = "cpu", **kwargs) -> "Colorizer":
@@ -95,14 +94,14 @@ class Colorizer:
 
     @torch.inference_mode()
     def colorize(self, image: ImageLike, hints: ImageLike | torch.Tensor | None = None, candidates: int = 1,
-                 size: int | None = None, keep_lines: bool = True) -> list[Image.Image]:
+                 size: int | None = None, keep_lines: bool = True,
+                 warnings: list[str] | None = None) -> list[Image.Image]:
         """Colour one sketch; returns `candidates` RGB images at the input's size, best first.
 
         image: path, PIL image or array (any mode; transparency goes on white). hints: RGBA image
-        or path the size of the sketch (other sizes are resized, with a warning in self.warnings).
-        With hints, candidates are ordered by how well they follow the hints.
+        or path the size of the sketch (other sizes are resized, noted in `warnings` if a list is
+        given). With hints, candidates are ordered by how well they follow the hints. Thread-safe.
         """
-        self.warnings = []
         if not 1 <= candidates <= self.candidates:
             raise ValueError(f"candidates must be between 1 and {self.candidates}, got {candidates}")
         grey = _as_grey(image, self.max_pixels)
@@ -112,8 +111,8 @@ class Colorizer:
             if not self.takes_hints:
                 raise ValueError(f"model {self.name} takes no hints (it has 1 input channel)")
             hint_full, resized = _as_hints(hints, grey.size, self.max_pixels)
-            if resized:
-                self.warnings.append(f"hints resized to the sketch's size {grey.size[0]}x{grey.size[1]}")
+            if resized and warnings is not None:
+                warnings.append(f"hints resized to the sketch's size {grey.size[0]}x{grey.size[1]}")
             hint_full = hint_full[None]
         colours = self._colour(sketch_full, hint_full, size or self.working_size)  # (K, 3, H, W)
         order = _rank_by_hints(colours, hint_full) if hint_full is not None else list(range(len(colours)))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.registry import CONFIG_FILE, load_model, save_model
+from ..models.registry import CONFIG_FILE, load_model, load_model_config, save_model
 from .colorizer import BUNDLED, Colorizer, _working_size
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class OnnxColorizer(Colorizer):
     def load(cls, name_or_path: str | Path | None = None, device: str = "cpu", **kwargs) -> "OnnxColorizer":
         """A folder with model.onnx; a torch model folder is exported on the fly (to a temporary folder)."""
         path = Path(name_or_path) if name_or_path else BUNDLED
-        config = load_model(path).config
+        config = load_model_config(path)
         onnx_path = path / ONNX_FILE
         if not onnx_path.is_file():
             log.warning("%s has no %s; exporting it now (swishpaint export onnx saves this step)", path, ONNX_FILE)

@@ -77,6 +77,24 @@ def save_model(model: nn.Module, folder: str | Path, extra: dict[str, Any] | Non
     return folder
 
 
+def _read_spec(path: Path) -> dict[str, Any]:
+    try:
+        spec = yaml.safe_load((path / CONFIG_FILE).read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ModelLoadError(f"{path / CONFIG_FILE}: cannot read model config ({e})") from None
+    if not isinstance(spec, dict) or "arch" not in spec or "config" not in spec:
+        raise ModelLoadError(f"{path / CONFIG_FILE}: not a swishpaint model config (needs arch and config)")
+    if spec["arch"] not in ARCHITECTURES:
+        raise ModelLoadError(f"{path / CONFIG_FILE}: unknown architecture {spec['arch']!r}")
+    return spec
+
+
+def load_model_config(path: str | Path):
+    """The config dataclass of a model folder, without reading its weights."""
+    spec = _read_spec(Path(path))
+    return from_dict(ARCHITECTURES[spec["arch"]][1], spec["config"], where=f"{path}/{CONFIG_FILE}")
+
+
 def load_model(name_or_path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """A model from a folder (config.yaml + model.safetensors) or a registered name (random weights).
 
@@ -90,12 +108,7 @@ def load_model(name_or_path: str | Path, map_location: str | torch.device = "cpu
                              f"(known names: {', '.join(MODELS)})")
     if path.is_file():
         path = path.parent
-    try:
-        spec = yaml.safe_load((path / CONFIG_FILE).read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ModelLoadError(f"{path / CONFIG_FILE}: cannot read model config ({e})") from None
-    if not isinstance(spec, dict) or "arch" not in spec or "config" not in spec:
-        raise ModelLoadError(f"{path / CONFIG_FILE}: not a swishpaint model config (needs arch and config)")
+    spec = _read_spec(path)
     model = build_model(spec["arch"], spec["config"])
     try:
         state = load_file(str(path / WEIGHTS_FILE), device=str(map_location))

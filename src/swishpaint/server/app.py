@@ -1,0 +1,148 @@
+"""`swishpaint serve`: a FastAPI app with a REST API and one self-contained page (no CDN, no build step).
+
+Inference runs in one worker thread, off the event loop, behind a bounded queue: when it is full the
+API answers 503 with Retry-After, and /api/health stays responsive while the model works. Every error
+is a JSON body {"error": ...}; tracebacks never reach clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+
+from ..data.images import ImageError, load_grey, load_rgba
+from ..inference.colorizer import Colorizer
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+@dataclass
+class ServerConfig:
+    model: str | None = None  # model folder or name; None = the bundled demo model
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 16_777_216  # 4096 x 4096
+    queue_size: int = 4  # requests waiting or running before 503
+    device: str = "cpu"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def _png_data_url(im: Image.Image) -> str:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+async def _read_limited(upload: UploadFile, limit: int, what: str) -> bytes:
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, f"{what} is larger than the {limit // (1024 * 1024)} MB upload limit")
+    if not data:
+        raise ApiError(415, f"{what} is empty")
+    return data
+
+
+def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | None = None) -> FastAPI:
+    """The app; pass a Colorizer to serve a model already loaded (tests do)."""
+    colorizer = colorizer or Colorizer.load(config.model, device=config.device)
+    colorizer.max_pixels = config.max_pixels
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swishpaint-infer")
+    slots = threading.BoundedSemaphore(config.queue_size)
+    state = {"pending": 0}
+    app = FastAPI(title="swishpaint", version="0.1.0",
+                  description="Colour anime line art: upload a sketch, optionally with RGBA colour hints.")
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        msgs = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"error": f"bad parameters: {msgs}"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error")
+        return JSONResponse({"error": "internal error; see the server log"}, status_code=500)
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        # sketch + hints + form overhead: refuse before parsing anything larger
+        if length and length.isdigit() and int(length) > 2 * config.max_upload_bytes + 65536:
+            return JSONResponse({"error": "upload too large"}, status_code=413)
+        return await call_next(request)
+
+    @app.get("/api/health")
+    async def health() -> dict:
+        return {"status": "ok", "pending": state["pending"], "queue_size": config.queue_size}
+
+    @app.get("/api/models")
+    async def models() -> dict:
+        return {"models": [{"name": colorizer.name, "candidates": colorizer.candidates,
+                            "takes_hints": colorizer.takes_hints, "working_size": colorizer.working_size}]}
+
+    @app.post("/api/colorize")
+    async def colorize(sketch: UploadFile = File(..., description="the sketch: PNG, JPEG or WEBP"),
+                       hints: UploadFile | None = File(None, description="RGBA PNG; alpha > 0 marks a hint"),
+                       candidates: int = Form(1, ge=1, le=32),
+                       keep_lines: bool = Form(True)) -> dict:
+        if candidates > colorizer.candidates:
+            raise ApiError(422, f"candidates must be between 1 and {colorizer.candidates}")
+        sketch_bytes = await _read_limited(sketch, config.max_upload_bytes, "sketch")
+        hint_bytes = await _read_limited(hints, config.max_upload_bytes, "hints") if hints and hints.filename else None
+        try:
+            grey = load_grey(sketch_bytes, config.max_pixels, name=sketch.filename or "sketch")
+            hint_im = load_rgba(hint_bytes, config.max_pixels, name=hints.filename or "hints", require_alpha=True) \
+                if hint_bytes else None
+        except ImageError as e:
+            status = 413 if "too large" in e.reason else 422 if "RGBA" in e.reason else 415
+            raise ApiError(status, str(e)) from None
+        if hint_im is not None and not colorizer.takes_hints:
+            raise ApiError(422, "this model takes no hints")
+        if not slots.acquire(blocking=False):
+            raise ApiError(503, "busy: too many requests in the queue; try again shortly", {"Retry-After": "2"})
+        state["pending"] += 1
+        try:
+            def work():
+                notes: list[str] = []
+                images = colorizer.colorize(grey, hints=hint_im, candidates=candidates, keep_lines=keep_lines,
+                                            warnings=notes)
+                return images, notes
+
+            images, warnings = await asyncio.get_running_loop().run_in_executor(executor, work)
+        finally:
+            state["pending"] -= 1
+            slots.release()
+        return {"width": grey.width, "height": grey.height, "candidates": len(images),
+                "warnings": warnings, "images": [_png_data_url(im) for im in images]}
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, config: ServerConfig = ServerConfig()) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(config), host=host, port=port, log_level="info")

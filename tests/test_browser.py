@@ -1,0 +1,86 @@
+"""A real browser on the page: upload a sketch, paint a hint stroke, colourise, see the result.
+
+Debian's chromium driven by the playwright package (no browser download); .ci/run installs chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from swishpaint.models import create_model, save_model
+
+from .conftest import drawing, sketch_of
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    pytest.importorskip("fastapi")
+    model = save_model(create_model("swish_unet_tiny", in_channels=5, candidates=3), tmp_path / "model")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "swishpaint", "serve", "--port", str(port), "--model", str(model)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/api/health", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode())
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (.ci/run installs it)")
+def test_page_upload_paint_and_colourise(server, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    sketch = tmp_path / "sketch.png"
+    sketch_of(drawing(3, 160)).save(sketch)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic"])
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        page.goto(server)
+        page.wait_for_selector("#model-info:has-text('candidates')")
+        page.set_input_files("#file", str(sketch))
+        page.wait_for_selector("#stack:not([hidden])")
+        box = page.locator("#hints").bounding_box()
+        page.mouse.move(box["x"] + 30, box["y"] + 30)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 120, box["y"] + 90, steps=8)
+        page.mouse.up()
+        painted = page.evaluate("""() => {
+            const c = document.getElementById('hints');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
+        assert painted > 50
+        page.click("#run")
+        page.wait_for_selector("#candidates-list img", timeout=60_000)
+        assert page.locator("#candidates-list img").count() == 3
+        assert "Done" in page.text_content("#status")
+        assert page.get_attribute("#download-result", "href").startswith("data:image/png")
+        page.screenshot(path=str(tmp_path / "page.png"))
+        browser.close()
+    assert (tmp_path / "page.png").stat().st_size > 10_000
