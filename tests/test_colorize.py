@@ -140,3 +140,14 @@ def test_guided_upsampling_follows_the_guide_edges():
     up = guided_upsample(colours, small, full)
     assert up.shape == (1, 3, 64, 64)
     assert up[0, 0, 32, 40] > 0.9 and up[0, 0, 32, 20] < 0.1
+
+
+def test_stored_candidate_order_is_used_without_hints(model_dir):
+    import yaml
+
+    spec = yaml.safe_load((model_dir / "config.yaml").read_text())
+    spec["candidate_order"] = [2, 0, 1, 3]
+    (model_dir / "config.yaml").write_text(yaml.safe_dump(spec))
+    plain = Colorizer.load(model_dir, candidate_order=[0, 1, 2, 3]).colorize(np.full((32, 32), 255, np.uint8), candidates=4)
+    ordered = Colorizer.load(model_dir).colorize(np.full((32, 32), 255, np.uint8), candidates=4)
+    assert [np.asarray(im).tobytes() for im in ordered] == [np.asarray(plain[i]).tobytes() for i in (2, 0, 1, 3)]

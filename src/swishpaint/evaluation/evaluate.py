@@ -64,6 +64,8 @@ def _add_fid(table: dict[str, dict], rows: dict[str, Scores], targets: list[torc
         net = InceptionFeatures(find_inception(inception_weights))
         real = torch.cat([net(torch.stack(targets[i:i + 16])) for i in range(0, len(targets), 16)])
         for name, scores in rows.items():
+            if "best of" in name or "hints" in name:  # FID of a selection or a hinted result means little
+                continue
             fake = torch.cat([net(torch.stack(scores.images[i:i + 16])) for i in range(0, len(scores.images), 16)])
             table[name]["fid"] = fid_from_features(real, fake)
         return f"FID with {net.name} on {len(targets)} images"

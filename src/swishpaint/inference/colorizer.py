@@ -67,8 +67,11 @@ class Colorizer:
     """A loaded generator plus the pre/post-processing that makes any sketch size work."""
 
     def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu",
-                 working_size: int = DEFAULT_WORKING_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = ""):
+                 working_size: int = DEFAULT_WORKING_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "",
+                 candidate_order: list[int] | None = None):
         self.device = torch.device(device)
+        # Without hints, candidates come in this order (e.g. best on average on training data first).
+        self.candidate_order = list(candidate_order or range(model.config.candidates))
         self.model = model.eval().to(self.device)
         self.working_size = working_size
         self.max_pixels = max_pixels
@@ -81,8 +84,10 @@ class Colorizer:
         path = Path(name_or_path) if name_or_path else BUNDLED
         if name_or_path is None and not (path / CONFIG_FILE).is_file():
             raise FileNotFoundError(f"{path}: the bundled demo weights are missing from this install")
-        working = kwargs.pop("working_size", None) or _working_size(path)
-        return cls(load_model(path, map_location=device), device, working, name=str(name_or_path or "demo"), **kwargs)
+        extras = model_extras(path)
+        kwargs.setdefault("working_size", extras["working_size"])
+        kwargs.setdefault("candidate_order", extras["candidate_order"])
+        return cls(load_model(path, map_location=device), device, name=str(name_or_path or "demo"), **kwargs)
 
     @property
     def candidates(self) -> int:
@@ -115,7 +120,7 @@ class Colorizer:
                 warnings.append(f"hints resized to the sketch's size {grey.size[0]}x{grey.size[1]}")
             hint_full = hint_full[None]
         colours = self._colour(sketch_full, hint_full, size or self.working_size)  # (K, 3, H, W)
-        order = _rank_by_hints(colours, hint_full) if hint_full is not None else list(range(len(colours)))
+        order = _rank_by_hints(colours, hint_full) if hint_full is not None else self.candidate_order
         colours = colours[order[:candidates]]
         if keep_lines:
             colours = colours * sketch_full[0]  # multiply the original lines over the colours
@@ -137,12 +142,17 @@ class Colorizer:
         return out
 
 
-def _working_size(path: Path) -> int:
+def model_extras(path: Path) -> dict:
+    """Inference settings stored beside a model's config: working size and candidate order."""
+    extras = {"working_size": DEFAULT_WORKING_SIZE, "candidate_order": None}
     try:
-        spec = yaml.safe_load((path / CONFIG_FILE).read_text())
-        return int(spec.get("working_size", DEFAULT_WORKING_SIZE))
-    except (OSError, yaml.YAMLError, AttributeError, ValueError):
-        return DEFAULT_WORKING_SIZE
+        spec = yaml.safe_load((Path(path) / CONFIG_FILE).read_text())
+    except (OSError, yaml.YAMLError):
+        return extras
+    if isinstance(spec, dict):
+        extras["working_size"] = int(spec.get("working_size", DEFAULT_WORKING_SIZE))
+        extras["candidate_order"] = spec.get("candidate_order")
+    return extras
 
 
 def _rank_by_hints(colours: torch.Tensor, hints: torch.Tensor) -> list[int]:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..models.registry import CONFIG_FILE, load_model, load_model_config, save_model
-from .colorizer import BUNDLED, Colorizer, _working_size
+from .colorizer import BUNDLED, Colorizer, model_extras
 
 log = logging.getLogger(__name__)
 
@@ -81,5 +81,7 @@ class OnnxColorizer(Colorizer):
         if not onnx_path.is_file():
             log.warning("%s has no %s; exporting it now (swishpaint export onnx saves this step)", path, ONNX_FILE)
             onnx_path = export_onnx(path, Path(tempfile.mkdtemp(prefix="swishpaint-onnx-")))
-        working = kwargs.pop("working_size", None) or _working_size(path)
-        return cls(OnnxGenerator(onnx_path, config), "cpu", working, name=str(name_or_path or "demo"), **kwargs)
+        extras = model_extras(path)
+        kwargs.setdefault("working_size", extras["working_size"])
+        kwargs.setdefault("candidate_order", extras["candidate_order"])
+        return cls(OnnxGenerator(onnx_path, config), "cpu", name=str(name_or_path or "demo"), **kwargs)
