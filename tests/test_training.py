@@ -52,7 +52,10 @@ def test_checkpoint_loads_for_inference(kaggle_dir, tmp_path):
     from swishpaint.inference.colorizer import Colorizer
 
     result = train(tiny(kaggle_dir, tmp_path / "run", "steps=10"), progress=False)
-    colorizer = Colorizer.load(Path(result["checkpoint"]) / "generator")
+    colorizer = Colorizer.load(Path(result["checkpoint"]))  # a checkpoint folder loads for inference
+    from swishpaint.cli import main
+
+    assert main(["info", result["checkpoint"], "--size", "64"]) == 0
     out = colorizer.colorize(kaggle_dir / "val" / "0.png", candidates=2)
     assert len(out) == 2 and out[0].size == (128, 64)
 

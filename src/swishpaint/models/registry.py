@@ -89,9 +89,19 @@ def _read_spec(path: Path) -> dict[str, Any]:
     return spec
 
 
+def _model_folder(path: Path) -> Path:
+    """A model folder from itself, a file in it, or a training checkpoint folder (its generator/)."""
+    if path.is_file():
+        path = path.parent
+    if not (path / CONFIG_FILE).is_file() and (path / "generator" / CONFIG_FILE).is_file():
+        path = path / "generator"
+    return path
+
+
 def load_model_config(path: str | Path):
     """The config dataclass of a model folder, without reading its weights."""
-    spec = _read_spec(Path(path))
+    path = _model_folder(Path(path))
+    spec = _read_spec(path)
     return from_dict(ARCHITECTURES[spec["arch"]][1], spec["config"], where=f"{path}/{CONFIG_FILE}")
 
 
@@ -106,8 +116,7 @@ def load_model(name_or_path: str | Path, map_location: str | torch.device = "cpu
             return create_model(str(name_or_path))
         raise ModelLoadError(f"{name_or_path}: no such model folder or registered model "
                              f"(known names: {', '.join(MODELS)})")
-    if path.is_file():
-        path = path.parent
+    path = _model_folder(path)
     spec = _read_spec(path)
     model = build_model(spec["arch"], spec["config"])
     try:
