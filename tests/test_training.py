@@ -151,3 +151,17 @@ def test_two_process_gloo_run_keeps_ranks_identical(kaggle_dir, tmp_path):
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0] == ranks[1] and ranks[0]["step"] == 6
     assert [p.name for p in C.list_checkpoints(out)] == ["ckpt-00000003", "ckpt-00000006"]
+
+
+def test_cli_train_reports_bad_data_in_one_line(tmp_path, capsys):
+    from swishpaint.cli import main
+
+    config = str(ROOT / "configs" / "tiny.yaml")
+    assert main(["train", "--config", config, f"data.root={tmp_path / 'missing'}"]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--config", config, f"data.root={tmp_path / 'empty'}", f"out_dir={tmp_path / 'o'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"swishpaint: error: {tmp_path / 'missing'}: no such dataset folder",
+                   f"swishpaint: error: {tmp_path / 'empty'}: no images found for the 'train' split (layout color)"]
+    assert main(["train", "--config", config, "--dry-run", "steps=7"]) == 0
+    assert "steps: 7" in capsys.readouterr().out

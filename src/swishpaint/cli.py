@@ -257,12 +257,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from .data.datasets import DatasetError
     from .data.images import ImageError
     from .models.registry import ModelLoadError
+    from .training.checkpoints import CheckpointError
 
     try:
         return args.func(args)
-    except (UserError, ConfigError, ModelLoadError, ImageError, FileNotFoundError) as e:
+    except (UserError, ConfigError, ModelLoadError, ImageError, DatasetError, CheckpointError,
+            FileNotFoundError) as e:
         print(f"swishpaint: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

@@ -30,6 +30,10 @@ from .lines import extract_lines, random_xdog_params
 log = logging.getLogger(__name__)
 
 LAYOUTS = ("kaggle", "paired", "color")
+
+
+class DatasetError(ValueError):
+    """A dataset folder cannot be used; the message names it and says why."""
 SPLITS = {"train": ("train",), "val": ("val", "validation", "test")}
 CACHE_DIR = ".swishpaint-cache"
 
@@ -84,7 +88,7 @@ def detect_layout(root: str | Path) -> str:
     """'kaggle', 'paired' or 'color' for a dataset folder (looking into train/ when present)."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such dataset folder")
+        raise DatasetError(f"{root}: no such dataset folder")
     return _layout_of(_split_dir(root, "train") or root)
 
 
@@ -139,7 +143,7 @@ class SketchColorDataset(Dataset):
         self.layout, self.samples = find_samples(self.root, split, config.val_percent)
         self.bad_files: dict[str, str] = {}
         if not self.samples:
-            raise ValueError(f"{self.root}: no images found for the {split!r} split (layout {self.layout})")
+            raise DatasetError(f"{self.root}: no images found for the {split!r} split (layout {self.layout})")
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -190,7 +194,7 @@ class SketchColorDataset(Dataset):
                     log.warning("skipping %s", e)
                 self.bad_files[str(ref.color)] = e.reason
         else:
-            raise ValueError(f"{self.root}: no readable image in the {self.split!r} split")
+            raise DatasetError(f"{self.root}: no readable image in the {self.split!r} split")
         rng = np.random.default_rng([self.seed, self.epoch, index])
         sketch, color = aligned_augment([sketch, color], self.config.size, rng, self.train)
         if self.train and extracted and self.config.vary_lines:

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from ..files import atomic_write_text
+from .datasets import DatasetError
 from .images import ImageError, load_rgb, save_png
 
 log = logging.getLogger(__name__)
@@ -152,8 +153,11 @@ def fetch_package(package: str, cache: Path) -> tuple[Path, str]:
     cache.mkdir(parents=True, exist_ok=True)
     debs = sorted(cache.glob(f"{package}_*.deb"))
     if not debs:
-        subprocess.run(["apt-get", "download", package], cwd=cache, check=True, capture_output=True)
+        run = subprocess.run(["apt-get", "download", package], cwd=cache, capture_output=True, text=True)
         debs = sorted(cache.glob(f"{package}_*.deb"))
+        if run.returncode != 0 or not debs:
+            reason = (run.stderr.strip().splitlines() or ["no .deb file appeared"])[-1]
+            raise DatasetError(f"apt-get download {package} failed: {reason} (run 'apt-get update' first?)")
     deb = debs[-1]
     version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True,
                              text=True).stdout.strip()

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from .. import losses as L
 from ..configs import dump_yaml, to_dict
-from ..data.datasets import SketchColorDataset
+from ..data.datasets import DatasetError, SketchColorDataset
 from ..data.hints import sample_hints
 from ..data.images import image_grid, tensor_to_image
 from ..evaluation.metrics import psnr, ssim
@@ -213,7 +213,7 @@ def _batches(dataset: SketchColorDataset, state: TrainState) -> Iterator[dict]:
                                  seed=cfg.seed, drop_last=True)
     per_epoch = len(sampler) // cfg.batch_size
     if per_epoch == 0:
-        raise ValueError(f"{cfg.data.root}: {len(dataset)} training images are fewer than one batch "
+        raise DatasetError(f"{cfg.data.root}: {len(dataset)} training images are fewer than one batch "
                          f"({cfg.batch_size} x {info.world_size} processes)")
     while True:
         epoch, offset = divmod(state.step, per_epoch)
