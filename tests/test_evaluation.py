@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from swishpaint.cli import main
 from swishpaint.evaluation.fid import FIDUnavailable, InceptionFeatures, find_inception, frechet_distance

@@ -18,7 +18,7 @@ import torch
 from swishpaint.configs import ConfigError
 from swishpaint.training import checkpoints as C
 from swishpaint.training.config import load_config
-from swishpaint.training.loop import TrainingDiverged, train, weights_digest
+from swishpaint.training.loop import TrainingDiverged, train
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,6 @@ licences, files and counts. The few anime-style images are weighted up with crop
 from __future__ import annotations
 
 import fnmatch
-import io
 import json
 import logging
 import shutil

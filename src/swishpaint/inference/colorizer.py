@@ -11,7 +11,7 @@ follows the original lines, and the original line art is multiplied over the col
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+
 
 import numpy as np
 import torch
