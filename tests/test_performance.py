@@ -81,3 +81,13 @@ def test_4096_sketch_within_4_gb_and_without_seams(model_dir, tmp_path):
     row_jumps = np.where(paper, dy, 0).mean(1)
     col_jumps = np.where(paper, dx, 0).mean(0)
     assert row_jumps.max() < 8 and col_jumps.max() < 8, (row_jumps.max(), col_jumps.max())
+
+
+def test_bench_train_quick_writes_results(tmp_path, capsys):
+    from swishpaint.cli import main
+
+    out = tmp_path / "results.json"
+    assert main(["bench", "train", "--quick", "--runs", "1", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())["train"]
+    assert data["quick"] and {"cpu-demo (SwishU-net)", "U-net baseline"} <= set(data)
+    assert all(data[k]["images_per_s"] > 0 for k in ("cpu-demo (SwishU-net)", "U-net baseline"))

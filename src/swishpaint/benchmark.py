@@ -54,6 +54,18 @@ def _case(queue, model: str, size: int, batch: int, mode: str, runs: int, thread
     from .inference.colorizer import Colorizer
     from .models.registry import count_flops, load_model
 
+    if mode.startswith("colorize"):  # the whole pipeline on a size x size sketch, as a user runs it
+        if mode == "colorize-onnx":
+            from .inference.onnx import OnnxColorizer
+            colorizer = OnnxColorizer.load(None)
+        else:
+            colorizer = Colorizer.load()
+        sketch = (torch.rand(size, size) > 0.05).float().numpy()
+        seconds = _median_time(lambda: colorizer.colorize(sketch), runs)
+        queue.put({"model": model, "size": size, "batch": 1, "mode": mode, "seconds": seconds,
+                   "seconds_per_image": seconds, "working_size": colorizer.working_size,
+                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+        return
     if mode == "onnx":
         from .inference.onnx import OnnxColorizer
 
@@ -99,21 +111,23 @@ def bench_infer(runs: int, quick: bool) -> dict:
     cases = [("swish_unet_paper", 1, "eager"), ("swish_unet_paper", 1, "optimized"),
              ("unet_paper", 1, "eager"), ("unet_paper", 1, "optimized"),
              ("swish_unet_paper", 4, "optimized"), ("unet_paper", 4, "optimized"),
-             ("bundled", 1, "eager"), ("bundled", 1, "optimized"), ("bundled", 1, "onnx")]
+             ("bundled", 1, "eager"), ("bundled", 1, "optimized"), ("bundled", 1, "onnx"),
+             ("bundled", 1, "colorize"), ("bundled", 1, "colorize-onnx")]
     peak = machine_peak(runs)
     results = []
     for model, batch, mode in cases:
-        if mode == "onnx":
-            from .inference.colorizer import BUNDLED
-            model_arg = str(BUNDLED)
-        else:
-            model_arg = model
-        r = run_case(model_arg, size, batch, mode, runs)
+        from .inference.colorizer import BUNDLED
+
+        r = run_case(str(BUNDLED) if model == "bundled" else model, size, batch, mode, runs)
         r["model"] = model
-        r["efficiency"] = r["gflops_per_s"] / peak["peak_gflops"]
+        if "gflops_per_s" in r:
+            r["efficiency"] = r["gflops_per_s"] / peak["peak_gflops"]
+            speed = f"{r['gflops_per_s']:6.1f} GFLOP/s ({r['efficiency']:.0%} of peak)"
+        else:
+            speed = f"end to end, working size {r['working_size']}"
         results.append(r)
-        print(f"{model:18s} b{batch} {mode:9s} {r['seconds'] * 1000:9.1f} ms  {r['gflops_per_s']:6.1f} GFLOP/s "
-              f"({r['efficiency']:.0%} of peak)  peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+        print(f"{model:18s} b{batch} {mode:13s} {r['seconds'] * 1000:9.1f} ms  {speed}  "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
     return {"size": size, "runs": runs, "machine_peak": peak, "cases": results, "cold_start": cold_start()}
 
 
