@@ -72,6 +72,8 @@ def _model_folder(entry: CompareEntry, cfg: CompareConfig, base: Path) -> Path:
     tc = load_config(config_path, [f"data.root={cfg.data}", f"steps={cfg.steps}", f"out_dir={out}",
                                    *cfg.overrides, *entry.overrides])
     result = train(tc, resume=True, progress=False)
+    if result["stopped"]:  # Ctrl-C / SIGTERM: the run is saved; stop the comparison too (rerun resumes)
+        raise KeyboardInterrupt
     return Path(result["checkpoint"]) / "generator"
 
 
