@@ -2,9 +2,12 @@
 
     python scripts/bundle_demo.py --run runs/cpu-demo --data data/demo
 
-Takes the run's best generator (by validation PSNR), ranks its candidates by mean PSNR on training
-images (not the held-out split, which the quality figures use), and writes config.yaml (with the
-working size, the candidate order and the training record), model.safetensors and model.onnx.
+Takes the run's best generator (by validation PSNR) or a chosen checkpoint, ranks its candidates on
+training images (not the held-out split, which the quality figures use), and writes config.yaml
+(with the working size, the candidate order and the training record), model.safetensors and
+model.onnx. Ranking: candidates whose mean Lab chroma reaches --min-chroma come first, each group by
+mean PSNR. Without that rule the default output is the greyish candidate (a grey wash scores a high
+PSNR), which is not what a user asking for a colouring wants.
 """
 
 from __future__ import annotations
@@ -18,40 +21,47 @@ import torch
 import yaml
 
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
-from swishpaint.evaluation.metrics import psnr
+from swishpaint.evaluation.metrics import chroma, psnr
 from swishpaint.inference.onnx import export_onnx
 from swishpaint.models import generator_input, load_model, save_model
 
 
 @torch.no_grad()
-def candidate_order(model, data_root: str, size: int, images: int) -> tuple[list[int], list[float]]:
+def candidate_order(model, data_root: str, size: int, images: int,
+                    min_chroma: float) -> tuple[list[int], list[float], list[float]]:
     data = SketchColorDataset(DataConfig(root=data_root, size=size), "train", train=False)
     step = max(1, len(data) // images)
-    scores = []
+    scores, chromas = [], []
     for i in range(0, len(data), step)[:images]:
         item = data[i]
         cand = model(generator_input(item["sketch"][None], None, model.config.in_channels))[0].clamp(0, 1)
         scores.append(psnr(cand, item["color"].expand_as(cand)).tolist())
-    mean = np.mean(scores, axis=0)
-    return [int(k) for k in np.argsort(-mean)], [float(v) for v in mean]
+        chromas.append(chroma(cand).tolist())
+    mean, colour = np.mean(scores, axis=0), np.mean(chromas, axis=0)
+    order = sorted(range(len(mean)), key=lambda k: (colour[k] < min_chroma, -mean[k]))
+    return order, [float(v) for v in mean], [float(v) for v in colour]
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--run", default="runs/cpu-demo")
     p.add_argument("--data", default="data/demo")
+    p.add_argument("--checkpoint", help="generator folder to bundle (default: the run's best)")
     p.add_argument("--out", default="src/swishpaint/weights/demo")
     p.add_argument("--working-size", type=int, default=256)
     p.add_argument("--rank-images", type=int, default=200)
+    p.add_argument("--min-chroma", type=float, default=15.0, help="mean Lab chroma of a 'coloured' candidate")
     args = p.parse_args()
     run = Path(args.run)
-    model = load_model(run / "best").eval()
-    best = yaml.safe_load((run / "best" / "config.yaml").read_text())
-    order, means = candidate_order(model, args.data, args.working_size, args.rank_images)
+    chosen = Path(args.checkpoint) if args.checkpoint else run / "best"
+    model = load_model(chosen).eval()
+    best = yaml.safe_load((chosen / "config.yaml").read_text())
+    order, means, colour = candidate_order(model, args.data, args.working_size, args.rank_images, args.min_chroma)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     train_cfg = yaml.safe_load((run / "config.yaml").read_text())
     extra = {"working_size": args.working_size, "candidate_order": order,
              "candidate_mean_psnr_train": [round(m, 2) for m in means],
+             "candidate_mean_chroma_train": [round(c, 2) for c in colour], "ranking_min_chroma": args.min_chroma,
              "trained": {"step": best["step"], "val": best.get("val"), "last_logged_step": log[-1]["step"],
                          "config": train_cfg}}
     save_model(model, args.out, extra=extra)

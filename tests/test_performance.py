@@ -91,3 +91,11 @@ def test_bench_train_quick_writes_results(tmp_path, capsys):
     data = json.loads(out.read_text())["train"]
     assert data["quick"] and {"cpu-demo (SwishU-net)", "U-net baseline"} <= set(data)
     assert all(data[k]["images_per_s"] > 0 for k in ("cpu-demo (SwishU-net)", "U-net baseline"))
+
+
+def test_bench_case_failure_is_reported_not_hung_on():
+    """A case that fails in its worker process (here an unknown model) comes back as an error entry."""
+    from swishpaint.benchmark import run_case
+
+    result = run_case("no_such_model", 64, 1, "eager", runs=1)
+    assert "error" in result and "no_such_model" in result["error"]

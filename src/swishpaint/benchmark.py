@@ -4,7 +4,8 @@ infer: for swish_unet_paper and unet_paper at 512x512 (batch 1 and 4) the counte
 wall time of >= 5 runs after a warm-up, achieved GFLOP/s, and the machine's own peak in the same run
 (a large float32 matrix product and a large 3x3 convolution) giving an efficiency ratio; the peak
 memory of each case (each runs in a fresh process); eager ("before") and optimised ("after":
-inference mode + channels-last) execution; the bundled model with the torch and ONNX backends; and
+inference mode + channels-last) execution; the bundled model eager, channels-last, torch.compile'd
+and with ONNX Runtime; the whole colorize pipeline with the torch and ONNX backends; and
 the command line's cold start. train: images per second of cpu-demo and the U-net baseline.
 """
 
@@ -49,8 +50,15 @@ def machine_peak(runs: int = 5) -> dict:
 
 
 def _case(queue, model: str, size: int, batch: int, mode: str, runs: int, threads: int) -> None:
-    """One measurement in a fresh process, so its peak memory is its own."""
+    """One measurement in a fresh process, so its peak memory is its own; a failure is reported, not hung on."""
     torch.set_num_threads(threads)
+    try:
+        queue.put(_measure(model, size, batch, mode, runs))
+    except Exception as e:  # noqa: BLE001 - e.g. torch.compile without a C++ compiler
+        queue.put({"model": model, "size": size, "batch": batch, "mode": mode, "error": f"{type(e).__name__}: {e}"})
+
+
+def _measure(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
     from .inference.colorizer import Colorizer
     from .models.registry import count_flops, load_model
 
@@ -62,10 +70,9 @@ def _case(queue, model: str, size: int, batch: int, mode: str, runs: int, thread
             colorizer = Colorizer.load()
         sketch = (torch.rand(size, size) > 0.05).float().numpy()
         seconds = _median_time(lambda: colorizer.colorize(sketch), runs)
-        queue.put({"model": model, "size": size, "batch": 1, "mode": mode, "seconds": seconds,
-                   "seconds_per_image": seconds, "working_size": colorizer.working_size,
-                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
-        return
+        return {"model": model, "size": size, "batch": 1, "mode": mode, "seconds": seconds,
+                "seconds_per_image": seconds, "working_size": colorizer.working_size,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if mode == "onnx":
         from .inference.onnx import OnnxColorizer
 
@@ -78,12 +85,14 @@ def _case(queue, model: str, size: int, batch: int, mode: str, runs: int, thread
     if mode == "optimized":
         net = net.to(memory_format=torch.channels_last)
         x = x.to(memory_format=torch.channels_last)
+    if mode == "compiled":  # inductor's C++ kernels; needs a C++ compiler, fails loudly without one
+        net = torch.compile(net.eval())
     ctx = torch.inference_mode if mode != "eager" else torch.no_grad
     with ctx():
         seconds = _median_time(lambda: net(x), runs)
-    queue.put({"model": model, "size": size, "batch": batch, "mode": mode, "flops": flops,
-               "seconds": seconds, "seconds_per_image": seconds / batch, "gflops_per_s": flops / seconds / 1e9,
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    return {"model": model, "size": size, "batch": batch, "mode": mode, "flops": flops,
+            "seconds": seconds, "seconds_per_image": seconds / batch, "gflops_per_s": flops / seconds / 1e9,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def run_case(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
@@ -97,7 +106,7 @@ def run_case(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
 
 
 def cold_start() -> dict:
-    """Seconds for a fresh interpreter to import swishpaint and load the bundled model, and for `swishpaint info`."""
+    """Seconds to import swishpaint and load the bundled model, inside a fresh interpreter and for the whole process."""
     code = ("import time; t = time.perf_counter(); from swishpaint.inference.colorizer import Colorizer; "
             "Colorizer.load(); print(time.perf_counter() - t)")
     t = time.perf_counter()
@@ -111,7 +120,7 @@ def bench_infer(runs: int, quick: bool) -> dict:
     cases = [("swish_unet_paper", 1, "eager"), ("swish_unet_paper", 1, "optimized"),
              ("unet_paper", 1, "eager"), ("unet_paper", 1, "optimized"),
              ("swish_unet_paper", 4, "optimized"), ("unet_paper", 4, "optimized"),
-             ("bundled", 1, "eager"), ("bundled", 1, "optimized"), ("bundled", 1, "onnx"),
+             ("bundled", 1, "eager"), ("bundled", 1, "optimized"), ("bundled", 1, "compiled"), ("bundled", 1, "onnx"),
              ("bundled", 1, "colorize"), ("bundled", 1, "colorize-onnx")]
     peak = machine_peak(runs)
     results = []
@@ -120,12 +129,15 @@ def bench_infer(runs: int, quick: bool) -> dict:
 
         r = run_case(str(BUNDLED) if model == "bundled" else model, size, batch, mode, runs)
         r["model"] = model
+        results.append(r)
+        if "error" in r:
+            print(f"{model:18s} b{batch} {mode:13s} failed: {r['error']}", flush=True)
+            continue
         if "gflops_per_s" in r:
             r["efficiency"] = r["gflops_per_s"] / peak["peak_gflops"]
             speed = f"{r['gflops_per_s']:6.1f} GFLOP/s ({r['efficiency']:.0%} of peak)"
         else:
             speed = f"end to end, working size {r['working_size']}"
-        results.append(r)
         print(f"{model:18s} b{batch} {mode:13s} {r['seconds'] * 1000:9.1f} ms  {speed}  "
               f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
     return {"size": size, "runs": runs, "machine_peak": peak, "cases": results, "cold_start": cold_start()}
