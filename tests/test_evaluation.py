@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -208,3 +209,9 @@ models:
     assert all(name in t1 for name in ("SwishU-net", "U-net", "SwishU-net-WPL", "sketch as output"))
     t2 = (tmp_path / "cmp" / "table2.md").read_text()
     assert "47.83 M" in t2 and "29.24 M" in t2  # paper-scale parameter counts
+    first = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    # a rerun loads the finished runs instead of failing or retraining, and scores the same weights
+    assert main(["compare", "--config", str(compare_yaml)]) == 0
+    again = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    assert {k: (r["folder"], r["evaluation"]["table"]) for k, r in again["rows"].items()} == \
+        {k: (r["folder"], r["evaluation"]["table"]) for k, r in first["rows"].items()}

@@ -314,6 +314,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         write_log = _log_writer(out_dir, info.is_main)
         result = _run(state, train_set, val_set, out_dir, write_log, progress and info.is_main)
         result["resumed_from"] = str(resumed) if resumed else None
+        if result["checkpoint"] is None and resumed:  # already finished: the resumed checkpoint is the last
+            result["checkpoint"] = str(resumed)
         result["bad_files"] = dict(train_set.bad_files)
         return result
     finally:
