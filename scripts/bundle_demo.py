@@ -55,18 +55,18 @@ def main() -> None:
     run = Path(args.run)
     chosen = Path(args.checkpoint) if args.checkpoint else run / "best"
     model = load_model(chosen).eval()
-    best = yaml.safe_load((chosen / "config.yaml").read_text())
+    meta = yaml.safe_load((chosen / "config.yaml").read_text())
     order, means, colour = candidate_order(model, args.data, args.working_size, args.rank_images, args.min_chroma)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     train_cfg = yaml.safe_load((run / "config.yaml").read_text())
     extra = {"working_size": args.working_size, "candidate_order": order,
              "candidate_mean_psnr_train": [round(m, 2) for m in means],
              "candidate_mean_chroma_train": [round(c, 2) for c in colour], "ranking_min_chroma": args.min_chroma,
-             "trained": {"step": best["step"], "val": best.get("val"), "last_logged_step": log[-1]["step"],
+             "trained": {"step": meta["step"], "val": meta.get("val"), "last_logged_step": log[-1]["step"],
                          "config": train_cfg}}
     save_model(model, args.out, extra=extra)
     export_onnx(args.out, args.out)
-    print(f"bundled step {best['step']} into {args.out}; candidate order {order}")
+    print(f"bundled step {meta['step']} into {args.out}; candidate order {order}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,13 @@ import pytest
 from PIL import Image, ImageDraw
 
 from swishpaint.data.lines import extract_lines
+
+
+def free_port() -> int:
+    """A loopback port nobody is listening on now (fixed ports collide between runs and jobs)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def drawing(seed: int, size: int = 64) -> Image.Image:

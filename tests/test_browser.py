@@ -6,7 +6,6 @@ Debian's chromium driven by the playwright package (no browser download); .ci/ru
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,23 +16,17 @@ import pytest
 
 from swishpaint.models import create_model, save_model
 
-from .conftest import drawing, sketch_of
+from .conftest import drawing, free_port, sketch_of
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def server(tmp_path):
     pytest.importorskip("fastapi")
     model = save_model(create_model("swish_unet_tiny", in_channels=5, candidates=3), tmp_path / "model")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.Popen([sys.executable, "-m", "swishpaint", "serve", "--port", str(port), "--model", str(model)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

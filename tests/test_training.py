@@ -20,6 +20,8 @@ from swishpaint.training import checkpoints as C
 from swishpaint.training.config import load_config
 from swishpaint.training.loop import TrainingDiverged, train
 
+from .conftest import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -145,7 +147,7 @@ def test_two_process_gloo_run_keeps_ranks_identical(kaggle_dir, tmp_path):
         "open(os.path.join(cfg.out_dir, 'rank%s.json' % os.environ['RANK']), 'w').write("
         "json.dumps({'digest': r['generator_digest'], 'step': r['step']}))\n")
     out = tmp_path / "run"
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}",
                     str(script), f"data.root={kaggle_dir}", f"out_dir={out}", "steps=6", "batch_size=1",
                     "val_every=6", "checkpoint_every=3"], env=_env(), check=True, capture_output=True, timeout=300)
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]

@@ -26,7 +26,8 @@ import torch
 from .files import atomic_write_text
 
 
-def _median_time(fn, runs: int, warmup: int = 1) -> float:
+def median_time(fn, runs: int, warmup: int = 1) -> float:
+    """Median seconds of `runs` calls of fn after `warmup` untimed calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -40,11 +41,11 @@ def _median_time(fn, runs: int, warmup: int = 1) -> float:
 def machine_peak(runs: int = 5) -> dict:
     """GFLOP/s of a 2048^3 float32 matmul and of a 3x3 convolution 128->128 channels at 256x256."""
     a, b = torch.rand(2048, 2048), torch.rand(2048, 2048)
-    t_mm = _median_time(lambda: a @ b, runs)
+    t_mm = median_time(lambda: a @ b, runs)
     conv = torch.nn.Conv2d(128, 128, 3, padding=1, bias=False).eval()
     x = torch.rand(1, 128, 256, 256)
     with torch.inference_mode():
-        t_conv = _median_time(lambda: conv(x), runs)
+        t_conv = median_time(lambda: conv(x), runs)
     mm, cv = 2 * 2048**3 / t_mm / 1e9, 2 * 128 * 128 * 9 * 256 * 256 / t_conv / 1e9
     return {"matmul_gflops": mm, "conv3x3_gflops": cv, "peak_gflops": max(mm, cv)}
 
@@ -58,6 +59,10 @@ def _case(queue, model: str, size: int, batch: int, mode: str, runs: int, thread
         queue.put({"model": model, "size": size, "batch": batch, "mode": mode, "error": f"{type(e).__name__}: {e}"})
 
 
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _measure(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
     from .inference.colorizer import Colorizer
     from .models.registry import count_flops, load_model
@@ -69,10 +74,10 @@ def _measure(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
         else:
             colorizer = Colorizer.load()
         sketch = (torch.rand(size, size) > 0.05).float().numpy()
-        seconds = _median_time(lambda: colorizer.colorize(sketch), runs)
+        seconds = median_time(lambda: colorizer.colorize(sketch), runs)
         return {"model": model, "size": size, "batch": 1, "mode": mode, "seconds": seconds,
                 "seconds_per_image": seconds, "working_size": colorizer.working_size,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                "peak_rss_mb": _peak_rss_mb()}
     if mode == "onnx":
         from .inference.onnx import OnnxColorizer
 
@@ -86,13 +91,13 @@ def _measure(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
         net = net.to(memory_format=torch.channels_last)
         x = x.to(memory_format=torch.channels_last)
     if mode == "compiled":  # inductor's C++ kernels; needs a C++ compiler, fails loudly without one
-        net = torch.compile(net.eval())
+        net = torch.compile(net)
     ctx = torch.inference_mode if mode != "eager" else torch.no_grad
     with ctx():
-        seconds = _median_time(lambda: net(x), runs)
+        seconds = median_time(lambda: net(x), runs)
     return {"model": model, "size": size, "batch": batch, "mode": mode, "flops": flops,
             "seconds": seconds, "seconds_per_image": seconds / batch, "gflops_per_s": flops / seconds / 1e9,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": _peak_rss_mb()}
 
 
 def run_case(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
@@ -122,11 +127,11 @@ def bench_infer(runs: int, quick: bool) -> dict:
              ("swish_unet_paper", 4, "optimized"), ("unet_paper", 4, "optimized"),
              ("bundled", 1, "eager"), ("bundled", 1, "optimized"), ("bundled", 1, "compiled"), ("bundled", 1, "onnx"),
              ("bundled", 1, "colorize"), ("bundled", 1, "colorize-onnx")]
+    from .inference.colorizer import BUNDLED
+
     peak = machine_peak(runs)
     results = []
     for model, batch, mode in cases:
-        from .inference.colorizer import BUNDLED
-
         r = run_case(str(BUNDLED) if model == "bundled" else model, size, batch, mode, runs)
         r["model"] = model
         results.append(r)
@@ -158,7 +163,7 @@ def bench_train(runs: int, quick: bool) -> dict:
         state = build_state(cfg, DistInfo())
         s, b = cfg.data.size, cfg.batch_size
         batch = {"sketch": torch.rand(b, 1, s, s), "color": torch.rand(b, 3, s, s), "hints": torch.zeros(b, 4, s, s)}
-        seconds = _median_time(lambda: gan_step(state, batch), runs)
+        seconds = median_time(lambda: gan_step(state, batch), runs)
         out[name] = {"size": s, "batch": b, "seconds_per_step": seconds, "images_per_s": b / seconds}
         print(f"{name:24s} {s}px batch {b}: {b / seconds:.2f} images/s", flush=True)
     return out

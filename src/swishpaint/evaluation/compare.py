@@ -8,8 +8,6 @@ on the same held-out split (Table 1, with the sketch baseline), and measures par
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,16 +46,12 @@ class CompareConfig:
 
 def time_forward(model: torch.nn.Module, size: int, runs: int) -> float:
     """Median milliseconds of one forward pass on a size x size input (after one warm-up)."""
+    from ..benchmark import median_time
+
     model = model.eval()
     x = torch.rand(1, model.config.in_channels, size, size)
-    times = []
     with torch.inference_mode():
-        model(x)
-        for _ in range(runs):
-            t = time.perf_counter()
-            model(x)
-            times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+        return median_time(lambda: model(x), runs) * 1000
 
 
 def _model_folder(entry: CompareEntry, cfg: CompareConfig, base: Path) -> Path:
