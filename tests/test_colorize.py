@@ -9,6 +9,7 @@ from PIL import Image
 
 from swishpaint.cli import main
 from swishpaint.inference.colorizer import Colorizer
+from swishpaint.inference.hint_fill import HintFill, geodesic_nearest, spread_hints
 from swishpaint.inference.upsample import guided_upsample
 from swishpaint.models import create_model, save_model
 
@@ -118,7 +119,7 @@ def test_hints_order_candidates_by_agreement(model_dir):
     sketch = np.full((64, 64), 255, np.uint8)
     hints = np.zeros((64, 64, 4), np.uint8)
     hints[20:40, 20:40] = (255, 0, 0, 255)
-    out = c.colorize(sketch, hints=hints, candidates=4, keep_lines=False)
+    out = c.colorize(sketch, hints=hints, candidates=4, keep_lines=False, fill_hints=False)
     err = [np.abs(np.asarray(im, np.float32)[20:40, 20:40] - [255, 0, 0]).mean() for im in out]
     assert err == sorted(err)
 
@@ -151,3 +152,53 @@ def test_stored_candidate_order_is_used_without_hints(model_dir):
     plain = Colorizer.load(model_dir, candidate_order=[0, 1, 2, 3]).colorize(np.full((32, 32), 255, np.uint8), candidates=4)
     ordered = Colorizer.load(model_dir).colorize(np.full((32, 32), 255, np.uint8), candidates=4)
     assert [np.asarray(im).tobytes() for im in ordered] == [np.asarray(plain[i]).tobytes() for i in (2, 0, 1, 3)]
+
+
+def _boxed_sketch(size: int = 48, gap: bool = False) -> torch.Tensor:
+    """(1, S, S) paper with a closed square outline from 12 to 35 (a gap in its top side if asked)."""
+    sketch = torch.ones(1, size, size)
+    sketch[:, 12:36, 12:14] = sketch[:, 12:36, 34:36] = 0
+    sketch[:, 12:14, 12:36] = sketch[:, 34:36, 12:36] = 0
+    if gap:
+        sketch[:, 12:14, 22:26] = 1
+    return sketch
+
+
+def test_geodesic_distance_goes_around_lines():
+    sketch = _boxed_sketch()
+    cost = 1 + 1000 * (1 - sketch[0])
+    sources = torch.zeros(48, 48, dtype=torch.bool)
+    sources[24, 24] = True
+    dist, payload = geodesic_nearest(sources, torch.ones(1, 48, 48) * 7, cost)
+    assert dist[24, 30] == pytest.approx(6.0)  # straight line on paper
+    assert dist[24, 40] > 1000  # outside the closed box: only through the line
+    assert torch.all(payload == 7)
+    gap_cost = 1 + 1000 * (1 - _boxed_sketch(gap=True)[0])
+    dist_gap, _ = geodesic_nearest(sources, torch.ones(1, 48, 48), gap_cost)
+    assert dist_gap[5, 24] == pytest.approx(19.0) and dist[5, 24] > 1000  # straight out through the gap
+
+
+def test_hint_fill_colours_the_hinted_region_and_nothing_across_its_lines():
+    sketch = _boxed_sketch()
+    colours = torch.full((2, 3, 48, 48), 0.5)
+    hints = torch.zeros(4, 48, 48)
+    hints[:, 20:22, 20:22] = torch.tensor([1.0, 0.0, 0.0, 1.0])[:, None, None]  # red inside the box
+    out = spread_hints(colours, sketch, hints, HintFill(reach=0.75))
+    inside, outside = out[:, :, 16:32, 16:32], out[:, :, 40:, 40:]
+    assert torch.allclose(out[:, :, 20, 20], torch.tensor([1.0, 0.0, 0.0]))  # exact at the hint
+    assert (inside[:, 0] > 0.8).all() and (inside[:, 1:] < 0.2).all()  # fading slowly with distance
+    assert torch.allclose(outside, torch.tensor(0.5), atol=1e-3)  # the network's colours, untouched
+    assert torch.equal(spread_hints(colours, sketch, torch.zeros(4, 48, 48)), colours)
+
+
+def test_colorizer_fills_hints_unless_switched_off(model_dir):
+    c = Colorizer.load(model_dir)
+    sketch = (_boxed_sketch()[0].numpy() * 255).astype(np.uint8)
+    hints = np.zeros((48, 48, 4), np.uint8)
+    hints[20:22, 20:22] = (0, 0, 255, 255)
+    filled = np.asarray(c.colorize(sketch, hints=hints, keep_lines=False)[0], np.float32)
+    plain = np.asarray(c.colorize(sketch, hints=hints, keep_lines=False, fill_hints=False)[0], np.float32)
+    err_filled = np.abs(filled[16:32, 16:32] - [0, 0, 255]).mean()
+    err_plain = np.abs(plain[16:32, 16:32] - [0, 0, 255]).mean()  # an untrained network ignores hints
+    assert err_filled < 40 and err_filled < err_plain / 2
+    assert np.abs(filled[40:, 40:] - plain[40:, 40:]).max() <= 1  # outside the box: the network's colours

@@ -102,3 +102,20 @@ def test_one_batch_can_be_overfitted():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.1 * losses[0], (losses[0], losses[-1])
+
+
+def test_hint_loss_trains_the_candidate_that_follows_the_hints():
+    target = torch.zeros(2, 3, 8, 8)
+    cands = torch.stack([torch.full((3, 8, 8), v) for v in (0.9, 0.1, 0.5)])[None].repeat(2, 1, 1, 1, 1)
+    cands.requires_grad_(True)
+    hints = torch.zeros(2, 4, 8, 8)
+    hints[0, :, 2, 2] = torch.tensor([0.1, 0.1, 0.1, 1.0])  # image 0 hints the 0.1 candidate
+    from swishpaint.data.hints import hint_errors
+
+    assert hint_errors(cands[:1].detach(), hints[:1])[0].argmin() == 1
+    loss = L.hint_following_l1(cands, target, hints)
+    assert loss.item() == pytest.approx(0.1)  # only image 0 counts (image 1 has no hints)
+    loss.backward()
+    touched = cands.grad.flatten(2).abs().sum(2)
+    assert touched[0, 1] > 0 and touched[0, 0] == 0 and touched[0, 2] == 0 and touched[1].sum() == 0
+    assert L.hint_following_l1(cands, target, torch.zeros(2, 4, 8, 8)).item() == 0

@@ -99,3 +99,12 @@ def test_bench_case_failure_is_reported_not_hung_on():
 
     result = run_case("no_such_model", 64, 1, "eager", runs=1)
     assert "error" in result and "no_such_model" in result["error"]
+
+
+def test_bench_end_to_end_cases_time_the_bundled_pipeline():
+    from swishpaint.benchmark import _measure
+    from swishpaint.inference.colorizer import BUNDLED
+
+    for mode in ("colorize", "colorize-hints"):
+        r = _measure(str(BUNDLED), 64, 1, mode, runs=1)
+        assert r["mode"] == mode and r["seconds"] > 0 and r["working_size"] == 256

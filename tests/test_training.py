@@ -62,6 +62,26 @@ def test_checkpoint_loads_for_inference(kaggle_dir, tmp_path):
     assert len(out) == 2 and out[0].size == (128, 64)
 
 
+def test_fine_tuning_starts_from_given_weights_with_the_hint_loss(kaggle_dir, tmp_path):
+    from swishpaint.training.distributed import DistInfo
+    from swishpaint.training.loop import build_state, init_weights
+
+    first = train(tiny(kaggle_dir, tmp_path / "a", "steps=5"), progress=False)
+    ckpt = C.read_checkpoint(first["checkpoint"])
+    config = tiny(kaggle_dir, tmp_path / "b", f"init_from={first['checkpoint']}", "steps=4", "log_every=1",
+                  "loss.hint_l1_weight=1.0", "data.hints.probability=1.0")
+    state = build_state(config, DistInfo())
+    init_weights(state, first["checkpoint"])
+    assert all(torch.equal(v, ckpt["generator"][k]) for k, v in state.g.state_dict().items())
+    assert all(torch.equal(v, ckpt["discriminator"][k]) for k, v in state.d.state_dict().items())
+    init_weights(state, Path(first["checkpoint"]) / "generator")  # a model folder: generator only
+    result = train(config, progress=False)
+    assert result["step"] == 4 and all("loss_hint" in h for h in result["history"] if "loss_g" in h)
+    wrong = tiny(kaggle_dir, tmp_path / "c", f"init_from={first['checkpoint']}", "model.overrides.candidates=5")
+    with pytest.raises(C.CheckpointError, match="cannot start from these weights"):
+        train(wrong, progress=False)
+
+
 def test_damaged_checkpoint_is_reported_and_resume_falls_back(kaggle_dir, tmp_path, caplog):
     out = tmp_path / "run"
     train(tiny(kaggle_dir, out, "steps=20", "keep_last=5"), progress=False)

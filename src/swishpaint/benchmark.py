@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .files import atomic_write_text
@@ -74,7 +75,13 @@ def _measure(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
         else:
             colorizer = Colorizer.load()
         sketch = (torch.rand(size, size) > 0.05).float().numpy()
-        seconds = median_time(lambda: colorizer.colorize(sketch), runs)
+        hints = None
+        if mode == "colorize-hints":  # 20 hint patches, spread through their regions (the hint fill)
+            rng = np.random.default_rng(0)
+            hints = np.zeros((size, size, 4), np.uint8)
+            for y, x in rng.integers(0, size - 8, (20, 2)):
+                hints[y:y + 8, x:x + 8] = (*rng.integers(0, 256, 3), 255)
+        seconds = median_time(lambda: colorizer.colorize(sketch, hints=hints), runs)
         return {"model": model, "size": size, "batch": 1, "mode": mode, "seconds": seconds,
                 "seconds_per_image": seconds, "working_size": colorizer.working_size,
                 "peak_rss_mb": _peak_rss_mb()}
@@ -126,7 +133,7 @@ def bench_infer(runs: int, quick: bool) -> dict:
              ("unet_paper", 1, "eager"), ("unet_paper", 1, "optimized"),
              ("swish_unet_paper", 4, "optimized"), ("unet_paper", 4, "optimized"),
              ("bundled", 1, "eager"), ("bundled", 1, "optimized"), ("bundled", 1, "compiled"), ("bundled", 1, "onnx"),
-             ("bundled", 1, "colorize"), ("bundled", 1, "colorize-onnx")]
+             ("bundled", 1, "colorize"), ("bundled", 1, "colorize-hints"), ("bundled", 1, "colorize-onnx")]
     from .inference.colorizer import BUNDLED
 
     peak = machine_peak(runs)

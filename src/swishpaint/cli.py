@@ -67,7 +67,7 @@ def _cmd_colorize(args) -> int:
 
     try:
         return run_colorize(args.inputs, Path(args.out), args.model, args.hints, args.candidates, args.size,
-                            args.device, args.keep_lines, args.backend)
+                            args.device, args.keep_lines, args.backend, args.fill_hints)
     except ValueError as e:
         raise UserError(str(e)) from None
 
@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     s.add_argument("--keep-lines", action=argparse.BooleanOptionalAction, default=True,
                    help="multiply the original line art over the colours (default on)")
+    s.add_argument("--fill-hints", action=argparse.BooleanOptionalAction, default=True,
+                   help="spread each hint's colour through its line-bounded region (default on)")
     s.add_argument("--backend", default="torch", choices=("torch", "onnx"))
     s.set_defaults(func=_cmd_colorize)
 

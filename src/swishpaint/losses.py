@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data.hints import hint_errors
+
 PAPER_LAMBDAS = (0.88, 0.79, 0.63, 0.51, 0.39, 1.07)
 
 
@@ -33,6 +35,7 @@ class LossConfig:
     l2_mode: str = "decoupled"  # decoupled (AdamW weight decay) | coupled (α‖W‖² in the loss) | off
     l2_alpha: float = 0.009
     pixel_l1_weight: float = 0.0  # optional extra unmasked L1 on the best candidate
+    hint_l1_weight: float = 0.0  # L1 on the candidate that follows the hints best (see hint_following_l1)
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -97,6 +100,22 @@ def decayed_parameters(model: nn.Module) -> list[nn.Parameter]:
 def l2_regularization(model: nn.Module, alpha: float = 0.009) -> torch.Tensor:
     """α Σ‖W‖² over the generator's kernels (the 'coupled' reading of the paper's α term)."""
     return alpha * sum(p.pow(2).sum() for p in decayed_parameters(model))
+
+
+def hint_following_l1(candidates: torch.Tensor, target: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
+    """L1 to the ground truth of the candidate that best matches the hints, over the hinted images.
+
+    Inference returns that candidate first, so this trains exactly what a user with hints gets: the
+    min over candidates alone lets every candidate ignore the hints. (B, K, 3, H, W), (B, 3, H, W),
+    (B, 4, H, W) -> scalar (0 when no image in the batch has hints).
+    """
+    hinted = hints[:, 3].flatten(1).amax(1) > 0
+    if not hinted.any():
+        return candidates.sum() * 0
+    with torch.no_grad():
+        chosen = hint_errors(candidates[hinted], hints[hinted]).argmin(1)
+    picked = candidates[hinted][torch.arange(len(chosen), device=candidates.device), chosen]
+    return (picked - target[hinted]).abs().mean()
 
 
 def best_candidate(candidates: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

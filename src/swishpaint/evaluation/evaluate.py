@@ -1,7 +1,8 @@
 """Score colourings: a model on a dataset's held-out split, or existing prediction folders.
 
 Rows: the model's first candidate, the best of its K candidates (lowest L1 to the ground truth), the
-model with N hint patches from the ground truth, and the "sketch as output" baseline. Columns: PSNR,
+model with N hint patches from the ground truth (with the hint fill, as users get it, and the network
+alone), and the "sketch as output" baseline. Columns: PSNR,
 SSIM, FSIM(c), mean CIE ΔE, Lab chroma, colourfulness, FID (when an Inception file is available),
 and the candidates' diversity (mean pairwise ΔE).
 """
@@ -85,8 +86,9 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
     k = colorizer.candidates
     rows = {"model (candidate 1)": Scores(), f"model (best of {k})": Scores(), "sketch as output": Scores()}
     hint_row = f"model + {hint_patches} hints" if colorizer.takes_hints and hint_patches else None
-    if hint_row:
+    if hint_row:  # with the hint fill (the default a user gets) and the network alone
         rows[hint_row] = Scores()
+        rows[hint_row + " (no fill)"] = Scores()
     targets, diversity = [], []
     indices = range(n)
     if progress:
@@ -104,7 +106,8 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
         diversity.append(float(candidate_diversity(cands)))
         if hint_row:
             hints = sample_hints(target, np.random.default_rng([seed, i]), count=hint_patches)
-            rows[hint_row].add(_tensor(colorizer.colorize(sketch_im, hints=hints)[0]), target)
+            for row, fill in ((hint_row, True), (hint_row + " (no fill)", False)):
+                rows[row].add(_tensor(colorizer.colorize(sketch_im, hints=hints, fill_hints=fill)[0]), target)
         targets.append(target)
     table = {name: s.summary() for name, s in rows.items()}
     fid_note = _add_fid(table, rows, targets, inception_weights, fid)

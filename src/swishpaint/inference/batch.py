@@ -74,7 +74,7 @@ def _hints_for(path: Path, hints: Path | None, single: bool) -> Path | None:
 
 def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hints: str | None = None,
                  candidates: int = 1, size: int | None = None, device: str = "cpu", keep_lines: bool = True,
-                 backend: str = "torch") -> int:
+                 backend: str = "torch", fill_hints: bool = True) -> int:
     """`swishpaint colorize`: OUT/<stem>.png, and with K > 1 <stem>_c1..cK.png and <stem>_sheet.png."""
     from .colorizer import Colorizer
 
@@ -91,7 +91,8 @@ def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hin
     def work(path: Path) -> None:
         warnings: list[str] = []
         images = colorizer.colorize(path, hints=_hints_for(path, hints_path, len(files) == 1),
-                                    candidates=candidates, size=size, keep_lines=keep_lines, warnings=warnings)
+                                    candidates=candidates, size=size, keep_lines=keep_lines,
+                                    fill_hints=fill_hints, warnings=warnings)
         for w in warnings:
             print(f"swishpaint: warning: {path}: {w}", file=sys.stderr)
         outputs = {out_dir / f"{path.stem}.png": images[0]}

@@ -19,9 +19,10 @@ import torch.nn.functional as F
 import yaml
 from PIL import Image
 
-from ..data.hints import hints_from_rgba, resize_hints
+from ..data.hints import hint_errors, hints_from_rgba, resize_hints
 from ..data.images import ImageError, load_grey, load_rgba, DEFAULT_MAX_PIXELS
 from ..models.registry import CONFIG_FILE, generator_input, load_model
+from .hint_fill import HintFill, spread_hints
 from .upsample import guided_upsample
 
 BUNDLED = Path(__file__).resolve().parent.parent / "weights" / "demo"
@@ -68,10 +69,11 @@ class Colorizer:
 
     def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu",
                  working_size: int = DEFAULT_WORKING_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "",
-                 candidate_order: list[int] | None = None):
+                 candidate_order: list[int] | None = None, hint_fill: HintFill = HintFill()):
         self.device = torch.device(device)
         # Without hints, candidates come in this order (e.g. best on average on training data first).
         self.candidate_order = list(candidate_order or range(model.config.candidates))
+        self.hint_fill = hint_fill  # how hint colours are spread through their regions (see hint_fill)
         self.model = model.eval().to(self.device)
         self.working_size = working_size
         self.max_pixels = max_pixels
@@ -99,13 +101,14 @@ class Colorizer:
 
     @torch.inference_mode()
     def colorize(self, image: ImageLike, hints: ImageLike | torch.Tensor | None = None, candidates: int = 1,
-                 size: int | None = None, keep_lines: bool = True,
+                 size: int | None = None, keep_lines: bool = True, fill_hints: bool = True,
                  warnings: list[str] | None = None) -> list[Image.Image]:
         """Colour one sketch; returns `candidates` RGB images at the input's size, best first.
 
         image: path, PIL image or array (any mode; transparency goes on white). hints: RGBA image
         or path the size of the sketch (other sizes are resized, noted in `warnings` if a list is
-        given). With hints, candidates are ordered by how well they follow the hints. Thread-safe.
+        given). With hints, candidates are ordered by how well the network followed the hints, then
+        with fill_hints each hint's colour is spread through its region (see hint_fill). Thread-safe.
         """
         if not 1 <= candidates <= self.candidates:
             raise ValueError(f"candidates must be between 1 and {self.candidates}, got {candidates}")
@@ -119,14 +122,14 @@ class Colorizer:
             if resized and warnings is not None:
                 warnings.append(f"hints resized to the sketch's size {grey.size[0]}x{grey.size[1]}")
             hint_full = hint_full[None]
-        colours = self._colour(sketch_full, hint_full, size or self.working_size)  # (K, 3, H, W)
-        order = _rank_by_hints(colours, hint_full) if hint_full is not None else self.candidate_order
-        colours = colours[order[:candidates]]
+        colours = self._colour(sketch_full, hint_full, size or self.working_size, candidates, fill_hints)
         if keep_lines:
             colours = colours * sketch_full[0]  # multiply the original lines over the colours
         return [_to_image(c) for c in colours]
 
-    def _colour(self, sketch: torch.Tensor, hints: torch.Tensor | None, working: int) -> torch.Tensor:
+    def _colour(self, sketch: torch.Tensor, hints: torch.Tensor | None, working: int,
+                candidates: int, fill: bool) -> torch.Tensor:
+        """The best `candidates` colourings (candidates, 3, H, W) at the sketch's size, best first."""
         h, w = sketch.shape[-2:]
         scale = min(1.0, working / max(h, w))
         sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
@@ -137,6 +140,10 @@ class Colorizer:
         hx = F.pad(small_hints, (0, pw, 0, ph)) if small_hints is not None else None
         x = generator_input(x, hx, self.model.config.in_channels).to(self.device)
         out = self.model(x)[0, :, :, :sh, :sw].float().cpu().clamp(0, 1)  # (K, 3, sh, sw)
+        order = _rank_by_hints(out, small_hints) if small_hints is not None else self.candidate_order
+        out = out[order[:candidates]]
+        if small_hints is not None and fill:
+            out = spread_hints(out, small[0], small_hints[0], self.hint_fill)
         if scale < 1:
             out = guided_upsample(out, small[0], sketch[0])
         return out
@@ -157,11 +164,9 @@ def model_extras(path: Path) -> dict:
 
 def _rank_by_hints(colours: torch.Tensor, hints: torch.Tensor) -> list[int]:
     """Candidate indices ordered by mean error at the hinted pixels (best first)."""
-    mask = hints[0, 3:]
-    if mask.sum() == 0:
+    if hints[0, 3].sum() == 0:
         return list(range(len(colours)))
-    err = ((colours - hints[0, :3]).abs().mean(1, keepdim=True) * mask).flatten(1).sum(1) / mask.sum()
-    return err.argsort().tolist()
+    return hint_errors(colours[None], hints)[0].argsort(stable=True).tolist()
 
 
 def _to_image(t: torch.Tensor) -> Image.Image:

@@ -103,7 +103,8 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
     async def colorize(sketch: UploadFile = File(..., description="the sketch: PNG, JPEG or WEBP"),
                        hints: UploadFile | None = File(None, description="RGBA PNG; alpha > 0 marks a hint"),
                        candidates: int = Form(1, ge=1, le=32),
-                       keep_lines: bool = Form(True)) -> dict:
+                       keep_lines: bool = Form(True),
+                       fill_hints: bool = Form(True, description="spread each hint through its region")) -> dict:
         if candidates > colorizer.candidates:
             raise ApiError(422, f"candidates must be between 1 and {colorizer.candidates}")
         sketch_bytes = await _read_limited(sketch, config.max_upload_bytes, "sketch")
@@ -124,7 +125,7 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
             def work():
                 notes: list[str] = []
                 images = colorizer.colorize(grey, hints=hint_im, candidates=candidates, keep_lines=keep_lines,
-                                            warnings=notes)
+                                            fill_hints=fill_hints, warnings=notes)
                 return images, notes
 
             images, warnings = await asyncio.get_running_loop().run_in_executor(executor, work)

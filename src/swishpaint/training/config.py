@@ -50,6 +50,9 @@ class TrainConfig:
     sample_every: int = 500
     log_every: int = 10
     threads: int = 0  # CPU threads for torch (0 = torch's default)
+    # Fine-tuning: start the weights from a checkpoint folder (generator + discriminator) or a model
+    # folder (generator only); step, optimisers and schedules start fresh. --resume takes precedence.
+    init_from: str = ""
 
     def validate(self) -> None:
         if self.optim.schedule not in ("constant", "cosine"):

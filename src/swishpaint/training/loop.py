@@ -193,6 +193,10 @@ def gan_step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, flo
             best = per_cand.argmin(dim=1)
             chosen = fake[torch.arange(b, device=dev), best]
             loss_g = loss_g + cfg.loss.pixel_l1_weight * (chosen - real).abs().mean()
+        if cfg.loss.hint_l1_weight > 0 and hints is not None:
+            loss_hint = L.hint_following_l1(fake.float(), real, hints)
+            loss_g = loss_g + cfg.loss.hint_l1_weight * loss_hint
+            out["loss_hint"] = loss_hint.item()
         if cfg.loss.l2_mode == "coupled":
             loss_g = loss_g + L.l2_regularization(state.g, cfg.loss.l2_alpha)
         out["loss_g"] = loss_g.item()
@@ -293,6 +297,26 @@ def resume_state(state: TrainState, out_dir: Path) -> Path | None:
     return path
 
 
+def init_weights(state: TrainState, path: str | Path) -> None:
+    """Load starting weights for fine-tuning (see TrainConfig.init_from); shapes must match the config."""
+    from safetensors import SafetensorError
+
+    path = Path(path)
+    try:
+        if (path / "state.json").is_file():
+            ckpt = C.read_checkpoint(path)
+            state.g.load_state_dict(ckpt["generator"])
+            state.d.load_state_dict(ckpt["discriminator"])
+        else:
+            from safetensors.torch import load_file
+
+            state.g.load_state_dict(load_file(str(path / "model.safetensors")))
+    except C.CheckpointError:
+        raise
+    except (OSError, RuntimeError, SafetensorError) as e:
+        raise C.CheckpointError(f"{path}: cannot start from these weights ({str(e).splitlines()[0]})") from None
+
+
 def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train until config.steps (or a stop request); returns a summary dict."""
     info = init_distributed(config.device)
@@ -309,6 +333,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
             out_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out_dir / "config.yaml", dump_yaml(config))
         resumed = resume_state(state, out_dir) if resume else None
+        if config.init_from and resumed is None:
+            init_weights(state, config.init_from)
         if resume and resumed is None and info.is_main:
             log.warning("%s: no checkpoint to resume from; starting at step 0", out_dir)
         write_log = _log_writer(out_dir, info.is_main)
