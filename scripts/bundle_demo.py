@@ -59,10 +59,11 @@ def main() -> None:
     order, means, colour = candidate_order(model, args.data, args.working_size, args.rank_images, args.min_chroma)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     train_cfg = yaml.safe_load((run / "config.yaml").read_text())
+    val = meta.get("val") or next((e for e in reversed(log) if e["step"] == meta["step"] and "val_psnr" in e), None)
     extra = {"working_size": args.working_size, "candidate_order": order,
              "candidate_mean_psnr_train": [round(m, 2) for m in means],
              "candidate_mean_chroma_train": [round(c, 2) for c in colour], "ranking_min_chroma": args.min_chroma,
-             "trained": {"step": meta["step"], "val": meta.get("val"), "last_logged_step": log[-1]["step"],
+             "trained": {"step": meta["step"], "val": val, "last_logged_step": log[-1]["step"],
                          "config": train_cfg}}
     save_model(model, args.out, extra=extra)
     export_onnx(args.out, args.out)

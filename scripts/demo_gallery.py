@@ -1,6 +1,7 @@
-"""Gallery of the bundled model on held-out demo images: sketch | 3 automatic candidates | 20 hints | truth.
+"""Gallery of the bundled model on held-out demo images: sketch | 3 automatic candidates | 20 hints |
+network with hints | with hints and hint fill (the default) | truth.
 
-    python scripts/demo_gallery.py --data data/demo --out docs/images/demo-gallery.png
+    python scripts/demo_gallery.py --data data/demo --out docs/images/demo-gallery.jpg
 
 Sketches are made with the 'dilate' extractor (training used XDoG), so the gallery shows line art of
 a style the model never trained on. Hints are 20 small patches sampled from the ground truth.
@@ -15,14 +16,15 @@ from PIL import Image
 
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
 from swishpaint.data.hints import hints_to_rgba, sample_hints
-from swishpaint.data.images import image_grid, save_png, tensor_to_image
+from swishpaint.data.images import image_grid, tensor_to_image
+from swishpaint.files import atomic_write
 from swishpaint.inference.colorizer import Colorizer
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data", default="data/demo")
-    p.add_argument("--out", default="docs/images/demo-gallery.png")
+    p.add_argument("--out", default="docs/images/demo-gallery.jpg")
     p.add_argument("--images", type=int, default=8)
     p.add_argument("--size", type=int, default=256)
     args = p.parse_args()
@@ -39,11 +41,15 @@ def main() -> None:
         sketch = tensor_to_image(item["sketch"])
         auto = colorizer.colorize(sketch, candidates=3)
         hints = sample_hints(item["color"], np.random.default_rng([0, i]), count=20)
-        hinted = colorizer.colorize(sketch, hints=hints)[0]
+        network_only = colorizer.colorize(sketch, hints=hints, fill_hints=False)[0]
+        filled = colorizer.colorize(sketch, hints=hints)[0]
         hint_view = Image.alpha_composite(Image.new("RGBA", sketch.size, "white"), hints_to_rgba(hints)).convert("RGB")
-        rows.append([sketch, *auto, hint_view, hinted, tensor_to_image(item["color"])])
-    save_png(image_grid(rows), args.out)
-    print(f"wrote {args.out}: columns sketch | candidates 1-3 | hints | with hints | ground truth")
+        rows.append([sketch, *auto, hint_view, network_only, filled, tensor_to_image(item["color"])])
+    grid = image_grid(rows)
+    atomic_write(args.out, lambda tmp: grid.save(tmp, format="JPEG" if args.out.endswith(".jpg") else "PNG",
+                                                 quality=90))
+    print(f"wrote {args.out}: columns sketch | candidates 1-3 | hints | network with hints | "
+          "with hints + fill | ground truth")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,12 @@ def test_page_upload_paint_and_colourise(server, tmp_path):
         page.wait_for_selector("#candidates-list img", timeout=60_000)
         assert page.locator("#candidates-list img").count() == 3
         assert "Done" in page.text_content("#status")
+        filled = page.get_attribute("#download-result", "href")
+        assert page.is_checked("#fill-hints")  # the hint fill is on by default
+        page.uncheck("#fill-hints")  # the same hints without it: the network's colours alone differ
+        page.click("#run")
+        page.wait_for_function("old => document.getElementById('download-result').href !== old", arg=filled,
+                               timeout=60_000)
         assert page.get_attribute("#download-result", "href").startswith("data:image/png")
         page.screenshot(path=str(tmp_path / "page.png"))
         browser.close()

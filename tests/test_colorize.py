@@ -191,6 +191,19 @@ def test_hint_fill_colours_the_hinted_region_and_nothing_across_its_lines():
     assert torch.equal(spread_hints(colours, sketch, torch.zeros(4, 48, 48)), colours)
 
 
+def test_hint_fill_closes_gaps_in_broken_lines_and_still_reaches_region_edges():
+    sketch = _boxed_sketch(gap=True)  # a 4-pixel gap in the top line
+    colours = torch.full((1, 3, 48, 48), 0.5)
+    hints = torch.zeros(4, 48, 48)
+    hints[:, 20:22, 20:22] = torch.tensor([1.0, 0.0, 0.0, 1.0])[:, None, None]
+    closed = spread_hints(colours, sketch, hints, HintFill(reach=0.75, close_gaps=2))
+    leaking = spread_hints(colours, sketch, hints, HintFill(reach=0.75, close_gaps=0))
+    assert torch.allclose(closed[:, :, :8], torch.tensor(0.5), atol=1e-3)  # above the box: untouched
+    assert (leaking[0, 0, 4, 22:26] > 0.7).all()  # without closing, red flows out through the gap
+    edge = closed[0, :, 14, 16:32]  # the first paper row inside the box, under the widened wall
+    assert (edge[0] > 0.8).all() and (edge[1:] < 0.2).all()
+
+
 def test_colorizer_fills_hints_unless_switched_off(model_dir):
     c = Colorizer.load(model_dir)
     sketch = (_boxed_sketch()[0].numpy() * 255).astype(np.uint8)

@@ -66,6 +66,17 @@ def test_colorize_returns_candidates_at_the_sketch_size(client):
     assert all(decode(u).size == (70, 70) for u in body["images"])
 
 
+def test_fill_hints_field_switches_the_hint_fill(client):
+    sketch = Image.new("L", (64, 64), 255)
+    hints = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    hints.paste((255, 0, 0, 255), (28, 28, 36, 36))
+    files = {"sketch": ("s.png", png(sketch), "image/png"), "hints": ("h.png", png(hints), "image/png")}
+    filled, raw = (np.asarray(decode(client.post("/api/colorize", files=files, data={"fill_hints": flag})
+                                     .json()["images"][0]).convert("RGB"), np.int16) for flag in ("true", "false"))
+    assert np.abs(filled[24, 24] - (255, 0, 0)).max() < 40  # blank paper: the hint spreads past its patch
+    assert np.abs(filled - raw).mean() > 10  # the untrained network alone is nowhere near red
+
+
 @pytest.mark.parametrize("case,status,message", [
     ("big_upload", 413, "upload limit"),
     ("many_pixels", 413, "too large"),

@@ -3,8 +3,9 @@
 The network uses hints to choose colours, but a small model follows them only loosely. This step,
 run at working resolution after the network, makes a hint hold for its whole region: every pixel
 takes the colour of the hint nearest to it in geodesic distance, where stepping onto a dark line
-pixel costs `line_cost` times more than stepping on paper, so colour flows around lines and through
-gaps, not across them. The result is blended over the network's colours with a weight that decays
+pixel costs `line_cost` times more than stepping on paper, so colour flows around lines, not across
+them. Walls are first widened by `close_gaps` pixels, so that the gaps of broken or dotted lines
+close; a second, short pass then colours the edges of each region that the widening covered. The result is blended over the network's colours with a weight that decays
 with that distance (scale `reach`, a share of the image's longer side), so unhinted regions keep the network's colours.
 
 The geodesic distance is computed by Jacobi relaxation over the 8 neighbours (a parallel Bellman-Ford),
@@ -26,25 +27,36 @@ _STEPS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 
 @dataclass
 class HintFill:
-    line_cost: float = 2000.0  # a step onto a black line pixel costs this many paper steps
+    line_cost: float = 500.0  # a step onto a black line pixel costs this many paper steps
     reach: float = 1.5  # a hint's weight falls to 1/e at this distance, as a share of the longer side
     cutoff: float = 6.0  # distances beyond cutoff * reach (weight < 0.25%) are not computed
+    close_gaps: int = 2  # walls are widened by this many pixels to close gaps in broken lines
+
+
+def wall_cost(sketch: torch.Tensor, cfg: HintFill) -> torch.Tensor:
+    """(H, W) sketch in [0, 1] -> cost per step at each pixel: 1 on paper, up to 1 + line_cost on lines."""
+    darkness = (1 - sketch).clamp(0, 1)
+    if cfg.close_gaps:
+        k = 2 * cfg.close_gaps + 1
+        darkness = F.max_pool2d(darkness[None, None], k, stride=1, padding=cfg.close_gaps)[0, 0]
+    return 1 + cfg.line_cost * darkness ** 2
 
 
 def geodesic_nearest(sources: torch.Tensor, payload: torch.Tensor, cost: torch.Tensor,
-                     limit: float = math.inf) -> tuple[torch.Tensor, torch.Tensor]:
+                     limit: float = math.inf, sweeps: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Distance to the nearest source and that source's payload, for every pixel.
 
-    sources (H, W) bool, payload (C, H, W), cost (H, W) >= 1 per unit step at each pixel -> distance
-    (H, W) (inf where unreachable within `limit`), payload of the nearest source (C, H, W).
+    sources (H, W): bool, or float starting distances (inf = not a source); payload (C, H, W); cost
+    (H, W) >= 1 per unit step at each pixel -> distance (H, W) (inf where unreachable within `limit`
+    or `sweeps` steps), payload of the nearest source (C, H, W).
     """
     h, w = cost.shape
-    dist = torch.where(sources, 0.0, math.inf)
-    pay = payload * sources
+    dist = torch.where(sources, 0.0, math.inf) if sources.dtype == torch.bool else sources.clone()
+    pay = payload * dist.isfinite()
     cost_pad = F.pad(cost[None, None], (1, 1, 1, 1), value=math.inf)[0, 0]
     steps = torch.stack([(math.sqrt(2) if dy and dx else 1.0) * 0.5
                          * (cost + cost_pad[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]) for dy, dx in _STEPS])
-    for _ in range(4 * (h + w)):
+    for _ in range(4 * (h + w) if sweeps is None else sweeps):
         dist_pad = F.pad(dist[None, None], (1, 1, 1, 1), value=math.inf)[0, 0]
         pay_pad = F.pad(pay[None], (1, 1, 1, 1))[0]
         through = torch.stack([dist_pad[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in _STEPS]) + steps
@@ -66,9 +78,10 @@ def spread_hints(colours: torch.Tensor, sketch: torch.Tensor, hints: torch.Tenso
     mask = hints[3] > 0
     if not mask.any():
         return colours
-    darkness = (1 - sketch[0]).clamp(0, 1)
-    cost = 1 + cfg.line_cost * darkness ** 2
     reach = cfg.reach * max(mask.shape)
-    dist, colour = geodesic_nearest(mask, hints[:3], cost, limit=cfg.cutoff * reach)
+    dist, colour = geodesic_nearest(mask, hints[:3], wall_cost(sketch[0], cfg), limit=cfg.cutoff * reach)
+    if cfg.close_gaps:  # the widened walls cover the edges of each region: reach them from inside
+        plain = wall_cost(sketch[0], HintFill(cfg.line_cost, close_gaps=0))
+        dist, colour = geodesic_nearest(dist, colour, plain, limit=cfg.cutoff * reach, sweeps=cfg.close_gaps + 1)
     weight = torch.exp(-dist / reach)  # 0 where unreachable (inf)
     return (1 - weight) * colours + weight * colour
