@@ -92,6 +92,23 @@ def test_hints_checks(model_dir, sketches, tmp_path, capsys):
     assert code == 0 and "hints resized" in capsys.readouterr().err
 
 
+def test_cli_fill_hints_switch_matches_the_api(model_dir, sketches, tmp_path):
+    sketch = sketches / "odd.png"
+    hints = Image.new("RGBA", (70, 70), (0, 0, 0, 0))
+    hints.paste((0, 200, 0, 255), (30, 30, 36, 36))
+    hints.save(tmp_path / "hints.png")
+    c = Colorizer.load(model_dir)
+    for flag, fill in (("--fill-hints", True), ("--no-fill-hints", False)):
+        out = tmp_path / flag
+        assert main(["colorize", str(sketch), "-o", str(out), "--model", str(model_dir),
+                     "--hints", str(tmp_path / "hints.png"), flag]) == 0
+        expected = c.colorize(sketch, hints=tmp_path / "hints.png", fill_hints=fill)[0]
+        assert np.array_equal(np.asarray(Image.open(out / "odd.png").convert("RGB")), np.asarray(expected))
+    filled, plain = (np.asarray(Image.open(tmp_path / flag / "odd.png"), np.int16)
+                     for flag in ("--fill-hints", "--no-fill-hints"))
+    assert np.abs(filled - plain).max() > 30  # the switch changes the colours
+
+
 def test_python_api_accepts_paths_images_and_arrays(model_dir, sketches):
     c = Colorizer.load(model_dir)
     path = sketches / "odd.png"
