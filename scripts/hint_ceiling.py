@@ -17,21 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from scipy import ndimage  # scikit-image's dependency (the eval extra)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-
-from swishpaint.data.datasets import DataConfig, SketchColorDataset  # noqa: E402
-from swishpaint.data.hints import sample_hints  # noqa: E402
-from swishpaint.evaluation.metrics import psnr  # noqa: E402
-from swishpaint.files import atomic_write_text  # noqa: E402
-from swishpaint.inference.colorizer import Colorizer  # noqa: E402
+from swishpaint.data.datasets import DataConfig, SketchColorDataset
+from swishpaint.data.hints import sample_hints
+from swishpaint.data.images import image_to_tensor
+from swishpaint.evaluation.evaluate import sketch_image
+from swishpaint.evaluation.metrics import psnr
+from swishpaint.files import atomic_write_text
+from swishpaint.inference.colorizer import Colorizer
 
 
 def regions(sketch: torch.Tensor) -> np.ndarray:
@@ -62,9 +60,7 @@ def main() -> None:
         item = data[i]
         sketch, target = item["sketch"], item["color"]
         hints = sample_hints(target, np.random.default_rng([0, i]), count=args.hints)
-        sketch_im = Image.fromarray((sketch[0] * 255).round().byte().numpy(), "L")
-        model = torch.from_numpy(np.asarray(colorizer.colorize(sketch_im, hints=hints, keep_lines=False)[0],
-                                            np.float32) / 255).permute(2, 0, 1)
+        model = image_to_tensor(colorizer.colorize(sketch_image(sketch), hints=hints, keep_lines=False)[0])
         labels = torch.from_numpy(regions(sketch[0]))
         hinted_ids = torch.unique(labels[hints[3] > 0])
         hinted = torch.isin(labels, hinted_ids[hinted_ids > 0])

@@ -13,11 +13,11 @@ import time
 from dataclasses import fields
 
 import numpy as np
-import torch
-from PIL import Image
 
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
 from swishpaint.data.hints import sample_hints
+from swishpaint.data.images import image_to_tensor
+from swishpaint.evaluation.evaluate import sketch_image
 from swishpaint.evaluation.metrics import psnr
 from swishpaint.inference.colorizer import Colorizer
 from swishpaint.inference.hint_fill import HintFill, spread_hints
@@ -47,9 +47,8 @@ def main() -> None:
         item = data[i]
         sketch, target = item["sketch"], item["color"]
         hints = sample_hints(target, np.random.default_rng([0, i]), count=args.hints)
-        sketch_im = Image.fromarray((sketch[0] * 255).round().byte().numpy(), "L")
-        net = torch.from_numpy(np.asarray(colorizer.colorize(sketch_im, hints=hints, keep_lines=False,
-                                                             fill_hints=False)[0], np.float32) / 255).permute(2, 0, 1)
+        net = image_to_tensor(colorizer.colorize(sketch_image(sketch), hints=hints, keep_lines=False,
+                                                 fill_hints=False)[0])
         scores["network alone"].append(float(psnr((net * sketch)[None], target[None])[0]))
         for name, cfg in settings.items():
             start = time.perf_counter()

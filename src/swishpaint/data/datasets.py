@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 
 from .augment import LineStyle, aligned_augment, vary_line_style
 from .hints import HintSampling, sample_hints
-from .images import ImageError, list_images, load_grey, load_rgb, save_png
+from .images import ImageError, image_to_tensor, list_images, load_grey, load_rgb, save_png
 from .lines import extract_lines, random_xdog_params
 
 log = logging.getLogger(__name__)
@@ -175,13 +175,13 @@ class SketchColorDataset(Dataset):
             if w != 2 * h:
                 raise ImageError(str(ref.color), f"expected a side-by-side pair (width = 2 x height), got {w}x{h}")
             sketch = _grey_tensor(color_im.crop((h, 0, w, h)).convert("L"))
-            return sketch, _rgb_tensor(color_im.crop((0, 0, h, h))), False
+            return sketch, image_to_tensor(color_im.crop((0, 0, h, h))), False
         if ref.sketch is not None:
             sketch_im = load_grey(ref.sketch, self.config.max_pixels)
             if sketch_im.size != color_im.size:
                 sketch_im = sketch_im.resize(color_im.size, Image.BILINEAR)
-            return _grey_tensor(sketch_im), _rgb_tensor(color_im), False
-        return self._cached_sketch(ref, color_im), _rgb_tensor(color_im), True
+            return _grey_tensor(sketch_im), image_to_tensor(color_im), False
+        return self._cached_sketch(ref, color_im), image_to_tensor(color_im), True
 
     def __getitem__(self, index: int) -> dict:
         for attempt in range(len(self.samples)):
@@ -209,8 +209,6 @@ def _grey_tensor(im: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0)[None]
 
 
-def _rgb_tensor(im: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
 
 
 def check_dataset(root: str | Path, val_percent: float = 5.0, max_pixels: int = 50_000_000) -> dict:

@@ -175,6 +175,14 @@ def image_grid(rows: list[list[Image.Image]], pad: int = 4, background=(255, 255
     return sheet
 
 
+def image_to_tensor(im: Image.Image):
+    """PIL image (any mode, taken as RGB) -> (3, H, W) float tensor in [0, 1]; the inverse of tensor_to_image."""
+    import torch  # here, so that this module (image loading and its errors) does not need torch
+
+    rgb = im if im.mode == "RGB" else im.convert("RGB")
+    return torch.from_numpy(to_float_array(rgb)).permute(2, 0, 1).contiguous()
+
+
 def tensor_to_image(t) -> Image.Image:
     """(3, H, W) or (1, H, W) float tensor in [0, 1] -> PIL image."""
     arr = t.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy()

@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..data.datasets import DataConfig, SketchColorDataset
 from ..data.hints import sample_hints
-from ..data.images import list_images, load_rgb
+from ..data.images import image_to_tensor, list_images, load_rgb
 from ..files import atomic_write_text
 from .fid import FIDUnavailable, InceptionFeatures, fid_from_features, find_inception
 from .fsim import fsim
@@ -51,8 +51,9 @@ class Scores:
         return {k: float(np.mean(v)) for k, v in self.values.items()}
 
 
-def _tensor(im: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+def sketch_image(sketch: torch.Tensor) -> Image.Image:
+    """(1, H, W) sketch tensor -> the 8-bit greyscale image the model is scored on (scripts reuse it)."""
+    return Image.fromarray((sketch[0] * 255).round().byte().numpy(), "L")
 
 
 def _add_fid(table: dict[str, dict], rows: dict[str, Scores], targets: list[torch.Tensor],
@@ -96,9 +97,9 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
         indices = tqdm(indices, desc="evaluate")
     for i in indices:
         item = data[i]
-        sketch_im = Image.fromarray((item["sketch"][0] * 255).round().byte().numpy(), "L")
+        sketch_im = sketch_image(item["sketch"])
         target = item["color"]
-        cands = torch.stack([_tensor(im) for im in colorizer.colorize(sketch_im, candidates=k)])
+        cands = torch.stack([image_to_tensor(im) for im in colorizer.colorize(sketch_im, candidates=k)])
         best = int((cands - target).abs().flatten(1).mean(1).argmin())
         rows["model (candidate 1)"].add(cands[0], target)
         rows[f"model (best of {k})"].add(cands[best], target)
@@ -107,7 +108,8 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
         if hint_row:
             hints = sample_hints(target, np.random.default_rng([seed, i]), count=hint_patches)
             for row, fill in ((hint_row, True), (hint_row + " (no fill)", False)):
-                rows[row].add(_tensor(colorizer.colorize(sketch_im, hints=hints, fill_hints=fill)[0]), target)
+                colouring = colorizer.colorize(sketch_im, hints=hints, fill_hints=fill)[0]
+                rows[row].add(image_to_tensor(colouring), target)
         targets.append(target)
     table = {name: s.summary() for name, s in rows.items()}
     fid_note = _add_fid(table, rows, targets, inception_weights, fid)
@@ -143,10 +145,11 @@ def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
     targets, diversity = [], []
     for stem in sorted(gt):
         target_im = load_rgb(gt[stem])
-        target = _tensor(target_im)
+        target = image_to_tensor(target_im)
         resize = lambda im: im.resize(target_im.size, Image.BICUBIC) if im.size != target_im.size else im
-        rows["prediction"].add(_tensor(resize(load_rgb(main[stem]))), target)
-        cands = [_tensor(resize(load_rgb(p))) for s, p in sorted(cand_files.items()) if s.rsplit("_c", 1)[0] == stem]
+        rows["prediction"].add(image_to_tensor(resize(load_rgb(main[stem]))), target)
+        cands = [image_to_tensor(resize(load_rgb(p)))
+                 for s, p in sorted(cand_files.items()) if s.rsplit("_c", 1)[0] == stem]
         if cands:
             c = torch.stack(cands)
             rows["best candidate"].add(c[int((c - target).abs().flatten(1).mean(1).argmin())], target)
@@ -155,7 +158,7 @@ def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
             matches = [p for p in list_images(sketch_dir) if p.stem == stem]
             if not matches:
                 raise FolderMismatch(f"missing in {sketch_dir}: {stem}")
-            rows["sketch as output"].add(_tensor(resize(load_rgb(matches[0]))), target)
+            rows["sketch as output"].add(image_to_tensor(resize(load_rgb(matches[0]))), target)
         targets.append(target)
     table = {name: s.summary() for name, s in rows.items()}
     fid_note = _add_fid(table, rows, targets, inception_weights, fid) if len({t.shape for t in targets}) == 1 \

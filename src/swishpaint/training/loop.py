@@ -27,7 +27,7 @@ from ..configs import dump_yaml, to_dict
 from ..data.datasets import DatasetError, SketchColorDataset
 from ..files import atomic_write_text
 from ..models.discriminator import ResNetDiscriminator
-from ..models.registry import create_model, generator_input, save_model
+from ..models.registry import WEIGHTS_FILE, create_model, generator_input, save_model
 from . import checkpoints as C
 from .config import TrainConfig
 from .distributed import DistInfo, any_rank, barrier, cleanup, init_distributed, reduce_mean
@@ -300,6 +300,7 @@ def resume_state(state: TrainState, out_dir: Path) -> Path | None:
 def init_weights(state: TrainState, path: str | Path) -> None:
     """Load starting weights for fine-tuning (see TrainConfig.init_from); shapes must match the config."""
     from safetensors import SafetensorError
+    from safetensors.torch import load_file
 
     path = Path(path)
     try:
@@ -308,9 +309,7 @@ def init_weights(state: TrainState, path: str | Path) -> None:
             state.g.load_state_dict(ckpt["generator"])
             state.d.load_state_dict(ckpt["discriminator"])
         else:
-            from safetensors.torch import load_file
-
-            state.g.load_state_dict(load_file(str(path / "model.safetensors")))
+            state.g.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
     except C.CheckpointError:
         raise
     except (OSError, RuntimeError, SafetensorError) as e:
