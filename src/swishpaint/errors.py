@@ -1,0 +1,12 @@
+"""The root of swishpaint's user-facing errors.
+
+Every error a user can cause and fix (a bad file, a bad setting, an unusable output folder) derives
+from SwishpaintError, so the CLI prints it as one line and the server answers it as {"error": ...}
+by type, never by the text of the message. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class SwishpaintError(Exception):
+    """A user-facing error: the message names the file or value and what is wrong with it."""
