@@ -1,0 +1,177 @@
+"""Flat colours per region, and the shading that the network paints inside each region.
+
+A colourist first fills every line-enclosed area with one base colour ("flats"), then adds light and
+shadow inside it, and keeps the line art on top. Here:
+
+- a region with hints takes the hints' colour (the dominant one if several disagree);
+- a region without hints takes a robust colour of the network's output over it (the median);
+- large regions that touch the border and that the network leaves near white stay paper white;
+- shading is the network's luminance inside a region relative to the region's median luminance, a
+  multiplier in (0, 1], so a layered file can hold it as a multiply layer.
+
+All arrays are numpy: sketches (H, W) float in [0, 1], colours (H, W, 3) float in [0, 1],
+hints (H, W, 4) float = RGB + mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .segment import Segmentation
+
+
+@dataclass(frozen=True)
+class FlatConfig:
+    dab_share: float = 0.25  # a dab colours every region holding this share of its off-line pixels (and
+    # always the region it mostly covers), so a dab that strays over a line does not colour the neighbour
+    background_area: float = 0.02  # a border region at least this share of the image can be paper...
+    background_lightness: float = 0.85  # ...when the network leaves it at least this light,
+    hinted_paper: bool = True  # ...or whatever its colour when the person gave hints but none there: one
+    # dab per area is how people hint, so an unhinted background is one they left as paper
+    shading_strength: float = 1.0  # 0: flats only; 1: the network's full light and shadow
+    min_shading: float = 0.35  # the darkest shadow the network may add (a multiplier)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """(…, 3) RGB in [0, 1] -> Rec. 601 luma (…)."""
+    return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def region_medians(labels: np.ndarray, values: np.ndarray, count: int, where: np.ndarray | None = None) -> np.ndarray:
+    """Per-region median of each channel of values (H, W, C) in [0, 1] -> (count, C).
+
+    Counted over the pixels in `where` (e.g. off the lines); a region with none there uses all its pixels.
+    Computed from 256-bin histograms, so it is one bincount per channel, with no per-region loop.
+    """
+    if values.ndim == 2:
+        values = values[..., None]
+    quantised = np.clip(values * 255 + 0.5, 0, 255).astype(np.int64)
+    lab = labels.astype(np.int64)
+    out = np.empty((count, values.shape[-1]), np.float32)
+    for c in range(values.shape[-1]):
+        keys = lab * 256 + quantised[..., c]
+        hist = np.bincount(keys[where].ravel() if where is not None else keys.ravel(), minlength=count * 256)
+        hist = hist.reshape(count, 256)
+        empty = hist.sum(1) == 0
+        if where is not None and empty.any():  # regions lying wholly on lines: all their pixels
+            hist[empty] = np.bincount(keys.ravel(), minlength=count * 256).reshape(count, 256)[empty]
+        cdf = hist.cumsum(1)
+        out[:, c] = (cdf >= (cdf[:, -1:] + 1) // 2).argmax(1) / 255.0
+    return out
+
+
+def hinted_regions(seg: Segmentation, hints: np.ndarray, cfg: FlatConfig = FlatConfig()) -> dict[int, np.ndarray]:
+    """Region -> the hint colour (3,) that rules it.
+
+    Each dab (connected hint stroke) colours the region holding most of its off-line pixels, and any
+    other region holding at least cfg.dab_share of them. Several dabs in one region: the colour covering
+    most hint pixels there wins (colours compared at 4 bits per channel).
+    """
+    mask = hints[..., 3] > 0
+    if not mask.any():
+        return {}
+    n_dabs, dabs = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    count = seg.count
+    on_paper = mask & ~seg.lines
+    # dabs lying wholly on lines count all their pixels
+    dab_has_paper = np.bincount(dabs[on_paper], minlength=n_dabs) > 0
+    counted = mask & (~seg.lines | ~dab_has_paper[dabs])
+    dab_region = dabs[counted].astype(np.int64) * count + seg.labels[counted]
+    share = np.bincount(dab_region, minlength=n_dabs * count).reshape(n_dabs, count).astype(np.float64)
+    share /= np.maximum(share.sum(1, keepdims=True), 1)
+    colours_region = (share >= cfg.dab_share) | (share == share.max(1, keepdims=True)) & (share > 0)
+    # every hint pixel votes for its own region if its dab colours that region
+    ys, xs = np.nonzero(mask)
+    d, r = dabs[ys, xs], seg.labels[ys, xs]
+    votes = colours_region[d, r]
+    d, r, rgb = d[votes], r[votes], hints[ys[votes], xs[votes], :3]
+    q = np.clip(rgb * 15 + 0.5, 0, 15).astype(np.int64)
+    key = r.astype(np.int64) * 4096 + q[:, 0] * 256 + q[:, 1] * 16 + q[:, 2]
+    keys, inverse, n = np.unique(key, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(keys), 3))
+    np.add.at(sums, inverse, rgb)
+    result: dict[int, np.ndarray] = {}
+    best: dict[int, int] = {}
+    for i, k in enumerate(keys):  # one entry per (region, colour): a few dozen
+        region = int(k // 4096)
+        if region not in best or n[i] > n[best[region]]:
+            best[region] = i
+    for region, i in best.items():
+        result[region] = (sums[i] / n[i]).astype(np.float32)
+    return result
+
+
+def paper_regions(seg: Segmentation, medians: np.ndarray, cfg: FlatConfig = FlatConfig(),
+                  hinted: bool = False) -> np.ndarray:
+    """(count,) bool: large border regions that are background paper: the network leaves them near
+    white, or (cfg.hinted_paper) the person hinted the sketch elsewhere."""
+    areas = seg.areas()
+    big = seg.touches_border() & (areas >= cfg.background_area * seg.labels.size)
+    if hinted and cfg.hinted_paper:
+        return big
+    return big & (luminance(medians) >= cfg.background_lightness)
+
+
+@dataclass
+class Flats:
+    """One colouring by regions: colours (count, 3) per region, which regions hints decided, the flat
+    image (H, W, 3) and the shading multiplier (H, W) in (0, 1]."""
+
+    colours: np.ndarray
+    hinted: np.ndarray
+    image: np.ndarray
+    shading: np.ndarray
+
+    def final(self, sketch: np.ndarray) -> np.ndarray:
+        """flats × shading × lines: what the layered file composites to."""
+        return self.image * self.shading[..., None] * sketch[..., None]
+
+
+def line_zone(seg: Segmentation, width: float) -> np.ndarray:
+    """Ink pixels and those within `width` of them: where the network draws its own lines, which the
+    original lines replace, so shading is left out there."""
+    if width <= 0:
+        return seg.lines
+    far = cv2.distanceTransform((~seg.lines).astype(np.uint8), cv2.DIST_L2, 3)
+    return far <= width
+
+
+def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray | None = None,
+                       cfg: FlatConfig = FlatConfig(), line_width: float = 1.0) -> Flats:
+    """Colour every region: hints first, then the network's median colour, paper stays white.
+
+    network: (H, W, 3) the network's colouring at the sketch's size. line_width: the reach (pixels) of
+    the network's own line drawing around the ink, left out of statistics and shading.
+    """
+    zone = line_zone(seg, line_width)
+    colours = region_medians(seg.labels, network, seg.count, where=~zone)
+    by_hints = hinted_regions(seg, hints, cfg) if hints is not None else {}
+    colours[paper_regions(seg, colours, cfg, hinted=bool(by_hints))] = 1.0
+    hinted = np.zeros(seg.count, bool)
+    if by_hints:
+        for region, colour in by_hints.items():
+            colours[region] = colour
+            hinted[region] = True
+    image = colours[seg.labels]
+    shading = network_shading(seg, network, colours, zone, cfg)
+    return Flats(colours, hinted, image, shading)
+
+
+def network_shading(seg: Segmentation, network: np.ndarray, colours: np.ndarray, zone: np.ndarray,
+                    cfg: FlatConfig = FlatConfig()) -> np.ndarray:
+    """The network's light and shadow inside each region, relative to the region's median: (H, W) in (0, 1].
+
+    1 on and beside the lines, and on paper (white regions keep no shading).
+    """
+    if cfg.shading_strength <= 0:
+        return np.ones(seg.labels.shape, np.float32)
+    lum = luminance(network.astype(np.float32))
+    median = region_medians(seg.labels, lum, seg.count, where=~zone)[:, 0]
+    ratio = lum / np.maximum(median[seg.labels], 1e-3)
+    shade = np.clip(1 - cfg.shading_strength * (1 - ratio), cfg.min_shading, 1.0)
+    shade[zone] = 1.0
+    shade[(colours.min(1) >= 1.0)[seg.labels]] = 1.0
+    return shade.astype(np.float32)

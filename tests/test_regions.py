@@ -1,0 +1,161 @@
+"""Regions: segmentation of line art, flat colours, and the classical references."""
+
+import cv2
+import numpy as np
+import pytest
+
+from swishpaint.regions.classical import levin_colorize, oracle_flats, region_fill
+from swishpaint.regions.flats import FlatConfig, flats_from_network, hinted_regions, region_medians
+from swishpaint.regions.segment import segment
+from swishpaint.regions.user_hints import user_like_hints
+
+SIZE = 256
+
+
+def drawn(lines_grey: int = 0, gap: int = 6) -> np.ndarray:
+    """A 256² sketch: a frame (inside / outside), split by a vertical line with a `gap`-pixel break,
+    the right half split again by an anti-aliased grey diagonal; plus a few ink specks."""
+    img = np.full((SIZE, SIZE), 255, np.uint8)
+    cv2.rectangle(img, (20, 20), (235, 235), lines_grey, 2, cv2.LINE_AA)
+    cv2.line(img, (128, 20), (128, 120 - gap // 2), lines_grey, 2, cv2.LINE_AA)
+    cv2.line(img, (128, 120 + gap - gap // 2), (128, 235), lines_grey, 2, cv2.LINE_AA)
+    cv2.line(img, (128, 235), (235, 128), lines_grey, 1, cv2.LINE_AA)
+    for y, x in ((60, 60), (200, 70), (90, 180)):
+        img[y, x] = 0  # specks: dirt, not lines
+    return img.astype(np.float32) / 255
+
+
+POINTS = {"outside": (5, 5), "left": (120, 60), "right": (60, 200), "corner": (215, 215)}
+
+
+def region_at(seg, name):
+    return seg.labels[POINTS[name]]
+
+
+@pytest.mark.parametrize("grey", [0, 150])  # black ink and light pencil
+def test_segmentation_finds_line_enclosed_regions_and_closes_small_gaps(grey):
+    seg = segment(drawn(grey))
+    labels = {name: region_at(seg, name) for name in POINTS}
+    assert len(set(labels.values())) == 4, labels  # the 6-pixel gap does not join left and right
+    main = sum(seg.areas()[list(labels.values())])
+    assert main >= 0.98 * SIZE * SIZE  # at most slivers in acute corners besides the four areas
+    for y, x in ((60, 60), (200, 70), (90, 180)):  # specks made no regions of their own
+        assert seg.labels[y, x] == seg.labels[y + 4, x + 4]
+    assert seg.labels.min() == 0 and seg.labels.max() == seg.count - 1
+    assert seg.lines[200, 128] or seg.lines[200, 127]  # the lines are found...
+    assert not seg.lines[60, 60]  # ...the specks are not lines
+    # line pixels belong to a neighbouring region: both sides of the vertical line own some of it
+    line_labels = set(seg.labels[200, 125:132].tolist())
+    assert line_labels == {labels["left"], labels["right"]}
+
+
+def test_a_wide_opening_is_not_a_gap():
+    seg = segment(drawn(gap=60))
+    assert region_at(seg, "left") == region_at(seg, "right")
+
+
+def test_dab_partly_on_a_line_colours_the_region_it_mostly_covers():
+    sketch = drawn()
+    seg = segment(sketch)
+    hints = np.zeros((SIZE, SIZE, 4), np.float32)
+    hints[100:109, 122:131] = (1, 0, 0, 1)  # mostly left of the line at x=128, a little right of it
+    hints[170:182, 60:72] = (0, 0, 1, 1)  # three dabs in the left region: the larger colour wins
+    hints[150:152, 60:62] = (0, 1, 0, 1)
+    regions = hinted_regions(seg, hints)
+    assert set(regions) == {region_at(seg, "left")}
+    np.testing.assert_allclose(regions[region_at(seg, "left")], (0, 0, 1))
+
+
+def test_flats_take_hints_then_the_network_median_and_keep_paper_white():
+    sketch = drawn()
+    seg = segment(sketch)
+    network = np.full((SIZE, SIZE, 3), 0.97, np.float32)  # the network leaves the outside near white
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    inside = (yy > 25) & (yy < 230) & (xx > 25) & (xx < 230)
+    network[inside] = (0.2, 0.6, 0.3)
+    network[inside & (xx > 128) & (yy < 60)] = (0.1, 0.3, 0.15)  # a shadow: darker, same hue
+    network[100:110, 40:50] = (1, 0, 1)  # an outlier the median ignores
+    hints = np.zeros((SIZE, SIZE, 4), np.float32)
+    hints[118:123, 58:63] = (0.9, 0.1, 0.1, 1)
+    flats = flats_from_network(seg, network, hints)
+    right, left, outside = (region_at(seg, n) for n in ("right", "left", "outside"))
+    np.testing.assert_allclose(flats.colours[left], (0.9, 0.1, 0.1), atol=1 / 255)
+    np.testing.assert_allclose(flats.colours[right], (0.2, 0.6, 0.3), atol=1 / 255)
+    assert (flats.colours[outside] == 1).all()
+    assert flats.hinted[left] and not flats.hinted[right]
+    # shading keeps the network's shadow inside the region, nothing elsewhere
+    assert flats.shading[40, 200] < 0.7 and flats.shading[100, 200] == pytest.approx(1, abs=0.01)
+    assert flats.shading.max() <= 1 and flats.shading[5, 5] == 1 and flats.shading[seg.lines].min() == 1
+    final = flats.final(sketch)
+    np.testing.assert_allclose(final, flats.image * flats.shading[..., None] * sketch[..., None])
+
+
+def test_unhinted_network_colours_and_no_hints_keep_near_white_border_regions_only():
+    seg = segment(drawn())
+    network = np.full((SIZE, SIZE, 3), 0.5, np.float32)  # a grey background is not paper without hints
+    flats = flats_from_network(seg, network, None, FlatConfig())
+    assert flats.colours[region_at(seg, "outside")] == pytest.approx([0.5, 0.5, 0.5], abs=1 / 255)
+
+
+def test_region_medians_are_per_region_medians():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, (40, 30))
+    values = rng.random((40, 30, 3)).astype(np.float32)
+    med = region_medians(labels, values, 5)
+    for r in range(5):
+        q = np.round(values[labels == r] * 255)
+        # the histogram median is the lower median of the 8-bit values
+        np.testing.assert_allclose(med[r] * 255, np.sort(q, 0)[(len(q) - 1) // 2], atol=1)
+
+
+def test_region_fill_spreads_hints_by_adjacency_and_keeps_border_regions_white():
+    sketch = drawn()
+    seg = segment(sketch)
+    hints = np.zeros((SIZE, SIZE, 4), np.float32)
+    hints[118:123, 58:63] = (0.9, 0.1, 0.1, 1)  # only the left region
+    out = region_fill(seg, hints, sketch)
+    for name in ("left", "right", "corner"):  # enclosed regions reach the only hinted colour
+        np.testing.assert_allclose(out[POINTS[name]], (0.9, 0.1, 0.1), atol=0.02)
+    np.testing.assert_allclose(out[POINTS["outside"]], (1, 1, 1), atol=0.02)
+    assert out[seg.lines].mean() < out[~seg.lines].mean()  # the lines are multiplied over
+
+
+def test_oracle_flats_give_each_region_its_true_mean():
+    sketch = drawn()
+    seg = segment(sketch)
+    truth = np.ones((SIZE, SIZE, 3), np.float32)
+    truth[:, :128] = (0.2, 0.4, 0.6)
+    out = oracle_flats(seg, truth, sketch)
+    np.testing.assert_allclose(out[POINTS["left"]], (0.2, 0.4, 0.6), atol=0.02)
+    np.testing.assert_allclose(out[POINTS["right"]], (1, 1, 1), atol=0.02)
+
+
+def test_levin_propagates_hints_within_lines_and_honours_them():
+    sketch = drawn(gap=0)[::4, ::4].copy()  # 64² keeps the solve fast
+    hints = np.zeros(sketch.shape + (4,), np.float32)
+    hints[30, 15] = (1, 0, 0, 1)
+    hints[15, 50] = (0, 0, 1, 1)
+    out = levin_colorize(sketch, hints)
+    np.testing.assert_allclose(out[30, 15], (1, 0, 0), atol=0.01)
+    assert out[10, 10, 0] > out[10, 10, 2] + 0.3  # red spreads through the left region...
+    assert out[15, 45, 2] > out[15, 45, 0] + 0.3  # ...blue through the right one
+    np.testing.assert_allclose(out[0, 0], (1, 1, 1), atol=0.01)  # the border stays white
+
+
+def test_user_like_hints_dab_the_largest_coloured_regions_at_their_deepest_point():
+    sketch = drawn()
+    seg = segment(sketch)
+    truth = np.ones((SIZE, SIZE, 3), np.float32)
+    truth[20:236, 20:128] = (0.2, 0.4, 0.6)  # the left region and the lower right corner are coloured
+    truth[128:236, 128:236] = (0.8, 0.2, 0.2)
+    hints = user_like_hints(seg, truth, count=20)
+    hinted = set(np.unique(seg.labels[hints[..., 3] > 0]).tolist())
+    assert {region_at(seg, "left"), region_at(seg, "corner")} <= hinted
+    assert not {region_at(seg, "outside"), region_at(seg, "right")} & hinted  # white regions are skipped
+    one = user_like_hints(seg, truth, count=1)
+    assert set(np.unique(seg.labels[one[..., 3] > 0]).tolist()) == {region_at(seg, "left")}  # the largest
+    left = hints[..., 3] > 0
+    left &= seg.labels == region_at(seg, "left")
+    np.testing.assert_allclose(hints[left][:, :3].mean(0), (0.2, 0.4, 0.6), atol=1 / 255)
+    ys, xs = np.nonzero(left)
+    assert 80 < ys.mean() < 170 and 55 < xs.mean() < 95  # deep inside, not at an edge
