@@ -61,7 +61,7 @@ def composite(flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray) -> np.
     shading and sketch may be H×W grey or H×W×3 RGB; the layered file composites to this product.
     """
     flats, shading, sketch = _checked_parts(flats, shading, sketch)
-    return (flats * shading * sketch).astype(np.float32)
+    return flats * shading * sketch
 
 
 def lines_layer(sketch: np.ndarray) -> np.ndarray:
@@ -73,11 +73,11 @@ def lines_layer(sketch: np.ndarray) -> np.ndarray:
     with alpha 1 − s. c stays in [0, 1] because a ≥ 1 − s_k. Alpha is rounded to 8 bits before the
     colour is derived from it, so only the colour's rounding (≤ 0.5/255 after blending) remains.
     """
-    sketch = _as_rgb(_checked_unit("sketch", sketch))
-    alpha = _to_uint8(np.max(1.0 - sketch, axis=-1))
-    a = alpha.astype(np.float64)[..., None] / 255.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        colour = np.where(a > 0, 1.0 - (1.0 - sketch) / a, 0.0)
+    ink = 1.0 - _as_rgb(_checked_unit("sketch", sketch))
+    alpha = _to_uint8(np.maximum(np.maximum(ink[..., 0], ink[..., 1]), ink[..., 2]))
+    a = alpha[..., None] / np.float32(255.0)
+    colour = 1.0 - ink / np.maximum(a, np.float32(1 / 255))
+    colour *= alpha[..., None] > 0  # the paper's colour is invisible; 0 keeps it out of resampled edges
     return np.concatenate([_to_uint8(np.clip(colour, 0.0, 1.0)), alpha[..., None]], axis=-1)
 
 
@@ -114,6 +114,7 @@ def write_layers(
         raise SwishpaintError(
             f"{path}: a layered output must end in {' or '.join(LAYERED_SUFFIXES)}, not '{path.suffix}'"
         )
+    flats, shading, sketch = _checked_parts(flats, shading, sketch)
     layers = layer_stack(flats, shading, sketch)
     merged = _to_uint8(composite(flats, shading, sketch))
     if labels is not None and np.shape(labels) != merged.shape[:2]:
@@ -233,7 +234,7 @@ def _png_bytes(image: Image.Image) -> bytes:
 
 
 def _checked_parts(flats, shading, sketch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The three parts as float64 H×W×3 arrays of one size, or a ValueError naming the bad one."""
+    """The three parts as float32 H×W×3 arrays of one size, or a ValueError naming the bad one."""
     flats = _checked_unit("flats", flats)
     if flats.ndim != 3 or flats.shape[2] != 3:
         raise ValueError(f"flats must be H×W×3 RGB, not {flats.shape}")
@@ -245,7 +246,8 @@ def _checked_parts(flats, shading, sketch) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def _checked_unit(name: str, array: np.ndarray) -> np.ndarray:
-    array = np.asarray(array, dtype=np.float64)
+    """`array` as float32 (8-bit output needs no more), or a ValueError if it leaves [0, 1]."""
+    array = np.asarray(array, dtype=np.float32)
     if array.size and not (np.isfinite(array).all() and array.min() >= 0.0 and array.max() <= 1.0):
         raise ValueError(f"{name} must be float in [0, 1], got {np.nanmin(array)}..{np.nanmax(array)}")
     return array
@@ -266,4 +268,6 @@ def _opaque(rgb: np.ndarray) -> np.ndarray:
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(np.asarray(array) * 255.0), 0, 255).astype(np.uint8)
+    """[0, 1] → 0..255, rounded to nearest (values outside are clipped)."""
+    scaled = np.asarray(array, dtype=np.float32) * np.float32(255.0)
+    return np.clip(scaled + np.float32(0.5), 0, 255).astype(np.uint8)
