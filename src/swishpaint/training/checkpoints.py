@@ -11,7 +11,6 @@ complete checkpoint or none. Nothing is ever unpickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -23,6 +22,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..errors import SwishpaintError
+from ..files import sha256_file
 from ..models.registry import save_model
 
 log = logging.getLogger(__name__)
@@ -30,16 +31,8 @@ log = logging.getLogger(__name__)
 PREFIX = "ckpt-"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(SwishpaintError, RuntimeError):
     """A checkpoint is missing, incomplete or damaged; the message names it."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
@@ -83,7 +76,7 @@ def save_checkpoint(out_dir: str | Path, step: int, generator: nn.Module, discri
         tensors.update(t)
         groups[name] = g
     save_file(tensors, str(tmp / "optimizers.safetensors"))
-    files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+    files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
     meta = {**state, "step": step, "param_groups": groups,
             "schedulers": {k: s.state_dict() for k, s in schedulers.items()}, "files": files}
     (tmp / "state.json").write_text(json.dumps(meta, indent=1, default=str))
@@ -114,7 +107,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         f = path / name
         if not f.is_file():
             raise CheckpointError(f"{path}: damaged checkpoint ({name} is missing)")
-        if _sha256(f) != digest:
+        if sha256_file(f) != digest:
             raise CheckpointError(f"{path}: damaged checkpoint ({name} does not match its recorded hash)")
     try:
         return {"meta": meta,

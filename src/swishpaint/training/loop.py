@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from .. import losses as L
 from ..configs import dump_yaml, to_dict
 from ..data.datasets import DatasetError, SketchColorDataset
+from ..errors import SwishpaintError
 from ..files import atomic_write_text
 from ..models.discriminator import ResNetDiscriminator
 from ..models.registry import WEIGHTS_FILE, create_model, generator_input, save_model
@@ -36,7 +37,7 @@ from .validation import save_samples, validate
 log = logging.getLogger(__name__)
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(SwishpaintError, RuntimeError):
     """A loss became NaN or infinite; the run stopped without saving over good checkpoints."""
 
 
