@@ -65,13 +65,24 @@ class FileGroup:
         return Path(tmp)
 
     def write(self, target: str | Path, write: Callable[[Path], None]) -> None:
-        write(self.path_for(target))
+        """write(tmp) for `target`; an OSError (full disk, read-only) becomes OutputError naming target."""
+        try:
+            write(self.path_for(target))
+        except OSError as e:
+            raise OutputError(f"{target}: cannot write ({os_reason(e)})") from None
+
+    def staged(self, target: str | Path) -> Path:
+        """The temporary already holding `target`'s content (to copy it to another target)."""
+        return next(tmp for tmp, t in self._staged if t == Path(target))
 
     def commit(self) -> None:
-        for tmp, _ in self._staged:  # a full disk shows here at the latest, before any rename
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
+        for tmp, target in self._staged:  # a full disk shows here at the latest, before any rename
+            try:
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
+                os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
+            except OSError as e:
+                raise OutputError(f"{target}: cannot write ({os_reason(e)})") from None
         for tmp, target in self._staged:
             os.replace(tmp, target)
         self._staged.clear()

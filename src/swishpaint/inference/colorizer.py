@@ -30,7 +30,18 @@ from .upsample import guided_upsample_bands
 BUNDLED = Path(__file__).resolve().parent.parent / "weights" / "demo"
 DEFAULT_WORKING_SIZE = 512
 
+# The network runs at most at this size (longer side): its activations grow with the square of it,
+# and at this size the bundled model with 9 candidates stays within the 3 GB memory budget.
+MAX_WORKING_SIZE = 2048
+
 ImageLike = str | Path | Image.Image | np.ndarray
+
+
+def check_working_size(size: int) -> None:
+    """Refuse working sizes whose activations would not fit the memory budget."""
+    if not 32 <= size <= MAX_WORKING_SIZE:
+        raise InvalidArgument(f"working size {size} is outside 32..{MAX_WORKING_SIZE} "
+                              f"(the limit keeps peak memory within 3 GB)")
 
 
 def _as_grey(image: ImageLike, max_pixels: int) -> Image.Image:
@@ -125,6 +136,8 @@ class Colorizer:
             raise InvalidArgument(f"candidates must be between 1 and {self.candidates}, got {candidates}")
         if hints is not None and not self.takes_hints:
             raise InvalidArgument(f"model {self.name} takes no hints (it has 1 input channel)")
+        if size is not None:
+            check_working_size(size)
         with torch.inference_mode():
             grey = _as_grey(image, self.max_pixels)
             sketch = torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None]  # (1, H, W)
