@@ -12,13 +12,13 @@ import logging
 import sys
 from pathlib import Path
 
-from .configs import ConfigError
+from .errors import SwishpaintError
 
 EXIT_USER_ERROR = 2
 
 
-class UserError(Exception):
-    """Printed as one line 'swishpaint: error: ...' with exit code 2."""
+class UserError(SwishpaintError):
+    """A bad combination of arguments; printed as one line 'swishpaint: error: ...' with exit code 2."""
 
 
 def _cmd_info(args) -> int:
@@ -49,11 +49,17 @@ def _cmd_train(args) -> int:
     if args.dry_run:
         print(dump_yaml(config), end="")
         return 0
+    if args.resume and args.start_over:
+        raise UserError("--resume and --start-over exclude each other")
     try:
-        result = train(config, resume=args.resume)
+        result = train(config, resume=args.resume, start_over=args.start_over)
     except TrainingDiverged as e:
         print(f"swishpaint: error: {e}", file=sys.stderr)
         return 1
+    if result.get("archived"):
+        print(f"moved the previous run to {result['archived']}")
+    if result.get("resumed_step") is not None:
+        print(f"resumed from step {result['resumed_step']} ({result['resumed_from']})")
     if result.get("bad_files"):
         print(f"skipped {len(result['bad_files'])} unreadable training file(s)")
     state = "stopped at" if result["stopped"] else "finished at"
@@ -65,11 +71,8 @@ def _cmd_train(args) -> int:
 def _cmd_colorize(args) -> int:
     from .inference.batch import run_colorize
 
-    try:
-        return run_colorize(args.inputs, Path(args.out), args.model, args.hints, args.candidates, args.size,
-                            args.device, args.keep_lines, args.backend, args.fill_hints)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    return run_colorize(args.inputs, Path(args.out), args.model, args.hints, args.candidates, args.size,
+                        args.device, args.keep_lines, args.backend, args.fill_hints)
 
 
 def _cmd_evaluate(args) -> int:
@@ -174,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="YAML file (configs/*.yaml)")
     s.add_argument("overrides", nargs="*", help="key=value overrides, e.g. steps=100 data.root=DIR")
     s.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
+    s.add_argument("--start-over", action="store_true",
+                   help="out_dir holds an earlier run: move it to out_dir/previous-N and start at step 0")
     s.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     s.set_defaults(func=_cmd_train)
 
@@ -259,15 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    from .data.datasets import DatasetError
-    from .data.images import ImageError
-    from .models.registry import ModelLoadError
-    from .training.checkpoints import CheckpointError
-
     try:
         return args.func(args)
-    except (UserError, ConfigError, ModelLoadError, ImageError, DatasetError, CheckpointError,
-            FileNotFoundError) as e:
+    except SwishpaintError as e:  # every user-facing error, by type; anything else is a bug
         print(f"swishpaint: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

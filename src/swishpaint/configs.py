@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 
 import yaml
 
+from .errors import SwishpaintError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(SwishpaintError, ValueError):
     """A configuration value or key is wrong; the message names it."""
 
 

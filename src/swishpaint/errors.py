@@ -3,6 +3,8 @@
 Every error a user can cause and fix (a bad file, a bad setting, an unusable output folder) derives
 from SwishpaintError, so the CLI prints it as one line and the server answers it as {"error": ...}
 by type, never by the text of the message. Anything else is a bug and keeps its traceback.
+Subclasses live beside the code that raises them (ImageError in data/images, ConfigError in
+configs, ModelLoadError in models/registry, CheckpointError in training/checkpoints, ...).
 """
 
 from __future__ import annotations
@@ -10,3 +12,12 @@ from __future__ import annotations
 
 class SwishpaintError(Exception):
     """A user-facing error: the message names the file or value and what is wrong with it."""
+
+
+class InvalidArgument(SwishpaintError, ValueError):
+    """A parameter is out of range for this model or call (e.g. too many candidates, hints for a
+    model without hint input)."""
+
+
+class OutputError(SwishpaintError):
+    """An output cannot be written: the folder is a file, read-only, or the disk is full."""

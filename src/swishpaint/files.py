@@ -1,30 +1,113 @@
-"""Atomic file writes: a reader never sees a half-written file (write to a temporary, then rename)."""
+"""Safe file output: atomic writes (a reader never sees a half-written file), all-or-nothing groups of
+files, an early check that an output folder is usable, and the one SHA-256 file hash."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .errors import OutputError
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MB chunks (checkpoints, FID weights)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def os_reason(e: OSError) -> str:
+    """An OSError as a short reason, without the file name the caller already prints."""
+    return e.strerror or str(e)
+
+
+def prepare_output_dir(path: str | Path) -> Path:
+    """Create `path` if needed and prove a file can be written in it; OutputError names why not.
+
+    Called before any slow work (loading a model), so an unusable -o fails at once.
+    """
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = "is a file" if existing == path else f"is under {existing}, which is a file"
+        raise OutputError(f"{path}: output folder {where}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".swishpaint-probe.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write to the output folder ({os_reason(e)})") from None
+    return path
+
+
+class FileGroup:
+    """Files written all or nothing: each is written to a temporary beside its target, and only when
+    every one is complete and synced are they renamed into place. Used as a context manager: an
+    exception inside the block removes the temporaries and leaves every target as it was."""
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+
+    def path_for(self, target: str | Path) -> Path:
+        """A temporary path to write `target`'s content to."""
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        self._staged.append((Path(tmp), target))
+        return Path(tmp)
+
+    def write(self, target: str | Path, write: Callable[[Path], None]) -> None:
+        """write(tmp) for `target`; an OSError (full disk, read-only) becomes OutputError naming target."""
+        try:
+            write(self.path_for(target))
+        except OSError as e:
+            raise OutputError(f"{target}: cannot write ({os_reason(e)})") from None
+
+    def staged(self, target: str | Path) -> Path:
+        """The temporary already holding `target`'s content (to copy it to another target)."""
+        return next(tmp for tmp, t in self._staged if t == Path(target))
+
+    def commit(self) -> None:
+        for tmp, target in self._staged:  # a full disk shows here at the latest, before any rename
+            try:
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
+                os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
+            except OSError as e:
+                raise OutputError(f"{target}: cannot write ({os_reason(e)})") from None
+        for tmp, target in self._staged:
+            os.replace(tmp, target)
+        self._staged.clear()
+
+    def discard(self) -> None:
+        for tmp, _ in self._staged:
+            tmp.unlink(missing_ok=True)
+        self._staged.clear()
+
+    def __enter__(self) -> "FileGroup":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+        finally:
+            self.discard()
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success it is fsynced and renamed onto `target`."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; outputs are ordinary files
-        os.replace(tmp_path, target)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    with FileGroup() as group:
+        yield group.path_for(target)
 
 
 def atomic_write(target: str | Path, write: Callable[[Path], None]) -> None:

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..errors import SwishpaintError
 from .augment import LineStyle, aligned_augment, vary_line_style
 from .hints import HintSampling, sample_hints
 from .images import ImageError, image_to_tensor, list_images, load_grey, load_rgb, save_png
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 LAYOUTS = ("kaggle", "paired", "color")
 
 
-class DatasetError(ValueError):
+class DatasetError(SwishpaintError, ValueError):
     """A dataset folder cannot be used; the message names it and says why."""
 SPLITS = {"train": ("train",), "val": ("val", "validation", "test")}
 CACHE_DIR = ".swishpaint-cache"

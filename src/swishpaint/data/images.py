@@ -17,18 +17,28 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..errors import SwishpaintError
+
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 DEFAULT_MAX_PIXELS = 50_000_000  # ~7000x7000; a 4096x4096 sketch (16.8 M) is well inside
 
 
-class ImageError(ValueError):
+class ImageError(SwishpaintError, ValueError):
     """An input image cannot be used; str() is one line naming the file and the problem."""
 
     def __init__(self, source: str, reason: str):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+
+
+class ImageTooLarge(ImageError):
+    """More pixels than the limit allows (or a decompression bomb)."""
+
+
+class NotRGBA(ImageError):
+    """Hints without an alpha channel: alpha > 0 is what marks a hint."""
 
 
 def _name(source: str | Path | BinaryIO | bytes, name: str | None) -> str:
@@ -56,7 +66,7 @@ def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_
             im = Image.open(source, formats=list(ALLOWED_FORMATS))
             w, h = im.size
             if w * h > max_pixels:
-                raise ImageError(label, f"too large: {w}x{h} = {w * h} pixels (limit {max_pixels})")
+                raise ImageTooLarge(label, f"too large: {w}x{h} = {w * h} pixels (limit {max_pixels})")
             im.load()
             im = ImageOps.exif_transpose(im)
     except ImageError:
@@ -67,7 +77,7 @@ def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_
             raise ImageError(label, f"corrupt or truncated {fmt} file") from None
         raise ImageError(label, f"not an image in an allowed format ({', '.join(ALLOWED_FORMATS)})") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(label, "too large (decompression bomb guard)") from None
+        raise ImageTooLarge(label, "too large (decompression bomb guard)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(label, f"corrupt or truncated image ({e})") from None
     return im
@@ -131,7 +141,7 @@ def load_rgba(source, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = N
     im = open_image(source, max_pixels, name)
     has_alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info)
     if require_alpha and not has_alpha:
-        raise ImageError(_name(source, name), f"hints must be an RGBA PNG (alpha > 0 marks a hint), got mode {im.mode}")
+        raise NotRGBA(_name(source, name), f"hints must be an RGBA PNG (alpha > 0 marks a hint), got mode {im.mode}")
     return _to_rgba(im)
 
 

@@ -12,17 +12,19 @@ Images are resized to 299x299 bilinearly (align_corners=False, as pytorch-fid).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from ..errors import SwishpaintError
+from ..files import sha256_file
+
 FID_HELPER_FILE = "default_1.pt"
 
 
-class FIDUnavailable(RuntimeError):
+class FIDUnavailable(SwishpaintError, RuntimeError):
     """FID cannot be computed here; the message says why and how to enable it."""
 
 
@@ -62,7 +64,7 @@ class InceptionFeatures:
     """The standard FID Inception-v3 as a TorchScript module: images in [0, 1] -> (N, 2048)."""
 
     def __init__(self, path: Path, device: str = "cpu"):
-        digest = _sha256(path)
+        digest = sha256_file(path)
         with open(path, "rb") as f:
             head = f.read(4)
         if head[:2] == b"PK" and _is_torchscript(path):
@@ -85,14 +87,6 @@ class InceptionFeatures:
                           align_corners=False)
         feats = self.model(x * self.scale[0] + self.scale[1])
         return feats.flatten(2).mean(2) if feats.ndim > 2 else feats
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _is_torchscript(path: Path) -> bool:

@@ -1,43 +1,101 @@
 """Batch processing for the CLI: many files, one line per failure, the rest still processed.
 
-Outputs are written atomically, so a failure never leaves a half-written file; the exit code is 1
-when any input failed, 0 otherwise.
+Before any work, every input is given its own output names (planned in one place, plan_outputs):
+inputs found in a folder keep their subfolders, a name that would clash with another input's outputs
+gets a suffix, and no output may ever land on an input. Each input's outputs are written all or
+nothing (files.FileGroup), so a failure - a bad image, a full disk - leaves no partial set and never
+touches the other inputs' files. The exit code is 1 when any input failed, 0 otherwise.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 from PIL import Image
 
-from ..data.images import ImageError, image_grid, list_images, save_png
+from ..data.images import image_grid, list_images
+from ..errors import InvalidArgument, OutputError, SwishpaintError
+from ..files import FileGroup, prepare_output_dir
 
 log = logging.getLogger(__name__)
 
 
-def collect_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
-    """Files and folders -> image files (folders searched recursively), plus errors for missing paths."""
+@dataclass(frozen=True)
+class Source:
+    """An input file and its path relative to what was named on the command line (its output name)."""
+
+    path: Path
+    relative: Path
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and the output files planned for it (outputs[0] is the main result)."""
+
+    source: Source
+    outputs: tuple[Path, ...]
+
+
+def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None) -> tuple[list[Source], list[str]]:
+    """Files and folders -> image files (folders searched recursively, skipping out_dir inside them),
+    plus errors for missing paths."""
     files, errors = [], []
+    out_resolved = out_dir.resolve() if out_dir is not None else None
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = list_images(p)
+            # an output folder inside an input folder holds results, not sketches
+            skip = out_resolved if out_resolved is not None and out_resolved != p.resolve() else None
+            found = [f for f in list_images(p) if skip is None or skip not in f.resolve().parents]
             if not found:
                 errors.append(f"{p}: folder holds no PNG, JPEG or WEBP images")
-            files.extend(found)
+            files.extend(Source(f, f.relative_to(p)) for f in found)
         elif p.is_file():
-            files.append(p)
+            files.append(Source(p, Path(p.name)))
         else:
             errors.append(f"{p}: no such file or folder")
     return files, errors
 
 
-def process_files(files: list[Path], work: Callable[[Path], None], what: str, out_dir: Path,
+def _candidate_names(relative: Path) -> Iterable[str]:
+    """dog.webp -> dog, dog_webp, dog_2, dog_3, ...: the first that clashes with nothing is used."""
+    yield relative.stem
+    yield f"{relative.stem}_{relative.suffix.lstrip('.').lower()}"
+    n = 2
+    while True:
+        yield f"{relative.stem}_{n}"
+        n += 1
+
+
+def plan_outputs(sources: list[Source], out_dir: Path, file_names: Callable[[str], list[str]]) -> list[Job]:
+    """Give every input its own outputs: out_dir/<subfolders>/<name> + file_names(name).
+
+    Names are compared as resolved paths, so `-o` pointing at the input folder (or through a link)
+    cannot overwrite an input, and no two inputs share an output.
+    """
+    inputs = {s.path.resolve() for s in sources}
+    taken: set[Path] = set()
+    jobs = []
+    for source in sources:
+        folder = out_dir / source.relative.parent
+        for name in _candidate_names(source.relative):
+            outputs = tuple(folder / f for f in file_names(name))
+            resolved = {o.resolve() for o in outputs}
+            if resolved.isdisjoint(taken) and resolved.isdisjoint(inputs):
+                break
+        taken |= resolved
+        jobs.append(Job(source, outputs))
+    return jobs
+
+
+def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_dir: Path,
                   errors: list[str] | None = None) -> int:
-    """Run work(path) on every file; report failures one line each; print a summary; return the exit code."""
+    """Run work(job) for every input; report failures one line each; print a summary; return the exit code."""
     from tqdm import tqdm
 
     errors = list(errors or [])
@@ -45,71 +103,112 @@ def process_files(files: list[Path], work: Callable[[Path], None], what: str, ou
         print(f"swishpaint: error: {e}", file=sys.stderr)
     failed = len(errors)
     done = 0
-    bar = tqdm(files, disable=len(files) < 2 or not sys.stderr.isatty(), unit="img", file=sys.stderr)
-    for path in bar:
+    bar = tqdm(jobs, disable=len(jobs) < 2 or not sys.stderr.isatty(), unit="img", file=sys.stderr)
+    for job in bar:
         try:
-            work(path)
+            work(job)
             done += 1
-        except ImageError as e:
+        except SwishpaintError as e:  # a bad image, bad hints, an output that cannot be written
             failed += 1
-            tqdm.write(f"swishpaint: error: {e}", file=sys.stderr)
-        except ValueError as e:  # bad parameters for this file (e.g. hints on a model without hint input)
-            failed += 1
-            tqdm.write(f"swishpaint: error: {path}: {e}", file=sys.stderr)
+            message = str(e)
+            if not message.startswith(str(job.source.path)) and not isinstance(e, OutputError):
+                message = f"{job.source.path}: {message}"
+            tqdm.write(f"swishpaint: error: {message}", file=sys.stderr)
     print(f"{what} {done} of {done + failed} input(s) into {out_dir}" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
 
 
-def _hints_for(path: Path, hints: Path | None, single: bool) -> Path | None:
-    """--hints is a file (one input) or a folder of <stem>.png hint files."""
+def write_outputs(writes: Callable[[FileGroup], None]) -> None:
+    """Run writes(group) and rename every file into place together, or none (files.FileGroup)."""
+    with FileGroup() as group:
+        writes(group)
+
+
+def _save(im: Image.Image) -> Callable[[Path], None]:
+    return lambda tmp: im.save(tmp, format="PNG")
+
+
+def _hints_for(source: Source, hints: Path | None, single: bool) -> Path | None:
+    """--hints is a file (one input) or a folder of hint PNGs: <subfolders>/<stem>.png, else <stem>.png."""
     if hints is None:
         return None
     if hints.is_dir():
-        match = hints / f"{path.stem}.png"
-        return match if match.is_file() else None
+        for match in (hints / source.relative.with_suffix(".png"), hints / f"{source.path.stem}.png"):
+            if match.is_file():
+                return match
+        return None
     if not single:
-        raise ValueError("--hints FILE needs exactly one input; give a folder of <stem>.png hints for many")
+        raise InvalidArgument("--hints FILE needs exactly one input; give a folder of <stem>.png hints for many")
     return hints
+
+
+def colorize_names(candidates: int) -> Callable[[str], list[str]]:
+    """<name>.png, and with K > 1 <name>_c1..cK.png and <name>_sheet.png."""
+    def names(name: str) -> list[str]:
+        extra = [f"{name}_c{i + 1}.png" for i in range(candidates)] + [f"{name}_sheet.png"] if candidates > 1 else []
+        return [f"{name}.png", *extra]
+    return names
 
 
 def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hints: str | None = None,
                  candidates: int = 1, size: int | None = None, device: str = "cpu", keep_lines: bool = True,
                  backend: str = "torch", fill_hints: bool = True) -> int:
-    """`swishpaint colorize`: OUT/<stem>.png, and with K > 1 <stem>_c1..cK.png and <stem>_sheet.png."""
-    from .colorizer import Colorizer
+    """`swishpaint colorize`: OUT/<name>.png, and with K > 1 <name>_c1..cK.png and <name>_sheet.png."""
+    from .colorizer import Colorizer, check_working_size
 
-    files, errors = collect_inputs(inputs)
+    prepare_output_dir(out_dir)  # before the model loads: an unusable -o fails at once
+    sources, errors = collect_inputs(inputs, out_dir)
     hints_path = Path(hints) if hints else None
     if hints_path is not None and not hints_path.exists():
-        raise FileNotFoundError(f"{hints_path}: no such hints file or folder")
+        raise InvalidArgument(f"{hints_path}: no such hints file or folder")
+    if hints_path is not None and hints_path.is_file() and len(sources) != 1:
+        raise InvalidArgument("--hints FILE needs exactly one input; give a folder of <stem>.png hints for many")
+    if size is not None:
+        check_working_size(size)
     colorizer = Colorizer.load(model, device=device) if backend == "torch" else _onnx_colorizer(model, backend)
     if not 1 <= candidates <= colorizer.candidates:
-        raise ValueError(f"--candidates must be between 1 and {colorizer.candidates} for this model")
-    if hints_path is not None and hints_path.is_file() and len(files) != 1:
-        raise ValueError("--hints FILE needs exactly one input; give a folder of <stem>.png hints for many")
+        raise InvalidArgument(f"--candidates must be between 1 and {colorizer.candidates} for this model")
+    jobs = plan_outputs(sources, out_dir, colorize_names(candidates))
 
-    def work(path: Path) -> None:
+    def work(job: Job) -> None:
+        path = job.source.path
         warnings: list[str] = []
-        images = colorizer.colorize(path, hints=_hints_for(path, hints_path, len(files) == 1),
-                                    candidates=candidates, size=size, keep_lines=keep_lines,
-                                    fill_hints=fill_hints, warnings=warnings)
+        images = colorizer.colorize_iter(path, hints=_hints_for(job.source, hints_path, len(sources) == 1),
+                                         candidates=candidates, size=size, keep_lines=keep_lines,
+                                         fill_hints=fill_hints, warnings=warnings)
+
+        def writes(group: FileGroup) -> None:
+            cells = []
+            for i, im in enumerate(images):  # one full-size candidate in memory at a time
+                if i == 0:
+                    group.write(job.outputs[0], _save(im))
+                if candidates > 1:
+                    first = group.staged(job.outputs[0]) if i == 0 else None
+                    group.write(job.outputs[1 + i], (lambda tmp, f=first: shutil.copyfile(f, tmp)) if first
+                                else _save(im))
+                    cells.append(thumbnail(im))
+                del im
+            if candidates > 1:
+                group.write(job.outputs[-1], _save(contact_sheet(cells)))
+
+        write_outputs(writes)
         for w in warnings:
             print(f"swishpaint: warning: {path}: {w}", file=sys.stderr)
-        outputs = {out_dir / f"{path.stem}.png": images[0]}
-        if candidates > 1:
-            outputs.update({out_dir / f"{path.stem}_c{i + 1}.png": im for i, im in enumerate(images)})
-            outputs[out_dir / f"{path.stem}_sheet.png"] = contact_sheet(images)
-        for target, im in outputs.items():
-            save_png(im, target)
 
-    return process_files(files, work, "colourised", out_dir, errors)
+    return process_files(jobs, work, "colourised", out_dir, errors)
+
+
+def thumbnail(im: Image.Image, max_cell: int = 384) -> Image.Image:
+    """A candidate scaled so its longer side is at most max_cell (a contact-sheet cell)."""
+    scale = min(1.0, max_cell / max(im.size))
+    if scale >= 1:
+        return im
+    return im.resize((max(1, int(im.width * scale)), max(1, int(im.height * scale))), Image.LANCZOS)
 
 
 def contact_sheet(images: list[Image.Image], columns: int = 3, max_cell: int = 384) -> Image.Image:
     """Candidates side by side (scaled so a cell is at most max_cell pixels)."""
-    scale = min(1.0, max_cell / max(images[0].size))
-    cells = [im.resize((max(1, int(im.width * scale)), max(1, int(im.height * scale))), Image.LANCZOS)
-             if scale < 1 else im for im in images]
+    cells = [thumbnail(im, max_cell) for im in images]
     return image_grid([cells[i:i + columns] for i in range(0, len(cells), columns)])
 
 
@@ -120,15 +219,17 @@ def _onnx_colorizer(model: str | None, backend: str):
 
 
 def run_lines(inputs: list[str], out_dir: Path, method: str = "xdog") -> int:
-    """`swishpaint lines`: OUT/<stem>.png line art for every input image."""
+    """`swishpaint lines`: OUT/<name>.png line art for every input image."""
     from ..data.images import load_rgb
     from ..data.lines import extract_lines
 
-    files, errors = collect_inputs(inputs)
+    prepare_output_dir(out_dir)
+    sources, errors = collect_inputs(inputs, out_dir)
+    jobs = plan_outputs(sources, out_dir, lambda name: [f"{name}.png"])
 
-    def work(path: Path) -> None:
-        sketch = extract_lines(load_rgb(path), method)
-        save_png(Image.fromarray((sketch * 255).round().byte().numpy(), "L"), out_dir / f"{path.stem}.png")
+    def work(job: Job) -> None:
+        sketch = extract_lines(load_rgb(job.source.path), method)
+        im = Image.fromarray((sketch * 255).round().byte().numpy(), "L")
+        write_outputs(lambda group: group.write(job.outputs[0], _save(im)))
 
-    return process_files(files, work, "extracted lines from", out_dir, errors)
-
+    return process_files(jobs, work, "extracted lines from", out_dir, errors)

@@ -11,6 +11,7 @@ follows the original lines, and the original line art is multiplied over the col
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 
 import numpy as np
@@ -20,15 +21,27 @@ import yaml
 from PIL import Image
 
 from ..data.hints import hint_errors, hints_from_rgba, resize_hints
-from ..data.images import ImageError, load_grey, load_rgba, DEFAULT_MAX_PIXELS
-from ..models.registry import CONFIG_FILE, generator_input, load_model
+from ..data.images import DEFAULT_MAX_PIXELS, NotRGBA, load_grey, load_rgba
+from ..errors import InvalidArgument
+from ..models.registry import CONFIG_FILE, ModelLoadError, generator_input, load_model
 from .hint_fill import HintFill, spread_hints
-from .upsample import guided_upsample
+from .upsample import guided_upsample_bands
 
 BUNDLED = Path(__file__).resolve().parent.parent / "weights" / "demo"
 DEFAULT_WORKING_SIZE = 512
 
+# The network runs at most at this size (longer side): its activations grow with the square of it,
+# and at this size the bundled model with 9 candidates stays within the 3 GB memory budget.
+MAX_WORKING_SIZE = 2048
+
 ImageLike = str | Path | Image.Image | np.ndarray
+
+
+def check_working_size(size: int) -> None:
+    """Refuse working sizes whose activations would not fit the memory budget."""
+    if not 32 <= size <= MAX_WORKING_SIZE:
+        raise InvalidArgument(f"working size {size} is outside 32..{MAX_WORKING_SIZE} "
+                              f"(the limit keeps peak memory within 3 GB)")
 
 
 def _as_grey(image: ImageLike, max_pixels: int) -> Image.Image:
@@ -53,11 +66,11 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
             im = load_rgba(hints, max_pixels, require_alpha=True)
         elif isinstance(hints, np.ndarray):
             if hints.ndim != 3 or hints.shape[2] != 4:
-                raise ImageError("<hints array>", "hints must be an RGBA array (H, W, 4)")
+                raise NotRGBA("<hints array>", "hints must be an RGBA array (H, W, 4)")
             im = Image.fromarray(hints.astype(np.uint8), "RGBA")
         else:
             if hints.mode not in ("RGBA", "LA", "PA"):
-                raise ImageError("<hints image>", f"hints must be RGBA (alpha > 0 marks a hint), got mode {hints.mode}")
+                raise NotRGBA("<hints image>", f"hints must be RGBA (alpha > 0 marks a hint), got mode {hints.mode}")
             im = hints.convert("RGBA")
         t = hints_from_rgba(im)
     resized = tuple(t.shape[-2:]) != (size[1], size[0])
@@ -85,7 +98,7 @@ class Colorizer:
         """The bundled demo model by default, or a model folder / registered name."""
         path = Path(name_or_path) if name_or_path else BUNDLED
         if name_or_path is None and not (path / CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"{path}: the bundled demo weights are missing from this install")
+            raise ModelLoadError(f"{path}: the bundled demo weights are missing from this install")
         extras = model_extras(path)
         kwargs.setdefault("working_size", extras["working_size"])
         kwargs.setdefault("candidate_order", extras["candidate_order"])
@@ -99,7 +112,6 @@ class Colorizer:
     def takes_hints(self) -> bool:
         return self.model.config.in_channels == 5
 
-    @torch.inference_mode()
     def colorize(self, image: ImageLike, hints: ImageLike | torch.Tensor | None = None, candidates: int = 1,
                  size: int | None = None, keep_lines: bool = True, fill_hints: bool = True,
                  warnings: list[str] | None = None) -> list[Image.Image]:
@@ -109,44 +121,73 @@ class Colorizer:
         or path the size of the sketch (other sizes are resized, noted in `warnings` if a list is
         given). With hints, candidates are ordered by how well the network followed the hints, then
         with fill_hints each hint's colour is spread through its region (see hint_fill). Thread-safe.
+        For large sketches with many candidates prefer colorize_iter, which holds one at a time.
+        """
+        return list(self.colorize_iter(image, hints, candidates, size, keep_lines, fill_hints, warnings))
+
+    def colorize_iter(self, image: ImageLike, hints: ImageLike | torch.Tensor | None = None, candidates: int = 1,
+                      size: int | None = None, keep_lines: bool = True, fill_hints: bool = True,
+                      warnings: list[str] | None = None) -> Iterator[Image.Image]:
+        """colorize(), one full-size candidate at a time: peak memory is one candidate, not K.
+
+        Arguments are checked and the network runs before the first image is yielded.
         """
         if not 1 <= candidates <= self.candidates:
-            raise ValueError(f"candidates must be between 1 and {self.candidates}, got {candidates}")
-        grey = _as_grey(image, self.max_pixels)
-        sketch_full = torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None, None]
-        hint_full = None
-        if hints is not None:
-            if not self.takes_hints:
-                raise ValueError(f"model {self.name} takes no hints (it has 1 input channel)")
-            hint_full, resized = _as_hints(hints, grey.size, self.max_pixels)
-            if resized and warnings is not None:
-                warnings.append(f"hints resized to the sketch's size {grey.size[0]}x{grey.size[1]}")
-            hint_full = hint_full[None]
-        colours = self._colour(sketch_full, hint_full, size or self.working_size, candidates, fill_hints)
-        if keep_lines:
-            colours = colours * sketch_full[0]  # multiply the original lines over the colours
-        return [_to_image(c) for c in colours]
+            raise InvalidArgument(f"candidates must be between 1 and {self.candidates}, got {candidates}")
+        if hints is not None and not self.takes_hints:
+            raise InvalidArgument(f"model {self.name} takes no hints (it has 1 input channel)")
+        if size is not None:
+            check_working_size(size)
+        with torch.inference_mode():
+            grey = _as_grey(image, self.max_pixels)
+            sketch = torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None]  # (1, H, W)
+            del grey
+            hint_full = None
+            if hints is not None:
+                hint_full, resized = _as_hints(hints, (sketch.shape[2], sketch.shape[1]), self.max_pixels)
+                if resized and warnings is not None:
+                    warnings.append(f"hints resized to the sketch's size {sketch.shape[2]}x{sketch.shape[1]}")
+            small_sketch, colours = self._colour(sketch, hint_full, size or self.working_size, candidates,
+                                                 fill_hints)
+            del hint_full
+        return self._full_size(sketch, small_sketch, colours, keep_lines)
+
+    @staticmethod
+    def _full_size(sketch: torch.Tensor, small: torch.Tensor, colours: torch.Tensor,
+                   keep_lines: bool) -> Iterator[Image.Image]:
+        """Each working-size candidate at the sketch's size, built band by band into one 8-bit image."""
+        h, w = sketch.shape[-2:]
+        for colour in colours:
+            with torch.inference_mode():
+                pixels = np.empty((h, w, 3), np.uint8)
+                bands = guided_upsample_bands(colour, small, sketch) if small.shape != sketch.shape \
+                    else [(0, colour)]
+                for y0, rows in bands:
+                    y1 = y0 + rows.shape[1]
+                    if keep_lines:
+                        rows = rows * sketch[:, y0:y1]  # multiply the original lines over the colours
+                    pixels[y0:y1] = (rows.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).numpy()
+            yield Image.fromarray(pixels, "RGB")
 
     def _colour(self, sketch: torch.Tensor, hints: torch.Tensor | None, working: int,
-                candidates: int, fill: bool) -> torch.Tensor:
-        """The best `candidates` colourings (candidates, 3, H, W) at the sketch's size, best first."""
+                candidates: int, fill: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sketch at working size (1, sh, sw), the best `candidates` colourings (candidates, 3, sh, sw))."""
         h, w = sketch.shape[-2:]
         scale = min(1.0, working / max(h, w))
         sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-        small = F.interpolate(sketch, size=(sh, sw), mode="area") if scale < 1 else sketch
-        small_hints = resize_hints(hints[0], (sh, sw))[None] if hints is not None and scale < 1 else hints
+        small = F.interpolate(sketch[None], size=(sh, sw), mode="area")[0] if scale < 1 else sketch
+        small_hints = resize_hints(hints, (sh, sw))[None] if hints is not None and scale < 1 else \
+            (hints[None] if hints is not None else None)
         ph, pw = -sh % self.multiple, -sw % self.multiple
-        x = F.pad(small, (0, pw, 0, ph), value=1.0)  # paper white
+        x = F.pad(small[None], (0, pw, 0, ph), value=1.0)  # paper white
         hx = F.pad(small_hints, (0, pw, 0, ph)) if small_hints is not None else None
         x = generator_input(x, hx, self.model.config.in_channels).to(self.device)
         out = self.model(x)[0, :, :, :sh, :sw].float().cpu().clamp(0, 1)  # (K, 3, sh, sw)
         order = _rank_by_hints(out, small_hints) if small_hints is not None else self.candidate_order
         out = out[order[:candidates]]
         if small_hints is not None and fill:
-            out = spread_hints(out, small[0], small_hints[0], self.hint_fill)
-        if scale < 1:
-            out = guided_upsample(out, small[0], sketch[0])
-        return out
+            out = spread_hints(out, small, small_hints[0], self.hint_fill)
+        return small, out
 
 
 def model_extras(path: Path) -> dict:

@@ -11,6 +11,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..errors import SwishpaintError
 from ..configs import ConfigError, from_dict, to_dict
 from ..files import atomic_path, atomic_write_text
 from .swish_unet import SwishUNet, SwishUNetConfig
@@ -35,7 +36,7 @@ CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(SwishpaintError, ValueError):
     """A model folder or name could not be loaded; the message says which and why."""
 
 

@@ -11,7 +11,6 @@ complete checkpoint or none. Nothing is ever unpickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -23,6 +22,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..errors import SwishpaintError
+from ..files import sha256_file
 from ..models.registry import save_model
 
 log = logging.getLogger(__name__)
@@ -30,16 +31,17 @@ log = logging.getLogger(__name__)
 PREFIX = "ckpt-"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(SwishpaintError, RuntimeError):
     """A checkpoint is missing, incomplete or damaged; the message names it."""
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+class RunFolderInUse(SwishpaintError):
+    """A new run was pointed at a folder that holds an earlier run (say --resume or --start-over)."""
+
+
+# What a run writes into its folder; an earlier run's copies are moved aside together on --start-over.
+RUN_FILES = ("config.yaml", "log.jsonl", "best", "samples", "tensorboard")
+ARCHIVE_PREFIX = "previous-"
 
 
 def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
@@ -64,7 +66,10 @@ def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], groups: 
 def save_checkpoint(out_dir: str | Path, step: int, generator: nn.Module, discriminator: nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer], schedulers: dict[str, Any],
                     state: dict[str, Any], keep_last: int = 3) -> Path:
-    """Write ckpt-<step> atomically, then delete all but the newest `keep_last` checkpoints."""
+    """Write ckpt-<step> atomically, then prune the same run's checkpoints to the newest `keep_last`.
+
+    state["run_id"] names the run; checkpoints of other runs (or without an id) are never pruned.
+    """
     out_dir = Path(out_dir)
     final = out_dir / f"{PREFIX}{step:08d}"
     tmp = out_dir / f".{final.name}.tmp"
@@ -83,16 +88,39 @@ def save_checkpoint(out_dir: str | Path, step: int, generator: nn.Module, discri
         tensors.update(t)
         groups[name] = g
     save_file(tensors, str(tmp / "optimizers.safetensors"))
-    files = {str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+    files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
     meta = {**state, "step": step, "param_groups": groups,
             "schedulers": {k: s.state_dict() for k, s in schedulers.items()}, "files": files}
     (tmp / "state.json").write_text(json.dumps(meta, indent=1, default=str))
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
-    for old in list_checkpoints(out_dir)[:-keep_last] if keep_last > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+    prune_checkpoints(out_dir, state.get("run_id"), keep_last, keep=final)
     return final
+
+
+def step_of(path: Path) -> int:
+    return int(path.name[len(PREFIX):])
+
+
+def run_id_of(path: Path) -> str | None:
+    """The run a checkpoint belongs to (None when unreadable or written before runs had ids)."""
+    try:
+        return json.loads((path / "state.json").read_text()).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def prune_checkpoints(out_dir: str | Path, run_id: str | None, keep_last: int, keep: Path) -> list[Path]:
+    """Delete run `run_id`'s checkpoints beyond the newest `keep_last` by step, never `keep` (the one
+    just written) nor another run's; returns what was deleted."""
+    if keep_last <= 0 or run_id is None:
+        return []
+    own = sorted((p for p in list_checkpoints(out_dir) if p != keep and run_id_of(p) == run_id), key=step_of)
+    doomed = own[:max(0, len(own) - (keep_last - 1))]
+    for old in doomed:
+        shutil.rmtree(old, ignore_errors=True)
+    return doomed
 
 
 def list_checkpoints(out_dir: str | Path) -> list[Path]:
@@ -100,7 +128,8 @@ def list_checkpoints(out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         return []
-    return sorted(p for p in out_dir.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
+    return sorted((p for p in out_dir.iterdir() if p.is_dir() and p.name.startswith(PREFIX)
+                   and p.name[len(PREFIX):].isdigit()), key=step_of)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -114,7 +143,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         f = path / name
         if not f.is_file():
             raise CheckpointError(f"{path}: damaged checkpoint ({name} is missing)")
-        if _sha256(f) != digest:
+        if sha256_file(f) != digest:
             raise CheckpointError(f"{path}: damaged checkpoint ({name} does not match its recorded hash)")
     try:
         return {"meta": meta,
@@ -144,11 +173,35 @@ def restore(ckpt: dict[str, Any], generator: nn.Module, discriminator: nn.Module
     return meta
 
 
-def newest_good_checkpoint(out_dir: str | Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint that verifies; damaged ones are reported and skipped."""
-    for path in reversed(list_checkpoints(out_dir)):
+def newest_good_checkpoint(out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The newest checkpoint that verifies; damaged ones are reported and skipped. CheckpointError
+    when none is usable: resuming must never quietly start again at step 0."""
+    found = list_checkpoints(out_dir)
+    for path in reversed(found):
         try:
             return path, read_checkpoint(path)
         except CheckpointError as e:
             log.error("%s; falling back to the previous checkpoint", e)
-    return None
+    detail = f"all {len(found)} checkpoint(s) are damaged" if found else "it holds no checkpoint"
+    raise CheckpointError(f"{out_dir}: nothing to resume from ({detail}); "
+                          f"run without --resume to start a new run")
+
+
+def earlier_run(out_dir: str | Path) -> list[Path]:
+    """What an earlier run left in out_dir (checkpoints, log, best model, ...); empty for a fresh folder."""
+    out_dir = Path(out_dir)
+    return list_checkpoints(out_dir) + [out_dir / n for n in RUN_FILES[1:] if (out_dir / n).exists()]
+
+
+def archive_run(out_dir: str | Path) -> Path:
+    """Move an earlier run's files into out_dir/previous-N (N = 1, 2, ...), so starting over loses nothing."""
+    out_dir = Path(out_dir)
+    n = 1
+    while (out_dir / f"{ARCHIVE_PREFIX}{n}").exists():
+        n += 1
+    archive = out_dir / f"{ARCHIVE_PREFIX}{n}"
+    archive.mkdir()
+    for path in list_checkpoints(out_dir) + [out_dir / name for name in RUN_FILES]:
+        if path.exists():
+            path.rename(archive / path.name)
+    return archive

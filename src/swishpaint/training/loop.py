@@ -13,6 +13,7 @@ import logging
 import math
 import signal
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from .. import losses as L
 from ..configs import dump_yaml, to_dict
 from ..data.datasets import DatasetError, SketchColorDataset
+from ..errors import SwishpaintError
 from ..files import atomic_write_text
 from ..models.discriminator import ResNetDiscriminator
 from ..models.registry import WEIGHTS_FILE, create_model, generator_input, save_model
@@ -36,7 +38,7 @@ from .validation import save_samples, validate
 log = logging.getLogger(__name__)
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(SwishpaintError, RuntimeError):
     """A loss became NaN or infinite; the run stopped without saving over good checkpoints."""
 
 
@@ -55,6 +57,7 @@ class TrainState:
     step: int = 0
     best_score: float = -math.inf
     history: list = field(default_factory=list)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # marks this run's checkpoints
 
     @property
     def g(self) -> nn.Module:
@@ -252,12 +255,30 @@ class _StopFlag:
             signal.signal(sig, old)
 
 
-def _log_writer(out_dir: Path, enabled: bool):
+def _drop_log_records_after(log_file: Path, step: int) -> None:
+    """On resume, forget what the interrupted run logged past the checkpoint: those steps run again."""
+    if not log_file.is_file():
+        return
+    kept = []
+    for line in log_file.read_text().splitlines():
+        try:
+            record_step = json.loads(line).get("step", 0)
+        except (ValueError, AttributeError):
+            record_step = 0
+        if record_step <= step:
+            kept.append(line + "\n")
+    atomic_write_text(log_file, "".join(kept))
+
+
+def _log_writer(out_dir: Path, enabled: bool, resumed_step: int | None = None):
     tb = None
+    if enabled and resumed_step is not None:
+        _drop_log_records_after(out_dir / "log.jsonl", resumed_step)
     if enabled:
         try:
             from torch.utils.tensorboard import SummaryWriter
-            tb = SummaryWriter(str(out_dir / "tensorboard"))
+            purge = {} if resumed_step is None else {"purge_step": resumed_step + 1}
+            tb = SummaryWriter(str(out_dir / "tensorboard"), **purge)
         except ImportError:
             log.info("TensorBoard not installed (pip install 'swishpaint[train]'); logging to log.jsonl only")
 
@@ -276,7 +297,8 @@ def _log_writer(out_dir: Path, enabled: bool):
 def _save(state: TrainState, out_dir: Path, extra: dict | None = None) -> Path | None:
     path = None
     if state.info.is_main:
-        meta = {"best_score": state.best_score, "config": to_dict(state.config), **(extra or {})}
+        meta = {"best_score": state.best_score, "config": to_dict(state.config), "run_id": state.run_id,
+                **(extra or {})}
         path = C.save_checkpoint(out_dir, state.step, state.g, state.d,
                                  {"g": state.opt_g, "d": state.opt_d},
                                  {"g": state.sched_g, "d": state.sched_d}, meta, state.config.keep_last)
@@ -284,17 +306,29 @@ def _save(state: TrainState, out_dir: Path, extra: dict | None = None) -> Path |
     return path
 
 
-def resume_state(state: TrainState, out_dir: Path) -> Path | None:
-    """Load the newest checkpoint that verifies (damaged ones are skipped with an error)."""
-    found = C.newest_good_checkpoint(out_dir)
-    if found is None:
-        return None
-    path, ckpt = found
+def resume_state(state: TrainState, out_dir: Path) -> Path:
+    """Load the newest checkpoint that verifies (damaged ones are skipped with an error); the run
+    continues under the checkpoint's run id. CheckpointError when none is usable."""
+    path, ckpt = C.newest_good_checkpoint(out_dir)
     meta = C.restore(ckpt, state.g, state.d, {"g": state.opt_g, "d": state.opt_d},
                      {"g": state.sched_g, "d": state.sched_d})
     state.step = int(meta["step"])
     state.best_score = float(meta.get("best_score", -math.inf))
+    state.run_id = meta.get("run_id") or state.run_id
     return path
+
+
+def claim_out_dir(out_dir: Path, resume: bool, start_over: bool, info: DistInfo) -> Path | None:
+    """A new run never mixes with an earlier one in the same folder: without --resume it refuses,
+    unless start_over moves the earlier run to out_dir/previous-N (returned)."""
+    earlier = C.earlier_run(out_dir) if not resume else []
+    if earlier and not start_over:
+        names = ", ".join(p.name for p in earlier[-3:])
+        raise C.RunFolderInUse(f"{out_dir}: holds an earlier run ({names}); continue it with --resume, "
+                               f"or --start-over to move it to {out_dir}/{C.ARCHIVE_PREFIX}N and start again")
+    archived = C.archive_run(out_dir) if earlier and info.is_main else None
+    barrier(info)
+    return archived
 
 
 def init_weights(state: TrainState, path: str | Path) -> None:
@@ -316,8 +350,12 @@ def init_weights(state: TrainState, path: str | Path) -> None:
         raise C.CheckpointError(f"{path}: cannot start from these weights ({str(e).splitlines()[0]})") from None
 
 
-def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train until config.steps (or a stop request); returns a summary dict."""
+def train(config: TrainConfig, resume: bool = False, progress: bool = True, start_over: bool = False) -> dict[str, Any]:
+    """Train until config.steps (or a stop request); returns a summary dict.
+
+    resume: continue from out_dir's newest good checkpoint (an error if there is none). Without it,
+    out_dir must hold no earlier run, unless start_over moves that run aside first.
+    """
     info = init_distributed(config.device)
     if config.threads > 0:
         torch.set_num_threads(config.threads)
@@ -328,17 +366,21 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> d
         train_set = SketchColorDataset(config.data, "train", with_hints=with_hints, seed=config.seed)
         val_set = SketchColorDataset(config.data, "val", train=False, seed=config.seed) \
             if config.val_every <= config.steps else None
+        archived = claim_out_dir(out_dir, resume, start_over, info)
+        resumed = resume_state(state, out_dir) if resume else None
+        if resumed is not None and info.is_main:
+            log.info("resumed from step %d (%s)", state.step, resumed)
+        if config.init_from and resumed is None:
+            init_weights(state, config.init_from)
         if info.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out_dir / "config.yaml", dump_yaml(config))
-        resumed = resume_state(state, out_dir) if resume else None
-        if config.init_from and resumed is None:
-            init_weights(state, config.init_from)
-        if resume and resumed is None and info.is_main:
-            log.warning("%s: no checkpoint to resume from; starting at step 0", out_dir)
-        write_log = _log_writer(out_dir, info.is_main)
+        write_log = _log_writer(out_dir, info.is_main, state.step if resumed else None)
+        resumed_step = state.step if resumed else None
         result = _run(state, train_set, val_set, out_dir, write_log, progress and info.is_main)
         result["resumed_from"] = str(resumed) if resumed else None
+        result["resumed_step"] = resumed_step
+        result["archived"] = str(archived) if archived else None
         if result["checkpoint"] is None and resumed:  # already finished: the resumed checkpoint is the last
             result["checkpoint"] = str(resumed)
         result["bad_files"] = dict(train_set.bad_files)

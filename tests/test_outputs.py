@@ -1,0 +1,146 @@
+"""Lose nothing in batch output: clashing names, -o on the inputs, unusable output folders, write
+failures mid-batch (a full disk) - with hashes showing no input or earlier output changed."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import types
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import swishpaint.files as files_module
+from swishpaint.cli import main
+from swishpaint.models import create_model, save_model
+
+from .conftest import drawing, sketch_of
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    torch.manual_seed(0)
+    return save_model(create_model("swish_unet_tiny", candidates=3), tmp_path / "model")
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def make_sketches(folder: Path, names_sizes: dict[str, int]) -> Path:
+    for i, (name, size) in enumerate(names_sizes.items()):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        sketch_of(drawing(i, size)).convert("RGB").save(folder / name)
+    return folder
+
+
+def colorize(*args: str) -> int:
+    return main(["colorize", *args])
+
+
+def test_output_folder_inside_the_input_folder_is_not_read_as_input(model_dir, tmp_path):
+    src = make_sketches(tmp_path / "in", {"cat.png": 40})
+    out = src / "coloured"
+    make_sketches(out, {"old.png": 32})  # an earlier run's result
+    assert colorize(str(src), "-o", str(out), "--model", str(model_dir)) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["cat.png", "old.png"]
+
+
+def test_clashing_names_each_get_their_own_outputs(model_dir, tmp_path, capsys):
+    src = make_sketches(tmp_path / "in", {"dog.png": 40, "dog.webp": 48, "sub/dog.png": 56})
+    before = hashes(src)
+    out = tmp_path / "out"
+    assert colorize(str(src), "-o", str(out), "--model", str(model_dir)) == 0
+    sizes = {p: Image.open(out / p).size for p in ("dog.png", "dog_webp.png", "sub/dog.png")}
+    assert sizes == {"dog.png": (40, 40), "dog_webp.png": (48, 48), "sub/dog.png": (56, 56)}
+    assert len(list(out.rglob("*.png"))) == 3
+    assert "colourised 3 of 3" in capsys.readouterr().out
+    assert hashes(src) == before
+
+
+def test_clashing_candidate_names_are_suffixed_too(model_dir, tmp_path):
+    a = make_sketches(tmp_path / "a", {"dog.png": 40, "dog_c1.png": 44})
+    b = make_sketches(tmp_path / "b", {"dog.png": 48})
+    out = tmp_path / "out"
+    assert colorize(str(a), str(b / "dog.png"), "-o", str(out), "--model", str(model_dir), "-k", "2") == 0
+    assert Image.open(out / "dog.png").size == (40, 40) and Image.open(out / "dog_c1.png").size == (40, 40)
+    assert Image.open(out / "dog_c1_png.png").size == (44, 44)  # dog_c1 is dog's first candidate
+    assert Image.open(out / "dog_png.png").size == (48, 48)  # the second dog.png
+    assert (out / "dog_png_c2.png").is_file() and (out / "dog_png_sheet.png").is_file()
+
+
+def test_output_into_the_input_folder_never_overwrites_an_input(model_dir, tmp_path):
+    src = make_sketches(tmp_path / "in", {"cat.png": 40, "owl.png": 44})
+    before = hashes(src)
+    assert colorize(str(src), "-o", str(src), "--model", str(model_dir)) == 0
+    after = hashes(src)
+    assert {k: after[k] for k in before} == before  # the sketches are untouched
+    assert Image.open(src / "cat_png.png").size == (40, 40) and Image.open(src / "owl_png.png").size == (44, 44)
+    # a second run takes the first run's outputs as inputs too; still nothing is overwritten
+    before = hashes(src)
+    assert colorize(str(src), "-o", str(src), "--model", str(model_dir)) == 0
+    assert {k: v for k, v in hashes(src).items() if k in before} == before
+
+
+@pytest.mark.parametrize("case", ["file", "under_file", "read_only"])
+def test_unusable_output_folder_fails_in_one_line_before_the_model_loads(tmp_path, capsys, monkeypatch, case):
+    src = make_sketches(tmp_path / "in", {"cat.png": 40})
+    (tmp_path / "taken").write_text("an existing file")
+    out = {"file": tmp_path / "taken", "under_file": tmp_path / "taken" / "out", "read_only": tmp_path / "ro"}[case]
+    if case == "read_only":  # as on a read-only mount (root ignores chmod, so the failure is injected)
+        def refuse(*args, **kwargs):
+            raise OSError(errno.EROFS, "Read-only file system")
+        monkeypatch.setattr(files_module, "tempfile", types.SimpleNamespace(mkstemp=refuse))
+    # a model that does not exist: the output check must come first
+    code = colorize(str(src), "-o", str(out), "--model", str(tmp_path / "no-model"))
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    expected = {"file": "output folder is a file", "under_file": "which is a file",
+                "read_only": "Read-only file system"}[case]
+    assert err.startswith(f"swishpaint: error: {out}: ") and expected in err
+    assert (tmp_path / "taken").read_text() == "an existing file"
+
+
+def test_full_disk_mid_batch_loses_no_set_and_goes_on(model_dir, tmp_path, capsys, monkeypatch):
+    src = make_sketches(tmp_path / "in", {"a.png": 40, "b.png": 44, "c.png": 48})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.png").write_bytes(b"an earlier run's result")  # must survive the failed write
+    before_in, before_out = hashes(src), hashes(out)
+    save = Image.Image.save
+
+    def full_disk(self, fp, *args, **kwargs):
+        if ".b_c2.png." in str(fp):  # b's second candidate: the disk fills up
+            Path(fp).write_bytes(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    code = colorize(str(src), "-o", str(out), "--model", str(model_dir), "-k", "3")
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    assert captured.err.strip() == f"swishpaint: error: {out / 'b_c2.png'}: cannot write (No space left on device)"
+    assert "colourised 2 of 3 input(s)" in captured.out and "1 failed" in captured.out
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["b.png"] + [f"{s}{x}.png" for s in "ac" for x in ("", "_c1", "_c2", "_c3", "_sheet")])
+    assert hashes(out)["b.png"] == before_out["b.png"] and hashes(src) == before_in
+
+
+def test_write_failure_on_one_file_reports_it_and_processes_the_rest(model_dir, tmp_path, capsys, monkeypatch):
+    src = make_sketches(tmp_path / "in", {"a.png": 40, "b.png": 44})
+    out = tmp_path / "out"
+    save = Image.Image.save
+
+    def read_only(self, fp, *args, **kwargs):
+        if ".a.png." in str(fp):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", read_only)
+    assert main(["lines", str(src), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == f"swishpaint: error: {out / 'a.png'}: cannot write (Permission denied)"
+    assert sorted(p.name for p in out.iterdir()) == ["b.png"]
