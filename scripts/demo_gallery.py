@@ -1,5 +1,5 @@
 """Gallery of the bundled model on held-out demo images: sketch | 3 automatic candidates | 20 hints |
-network with hints | with hints and hint fill (the default) | truth.
+network with hints | with hints, by regions (the default) | truth.
 
     python scripts/demo_gallery.py --data data/demo --out docs/images/demo-gallery.jpg
 
@@ -41,7 +41,7 @@ def main() -> None:
         sketch = tensor_to_image(item["sketch"])
         auto = colorizer.colorize(sketch, candidates=3)
         hints = sample_hints(item["color"], np.random.default_rng([0, i]), count=20)
-        network_only = colorizer.colorize(sketch, hints=hints, fill_hints=False)[0]
+        network_only = colorizer.colorize(sketch, hints=hints, output="network")[0]
         filled = colorizer.colorize(sketch, hints=hints)[0]
         hint_view = Image.alpha_composite(Image.new("RGBA", sketch.size, "white"), hints_to_rgba(hints)).convert("RGB")
         rows.append([sketch, *auto, hint_view, network_only, filled, tensor_to_image(item["color"])])
@@ -49,7 +49,7 @@ def main() -> None:
     atomic_write(args.out, lambda tmp: grid.save(tmp, format="JPEG" if args.out.endswith(".jpg") else "PNG",
                                                  quality=90))
     print(f"wrote {args.out}: columns sketch | candidates 1-3 | hints | network with hints | "
-          "with hints + fill | ground truth")
+          "with hints (regions) | ground truth")
 
 
 if __name__ == "__main__":

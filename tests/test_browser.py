@@ -74,8 +74,8 @@ def test_page_upload_paint_and_colourise(server, tmp_path):
         assert page.locator("#candidates-list img").count() == 3
         assert "Done" in page.text_content("#status")
         filled = page.get_attribute("#download-result", "href")
-        assert page.is_checked("#fill-hints")  # the hint fill is on by default
-        page.uncheck("#fill-hints")  # the same hints without it: the network's colours alone differ
+        assert page.input_value("#output") == "final"  # region colouring is the default
+        page.select_option("#output", "network")  # the same hints, the network's colours alone: they differ
         page.click("#run")
         page.wait_for_function("old => document.getElementById('download-result').href !== old", arg=filled,
                                timeout=60_000)

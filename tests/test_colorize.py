@@ -9,7 +9,6 @@ from PIL import Image
 
 from swishpaint.cli import main
 from swishpaint.inference.colorizer import Colorizer
-from swishpaint.inference.hint_fill import HintFill, geodesic_nearest, spread_hints
 from swishpaint.inference.upsample import guided_upsample
 from swishpaint.models import create_model, save_model
 
@@ -92,21 +91,41 @@ def test_hints_checks(model_dir, sketches, tmp_path, capsys):
     assert code == 0 and "hints resized" in capsys.readouterr().err
 
 
-def test_cli_fill_hints_switch_matches_the_api(model_dir, sketches, tmp_path):
+def test_cli_output_modes_match_the_api(model_dir, sketches, tmp_path):
     sketch = sketches / "odd.png"
     hints = Image.new("RGBA", (70, 70), (0, 0, 0, 0))
     hints.paste((0, 200, 0, 255), (30, 30, 36, 36))
     hints.save(tmp_path / "hints.png")
     c = Colorizer.load(model_dir)
-    for flag, fill in (("--fill-hints", True), ("--no-fill-hints", False)):
-        out = tmp_path / flag
+    results = {}
+    for flags, output in ((["--flat"], "flat"), (["--output", "network"], "network"), ([], "final")):
+        out = tmp_path / output
         assert main(["colorize", str(sketch), "-o", str(out), "--model", str(model_dir),
-                     "--hints", str(tmp_path / "hints.png"), flag]) == 0
-        expected = c.colorize(sketch, hints=tmp_path / "hints.png", fill_hints=fill)[0]
-        assert np.array_equal(np.asarray(Image.open(out / "odd.png").convert("RGB")), np.asarray(expected))
-    filled, plain = (np.asarray(Image.open(tmp_path / flag / "odd.png"), np.int16)
-                     for flag in ("--fill-hints", "--no-fill-hints"))
-    assert np.abs(filled - plain).max() > 30  # the switch changes the colours
+                     "--hints", str(tmp_path / "hints.png"), *flags]) == 0
+        expected = c.colorize(sketch, hints=tmp_path / "hints.png", output=output)[0]
+        results[output] = np.asarray(Image.open(out / "odd.png").convert("RGB"), np.int16)
+        assert np.array_equal(results[output], np.asarray(expected))
+    assert np.abs(results["flat"] - results["network"]).max() > 30  # regions change the colours
+
+
+def test_layers_flag_writes_a_layered_file_that_composites_to_the_default_output(model_dir, sketches, tmp_path):
+    from psd_tools import PSDImage
+
+    from swishpaint.inference.layered import composite
+
+    sketch = sketches / "odd.png"
+    for kind in ("psd", "ora"):
+        out = tmp_path / kind
+        assert main(["colorize", str(sketch), "-o", str(out), "--model", str(model_dir), "--layers", kind]) == 0
+        assert (out / f"odd.{kind}").stat().st_size > 0 and (out / "odd.labels.png").is_file()
+    psd = PSDImage.open(tmp_path / "psd" / "odd.psd")
+    assert [layer.name for layer in psd] == ["flats", "shading", "lines"]  # bottom to top
+    colouring = Colorizer.load(model_dir).colorize_regions(sketch)
+    flats = colouring.flats(0)
+    default = np.asarray(Image.open(tmp_path / "psd" / "odd.png"), np.float32) / 255
+    np.testing.assert_allclose(composite(flats.image, flats.shading, colouring.sketch), default, atol=1 / 255 + 1e-6)
+    labels = np.asarray(Image.open(tmp_path / "psd" / "odd.labels.png"))
+    assert np.array_equal(labels, colouring.segmentation.labels)
 
 
 def test_python_api_accepts_paths_images_and_arrays(model_dir, sketches):
@@ -136,7 +155,7 @@ def test_hints_order_candidates_by_agreement(model_dir):
     sketch = np.full((64, 64), 255, np.uint8)
     hints = np.zeros((64, 64, 4), np.uint8)
     hints[20:40, 20:40] = (255, 0, 0, 255)
-    out = c.colorize(sketch, hints=hints, candidates=4, keep_lines=False, fill_hints=False)
+    out = c.colorize(sketch, hints=hints, candidates=4, keep_lines=False, output="network")
     err = [np.abs(np.asarray(im, np.float32)[20:40, 20:40] - [255, 0, 0]).mean() for im in out]
     assert err == sorted(err)
 
@@ -181,54 +200,15 @@ def _boxed_sketch(size: int = 48, gap: bool = False) -> torch.Tensor:
     return sketch
 
 
-def test_geodesic_distance_goes_around_lines():
-    sketch = _boxed_sketch()
-    cost = 1 + 1000 * (1 - sketch[0])
-    sources = torch.zeros(48, 48, dtype=torch.bool)
-    sources[24, 24] = True
-    dist, payload = geodesic_nearest(sources, torch.ones(1, 48, 48) * 7, cost)
-    assert dist[24, 30] == pytest.approx(6.0)  # straight line on paper
-    assert dist[24, 40] > 1000  # outside the closed box: only through the line
-    assert torch.all(payload == 7)
-    gap_cost = 1 + 1000 * (1 - _boxed_sketch(gap=True)[0])
-    dist_gap, _ = geodesic_nearest(sources, torch.ones(1, 48, 48), gap_cost)
-    assert dist_gap[5, 24] == pytest.approx(19.0) and dist[5, 24] > 1000  # straight out through the gap
-
-
-def test_hint_fill_colours_the_hinted_region_and_nothing_across_its_lines():
-    sketch = _boxed_sketch()
-    colours = torch.full((2, 3, 48, 48), 0.5)
-    hints = torch.zeros(4, 48, 48)
-    hints[:, 20:22, 20:22] = torch.tensor([1.0, 0.0, 0.0, 1.0])[:, None, None]  # red inside the box
-    out = spread_hints(colours, sketch, hints, HintFill(reach=0.75))
-    inside, outside = out[:, :, 16:32, 16:32], out[:, :, 40:, 40:]
-    assert torch.allclose(out[:, :, 20, 20], torch.tensor([1.0, 0.0, 0.0]))  # exact at the hint
-    assert (inside[:, 0] > 0.8).all() and (inside[:, 1:] < 0.2).all()  # fading slowly with distance
-    assert torch.allclose(outside, torch.tensor(0.5), atol=1e-3)  # the network's colours, untouched
-    assert torch.equal(spread_hints(colours, sketch, torch.zeros(4, 48, 48)), colours)
-
-
-def test_hint_fill_closes_gaps_in_broken_lines_and_still_reaches_region_edges():
-    sketch = _boxed_sketch(gap=True)  # a 4-pixel gap in the top line
-    colours = torch.full((1, 3, 48, 48), 0.5)
-    hints = torch.zeros(4, 48, 48)
-    hints[:, 20:22, 20:22] = torch.tensor([1.0, 0.0, 0.0, 1.0])[:, None, None]
-    closed = spread_hints(colours, sketch, hints, HintFill(reach=0.75, close_gaps=2))
-    leaking = spread_hints(colours, sketch, hints, HintFill(reach=0.75, close_gaps=0))
-    assert torch.allclose(closed[:, :, :8], torch.tensor(0.5), atol=1e-3)  # above the box: untouched
-    assert (leaking[0, 0, 4, 22:26] > 0.7).all()  # without closing, red flows out through the gap
-    edge = closed[0, :, 14, 16:32]  # the first paper row inside the box, under the widened wall
-    assert (edge[0] > 0.8).all() and (edge[1:] < 0.2).all()
-
-
-def test_colorizer_fills_hints_unless_switched_off(model_dir):
+def test_hinted_regions_take_the_hint_colour_in_every_candidate_and_nothing_across_lines(model_dir):
     c = Colorizer.load(model_dir)
     sketch = (_boxed_sketch()[0].numpy() * 255).astype(np.uint8)
     hints = np.zeros((48, 48, 4), np.uint8)
     hints[20:22, 20:22] = (0, 0, 255, 255)
-    filled = np.asarray(c.colorize(sketch, hints=hints, keep_lines=False)[0], np.float32)
-    plain = np.asarray(c.colorize(sketch, hints=hints, keep_lines=False, fill_hints=False)[0], np.float32)
-    err_filled = np.abs(filled[16:32, 16:32] - [0, 0, 255]).mean()
-    err_plain = np.abs(plain[16:32, 16:32] - [0, 0, 255]).mean()  # an untrained network ignores hints
-    assert err_filled < 40 and err_filled < err_plain / 2
-    assert np.abs(filled[40:, 40:] - plain[40:, 40:]).max() <= 1  # outside the box: the network's colours
+    flat = [np.asarray(im, np.float32) for im in c.colorize(sketch, hints=hints, candidates=3, keep_lines=False,
+                                                            output="flat")]
+    plain = np.asarray(c.colorize(sketch, hints=hints, keep_lines=False, output="network")[0], np.float32)
+    for im in flat:  # every candidate honours the hint exactly inside the box
+        assert np.abs(im[16:32, 16:32] - [0, 0, 255]).max() <= 1
+    assert np.abs(plain[16:32, 16:32] - [0, 0, 255]).mean() > 40  # an untrained network ignores hints
+    assert np.abs(flat[0][40:, 40:] - [0, 0, 255]).mean() > 40  # outside the box: not the hint's colour

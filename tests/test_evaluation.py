@@ -185,7 +185,10 @@ def test_evaluate_model_and_compare_end_to_end(kaggle_dir, tmp_path, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "m"), "--data", str(kaggle_dir), "--size", "32",
                  "--hints", "5", "--json", str(tmp_path / "e.json"), "--no-fid"]) == 0
     out = capsys.readouterr().out
-    assert "sketch as output" in out and "model + 5 hints" in out and "model (best of 3)" in out
+    assert "sketch as output" in out and "model (best of 3)" in out and "oracle flats" in out
+    for protocol in ("user-like", "random"):  # both hint protocols, each beside its classical references
+        for row in ("model", "model flats", "region fill", "Levin 2004"):
+            assert f"5 {protocol} hints: {row} " in out
     compare_yaml = tmp_path / "compare.yaml"
     tiny = str((__import__("pathlib").Path(__file__).parent.parent / "configs" / "tiny.yaml"))
     compare_yaml.write_text(f"""

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -66,15 +66,22 @@ def test_colorize_returns_candidates_at_the_sketch_size(client):
     assert all(decode(u).size == (70, 70) for u in body["images"])
 
 
-def test_fill_hints_field_switches_the_hint_fill(client):
+def test_output_field_and_layers_and_labels(client):
     sketch = Image.new("L", (64, 64), 255)
+    ImageDraw.Draw(sketch).rectangle((16, 16, 48, 48), outline=0, width=2)
     hints = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
     hints.paste((255, 0, 0, 255), (28, 28, 36, 36))
     files = {"sketch": ("s.png", png(sketch), "image/png"), "hints": ("h.png", png(hints), "image/png")}
-    filled, raw = (np.asarray(decode(client.post("/api/colorize", files=files, data={"fill_hints": flag})
-                                     .json()["images"][0]).convert("RGB"), np.int16) for flag in ("true", "false"))
-    assert np.abs(filled[24, 24] - (255, 0, 0)).max() < 40  # blank paper: the hint spreads past its patch
-    assert np.abs(filled - raw).mean() > 10  # the untrained network alone is nowhere near red
+    bodies = {o: client.post("/api/colorize", files=files, data={"output": o, "layers": "ora" if o == "flat" else ""})
+              .json() for o in ("flat", "network")}
+    flat, raw = (np.asarray(decode(bodies[o]["images"][0]).convert("RGB"), np.int16) for o in ("flat", "network"))
+    assert np.abs(flat[24, 24] - (255, 0, 0)).max() <= 1  # the hinted region takes the hint's colour
+    assert np.abs(flat - raw).mean() > 10  # the untrained network alone is nowhere near red
+    assert bodies["flat"]["layered"].startswith("data:image/openraster;base64,")
+    labels = np.asarray(decode(bodies["flat"]["labels"]))
+    assert labels.shape == (64, 64) and labels[30, 30] != labels[2, 2]
+    assert "labels" not in bodies["network"] and "layered" not in bodies["network"]
+    assert client.post("/api/colorize", files=files, data={"output": "bogus"}).status_code == 422
 
 
 @pytest.mark.parametrize("case,status,message", [
@@ -109,13 +116,13 @@ def test_errors_have_status_and_json_body(client, case, status, message):
 
 def test_full_queue_answers_503_and_health_stays_up(colorizer):
     gate = threading.Event()
-    slow = colorizer.colorize
+    slow = colorizer.colorize_regions
 
     def blocked(*args, **kwargs):
         gate.wait(10)
         return slow(*args, **kwargs)
 
-    colorizer.colorize = blocked
+    colorizer.colorize_regions = blocked
     client = TestClient(create_app(ServerConfig(queue_size=1), colorizer))
     sketch = png(sketch_of(drawing(0, 64)))
     post = lambda: client.post("/api/colorize", files={"sketch": ("s.png", sketch, "image/png")})

@@ -72,7 +72,7 @@ def _cmd_colorize(args) -> int:
     from .inference.batch import run_colorize
 
     return run_colorize(args.inputs, Path(args.out), args.model, args.hints, args.candidates, args.size,
-                        args.device, args.keep_lines, args.backend, args.fill_hints)
+                        args.device, args.keep_lines, args.backend, "flat" if args.flat else args.output, args.layers)
 
 
 def _cmd_evaluate(args) -> int:
@@ -192,8 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     s.add_argument("--keep-lines", action=argparse.BooleanOptionalAction, default=True,
                    help="multiply the original line art over the colours (default on)")
-    s.add_argument("--fill-hints", action=argparse.BooleanOptionalAction, default=True,
-                   help="spread each hint's colour through its line-bounded region (default on)")
+    s.add_argument("--output", default="final", choices=("final", "flat", "network"),
+                   help="final: flat colours per region + the network's shading + lines (default); flat: flat "
+                        "colours + lines; network: the network's own colours + lines, without regions")
+    s.add_argument("--flat", action="store_true", help="flat colours + lines only (= --output flat)")
+    s.add_argument("--layers", nargs="?", const="psd", choices=("psd", "ora"),
+                   help="also write <name>.psd (or .ora) with lines, shading and flats layers, and the "
+                        "region label map <name>.labels.png")
     s.add_argument("--backend", default="torch", choices=("torch", "onnx"))
     s.set_defaults(func=_cmd_colorize)
 

@@ -65,7 +65,10 @@ def _model_folder(entry: CompareEntry, cfg: CompareConfig, base: Path) -> Path:
     config_path = beside if beside.is_file() else Path(entry.config)
     tc = load_config(config_path, [f"data.root={cfg.data}", f"steps={cfg.steps}", f"out_dir={out}",
                                    *cfg.overrides, *entry.overrides])
-    result = train(tc, resume=True, progress=False)
+    from ..training.checkpoints import list_checkpoints
+
+    # an interrupted comparison continues its runs; a fresh one starts them
+    result = train(tc, resume=bool(list_checkpoints(out)), progress=False)
     if result["stopped"]:  # Ctrl-C / SIGTERM: the run is saved; stop the comparison too (rerun resumes)
         raise KeyboardInterrupt
     return Path(result["checkpoint"]) / "generator"

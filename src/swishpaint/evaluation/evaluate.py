@@ -1,8 +1,13 @@
 """Score colourings: a model on a dataset's held-out split, or existing prediction folders.
 
-Rows: the model's first candidate, the best of its K candidates (lowest L1 to the ground truth), the
-model with N hint patches from the ground truth (with the hint fill, as users get it, and the network
-alone), and the "sketch as output" baseline. Columns: PSNR,
+Rows, all computed in the same run on the same images, sketches and hints:
+- automatic: the model's first candidate (default output, flats only, the network alone), the best of
+  its K candidates (lowest L1 to the ground truth), and the "sketch as output" baseline;
+- for each hint protocol with N hints (user-like: one dab in each of the N largest coloured regions;
+  random: N patches anywhere): the model (default output, flats, the network alone) against the
+  classical references, region fill from the hints alone and Levin et al. (2004);
+- the oracle flat fill (every region in its true mean colour), the ceiling of flat colouring.
+Columns: PSNR,
 SSIM, FSIM(c), mean CIE ΔE, Lab chroma, colourfulness, FID (when an Inception file is available),
 and the candidates' diversity (mean pairwise ΔE).
 """
@@ -24,6 +29,11 @@ from ..files import atomic_write_text
 from .fid import FIDUnavailable, InceptionFeatures, fid_from_features, find_inception
 from .fsim import fsim
 from .metrics import candidate_diversity, chroma, colourfulness, delta_e, psnr, ssim
+from ..regions.classical import levin_colorize, oracle_flats, region_fill
+from ..regions.segment import segment
+from ..regions.user_hints import user_like_hints
+
+HINT_PROTOCOLS = ("user-like", "random")
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +95,13 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
     data = SketchColorDataset(DataConfig(root=data_root, size=size, line_method=line_method), "val", train=False)
     n = len(data) if images <= 0 else min(images, len(data))
     k = colorizer.candidates
-    rows = {"model (candidate 1)": Scores(), f"model (best of {k})": Scores(), "sketch as output": Scores()}
-    hint_row = f"model + {hint_patches} hints" if colorizer.takes_hints and hint_patches else None
-    if hint_row:  # with the hint fill (the default a user gets) and the network alone
-        rows[hint_row] = Scores()
-        rows[hint_row + " (no fill)"] = Scores()
+    rows: dict[str, Scores] = {}
+
+    def add(row: str, colours, target: torch.Tensor) -> None:
+        pred = colours if isinstance(colours, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(colours)).permute(2, 0, 1)
+        rows.setdefault(row, Scores()).add(pred.float(), target)
+
+    protocols = HINT_PROTOCOLS if colorizer.takes_hints and hint_patches else ()
     targets, diversity = [], []
     indices = range(n)
     if progress:
@@ -98,18 +110,32 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
     for i in indices:
         item = data[i]
         sketch_im = sketch_image(item["sketch"])
+        sketch = np.asarray(sketch_im, np.float32) / 255
         target = item["color"]
-        cands = torch.stack([image_to_tensor(im) for im in colorizer.colorize(sketch_im, candidates=k)])
+        truth = target.permute(1, 2, 0).numpy()
+        seg = segment(sketch)
+        colouring = colorizer.colorize_regions(sketch_im, candidates=k)
+        cands = torch.stack([torch.from_numpy(colouring.image(c, "final")).permute(2, 0, 1).float() / 255
+                             for c in range(k)])
         best = int((cands - target).abs().flatten(1).mean(1).argmin())
-        rows["model (candidate 1)"].add(cands[0], target)
-        rows[f"model (best of {k})"].add(cands[best], target)
-        rows["sketch as output"].add(item["sketch"].expand(3, -1, -1), target)
+        add("sketch as output", item["sketch"].expand(3, -1, -1), target)
+        add("model (candidate 1)", cands[0], target)
+        add("model flats (candidate 1)", colouring.image(0, "flat") / 255.0, target)
+        add("model network only (candidate 1)", colouring.image(0, "network") / 255.0, target)
+        add(f"model (best of {k})", cands[best], target)
         diversity.append(float(candidate_diversity(cands)))
-        if hint_row:
-            hints = sample_hints(target, np.random.default_rng([seed, i]), count=hint_patches)
-            for row, fill in ((hint_row, True), (hint_row + " (no fill)", False)):
-                colouring = colorizer.colorize(sketch_im, hints=hints, fill_hints=fill)[0]
-                rows[row].add(image_to_tensor(colouring), target)
+        add("oracle flats (true mean per region)", oracle_flats(seg, truth, sketch), target)
+        for protocol in protocols:
+            if protocol == "user-like":
+                hints = user_like_hints(seg, truth, hint_patches)
+            else:
+                hints = sample_hints(target, np.random.default_rng([seed, i]), count=hint_patches).permute(1, 2, 0).numpy()
+            prefix = f"{hint_patches} {protocol} hints: "
+            add(prefix + "region fill", region_fill(seg, hints, sketch), target)
+            add(prefix + "Levin 2004", levin_colorize(sketch, hints), target)
+            hinted = colorizer.colorize_regions(sketch_im, hints=torch.from_numpy(hints).permute(2, 0, 1))
+            for output, label in (("final", "model"), ("flat", "model flats"), ("network", "model network only")):
+                add(prefix + label, hinted.image(0, output) / 255.0, target)
         targets.append(target)
     table = {name: s.summary() for name, s in rows.items()}
     fid_note = _add_fid(table, rows, targets, inception_weights, fid)

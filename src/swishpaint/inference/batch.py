@@ -142,19 +142,23 @@ def _hints_for(source: Source, hints: Path | None, single: bool) -> Path | None:
     return hints
 
 
-def colorize_names(candidates: int) -> Callable[[str], list[str]]:
-    """<name>.png, and with K > 1 <name>_c1..cK.png and <name>_sheet.png."""
+def colorize_names(candidates: int, layers: str | None = None) -> Callable[[str], list[str]]:
+    """<name>.png; with K > 1 <name>_c1..cK.png and <name>_sheet.png; with layers <name>.psd (or .ora)
+    and its label map <name>.labels.png, last."""
     def names(name: str) -> list[str]:
         extra = [f"{name}_c{i + 1}.png" for i in range(candidates)] + [f"{name}_sheet.png"] if candidates > 1 else []
-        return [f"{name}.png", *extra]
+        layered = [f"{name}.{layers}", f"{name}.labels.png"] if layers else []
+        return [f"{name}.png", *extra, *layered]
     return names
 
 
 def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hints: str | None = None,
                  candidates: int = 1, size: int | None = None, device: str = "cpu", keep_lines: bool = True,
-                 backend: str = "torch", fill_hints: bool = True) -> int:
-    """`swishpaint colorize`: OUT/<name>.png, and with K > 1 <name>_c1..cK.png and <name>_sheet.png."""
-    from .colorizer import Colorizer, check_working_size
+                 backend: str = "torch", output: str = "final", layers: str | None = None) -> int:
+    """`swishpaint colorize`: OUT/<name>.png, with K > 1 <name>_c1..cK.png and <name>_sheet.png, and
+    with layers="psd" or "ora" the layered file of candidate 1 plus its label map."""
+    from .colorizer import OUTPUTS, Colorizer, check_working_size
+    from .layered import write_label_map, write_layered
 
     prepare_output_dir(out_dir)  # before the model loads: an unusable -o fails at once
     sources, errors = collect_inputs(inputs, out_dir)
@@ -165,17 +169,26 @@ def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hin
         raise InvalidArgument("--hints FILE needs exactly one input; give a folder of <stem>.png hints for many")
     if size is not None:
         check_working_size(size)
+    if output not in OUTPUTS:
+        raise InvalidArgument(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+    if layers is not None and (layers not in ("psd", "ora") or backend != "torch" or output == "network"):
+        raise InvalidArgument("--layers takes psd or ora, with the torch backend and region output")
     colorizer = Colorizer.load(model, device=device) if backend == "torch" else _onnx_colorizer(model, backend)
     if not 1 <= candidates <= colorizer.candidates:
         raise InvalidArgument(f"--candidates must be between 1 and {colorizer.candidates} for this model")
-    jobs = plan_outputs(sources, out_dir, colorize_names(candidates))
+    jobs = plan_outputs(sources, out_dir, colorize_names(candidates, layers))
 
     def work(job: Job) -> None:
         path = job.source.path
         warnings: list[str] = []
-        images = colorizer.colorize_iter(path, hints=_hints_for(job.source, hints_path, len(sources) == 1),
-                                         candidates=candidates, size=size, keep_lines=keep_lines,
-                                         fill_hints=fill_hints, warnings=warnings)
+        job_hints = _hints_for(job.source, hints_path, len(sources) == 1)
+        if backend == "torch":
+            colouring = colorizer.colorize_regions(path, hints=job_hints, candidates=candidates, size=size,
+                                                   warnings=warnings, regions=output != "network")
+            images = (Image.fromarray(colouring.image(k, output, keep_lines), "RGB") for k in range(candidates))
+        else:
+            images = colorizer.colorize_iter(path, hints=job_hints, candidates=candidates, size=size,
+                                             keep_lines=keep_lines, output=output, warnings=warnings)
 
         def writes(group: FileGroup) -> None:
             cells = []
@@ -189,7 +202,12 @@ def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hin
                     cells.append(thumbnail(im))
                 del im
             if candidates > 1:
-                group.write(job.outputs[-1], _save(contact_sheet(cells)))
+                group.write(job.outputs[candidates + 1], _save(contact_sheet(cells)))
+            if layers:
+                flats = colouring.flats(0)
+                group.write(job.outputs[-2], lambda tmp: write_layered(tmp, f".{layers}", flats.image, flats.shading,
+                                                                       colouring.sketch))
+                group.write(job.outputs[-1], lambda tmp: write_label_map(tmp, colouring.segmentation.labels))
 
         write_outputs(writes)
         for w in warnings:

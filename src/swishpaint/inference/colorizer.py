@@ -3,13 +3,18 @@
     from swishpaint import Colorizer
     images = Colorizer.load().colorize("sketch.png", hints="hints.png", candidates=3)
 
-Any input size works: the sketch is scaled down to the model's working size when larger, padded to a
-multiple of 32 with paper white, coloured, cropped, scaled back up with a guided upsampling that
-follows the original lines, and the original line art is multiplied over the colours so it stays crisp.
+Colouring is region-first, as a colourist works. The sketch is split into line-enclosed regions
+(swishpaint.regions). The network runs at its working size (the sketch scaled down when larger, padded
+to a multiple of 32 with paper white) and is brought back to full size by a guided upsampling along the
+original lines. Every region then gets one flat colour (its hints' colour, else the network's median
+colour there; big background regions stay paper white), the network's light and shadow inside each
+region stay as a shading multiplier, and the original line art is multiplied over:
+final = flats × shading × lines, exactly what the layered file (inference.layered) composites to.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -24,7 +29,8 @@ from ..data.hints import hint_errors, hints_from_rgba, resize_hints
 from ..data.images import DEFAULT_MAX_PIXELS, NotRGBA, load_grey, load_rgba
 from ..errors import InvalidArgument
 from ..models.registry import CONFIG_FILE, ModelLoadError, generator_input, load_model
-from .hint_fill import HintFill, spread_hints
+from ..regions.flats import FlatConfig, Flats, flats_from_network
+from ..regions.segment import SegmentConfig, Segmentation, segment
 from .upsample import guided_upsample_bands
 
 BUNDLED = Path(__file__).resolve().parent.parent / "weights" / "demo"
@@ -35,6 +41,55 @@ DEFAULT_WORKING_SIZE = 512
 MAX_WORKING_SIZE = 2048
 
 ImageLike = str | Path | Image.Image | np.ndarray
+OUTPUTS = ("final", "flat", "network")  # flats × shading × lines; flats × lines; the network's colours × lines
+
+
+@dataclass
+class RegionColouring:
+    """One sketch coloured by regions, kept in parts: the sketch (H, W) in [0, 1], its regions, the
+    hints (H, W, 4) if any, and the network's best candidates at working size. Full-size parts are made
+    one candidate at a time (`flats(k)`, `image(k)`), so memory holds one candidate, not K."""
+
+    sketch: np.ndarray
+    segmentation: Segmentation | None
+    hints: np.ndarray | None
+    small_sketch: torch.Tensor  # (1, h, w) at working size
+    network_small: torch.Tensor  # (K, 3, h, w), best first
+    flat_config: FlatConfig
+    working: int
+
+    @property
+    def count(self) -> int:
+        return self.network_small.shape[0]
+
+    def network(self, k: int = 0) -> np.ndarray:
+        """(H, W, 3) float32: candidate k of the network at full size (guided upsampling)."""
+        h, w = self.sketch.shape
+        colour = self.network_small[k]
+        if tuple(self.small_sketch.shape[-2:]) == (h, w):
+            return colour.permute(1, 2, 0).numpy().copy()
+        out = np.empty((h, w, 3), np.float32)
+        sketch = torch.from_numpy(self.sketch)[None]
+        for y0, rows in guided_upsample_bands(colour, self.small_sketch, sketch):
+            out[y0:y0 + rows.shape[1]] = rows.permute(1, 2, 0).numpy()
+        return out
+
+    def flats(self, k: int = 0) -> Flats:
+        """Candidate k by regions: hinted regions in their hints' colour, the rest in the network's."""
+        line_width = max(1.0, max(self.sketch.shape) / self.working)  # the network's lines at full size
+        return flats_from_network(self.segmentation, self.network(k), self.hints, self.flat_config, line_width)
+
+    def image(self, k: int = 0, output: str = "final", keep_lines: bool = True) -> np.ndarray:
+        """(H, W, 3) uint8 rendering of candidate k: "final", "flat" or "network" (see OUTPUTS)."""
+        if output == "network" or self.segmentation is None:
+            colours = self.network(k)
+        else:
+            flats = self.flats(k)
+            colours = flats.image if output == "flat" else flats.image * flats.shading[..., None]
+            del flats
+        if keep_lines:
+            colours *= self.sketch[..., None]  # multiply the original lines over the colours
+        return (np.clip(colours, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def check_working_size(size: int) -> None:
@@ -82,11 +137,13 @@ class Colorizer:
 
     def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu",
                  working_size: int = DEFAULT_WORKING_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "",
-                 candidate_order: list[int] | None = None, hint_fill: HintFill = HintFill()):
+                 candidate_order: list[int] | None = None, flat_config: FlatConfig = FlatConfig(),
+                 segment_config: SegmentConfig = SegmentConfig()):
         self.device = torch.device(device)
         # Without hints, candidates come in this order (e.g. best on average on training data first).
         self.candidate_order = list(candidate_order or range(model.config.candidates))
-        self.hint_fill = hint_fill  # how hint colours are spread through their regions (see hint_fill)
+        self.flat_config = flat_config  # how regions get their colours and shading (regions.flats)
+        self.segment_config = segment_config  # how the sketch is split into regions (regions.segment)
         self.model = model.eval().to(self.device)
         self.working_size = working_size
         self.max_pixels = max_pixels
@@ -113,31 +170,42 @@ class Colorizer:
         return self.model.config.in_channels == 5
 
     def colorize(self, image: ImageLike, hints: ImageLike | torch.Tensor | None = None, candidates: int = 1,
-                 size: int | None = None, keep_lines: bool = True, fill_hints: bool = True,
+                 size: int | None = None, keep_lines: bool = True, output: str = "final",
                  warnings: list[str] | None = None) -> list[Image.Image]:
         """Colour one sketch; returns `candidates` RGB images at the input's size, best first.
 
         image: path, PIL image or array (any mode; transparency goes on white). hints: RGBA image
         or path the size of the sketch (other sizes are resized, noted in `warnings` if a list is
-        given). With hints, candidates are ordered by how well the network followed the hints, then
-        with fill_hints each hint's colour is spread through its region (see hint_fill). Thread-safe.
+        given); every hinted region takes its hints' colour in every candidate, and with hints the
+        candidates are ordered by how well the network followed them. output: "final" (flats × shading
+        × lines), "flat" (flats × lines) or "network" (the network's own colours × lines). Thread-safe.
         For large sketches with many candidates prefer colorize_iter, which holds one at a time.
         """
-        return list(self.colorize_iter(image, hints, candidates, size, keep_lines, fill_hints, warnings))
+        return list(self.colorize_iter(image, hints, candidates, size, keep_lines, output, warnings))
 
     def colorize_iter(self, image: ImageLike, hints: ImageLike | torch.Tensor | None = None, candidates: int = 1,
-                      size: int | None = None, keep_lines: bool = True, fill_hints: bool = True,
+                      size: int | None = None, keep_lines: bool = True, output: str = "final",
                       warnings: list[str] | None = None) -> Iterator[Image.Image]:
         """colorize(), one full-size candidate at a time: peak memory is one candidate, not K.
 
-        Arguments are checked and the network runs before the first image is yielded.
+        Arguments are checked, the sketch segmented and the network run before the first image is yielded.
         """
+        if output not in OUTPUTS:
+            raise InvalidArgument(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+        colouring = self.colorize_regions(image, hints, candidates, size, warnings, regions=output != "network")
+        return (Image.fromarray(colouring.image(k, output, keep_lines), "RGB") for k in range(candidates))
+
+    def colorize_regions(self, image: ImageLike, hints: ImageLike | torch.Tensor | None = None,
+                         candidates: int = 1, size: int | None = None, warnings: list[str] | None = None,
+                         regions: bool = True) -> RegionColouring:
+        """Colour one sketch by regions and keep the parts (layered files, the web page, evaluation)."""
         if not 1 <= candidates <= self.candidates:
             raise InvalidArgument(f"candidates must be between 1 and {self.candidates}, got {candidates}")
         if hints is not None and not self.takes_hints:
             raise InvalidArgument(f"model {self.name} takes no hints (it has 1 input channel)")
         if size is not None:
             check_working_size(size)
+        working = size or self.working_size
         with torch.inference_mode():
             grey = _as_grey(image, self.max_pixels)
             sketch = torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None]  # (1, H, W)
@@ -147,30 +215,14 @@ class Colorizer:
                 hint_full, resized = _as_hints(hints, (sketch.shape[2], sketch.shape[1]), self.max_pixels)
                 if resized and warnings is not None:
                     warnings.append(f"hints resized to the sketch's size {sketch.shape[2]}x{sketch.shape[1]}")
-            small_sketch, colours = self._colour(sketch, hint_full, size or self.working_size, candidates,
-                                                 fill_hints)
-            del hint_full
-        return self._full_size(sketch, small_sketch, colours, keep_lines)
-
-    @staticmethod
-    def _full_size(sketch: torch.Tensor, small: torch.Tensor, colours: torch.Tensor,
-                   keep_lines: bool) -> Iterator[Image.Image]:
-        """Each working-size candidate at the sketch's size, built band by band into one 8-bit image."""
-        h, w = sketch.shape[-2:]
-        for colour in colours:
-            with torch.inference_mode():
-                pixels = np.empty((h, w, 3), np.uint8)
-                bands = guided_upsample_bands(colour, small, sketch) if small.shape != sketch.shape \
-                    else [(0, colour)]
-                for y0, rows in bands:
-                    y1 = y0 + rows.shape[1]
-                    if keep_lines:
-                        rows = rows * sketch[:, y0:y1]  # multiply the original lines over the colours
-                    pixels[y0:y1] = (rows.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).numpy()
-            yield Image.fromarray(pixels, "RGB")
+            small_sketch, colours = self._colour(sketch, hint_full, working, candidates)
+        plain = sketch[0].numpy()
+        seg = segment(plain, self.segment_config) if regions else None
+        hints_np = hint_full.permute(1, 2, 0).numpy() if hint_full is not None else None
+        return RegionColouring(plain, seg, hints_np, small_sketch, colours, self.flat_config, working)
 
     def _colour(self, sketch: torch.Tensor, hints: torch.Tensor | None, working: int,
-                candidates: int, fill: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                candidates: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(sketch at working size (1, sh, sw), the best `candidates` colourings (candidates, 3, sh, sw))."""
         h, w = sketch.shape[-2:]
         scale = min(1.0, working / max(h, w))
@@ -184,10 +236,7 @@ class Colorizer:
         x = generator_input(x, hx, self.model.config.in_channels).to(self.device)
         out = self.model(x)[0, :, :, :sh, :sw].float().cpu().clamp(0, 1)  # (K, 3, sh, sw)
         order = _rank_by_hints(out, small_hints) if small_hints is not None else self.candidate_order
-        out = out[order[:candidates]]
-        if small_hints is not None and fill:
-            out = spread_hints(out, small, small_hints[0], self.hint_fill)
-        return small, out
+        return small, out[order[:candidates]]
 
 
 def model_extras(path: Path) -> dict:
@@ -207,8 +256,5 @@ def _rank_by_hints(colours: torch.Tensor, hints: torch.Tensor) -> list[int]:
     """Candidate indices ordered by mean error at the hinted pixels (best first; model order if no hints)."""
     return hint_errors(colours[None], hints)[0].argsort(stable=True).tolist()
 
-
-def _to_image(t: torch.Tensor) -> Image.Image:
-    return Image.fromarray((t.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).numpy(), "RGB")
 
 

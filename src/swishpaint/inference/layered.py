@@ -114,20 +114,46 @@ def write_layers(
         raise SwishpaintError(
             f"{path}: a layered output must end in {' or '.join(LAYERED_SUFFIXES)}, not '{path.suffix}'"
         )
-    flats, shading, sketch = _checked_parts(flats, shading, sketch)
-    layers = layer_stack(flats, shading, sketch)
-    merged = _to_uint8(composite(flats, shading, sketch))
-    if labels is not None and np.shape(labels) != merged.shape[:2]:
-        raise ValueError(f"labels are {np.shape(labels)}, the images {merged.shape[:2]}")
+    if labels is not None and np.shape(labels) != np.shape(flats)[:2]:
+        raise ValueError(f"labels are {np.shape(labels)}, the images {np.shape(flats)[:2]}")
     with atomic_path(path) as tmp:
-        if suffix == ".psd":
-            write_psd(tmp, layers)
-        else:
-            write_ora(tmp, layers, merged)
+        write_layered(tmp, suffix, flats, shading, sketch)
     written = [path]
     if labels is not None:
         written.append(write_label_map(label_map_path(path), labels))
     return written
+
+
+def write_layered(path: str | Path, suffix: str, flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray) -> None:
+    """Write the layered file in the format of `suffix` (".psd" or ".ora") straight to `path`, which
+    is a temporary: callers make the write atomic (write_layers, or the CLI's all-or-nothing groups)."""
+    flats, shading, sketch = _checked_parts(flats, shading, sketch)
+    layers = layer_stack(flats, shading, sketch)
+    if suffix == ".psd":
+        write_psd(path, layers)
+    else:
+        write_ora(path, layers, _to_uint8(composite(flats, shading, sketch)))
+
+
+LAYERED_TYPES = {"psd": "image/vnd.adobe.photoshop", "ora": "image/openraster"}
+
+
+def layered_bytes(suffix: str, flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray) -> bytes:
+    """The layered file's bytes (for the REST API), written through a temporary file."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"layers{suffix}"
+        write_layered(path, suffix, flats, shading, sketch)
+        return path.read_bytes()
+
+
+def label_map_bytes(labels: np.ndarray) -> bytes:
+    """The label map PNG's bytes (for the REST API)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return write_label_map(Path(folder) / "labels.png", labels).read_bytes()
 
 
 def write_psd(path: str | Path, layers: list[Layer]) -> None:

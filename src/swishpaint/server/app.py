@@ -23,7 +23,8 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
 from ..data.images import ImageError, load_grey, load_rgba
-from ..inference.colorizer import Colorizer
+from ..inference.colorizer import OUTPUTS, Colorizer
+from ..inference.layered import LAYERED_TYPES, label_map_bytes, layered_bytes
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -46,7 +47,11 @@ class ApiError(Exception):
 def _png_data_url(im: Image.Image) -> str:
     buf = io.BytesIO()
     im.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return _data_url(buf.getvalue(), "image/png")
+
+
+def _data_url(data: bytes, media_type: str) -> str:
+    return f"data:{media_type};base64," + base64.b64encode(data).decode()
 
 
 async def _read_limited(upload: UploadFile, limit: int, what: str) -> bytes:
@@ -104,9 +109,15 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
                        hints: UploadFile | None = File(None, description="RGBA PNG; alpha > 0 marks a hint"),
                        candidates: int = Form(1, ge=1, le=32),
                        keep_lines: bool = Form(True),
-                       fill_hints: bool = Form(True, description="spread each hint through its region")) -> dict:
+                       output: str = Form("final", description="final (flats + shading + lines), flat, network"),
+                       layers: str | None = Form(None, description="psd or ora: also return the layered file "
+                                                                   "of candidate 1 and the region label map")) -> dict:
         if candidates > colorizer.candidates:
             raise ApiError(422, f"candidates must be between 1 and {colorizer.candidates}")
+        if output not in OUTPUTS:
+            raise ApiError(422, f"output must be one of {', '.join(OUTPUTS)}")
+        if layers not in (None, "", "psd", "ora") or (layers and output == "network"):
+            raise ApiError(422, "layers must be psd or ora, with region output")
         sketch_bytes = await _read_limited(sketch, config.max_upload_bytes, "sketch")
         hint_bytes = await _read_limited(hints, config.max_upload_bytes, "hints") if hints and hints.filename else None
         try:
@@ -124,16 +135,25 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
         try:
             def work():
                 notes: list[str] = []
-                images = colorizer.colorize(grey, hints=hint_im, candidates=candidates, keep_lines=keep_lines,
-                                            fill_hints=fill_hints, warnings=notes)
-                return images, notes
+                colouring = colorizer.colorize_regions(grey, hints=hint_im, candidates=candidates, warnings=notes,
+                                                       regions=output != "network")
+                images = [_png_data_url(Image.fromarray(colouring.image(k, output, keep_lines), "RGB"))
+                          for k in range(candidates)]
+                extra = {}
+                if colouring.segmentation is not None:
+                    extra["labels"] = _data_url(label_map_bytes(colouring.segmentation.labels), "image/png")
+                if layers:
+                    flats = colouring.flats(0)
+                    extra["layered"] = _data_url(layered_bytes(f".{layers}", flats.image, flats.shading,
+                                                               colouring.sketch), LAYERED_TYPES[layers])
+                return images, notes, extra
 
-            images, warnings = await asyncio.get_running_loop().run_in_executor(executor, work)
+            images, warnings, extra = await asyncio.get_running_loop().run_in_executor(executor, work)
         finally:
             state["pending"] -= 1
             slots.release()
         return {"width": grey.width, "height": grey.height, "candidates": len(images),
-                "warnings": warnings, "images": [_png_data_url(im) for im in images]}
+                "warnings": warnings, "images": images, **extra}
 
     @app.get("/", include_in_schema=False)
     async def index():

@@ -95,7 +95,7 @@ $("run").addEventListener("click", async () => {
   const hints = await hintsBlob();
   if (hints) { form.append("hints", hints, "hints.png"); $("download-hints").href = URL.createObjectURL(hints); }
   form.append("candidates", $("candidates").value);
-  form.append("fill_hints", $("fill-hints").checked ? "true" : "false");
+  form.append("output", $("output").value);
   $("run").disabled = true;
   setStatus("Colourising…", "busy");
   try {
