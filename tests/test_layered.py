@@ -8,7 +8,6 @@ definition (b·(1 − a) + a·B(b, c)), not taken from the module under test.
 from __future__ import annotations
 
 import zipfile
-from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
@@ -170,7 +169,7 @@ def test_ora_is_byte_identical_for_the_same_inputs(tmp_path, parts):
 
 def test_label_map_up_to_256_labels_is_an_indexed_png(tmp_path):
     labels = regions(seed=5, count=256, height=40, width=40)
-    labels[0, :256 % 40] = 255  # make sure the top label is present
+    labels[0, 0] = 255  # the largest label a palette holds
     path = write_label_map(tmp_path / "labels.png", labels)
     with Image.open(path) as im:
         assert im.mode == "P"
@@ -201,6 +200,14 @@ def test_label_map_refuses_labels_a_png_cannot_hold(tmp_path, bad):
     labels[0, 0] = bad
     with pytest.raises(SwishpaintError, match="labels.png: labels must lie in 0..65535"):
         write_label_map(tmp_path / "labels.png", labels)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refused_labels_leave_no_layered_file(tmp_path, parts):
+    labels = parts["labels"].copy()
+    labels[0, 0] = -1
+    with pytest.raises(SwishpaintError, match="page.labels.png: labels must lie in 0..65535, not -1..11"):
+        write_layers(tmp_path / "page.ora", parts["flats"], parts["shading"], parts["sketch"], labels)
     assert list(tmp_path.iterdir()) == []
 
 
