@@ -7,6 +7,9 @@ memory of each case (each runs in a fresh process); eager ("before") and optimis
 inference mode + channels-last) execution; the bundled model eager, channels-last, torch.compile'd
 and with ONNX Runtime; the whole colorize pipeline with the torch and ONNX backends; and
 the command line's cold start. train: images per second of cpu-demo and the U-net baseline.
+regions: line-art segmentation per 512² sketch (target ≤ 60 ms) and its peak memory at 4096² (each in a
+fresh process), and the whole colorize pipeline at 512² by regions against the network alone (the
+pipeline before regions) in the same run (target ≤ 1.5×), with and without 20 hints.
 """
 
 from __future__ import annotations
@@ -176,9 +179,95 @@ def bench_train(runs: int, quick: bool) -> dict:
     return out
 
 
+def _example_sketches(size: int) -> list[np.ndarray]:
+    """The bundled example sketches (or, where they are missing, synthetic ones) at size², float in [0, 1]."""
+    from PIL import Image
+
+    from .data.images import list_images
+
+    folder = Path(__file__).resolve().parents[2] / "examples" / "sketches"
+    found = list_images(folder) if folder.is_dir() else []
+    if not found:
+        rng = np.random.default_rng(0)
+        return [(rng.random((size, size)) > 0.03).astype(np.float32)]
+    out = []
+    for path in found:
+        im = Image.open(path).convert("L")
+        scale = size / max(im.size)
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
+        canvas = Image.new("L", (size, size), 255)
+        canvas.paste(im, ((size - im.width) // 2, (size - im.height) // 2))
+        out.append(np.asarray(canvas, np.float32) / 255)
+    return out
+
+
+def _segment_case(queue, size: int, runs: int) -> None:
+    """Median segmentation time over the example sketches at size², and this process's peak memory."""
+    from .regions.segment import segment
+
+    try:
+        sketches = _example_sketches(size)
+        base = _peak_rss_mb()
+        times = [median_time(lambda s=s: segment(s), runs) for s in sketches]
+        regions = [segment(s).count for s in sketches]
+        queue.put({"size": size, "sketches": len(sketches), "median_ms": 1000 * statistics.median(times),
+                   "max_ms": 1000 * max(times), "regions": regions, "peak_rss_mb": _peak_rss_mb(),
+                   "rss_before_mb": base})
+    except Exception as e:  # noqa: BLE001 - reported, not hung on
+        queue.put({"size": size, "error": f"{type(e).__name__}: {e}"})
+
+
+def _pipeline_case(queue, size: int, runs: int) -> None:
+    """End-to-end colorize at size²: by regions (final) and the network alone, with and without hints."""
+    from .inference.colorizer import Colorizer
+
+    try:
+        colorizer = Colorizer.load()
+        sketches = _example_sketches(size)
+        rng = np.random.default_rng(0)
+        hints = np.zeros((size, size, 4), np.uint8)
+        for y, x in rng.integers(0, size - 8, (20, 2)):
+            hints[y:y + 6, x:x + 6] = (*rng.integers(0, 256, 3), 255)
+        out = {}
+        for output in ("network", "final"):
+            for label, h in (("", None), ("+hints", hints)):
+                times = [median_time(lambda s=s: colorizer.colorize(s, hints=h, output=output), runs) for s in sketches]
+                out[output + label] = 1000 * statistics.median(times)
+        queue.put({"size": size, "ms": out, "ratio": out["final"] / out["network"],
+                   "ratio_hints": out["final+hints"] / out["network+hints"], "peak_rss_mb": _peak_rss_mb()})
+    except Exception as e:  # noqa: BLE001
+        queue.put({"size": size, "error": f"{type(e).__name__}: {e}"})
+
+
+def _in_fresh_process(target, *args) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(queue, *args))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def bench_regions(runs: int, quick: bool) -> dict:
+    small, large = (128, 512) if quick else (512, 4096)
+    seg = _in_fresh_process(_segment_case, small, runs)
+    seg_large = _in_fresh_process(_segment_case, large, max(1, runs // 3))
+    pipeline = _in_fresh_process(_pipeline_case, small, runs)
+    for r in (seg, seg_large):
+        if "error" not in r:
+            print(f"segmentation {r['size']}²: median {r['median_ms']:.1f} ms (max {r['max_ms']:.1f}) over "
+                  f"{r['sketches']} sketches, peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
+    if "error" not in pipeline:
+        print(f"colorize {small}²: " + ", ".join(f"{k} {v:.0f} ms" for k, v in pipeline["ms"].items())
+              + f"; regions / network alone = {pipeline['ratio']:.2f}× ({pipeline['ratio_hints']:.2f}× with hints)")
+    return {"segmentation": seg, "segmentation_large": seg_large, "pipeline": pipeline,
+            "targets": {"segmentation_ms_512": 60, "pipeline_ratio": 1.5}}
+
+
 def run_bench(what: str, out: Path, runs: int = 5, quick: bool = False) -> dict:
     """Run a benchmark and merge its section into the results file (atomically)."""
-    result = bench_infer(runs, quick) if what == "infer" else bench_train(runs, quick)
+    result = {"infer": bench_infer, "train": bench_train, "regions": bench_regions}[what](runs, quick)
     data = json.loads(out.read_text()) if out.is_file() else {}
     data[what] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.processor() or platform.machine(),
                   "torch": torch.__version__, "threads": torch.get_num_threads(), "quick": quick, **result}
