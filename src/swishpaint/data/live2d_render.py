@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .images import save_png
 from .frames import Deduper, crop_on_white, figure_box, figure_views
 
 # Standard Cubism 2 parameters and the range each is jittered over.
@@ -55,16 +56,27 @@ class RenderResult:
 
 
 def _usable_model_json(path: Path) -> Path:
-    """A copy of the model file without entries whose files are missing (tsumiki's expressions)."""
+    """A copy of the model file without expressions and motions whose files are missing.
+
+    tsumiki lists expression files it lacks, and one dill outfit a motion file; live2d-py fails on both.
+    """
     setting = json.loads(path.read_text(encoding="utf-8-sig"))
+
+    def present(entries: list[dict]) -> list[dict]:
+        return [e for e in entries if (path.parent / e["file"]).is_file()]
+
+    lists = [("expressions", None)] + [("motions", g) for g in (setting.get("motions") or {})]
     changed = False
-    for key in ("expressions",):
-        entries = setting.get(key) or []
-        kept = [e for e in entries if (path.parent / e["file"]).is_file()]
-        if len(kept) != len(entries):
-            setting[key] = kept
+    for key, group in lists:
+        entries = setting.get(key) if group is None else setting[key][group]
+        kept = present(entries or [])
+        if len(kept) != len(entries or []):
             changed = True
-    if setting.get("expressions") == []:
+            if group is None:
+                setting[key] = kept
+            else:
+                setting[key][group] = kept
+    if "expressions" in setting and not setting["expressions"]:
         del setting["expressions"]
     if not changed:
         return path
@@ -160,8 +172,7 @@ def render(job: RenderJob) -> RenderResult:
             continue
         for suffix, view in zip(("", "_z"), views):
             path = out / name.replace(".png", f"{suffix}.png")
-            Image.fromarray(view).save(path.with_suffix(".tmp.png"))
-            os.replace(path.with_suffix(".tmp.png"), path)
+            save_png(Image.fromarray(view), path)
             result.kept.append(path.name)
     for s in range(job.sequences):
         result.sequences.append(_sequence(renderer, job, s))
