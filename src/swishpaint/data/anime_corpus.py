@@ -77,6 +77,9 @@ SOURCES = {
 }
 
 
+PRIORITY = ("live2d-atlas", "live2d", "pokemon", "dill", "openmoji", "dicebear", "art4apps", "scratch", "hedgewars")
+
+
 @dataclass
 class BuildConfig:
     out: str
@@ -229,8 +232,8 @@ def dill_outfits(cache: Path) -> list[tuple[str, Path, str, str]]:
 
 def pokemon_views(svg: Path, size: int) -> list[tuple[str, Image.Image]]:
     """The whole figure, and a closer crop of its top (head) from a 2x render."""
-    whole = rsvg(svg, size)
-    big = rsvg(svg, 2 * size)
+    big = rsvg(svg, 2 * size)  # one render serves both views (rsvg is the slow part)
+    whole = _fit(big, size)
     a = np.asarray(big)
     ink = (a < 245).any(axis=2)
     if not ink.any():
@@ -437,7 +440,7 @@ def build_anime_corpus(cfg: BuildConfig, log: Callable[[str], None] = print) -> 
     for name in cfg.sources:
         if name not in SOURCES:
             raise DatasetError(f"unknown source {name!r}; choose from {', '.join(SOURCES)}")
-    order = sorted(cfg.sources, key=lambda s: s in ("live2d", "dill"))  # fast sources first
+    order = sorted(cfg.sources, key=lambda s: PRIORITY.index(s))  # anime first, then the rest
     for name in order:
         t = time.time()
         source = SOURCES[name]
