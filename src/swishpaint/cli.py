@@ -152,6 +152,25 @@ def _cmd_data(args) -> int:
         print(f"total: train {m['counts']['train']}, val {m['counts']['val']} in {m['seconds']} s; "
               f"manifest {Path(args.out) / 'manifest.json'}")
         return 0
+    if args.data_cmd == "build-anime":
+        from .data.anime_corpus import SOURCES, BuildConfig, build_anime_corpus
+
+        cache = args.cache or str(Path(args.out) / ".cache")
+        cfg = BuildConfig(args.out, cache, frames_per_model=args.frames_per_model,
+                          sources=tuple(args.sources.split(",")) if args.sources else tuple(SOURCES))
+        m = build_anime_corpus(cfg, log=lambda line: print(line, flush=True))
+        for name, s in m["sources"].items():
+            print(f"{name:13s} train {s['train']:5d} val {s['val']:4d} characters {s['characters']:4d} "
+                  f"rejected {s['rejected']:4d}  {s['licence']}")
+        print(f"total: train {m['counts']['train']}, val {m['counts']['val']} in {m['seconds']} s; "
+              f"manifest {Path(args.out) / 'manifest.json'}")
+        return 0
+    if args.data_cmd == "pack":
+        from .data.pack import pack_corpus
+
+        report = pack_corpus(args.root, args.out, args.max_side, args.quality, args.max_per_folder)
+        print(f"packed {report['images']} images, {report['bytes'] / 2**20:.1f} MiB into {args.out}")
+        return 0
     from .data.datasets import check_dataset
 
     report = check_dataset(args.root)
@@ -259,6 +278,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-per-source", type=int, default=2500)
     b.add_argument("--max-side", type=int, default=512)
     b.add_argument("--workers", type=int, default=2)
+    a = dsub.add_parser("build-anime", help="render the anime corpus (Live2D, Pokémon, outlined cartoons)")
+    a.add_argument("--out", required=True)
+    a.add_argument("--cache", help="npm/ and debs/ downloads and unpacked trees (default OUT/.cache)")
+    a.add_argument("--sources", help="comma-separated subset (default: all)")
+    a.add_argument("--frames-per-model", type=int, default=300, help="Live2D poses tried per model")
+    k = dsub.add_parser("pack", help="a compact copy of a colour-only corpus (same layout) for a GPU machine")
+    k.add_argument("root")
+    k.add_argument("out")
+    k.add_argument("--max-side", type=int, default=320)
+    k.add_argument("--quality", type=int, default=90, help="WebP quality (101 = lossless)")
+    k.add_argument("--max-per-folder", type=int, default=0, help="keep at most this many images per folder")
     c = dsub.add_parser("check", help="layout, counts, sizes and unreadable files of a dataset")
     c.add_argument("root")
     s.set_defaults(func=_cmd_data)

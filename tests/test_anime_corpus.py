@@ -1,0 +1,124 @@
+"""The anime corpus without GL or network: split by character, framing, de-duplication, resume, packing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from swishpaint.data import anime_corpus
+from swishpaint.data.anime_corpus import HELD_OUT_MODELS, BuildConfig, Item, build_anime_corpus, split_of
+from swishpaint.data.datasets import DataConfig, SketchColorDataset, find_samples
+from swishpaint.data.frames import Deduper, figure_box, figure_views
+from swishpaint.data.live2d_render import _usable_model_json
+from swishpaint.data.pack import pack_corpus
+
+from .conftest import drawing
+
+
+def _figure(canvas: int = 400, box=(250, 60, 330, 380), colour=(200, 40, 40)) -> np.ndarray:
+    """A red 'figure' with a black head, placed off-centre on a white canvas."""
+    a = np.full((canvas, canvas, 3), 255, np.uint8)
+    left, top, right, bottom = box
+    a[top:bottom, left:right] = colour
+    a[top:top + 30, left + 20:right - 20] = 0
+    return a
+
+
+def test_split_holds_out_whole_characters():
+    for model in HELD_OUT_MODELS:
+        assert split_of("live2d", model) == "val" and split_of("live2d-atlas", model) == "val"
+    assert split_of("live2d", "hibiki") == "train"
+    assert split_of("dill", "purple_heart") == "train"
+    assert [split_of("pokemon", str(i)) for i in (10, 25, 150, 151)] == ["val", "train", "val", "train"]
+    splits = {split_of("openmoji", f"1F{i:03X}") for i in range(300)}
+    assert splits == {"train", "val"}  # the hash splits characters, and does so the same way each time
+    assert all(split_of("openmoji", f"1F{i:03X}") == split_of("openmoji", f"1F{i:03X}") for i in range(50))
+
+
+def test_figure_views_fill_the_frame():
+    rgb = _figure()
+    left, top, right, bottom = figure_box(rgb)
+    assert right - left == bottom - top  # square around the tall figure
+    whole, close = figure_views(rgb, 128, np.random.default_rng(0))
+    assert whole.shape == close.shape == (128, 128, 3)
+    rows = np.flatnonzero((whole < 245).any(axis=2).any(axis=1))
+    assert rows[-1] - rows[0] > 0.8 * 128  # the figure spans the frame's height
+    assert (close[:20] < 50).all(axis=2).mean() > 0.05  # the close view starts at the (black) head
+    assert figure_views(np.full((64, 64, 3), 255, np.uint8), 32, np.random.default_rng(0)) is None
+
+
+def test_deduper_drops_same_pose_keeps_new_pose():
+    d = Deduper()
+    assert d.is_new(_figure())
+    assert not d.is_new(_figure())
+    assert d.is_new(_figure(box=(60, 40, 200, 390), colour=(40, 90, 200)))
+
+
+def test_model_file_loses_missing_expressions_and_motions(tmp_path):
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "ok.json").write_text("{}")
+    (tmp_path / "m.mtn").write_text("")
+    model = tmp_path / "x.model.json"
+    model.write_text(json.dumps({"model": "x.moc", "expressions": [{"name": "a", "file": "exp/ok.json"},
+                                                                    {"name": "b", "file": "exp/gone.json"}],
+                                 "motions": {"idle": [{"file": "m.mtn"}, {"file": "gone.mtn"}]}}))
+    fixed = json.loads(_usable_model_json(model).read_text())
+    assert fixed["expressions"] == [{"name": "a", "file": "exp/ok.json"}]
+    assert fixed["motions"] == {"idle": [{"file": "m.mtn"}]}
+    assert json.loads(model.read_text())["motions"]["idle"][1]["file"] == "gone.mtn"  # original untouched
+
+
+def _fake_source(monkeypatch, calls: list):
+    """openmoji's items replaced by 80 synthetic drawings of 40 characters (2 skin tones each)."""
+    items = [Item(f"e{c}-{t}", "", f"e{c}") for c in range(40) for t in range(2)]
+
+    def render(item, rng):
+        calls.append(item.key)
+        return [("", drawing(int(item.key[1:].replace("-", "")), 128))]
+
+    monkeypatch.setattr(anime_corpus, "_items", lambda source, cfg, cache: (items, "9.9", render))
+
+
+def test_build_writes_manifest_by_character_and_resumes(tmp_path, monkeypatch):
+    calls: list[str] = []
+    _fake_source(monkeypatch, calls)
+    cfg = BuildConfig(out=str(tmp_path / "corpus"), cache=str(tmp_path / "cache"), sources=("openmoji",))
+    m = build_anime_corpus(cfg, log=lambda line: None)
+    assert len(calls) == 80
+    rows = m["files"]
+    assert len(rows) == m["counts"]["train"] + m["counts"]["val"] == 80
+    for row in rows:
+        assert row["package"] == "openmoji" and row["version"] == "9.9" and row["licence"] == "CC-BY-SA-4.0"
+        assert (tmp_path / "corpus" / row["file"]).is_file() and row["file"].startswith(row["split"] + "/")
+    by_character = {}
+    for row in rows:
+        by_character.setdefault(row["character"], set()).add(row["split"])
+    assert all(len(s) == 1 for s in by_character.values())  # no character in both splits
+    assert {split for s in by_character.values() for split in s} == {"train", "val"}
+    again = build_anime_corpus(cfg, log=lambda line: None)
+    assert len(calls) == 80  # nothing rendered twice
+    assert again["counts"] == m["counts"]
+
+
+def test_pack_keeps_the_layout_training_reads(tmp_path, monkeypatch):
+    calls: list[str] = []
+    _fake_source(monkeypatch, calls)
+    corpus = tmp_path / "corpus"
+    build_anime_corpus(BuildConfig(out=str(corpus), cache=str(tmp_path / "c"), sources=("openmoji",)),
+                       log=lambda line: None)
+    big = Image.fromarray(np.tile(np.asarray(drawing(3, 128)), (4, 4, 1)))
+    big.save(corpus / "train" / "openmoji" / "big.png")
+    report = pack_corpus(corpus, tmp_path / "packed", max_side=96, quality=90)
+    assert report["images"] == 81 and not report["skipped"]
+    packed = tmp_path / "packed"
+    for split in ("train", "val"):
+        assert len(find_samples(packed, split)[1]) == len(find_samples(corpus, split)[1])
+    with Image.open(packed / "train" / "openmoji" / "big.webp") as im:
+        assert max(im.size) == 96
+    manifest = json.loads((packed / "manifest.json").read_text())
+    assert all((packed / f["file"]).is_file() and f["file"].endswith(".webp") for f in manifest["files"])
+    item = SketchColorDataset(DataConfig(root=str(packed), size=64), "train")[0]
+    assert item["color"].shape == (3, 64, 64)
+    assert pack_corpus(corpus, packed, max_side=96)["images"] == 81  # re-run: nothing rewritten, same count
