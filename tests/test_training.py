@@ -187,3 +187,12 @@ def test_cli_train_reports_bad_data_in_one_line(tmp_path, capsys):
                    f"swishpaint: error: {tmp_path / 'empty'}: no images found for the 'train' split (layout color)"]
     assert main(["train", "--config", config, "--dry-run", "steps=7"]) == 0
     assert "steps: 7" in capsys.readouterr().out
+
+
+def test_time_box_ends_a_sitting_with_a_checkpoint_and_resume_continues(kaggle_dir, tmp_path):
+    out = tmp_path / "run"
+    first = train(tiny(kaggle_dir, out, "steps=50", "max_minutes=0.00001", "checkpoint_every=1000"), progress=False)
+    assert first["stopped"] and first["step"] < 50  # the sitting ended on the clock, not at the last step
+    assert C.list_checkpoints(out) and C.step_of(C.list_checkpoints(out)[-1]) == first["step"]
+    second = train(tiny(kaggle_dir, out, "steps=50"), resume=True, progress=False)
+    assert second["step"] == 50 and not second["stopped"]

@@ -50,6 +50,9 @@ class TrainConfig:
     sample_every: int = 500
     log_every: int = 10
     threads: int = 0  # CPU threads for torch (0 = torch's default)
+    # Time box for one sitting: after this many minutes the run saves a checkpoint and stops, as on
+    # Ctrl-C; --resume continues it (0 = no limit). Long runs go in several sittings this way.
+    max_minutes: float = 0.0
     # Fine-tuning: start the weights from a checkpoint folder (generator + discriminator) or a model
     # folder (generator only); step, optimisers and schedules start fresh. --resume takes precedence.
     init_from: str = ""

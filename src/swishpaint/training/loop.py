@@ -397,6 +397,7 @@ def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progre
     batches = _batches(train_set, state)
     last_ckpt, stopped = None, False
     t0, seen = time.time(), 0
+    deadline = time.time() + 60 * cfg.max_minutes if cfg.max_minutes > 0 else None
     with _StopFlag() as stop:
         while state.step < cfg.steps:
             losses = reduce_mean(gan_step(state, next(batches)), info)
@@ -422,7 +423,7 @@ def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progre
                     save_model(state.g, out_dir / "best", extra={"step": state.step, "val": scores})
             if val_set is not None and info.is_main and (state.step % cfg.sample_every == 0 or is_last):
                 save_samples(state.g, val_set, info.device, out_dir / "samples" / f"step-{state.step:08d}.png")
-            stopped = any_rank(stop.requested, info)
+            stopped = any_rank(stop.requested or (deadline is not None and time.time() > deadline), info)
             if state.step % cfg.checkpoint_every == 0 or is_last or stopped:
                 last_ckpt = _save(state, out_dir)
             if stopped:
