@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One time-boxed GPU sitting of the anime retrain (issue 15), for a bare CUDA machine with PyTorch:
+#
+#   scripts/train_gpu.sh PACK RUN_DIR MINUTES [key=value overrides...]
+#
+# PACK is `swishpaint data pack` output (train/ and val/). A short probe measures images per second
+# first, so that `steps` (and with it the cosine schedule) ends when the time box does. The run
+# folder keeps checkpoints: the same command with --resume among the overrides' place (see
+# docs/anime-corpus.md) continues it, on a GPU or on the CPU.
+set -euo pipefail
+pack=$1 run=$2 minutes=$3
+shift 3
+export PYTHONPATH=${PYTHONPATH:-src} PYTHONUNBUFFERED=1
+probe=$(mktemp -d)
+python3 -m swishpaint train --config configs/anime.yaml device=cuda "data.root=$pack" "out_dir=$probe" \
+  steps=150 log_every=50 val_every=100000 sample_every=100000 checkpoint_every=100000 "$@" >/dev/null
+rate=$(python3 -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1]+'/log.jsonl')]; print(max(x.get('img_per_s',0) for x in r))" "$probe")
+batch=$(python3 -c "import sys,yaml; print(yaml.safe_load(open('configs/anime.yaml'))['batch_size'])")
+for o in "$@"; do case $o in batch_size=*) batch=${o#batch_size=};; esac; done
+steps=$(python3 -c "print(int($rate * 60 * $minutes * 0.92 / $batch))")
+echo "probe: $rate images/s at batch $batch -> $steps steps in $minutes minutes"
+python3 -m swishpaint train --config configs/anime.yaml device=cuda "data.root=$pack" "out_dir=$run" \
+  "steps=$steps" "max_minutes=$minutes" "$@"
