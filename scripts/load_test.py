@@ -10,20 +10,38 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
-import subprocess
-import sys
 import time
+import urllib.error
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+from swishpaint.server.launch import running_server
+
+
+def post_form(url: str, fields: dict[str, str], files: dict[str, tuple[str, bytes, str]], timeout: float) -> int:
+    """POST multipart/form-data with the standard library; returns the HTTP status."""
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in fields.items()]
+    for name, (filename, data, ctype) in files.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                     f"Content-Type: {ctype}\r\n\r\n".encode() + data + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=50)
     p.add_argument("--queue", type=int, default=64)
     p.add_argument("--model")
@@ -31,37 +49,24 @@ def main() -> None:
     p.add_argument("--candidates", type=int, default=3)
     p.add_argument("--out", default="benchmarks/load.json")
     args = p.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "swishpaint", "serve", "--port", str(port), "--queue", str(args.queue)]
-    server = subprocess.Popen(cmd + (["--model", args.model] if args.model else []), stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(url + "/api/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    serve_args = ["--queue", str(args.queue)] + (["--model", args.model] if args.model else [])
+    with running_server(*serve_args, timeout=30) as server:
         sketch = Path(args.sketch).read_bytes()
 
         def one(_):
             t = time.perf_counter()
-            r = httpx.post(url + "/api/colorize", files={"sketch": ("s.png", sketch, "image/png")},
-                           data={"candidates": str(args.candidates)}, timeout=600)
-            return r.status_code, time.perf_counter() - t
+            code = post_form(server.url + "/api/colorize", {"candidates": str(args.candidates)},
+                             {"sketch": ("s.png", sketch, "image/png")}, timeout=600)
+            return code, time.perf_counter() - t
 
         start = time.perf_counter()
         with ThreadPoolExecutor(args.requests) as pool:
             results = list(pool.map(one, range(args.requests)))
         wall = time.perf_counter() - start
-        health = httpx.get(url + "/api/health").status_code
+        with urllib.request.urlopen(server.url + "/api/health", timeout=10) as r:
+            health = r.status
         peak_kb = next(int(line.split()[1]) for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
                        if line.startswith("VmHWM"))
-    finally:
-        server.terminate()
-        server.wait(10)
     ok = sorted(t for code, t in results if code == 200)
     codes = {}
     for code, _ in results:

@@ -9,37 +9,23 @@ paint two hint strokes, colourise, screenshot.
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 from playwright.sync_api import sync_playwright
 
+from swishpaint.server.launch import running_server
+
 
 def main() -> None:
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sketch", default="examples/sketches/lucy.png")
     p.add_argument("--out", default="docs/images/web-page.png")
     args = p.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "swishpaint", "serve", "--port", str(port)])
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/api/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with running_server(timeout=20) as server:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
             page = browser.new_page(viewport={"width": 1280, "height": 860})
-            page.goto(url)
+            page.goto(server.url)
             page.set_input_files("#file", args.sketch)
             page.wait_for_selector("#stack:not([hidden])")
             box = page.locator("#hints").bounding_box()
@@ -53,8 +39,6 @@ def main() -> None:
             page.wait_for_selector("#candidates-list img", timeout=120_000)
             page.screenshot(path=args.out, full_page=True)
             browser.close()
-    finally:
-        server.terminate()
     print(f"wrote {args.out}")
 
 

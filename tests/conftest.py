@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -10,13 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from swishpaint.data.lines import extract_lines
-
-
-def free_port() -> int:
-    """A loopback port nobody is listening on now (fixed ports collide between runs and jobs)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from swishpaint.server.launch import free_port  # noqa: F401  (tests import it from here)
 
 
 def drawing(seed: int, size: int = 64) -> Image.Image:

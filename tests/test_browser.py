@@ -5,18 +5,14 @@ Debian's chromium driven by the playwright package (no browser download); .ci/ru
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from swishpaint.models import create_model, save_model
+from swishpaint.server.launch import running_server
 
-from .conftest import drawing, free_port, sketch_of
+from .conftest import drawing, sketch_of
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,23 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def server(tmp_path):
     pytest.importorskip("fastapi")
     model = save_model(create_model("swish_unet_tiny", in_channels=5, candidates=3), tmp_path / "model")
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "swishpaint", "serve", "--port", str(port), "--model", str(model)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/api/health", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode())
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with running_server("--model", str(model), env={"PYTHONPATH": str(ROOT / "src")}) as running:
+        yield running.url
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (.ci/run installs it)")
@@ -83,3 +64,29 @@ def test_page_upload_paint_and_colourise(server, tmp_path):
         page.screenshot(path=str(tmp_path / "page.png"))
         browser.close()
     assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (.ci/run installs it)")
+def test_a_failed_request_clears_the_results_and_disables_the_downloads(server, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    sketch = tmp_path / "sketch.png"
+    sketch_of(drawing(4, 96)).save(sketch)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        page = browser.new_page()
+        page.goto(server)
+        page.set_input_files("#file", str(sketch))
+        page.wait_for_selector("#stack:not([hidden])")
+        page.click("#run")
+        page.wait_for_selector("#candidates-list img", timeout=60_000)
+        assert page.get_attribute("#download-result", "href").startswith("data:image/png")
+        page.route("**/api/colorize", lambda route: route.fulfill(
+            status=503, content_type="application/json", body='{"error": "busy: too many requests"}'))
+        page.click("#run")
+        page.wait_for_selector("#status.error")
+        assert "busy" in page.text_content("#status")
+        assert page.locator("#candidates-list img").count() == 0
+        assert page.get_attribute("#download-result", "href") is None
+        assert page.get_attribute("#download-result", "aria-disabled") == "true"
+        assert not page.is_visible("#results")
+        browser.close()

@@ -144,3 +144,23 @@ def test_write_failure_on_one_file_reports_it_and_processes_the_rest(model_dir, 
     err = capsys.readouterr().err
     assert err.strip() == f"swishpaint: error: {out / 'a.png'}: cannot write (Permission denied)"
     assert sorted(p.name for p in out.iterdir()) == ["b.png"]
+
+
+@pytest.mark.parametrize("config,expected", [
+    ({"widths": [4, -8, 8, 16], "candidates": 3}, "widths=(4, -8, 8, 16)"),
+    ({"widths": [4, 8, 8, 16], "candidates": 0}, "candidates=0"),
+    ({"widths": [4, 8, 8, 16], "in_channels": 3}, "in_channels=3"),
+    ({"widths": "wide"}, "expected a list"),
+    ({"widths": [4]}, "at least two levels"),
+])
+def test_invalid_model_folder_config_is_one_line(model_dir, tmp_path, capsys, config, expected):
+    import yaml
+
+    spec = yaml.safe_load((model_dir / "config.yaml").read_text())
+    spec["config"].update(config)
+    (model_dir / "config.yaml").write_text(yaml.safe_dump(spec))
+    src = make_sketches(tmp_path / "in", {"cat.png": 40})
+    assert colorize(str(src), "-o", str(tmp_path / "out"), "--model", str(model_dir)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"swishpaint: error: {model_dir / 'config.yaml'}: invalid model config")
+    assert expected in err and len(err.strip().splitlines()) == 1

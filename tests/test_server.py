@@ -157,3 +157,84 @@ def test_concurrent_requests_never_mix_results(colorizer):
             got = decode(r.json()["images"][0])
             assert got.size == size
             assert np.array_equal(np.asarray(got.convert("RGB")), expected)
+
+
+def test_status_follows_the_error_type_not_its_text():
+    from swishpaint.data.images import ImageError, ImageTooLarge, NotRGBA
+    from swishpaint.errors import InvalidArgument
+    from swishpaint.server.app import ApiError, status_of
+
+    assert status_of(ImageTooLarge("s.png", "over the limit")) == 413
+    assert status_of(NotRGBA("h.png", "too large RGBA")) == 422  # the words in the text do not matter
+    assert status_of(ImageError("s.png", "too large")) == 415
+    assert status_of(InvalidArgument("candidates")) == 422
+    assert status_of(ApiError(503, "busy")) == 503
+
+
+def test_chunked_upload_is_cut_off_at_the_cap_while_it_streams(colorizer):
+    """No Content-Length: the body is counted as it arrives and reading stops at the cap."""
+    import asyncio
+
+    app = create_app(ServerConfig(max_upload_bytes=100_000), colorizer)
+    cap = 2 * 100_000 + 65536
+    chunk = b"x" * 65536
+    pulled, sent = [0], []
+    boundary = b"b0undary"
+
+    async def receive():
+        pulled[0] += 1
+        if pulled[0] == 1:
+            body = b"--" + boundary + b'\r\nContent-Disposition: form-data; name="sketch"; filename="s.png"\r\n\r\n'
+            return {"type": "http.request", "body": body, "more_body": True}
+        if pulled[0] > 5000:  # 300 MB: the whole body; never reached
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/api/colorize", "raw_path": b"/api/colorize", "query_string": b"",
+             "root_path": "", "server": ("test", 80), "client": ("test", 1),
+             "headers": [(b"host", b"test"), (b"transfer-encoding", b"chunked"),
+                         (b"content-type", b"multipart/form-data; boundary=" + boundary)]}
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert start["status"] == 413 and "upload too large" in body.decode()
+    assert (pulled[0] - 1) * len(chunk) <= cap + len(chunk)  # read up to the cap, not the 300 MB
+
+
+def test_404_405_and_malformed_multipart_answer_in_the_error_shape(client):
+    for r, status in ((client.get("/api/nothing"), 404), (client.get("/api/colorize"), 405),
+                      (client.post("/api/colorize", content=b"--x\r\nbroken",
+                                   headers={"content-type": "multipart/form-data; boundary=x"}), 422),
+                      (client.post("/api/colorize", content=b"not a form",
+                                   headers={"content-type": "multipart/form-data"}), 400)):
+        assert r.status_code == status, (r.status_code, r.text)
+        assert set(r.json()) == {"error"} and r.json()["error"]
+
+
+@pytest.mark.parametrize("slow_part", ["decode", "encode"])
+def test_health_answers_within_a_second_during_slow_decoding_and_encoding(colorizer, monkeypatch, slow_part):
+    import swishpaint.server.app as app_module
+
+    started = threading.Event()
+    name = {"decode": "load_grey", "encode": "_png_data_url"}[slow_part]
+    real = getattr(app_module, name)
+
+    def slow(*args, **kwargs):  # CPU-bound work that holds its thread, as a 4096² decode or encode does
+        started.set()
+        time.sleep(2.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, name, slow)
+    client = TestClient(create_app(ServerConfig(), colorizer))
+    sketch = png(sketch_of(drawing(0, 64)))
+    with ThreadPoolExecutor(1) as pool:
+        big = pool.submit(client.post, "/api/colorize", files={"sketch": ("s.png", sketch, "image/png")})
+        assert started.wait(10)
+        t = time.perf_counter()
+        assert client.get("/api/health").status_code == 200
+        assert time.perf_counter() - t < 1.0
+        assert big.result().status_code == 200

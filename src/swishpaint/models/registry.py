@@ -99,6 +99,25 @@ def _model_folder(path: Path) -> Path:
     return path
 
 
+def _build_from_folder(path: Path, spec: dict[str, Any]) -> nn.Module:
+    """The model a folder's config describes; any bad value is a one-line ModelLoadError naming the file."""
+    where = f"{path / CONFIG_FILE}"
+    try:
+        config = from_dict(ARCHITECTURES[spec["arch"]][1], spec["config"] or {}, where=where)
+        bad = [f"{name}={value!r}" for name, value in vars(config).items()
+               if isinstance(value, int) and not isinstance(value, bool) and value < 1
+               or isinstance(value, tuple) and (not value or any(not isinstance(v, int) or v < 1 for v in value))]
+        if config.in_channels not in (1, 5):
+            bad.append(f"in_channels={config.in_channels!r} (1 or 5)")
+        if bad:
+            raise ModelLoadError(f"{where}: invalid model config: {', '.join(bad)} (sizes and counts must be positive)")
+        return ARCHITECTURES[spec["arch"]][0](config)
+    except ModelLoadError:
+        raise
+    except (ConfigError, ValueError, TypeError, RuntimeError) as e:
+        raise ModelLoadError(f"{where}: invalid model config ({str(e).splitlines()[0]})") from None
+
+
 def load_model_config(path: str | Path):
     """The config dataclass of a model folder, without reading its weights."""
     path = _model_folder(Path(path))
@@ -119,7 +138,7 @@ def load_model(name_or_path: str | Path, map_location: str | torch.device = "cpu
                              f"(known names: {', '.join(MODELS)})")
     path = _model_folder(path)
     spec = _read_spec(path)
-    model = build_model(spec["arch"], spec["config"])
+    model = _build_from_folder(path, spec)
     try:
         state = load_file(str(path / WEIGHTS_FILE), device=str(map_location))
     except (OSError, SafetensorError) as e:

@@ -1,8 +1,11 @@
 """`swishpaint serve`: a FastAPI app with a REST API and one self-contained page (no CDN, no build step).
 
-Inference runs in one worker thread, off the event loop, behind a bounded queue: when it is full the
-API answers 503 with Retry-After, and /api/health stays responsive while the model works. Every error
-is a JSON body {"error": ...}; tracebacks never reach clients.
+Decoding runs in a thread pool and inference plus PNG encoding in one worker thread, all off the
+event loop, behind a bounded queue: when it is full the API answers 503 with Retry-After, and
+/api/health stays responsive while the model works. The upload cap is enforced while the body
+streams, so a chunked upload without Content-Length is cut off at the cap, not spooled first. Every
+error is a JSON body {"error": ...} whose HTTP status follows from the exception's type; tracebacks
+never reach clients.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
+from starlette.exceptions import HTTPException
 
-from ..data.images import ImageError, load_grey, load_rgba
+from ..data.images import ImageError, ImageTooLarge, NotRGBA, load_grey, load_rgba
+from ..errors import InvalidArgument, SwishpaintError
 from ..inference.colorizer import OUTPUTS, Colorizer
 from ..inference.layered import LAYERED_TYPES, label_map_bytes, layered_bytes
 
@@ -39,9 +44,84 @@ class ServerConfig:
     device: str = "cpu"
 
 
-class ApiError(Exception):
+class ApiError(SwishpaintError):
+    """An error this API raises itself, with its HTTP status."""
+
     def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
         self.status, self.message, self.headers = status, message, headers or {}
+
+
+# The HTTP status of each user-facing error type; the most specific class in the MRO wins.
+STATUS_BY_TYPE: dict[type, int] = {
+    ImageTooLarge: 413,
+    NotRGBA: 422,
+    ImageError: 415,
+    InvalidArgument: 422,
+    SwishpaintError: 422,
+}
+
+
+def status_of(exc: SwishpaintError) -> int:
+    if isinstance(exc, ApiError):
+        return exc.status
+    return next(STATUS_BY_TYPE[cls] for cls in type(exc).__mro__ if cls in STATUS_BY_TYPE)
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class BodyLimit:
+    """ASGI middleware: answer 413 once a request body passes `limit` bytes, counted as it streams.
+
+    A Content-Length over the limit is refused before reading; a chunked body (no Content-Length)
+    is read only up to the limit. Whatever the app answers to the cut-off stream is replaced.
+    """
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            return await self._refuse(scope, receive, send)
+        seen, over, started = 0, False, False
+
+        async def counted_receive():
+            nonlocal seen, over
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    over = True
+                    raise _BodyTooLarge()
+            return message
+
+        async def guarded_send(message):
+            nonlocal started
+            if over:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope, receive, send):
+        mb = self.limit / (1024 * 1024)
+        await _error(413, f"upload too large: the request is over {mb:.0f} MB")(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
 
 
 def _png_data_url(im: Image.Image) -> str:
@@ -73,9 +153,13 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
     app = FastAPI(title="swishpaint", version="0.1.0",
                   description="Colour anime line art: upload a sketch, optionally with RGBA colour hints.")
 
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError):
-        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+    @app.exception_handler(SwishpaintError)
+    async def _user_error(request: Request, exc: SwishpaintError):
+        return _error(status_of(exc), str(exc), getattr(exc, "headers", None))
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException):  # 404, 405, a malformed body
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
@@ -87,13 +171,8 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
         log.exception("unexpected error")
         return JSONResponse({"error": "internal error; see the server log"}, status_code=500)
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        length = request.headers.get("content-length")
-        # sketch + hints + form overhead: refuse before parsing anything larger
-        if length and length.isdigit() and int(length) > 2 * config.max_upload_bytes + 65536:
-            return JSONResponse({"error": "upload too large"}, status_code=413)
-        return await call_next(request)
+    # sketch + hints + form overhead: nothing larger is read
+    app.add_middleware(BodyLimit, limit=2 * config.max_upload_bytes + 65536)
 
     @app.get("/api/health")
     async def health() -> dict:
@@ -120,13 +199,15 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
             raise ApiError(422, "layers must be psd or ora, with region output")
         sketch_bytes = await _read_limited(sketch, config.max_upload_bytes, "sketch")
         hint_bytes = await _read_limited(hints, config.max_upload_bytes, "hints") if hints and hints.filename else None
-        try:
+
+        def decode():
             grey = load_grey(sketch_bytes, config.max_pixels, name=sketch.filename or "sketch")
             hint_im = load_rgba(hint_bytes, config.max_pixels, name=hints.filename or "hints", require_alpha=True) \
                 if hint_bytes else None
-        except ImageError as e:
-            status = 413 if "too large" in e.reason else 422 if "RGBA" in e.reason else 415
-            raise ApiError(status, str(e)) from None
+            return grey, hint_im
+
+        loop = asyncio.get_running_loop()
+        grey, hint_im = await loop.run_in_executor(None, decode)  # a 4096² decode takes seconds
         if hint_im is not None and not colorizer.takes_hints:
             raise ApiError(422, "this model takes no hints")
         if not slots.acquire(blocking=False):
@@ -137,6 +218,7 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
                 notes: list[str] = []
                 colouring = colorizer.colorize_regions(grey, hints=hint_im, candidates=candidates, warnings=notes,
                                                        regions=output != "network")
+                # encoded one candidate at a time
                 images = [_png_data_url(Image.fromarray(colouring.image(k, output, keep_lines), "RGB"))
                           for k in range(candidates)]
                 extra = {}
@@ -148,12 +230,12 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
                                                                colouring.sketch), LAYERED_TYPES[layers])
                 return images, notes, extra
 
-            images, warnings, extra = await asyncio.get_running_loop().run_in_executor(executor, work)
+            urls, warnings, extra = await loop.run_in_executor(executor, work)
         finally:
             state["pending"] -= 1
             slots.release()
-        return {"width": grey.width, "height": grey.height, "candidates": len(images),
-                "warnings": warnings, "images": images, **extra}
+        return {"width": grey.width, "height": grey.height, "candidates": len(urls),
+                "warnings": warnings, "images": urls, **extra}
 
     @app.get("/", include_in_schema=False)
     async def index():

@@ -82,10 +82,22 @@ function hintsBlob() {
   return Promise.resolve(null);
 }
 
+function clearResults() {
+  // After a failure nothing from an earlier request may stay on screen or downloadable.
+  $("candidates-list").replaceChildren();
+  for (const id of ["download-result", "download-hints"]) {
+    const a = $(id);
+    a.removeAttribute("href");
+    a.setAttribute("aria-disabled", "true");
+  }
+  $("results").hidden = true;
+}
+
 function choose(img) {
   for (const other of document.querySelectorAll("#candidates-list img")) other.classList.remove("chosen");
   img.classList.add("chosen");
   $("download-result").href = img.src;
+  $("download-result").removeAttribute("aria-disabled");
 }
 
 $("run").addEventListener("click", async () => {
@@ -93,7 +105,7 @@ $("run").addEventListener("click", async () => {
   const form = new FormData();
   form.append("sketch", sketchFile);
   const hints = await hintsBlob();
-  if (hints) { form.append("hints", hints, "hints.png"); $("download-hints").href = URL.createObjectURL(hints); }
+  if (hints) form.append("hints", hints, "hints.png");
   form.append("candidates", $("candidates").value);
   form.append("output", $("output").value);
   $("run").disabled = true;
@@ -111,10 +123,15 @@ $("run").addEventListener("click", async () => {
       list.appendChild(img);
     });
     choose(list.firstChild);
+    if (hints) {
+      $("download-hints").href = URL.createObjectURL(hints);
+      $("download-hints").removeAttribute("aria-disabled");
+    }
     $("download-hints").hidden = !hints;
     $("results").hidden = false;
     setStatus(`Done: ${body.candidates} candidate(s).` + (body.warnings.length ? " " + body.warnings.join("; ") : ""));
   } catch (e) {
+    clearResults();
     setStatus(`Could not colourise: ${e.message}`, "error");
   } finally {
     $("run").disabled = false;
