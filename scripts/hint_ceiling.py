@@ -26,8 +26,8 @@ from scipy import ndimage  # scikit-image's dependency (the eval extra)
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
 from swishpaint.data.hints import sample_hints
 from swishpaint.data.images import image_to_tensor
-from swishpaint.evaluation.evaluate import sketch_image
-from swishpaint.evaluation.metrics import psnr
+from swishpaint.experiments.evaluate import sketch_image
+from swishpaint.metrics.quality import psnr
 from swishpaint.files import atomic_write_text
 from swishpaint.inference.colorizer import Colorizer
 

@@ -17,8 +17,8 @@ import numpy as np
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
 from swishpaint.data.hints import sample_hints
 from swishpaint.data.images import image_to_tensor
-from swishpaint.evaluation.evaluate import sketch_image
-from swishpaint.evaluation.metrics import psnr
+from swishpaint.experiments.evaluate import sketch_image
+from swishpaint.metrics.quality import psnr
 from swishpaint.inference.colorizer import Colorizer
 from swishpaint.inference.hint_fill import HintFill, spread_hints
 

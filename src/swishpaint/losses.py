@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.hints import hint_errors
+from .metrics.ranking import hint_errors
 
 PAPER_LAMBDAS = (0.88, 0.79, 0.63, 0.51, 0.39, 1.07)
 
@@ -117,7 +117,3 @@ def hint_following_l1(candidates: torch.Tensor, target: torch.Tensor, hints: tor
     picked = candidates[hinted][torch.arange(len(chosen), device=candidates.device), chosen]
     return (picked - target[hinted]).abs().mean()
 
-
-def best_candidate(candidates: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(B, K, 3, H, W), (B, 3, H, W) -> (B,) index of the candidate with the lowest L1 to target."""
-    return (candidates - target.unsqueeze(1)).abs().mean(dim=(2, 3, 4)).argmin(dim=1)

@@ -65,17 +65,6 @@ def sample_hints(color: torch.Tensor, rng: np.random.Generator, cfg: HintSamplin
     return hints
 
 
-def hint_errors(candidates: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
-    """Mean absolute colour error of each candidate at the hinted pixels: (B, K, 3, H, W), (B, 4, H, W) -> (B, K).
-
-    The candidate with the lowest error is the one that follows the hints: inference returns it first
-    and the hint loss trains it. Images without hints get zeros.
-    """
-    mask = hints[:, None, 3:]
-    err = ((candidates - hints[:, None, :3]).abs().mean(2, keepdim=True) * mask).flatten(2).sum(2)
-    return err / mask.flatten(2).sum(2).clamp_min(1)
-
-
 def hints_from_rgba(image: Image.Image, size: tuple[int, int] | None = None) -> torch.Tensor:
     """RGBA PIL image -> (4, H, W) hints; resized with nearest neighbour to size=(W, H) if given."""
     rgba = image.convert("RGBA")

@@ -19,8 +19,9 @@ import torch.nn.functional as F
 import yaml
 from PIL import Image
 
-from ..data.hints import hint_errors, hints_from_rgba, resize_hints
+from ..data.hints import hints_from_rgba, resize_hints
 from ..data.images import ImageError, load_grey, load_rgba, DEFAULT_MAX_PIXELS
+from ..metrics.ranking import hint_errors
 from ..models.registry import CONFIG_FILE, generator_input, load_model
 from .hint_fill import HintFill, spread_hints
 from .upsample import guided_upsample

@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from ..data.datasets import SketchColorDataset
-from ..data.hints import hint_errors, sample_hints
+from ..data.hints import sample_hints
 from ..data.images import image_grid, tensor_to_image
-from ..evaluation.metrics import psnr, ssim
+from ..metrics.quality import psnr, ssim
+from ..metrics.ranking import hint_errors
 from ..files import atomic_write
 from ..models.registry import generator_input
 

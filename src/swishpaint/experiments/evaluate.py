@@ -21,9 +21,9 @@ from ..data.datasets import DataConfig, SketchColorDataset
 from ..data.hints import sample_hints
 from ..data.images import image_to_tensor, list_images, load_rgb
 from ..files import atomic_write_text
-from .fid import FIDUnavailable, InceptionFeatures, fid_from_features, find_inception
-from .fsim import fsim
-from .metrics import candidate_diversity, chroma, colourfulness, delta_e, psnr, ssim
+from ..metrics.fid import FIDUnavailable, InceptionFeatures, fid_from_features, find_inception
+from ..metrics.fsim import fsim
+from ..metrics.quality import candidate_diversity, chroma, colourfulness, delta_e, psnr, ssim
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ import torch
 
 from ..configs import from_dict, load_yaml
 from ..files import atomic_write, atomic_write_text
+from ..metrics.timing import median_time
 from ..models.registry import count_flops, count_parameters, create_model, load_model
 from .evaluate import evaluate_model
 
@@ -46,8 +47,6 @@ class CompareConfig:
 
 def time_forward(model: torch.nn.Module, size: int, runs: int) -> float:
     """Median milliseconds of one forward pass on a size x size input (after one warm-up)."""
-    from ..benchmark import median_time
-
     model = model.eval()
     x = torch.rand(1, model.config.in_channels, size, size)
     with torch.inference_mode():
@@ -57,8 +56,7 @@ def time_forward(model: torch.nn.Module, size: int, runs: int) -> float:
 def _model_folder(entry: CompareEntry, cfg: CompareConfig, base: Path) -> Path:
     if entry.load:
         return Path(entry.load)
-    from ..training.config import load_config
-    from ..training.loop import train
+    from ..training import load_config, train
 
     out = Path(cfg.out_dir) / entry.name.lower().replace(" ", "-")
     beside = base / entry.config  # configs are named relative to the compare file's folder
