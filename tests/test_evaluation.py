@@ -174,6 +174,7 @@ def test_evaluate_folders_with_candidates(tmp_path, capsys):
 
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["table"]["best candidate"]["psnr"] > 60  # c2 is exact
+    assert [row["kind"] for row in r["table"].values()] == ["prediction", "best"]  # identity is typed
     assert r["table"]["prediction"]["psnr"] < r["table"]["best candidate"]["psnr"]
     assert r["diversity"] > 0 and "| prediction |" in (tmp_path / "r.md").read_text()
 

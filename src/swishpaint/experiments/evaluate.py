@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from ..files import atomic_write_text
 from ..metrics.fid import FIDUnavailable, InceptionFeatures, fid_from_features, find_inception
 from ..metrics.fsim import fsim
 from ..metrics.quality import candidate_diversity, chroma, colourfulness, delta_e, psnr, ssim
+from ..metrics.ranking import closest_candidate
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +53,65 @@ class Scores:
         return {k: float(np.mean(v)) for k, v in self.values.items()}
 
 
+RowKind = Literal["candidate_1", "best", "sketch", "hints", "hints_no_fill", "prediction"]
+FID_KINDS = ("candidate_1", "sketch", "prediction")  # FID of a selection or a hinted result means little
+
+
+@dataclass
+class Row:
+    """One table row: `kind` says what it scores (code matches on it), `name` is only for people."""
+
+    kind: RowKind
+    name: str
+    scores: Scores = field(default_factory=Scores)
+    means: dict[str, float] = field(default_factory=dict)  # metric -> mean over the images
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **self.means}
+
+
+@dataclass
+class Evaluation:
+    """An evaluation's rows plus what was scored (`about`: model or folders, data, sizes)."""
+
+    about: dict[str, Any]
+    rows: list[Row]
+    fid_note: str = ""
+    diversity: float | None = None  # mean pairwise ΔE between a sketch's candidates
+
+    def row(self, kind: RowKind) -> Row | None:
+        return next((r for r in self.rows if r.kind == kind), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report: `table` maps each row's name to its kind and metric means."""
+        return {**self.about, "diversity": self.diversity, "fid_note": self.fid_note,
+                "table": {r.name: r.to_dict() for r in self.rows}}
+
+
 def sketch_image(sketch: torch.Tensor) -> Image.Image:
     """(1, H, W) sketch tensor -> the 8-bit greyscale image the model is scored on (scripts reuse it)."""
     return Image.fromarray((sketch[0] * 255).round().byte().numpy(), "L")
 
 
-def _add_fid(table: dict[str, dict], rows: dict[str, Scores], targets: list[torch.Tensor],
-             inception_weights: str | None, enabled: bool = True) -> str:
-    """Fill table[row]['fid'] for every row; returns how FID was computed or why it was not."""
+def _summarise(rows: list[Row]) -> None:
+    for row in rows:
+        row.means = row.scores.summary()
+
+
+def _add_fid(rows: list[Row], targets: list[torch.Tensor], inception_weights: str | None,
+             enabled: bool = True) -> str:
+    """Add 'fid' to the means of every row of a FID_KINDS kind; returns how FID was computed or why not."""
     if not enabled:
         return "FID not computed (switched off)"
     try:
         net = InceptionFeatures(find_inception(inception_weights))
         real = torch.cat([net(torch.stack(targets[i:i + 16])) for i in range(0, len(targets), 16)])
-        for name, scores in rows.items():
-            if "best of" in name or "hints" in name:  # FID of a selection or a hinted result means little
+        for row in rows:
+            if row.kind not in FID_KINDS:
                 continue
-            fake = torch.cat([net(torch.stack(scores.images[i:i + 16])) for i in range(0, len(scores.images), 16)])
-            table[name]["fid"] = fid_from_features(real, fake)
+            images = row.scores.images
+            fake = torch.cat([net(torch.stack(images[i:i + 16])) for i in range(0, len(images), 16)])
+            row.means["fid"] = fid_from_features(real, fake)
         return f"FID with {net.name} on {len(targets)} images"
     except FIDUnavailable as e:
         return f"FID unavailable: {e}"
@@ -77,7 +120,7 @@ def _add_fid(table: dict[str, dict], rows: dict[str, Scores], targets: list[torc
 @torch.no_grad()
 def evaluate_model(model: str | None, data_root: str, size: int = 256, images: int = 0, hint_patches: int = 20,
                    line_method: str = "dilate", inception_weights: str | None = None, seed: int = 0,
-                   device: str = "cpu", progress: bool = False, fid: bool = True) -> dict:
+                   device: str = "cpu", progress: bool = False, fid: bool = True) -> Evaluation:
     """Colourise a dataset's held-out split with every candidate and score it (see module docstring)."""
     from ..inference.colorizer import Colorizer
 
@@ -85,11 +128,14 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
     data = SketchColorDataset(DataConfig(root=data_root, size=size, line_method=line_method), "val", train=False)
     n = len(data) if images <= 0 else min(images, len(data))
     k = colorizer.candidates
-    rows = {"model (candidate 1)": Scores(), f"model (best of {k})": Scores(), "sketch as output": Scores()}
-    hint_row = f"model + {hint_patches} hints" if colorizer.takes_hints and hint_patches else None
-    if hint_row:  # with the hint fill (the default a user gets) and the network alone
-        rows[hint_row] = Scores()
-        rows[hint_row + " (no fill)"] = Scores()
+    first, best_row, sketch_row = (Row("candidate_1", "model (candidate 1)"), Row("best", f"model (best of {k})"),
+                                   Row("sketch", "sketch as output"))
+    rows = [first, best_row, sketch_row]
+    hinted = colorizer.takes_hints and hint_patches
+    if hinted:  # with the hint fill (the default a user gets) and the network alone
+        hint_rows = ((Row("hints", f"model + {hint_patches} hints"), True),
+                     (Row("hints_no_fill", f"model + {hint_patches} hints (no fill)"), False))
+        rows += [row for row, _ in hint_rows]
     targets, diversity = [], []
     indices = range(n)
     if progress:
@@ -100,22 +146,22 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
         sketch_im = sketch_image(item["sketch"])
         target = item["color"]
         cands = torch.stack([image_to_tensor(im) for im in colorizer.colorize(sketch_im, candidates=k)])
-        best = int((cands - target).abs().flatten(1).mean(1).argmin())
-        rows["model (candidate 1)"].add(cands[0], target)
-        rows[f"model (best of {k})"].add(cands[best], target)
-        rows["sketch as output"].add(item["sketch"].expand(3, -1, -1), target)
+        best = int(closest_candidate(cands[None], target[None])[0])
+        first.scores.add(cands[0], target)
+        best_row.scores.add(cands[best], target)
+        sketch_row.scores.add(item["sketch"].expand(3, -1, -1), target)
         diversity.append(float(candidate_diversity(cands)))
-        if hint_row:
+        if hinted:
             hints = sample_hints(target, np.random.default_rng([seed, i]), count=hint_patches)
-            for row, fill in ((hint_row, True), (hint_row + " (no fill)", False)):
+            for row, fill in hint_rows:
                 colouring = colorizer.colorize(sketch_im, hints=hints, fill_hints=fill)[0]
-                rows[row].add(image_to_tensor(colouring), target)
+                row.scores.add(image_to_tensor(colouring), target)
         targets.append(target)
-    table = {name: s.summary() for name, s in rows.items()}
-    fid_note = _add_fid(table, rows, targets, inception_weights, fid)
-    return {"model": model or "bundled demo", "data": data_root, "split": "val", "images": n, "size": size,
-            "line_method": line_method, "candidates": k, "diversity": float(np.mean(diversity)),
-            "fid_note": fid_note, "table": table}
+    _summarise(rows)
+    fid_note = _add_fid(rows, targets, inception_weights, fid)
+    about = {"model": model or "bundled demo", "data": data_root, "split": "val", "images": n, "size": size,
+             "line_method": line_method, "candidates": k}
+    return Evaluation(about, rows, fid_note, float(np.mean(diversity)))
 
 
 class FolderMismatch(ValueError):
@@ -123,7 +169,7 @@ class FolderMismatch(ValueError):
 
 
 def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
-                     inception_weights: str | None = None, fid: bool = True) -> dict:
+                     inception_weights: str | None = None, fid: bool = True) -> Evaluation:
     """Score predictions against ground truth matched by file stem (prediction resized to the truth)."""
     gt = {p.stem: p for p in list_images(gt_dir)}
     preds = {p.stem: p for p in list_images(pred_dir)}
@@ -137,43 +183,41 @@ def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
         if missing_gt:
             parts.append(f"missing in {gt_dir}: {', '.join(missing_gt[:10])}" + (" ..." if len(missing_gt) > 10 else ""))
         raise FolderMismatch("; ".join(parts))
-    rows = {"prediction": Scores()}
-    if cand_files:
-        rows["best candidate"] = Scores()
-    if sketch_dir:
-        rows["sketch as output"] = Scores()
+    prediction, best_row, sketch_row = (Row("prediction", "prediction"), Row("best", "best candidate"),
+                                        Row("sketch", "sketch as output"))
+    rows = [prediction] + ([best_row] if cand_files else []) + ([sketch_row] if sketch_dir else [])
     targets, diversity = [], []
     for stem in sorted(gt):
         target_im = load_rgb(gt[stem])
         target = image_to_tensor(target_im)
         resize = lambda im: im.resize(target_im.size, Image.BICUBIC) if im.size != target_im.size else im
-        rows["prediction"].add(image_to_tensor(resize(load_rgb(main[stem]))), target)
+        prediction.scores.add(image_to_tensor(resize(load_rgb(main[stem]))), target)
         cands = [image_to_tensor(resize(load_rgb(p)))
                  for s, p in sorted(cand_files.items()) if s.rsplit("_c", 1)[0] == stem]
         if cands:
             c = torch.stack(cands)
-            rows["best candidate"].add(c[int((c - target).abs().flatten(1).mean(1).argmin())], target)
+            best_row.scores.add(c[int(closest_candidate(c[None], target[None])[0])], target)
             diversity.append(float(candidate_diversity(c)))
         if sketch_dir:
             matches = [p for p in list_images(sketch_dir) if p.stem == stem]
             if not matches:
                 raise FolderMismatch(f"missing in {sketch_dir}: {stem}")
-            rows["sketch as output"].add(image_to_tensor(resize(load_rgb(matches[0]))), target)
+            sketch_row.scores.add(image_to_tensor(resize(load_rgb(matches[0]))), target)
         targets.append(target)
-    table = {name: s.summary() for name, s in rows.items()}
-    fid_note = _add_fid(table, rows, targets, inception_weights, fid) if len({t.shape for t in targets}) == 1 \
+    _summarise(rows)
+    fid_note = _add_fid(rows, targets, inception_weights, fid) if len({t.shape for t in targets}) == 1 \
         else "FID unavailable: images differ in size"
-    return {"pred": pred_dir, "gt": gt_dir, "images": len(gt), "fid_note": fid_note,
-            "diversity": float(np.mean(diversity)) if diversity else None, "table": table}
+    return Evaluation({"pred": pred_dir, "gt": gt_dir, "images": len(gt)}, rows, fid_note,
+                      float(np.mean(diversity)) if diversity else None)
 
 
-def format_table(result: dict, markdown: bool = False) -> str:
+def format_table(result: Evaluation, markdown: bool = False) -> str:
     """The result's table as aligned text or markdown."""
-    cols = [c for c in COLUMNS if any(c in row for row in result["table"].values())]
+    cols = [c for c in COLUMNS if any(c in row.means for row in result.rows)]
     head = ["row"] + [c.replace("_", " ") for c in cols]
     lines = []
-    rows = [[name] + [f"{row[c]:.4f}" if c in ("ssim", "fsim") else f"{row[c]:.2f}" if c in row else "-"
-                      for c in cols] for name, row in result["table"].items()]
+    rows = [[row.name] + [f"{row.means[c]:.4f}" if c in ("ssim", "fsim") else f"{row.means[c]:.2f}"
+                          if c in row.means else "-" for c in cols] for row in result.rows]
     if markdown:
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" * len(head))
@@ -182,14 +226,14 @@ def format_table(result: dict, markdown: bool = False) -> str:
         widths = [max(len(x) for x in col) for col in zip(head, *rows)]
         for r in [head] + rows:
             lines.append("  ".join(x.ljust(w) for x, w in zip(r, widths)))
-    notes = [result["fid_note"]]
-    if result.get("diversity") is not None:
-        notes.append(f"candidate diversity (mean pairwise ΔE): {result['diversity']:.2f}")
+    notes = [result.fid_note]
+    if result.diversity is not None:
+        notes.append(f"candidate diversity (mean pairwise ΔE): {result.diversity:.2f}")
     return "\n".join(lines + [""] + notes)
 
 
-def write_reports(result: dict, json_path: str | None, markdown_path: str | None) -> None:
+def write_reports(result: Evaluation, json_path: str | None, markdown_path: str | None) -> None:
     if json_path:
-        atomic_write_text(json_path, json.dumps(result, indent=1))
+        atomic_write_text(json_path, json.dumps(result.to_dict(), indent=1))
     if markdown_path:
         atomic_write_text(markdown_path, format_table(result, markdown=True) + "\n")
