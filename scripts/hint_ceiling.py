@@ -24,7 +24,7 @@ import torch
 from scipy import ndimage  # scikit-image's dependency (the eval extra)
 
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
-from swishpaint.data.hints import sample_hints
+from swishpaint.data.hints import held_out_hints
 from swishpaint.data.images import image_to_tensor
 from swishpaint.experiments.evaluate import sketch_image
 from swishpaint.metrics.quality import psnr
@@ -59,7 +59,7 @@ def main() -> None:
     for i in range(n):  # the same images, sketches and hints (seed 0) as swishpaint evaluate
         item = data[i]
         sketch, target = item["sketch"], item["color"]
-        hints = sample_hints(target, np.random.default_rng([0, i]), count=args.hints)
+        hints = held_out_hints(item["sketch"], item["color"], i, args.hints)
         model = image_to_tensor(colorizer.colorize(sketch_image(sketch), hints=hints, keep_lines=False)[0])
         labels = torch.from_numpy(regions(sketch[0]))
         hinted_ids = torch.unique(labels[hints[3] > 0])

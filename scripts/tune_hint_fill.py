@@ -15,7 +15,7 @@ from dataclasses import fields
 import numpy as np
 
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
-from swishpaint.data.hints import sample_hints
+from swishpaint.data.hints import held_out_hints
 from swishpaint.data.images import image_to_tensor
 from swishpaint.experiments.evaluate import sketch_image
 from swishpaint.metrics.quality import psnr
@@ -46,7 +46,7 @@ def main() -> None:
     for i in range(0, len(data), max(1, len(data) // args.images))[: args.images]:
         item = data[i]
         sketch, target = item["sketch"], item["color"]
-        hints = sample_hints(target, np.random.default_rng([0, i]), count=args.hints)
+        hints = held_out_hints(item["sketch"], item["color"], i, args.hints)
         net = image_to_tensor(colorizer.colorize(sketch_image(sketch), hints=hints, keep_lines=False,
                                                  fill_hints=False)[0])
         scores["network alone"].append(float(psnr((net * sketch)[None], target[None])[0]))

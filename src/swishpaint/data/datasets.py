@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 
 from .augment import LineStyle, aligned_augment, vary_line_style
 from .hints import HintSampling, sample_hints
-from .images import ImageError, image_to_tensor, list_images, load_grey, load_rgb, save_png
+from .images import ImageError, image_to_tensor, list_images, load_grey, load_rgb, save_png, tensor_to_image
 from .lines import extract_lines, random_xdog_params
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class SketchColorDataset(Dataset):
             if self.line_method == "xdog" else {}
         sketch = extract_lines(color, self.line_method, **params)[None]
         try:
-            save_png(Image.fromarray((sketch[0] * 255).round().byte().numpy(), "L"), cache)
+            save_png(tensor_to_image(sketch), cache)
         except OSError as e:  # a read-only dataset still trains, just slower
             log.debug("cannot cache %s: %s", cache, e)
         return sketch
@@ -206,7 +206,7 @@ class SketchColorDataset(Dataset):
 
 
 def _grey_tensor(im: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0)[None]
+    return image_to_tensor(im, "L")
 
 
 

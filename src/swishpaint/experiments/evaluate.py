@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 from ..data.datasets import DataConfig, SketchColorDataset
-from ..data.hints import sample_hints
-from ..data.images import image_to_tensor, list_images, load_rgb
+from ..data.hints import held_out_hints
+from ..data.images import image_to_tensor, list_images, load_rgb, tensor_to_image
 from ..files import atomic_write_text
 from ..metrics.fid import FIDUnavailable, InceptionFeatures, fid_from_features, find_inception
 from ..metrics.fsim import fsim
@@ -90,7 +90,7 @@ class Evaluation:
 
 def sketch_image(sketch: torch.Tensor) -> Image.Image:
     """(1, H, W) sketch tensor -> the 8-bit greyscale image the model is scored on (scripts reuse it)."""
-    return Image.fromarray((sketch[0] * 255).round().byte().numpy(), "L")
+    return tensor_to_image(sketch)
 
 
 def _summarise(rows: list[Row]) -> None:
@@ -120,7 +120,8 @@ def _add_fid(rows: list[Row], targets: list[torch.Tensor], inception_weights: st
 @torch.no_grad()
 def evaluate_model(model: str | None, data_root: str, size: int = 256, images: int = 0, hint_patches: int = 20,
                    line_method: str = "dilate", inception_weights: str | None = None, seed: int = 0,
-                   device: str = "cpu", progress: bool = False, fid: bool = True) -> Evaluation:
+                   device: str = "cpu", progress: bool = False, fid: bool = True,
+                   hint_protocol: str = "patches") -> Evaluation:
     """Colourise a dataset's held-out split with every candidate and score it (see module docstring)."""
     from ..inference.colorizer import Colorizer
 
@@ -152,7 +153,7 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
         sketch_row.scores.add(item["sketch"].expand(3, -1, -1), target)
         diversity.append(float(candidate_diversity(cands)))
         if hinted:
-            hints = sample_hints(target, np.random.default_rng([seed, i]), count=hint_patches)
+            hints = held_out_hints(item["sketch"], target, i, hint_patches, seed, hint_protocol)
             for row, fill in hint_rows:
                 colouring = colorizer.colorize(sketch_im, hints=hints, fill_hints=fill)[0]
                 row.scores.add(image_to_tensor(colouring), target)

@@ -20,7 +20,8 @@ import yaml
 from PIL import Image
 
 from ..data.hints import hints_from_rgba, resize_hints
-from ..data.images import ImageError, load_grey, load_rgba, DEFAULT_MAX_PIXELS
+from ..data.images import (DEFAULT_MAX_PIXELS, ImageError, composite_on_white, from_float_array, image_to_tensor,
+                           load_grey, load_rgba, tensor_to_image)
 from ..metrics.ranking import hint_errors
 from ..models.registry import CONFIG_FILE, generator_input, load_model
 from .hint_fill import HintFill, spread_hints
@@ -36,12 +37,10 @@ def _as_grey(image: ImageLike, max_pixels: int) -> Image.Image:
     if isinstance(image, (str, Path, bytes)):
         return load_grey(image, max_pixels)
     if isinstance(image, np.ndarray):
-        arr = image
-        if arr.dtype != np.uint8:
-            arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-        image = Image.fromarray(arr)
-    from ..data.images import composite_on_white
-
+        if image.dtype == np.uint8:
+            image = Image.fromarray(image)
+        else:  # floats in [0, 1], or in [0, 255] when any value is above 1
+            image = from_float_array(image / 255.0 if image.max() > 1.0 else image)
     return composite_on_white(image).convert("L")
 
 
@@ -114,7 +113,7 @@ class Colorizer:
         if not 1 <= candidates <= self.candidates:
             raise ValueError(f"candidates must be between 1 and {self.candidates}, got {candidates}")
         grey = _as_grey(image, self.max_pixels)
-        sketch_full = torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None, None]
+        sketch_full = image_to_tensor(grey, "L")[None]
         hint_full = None
         if hints is not None:
             if not self.takes_hints:
@@ -126,7 +125,7 @@ class Colorizer:
         colours = self._colour(sketch_full, hint_full, size or self.working_size, candidates, fill_hints)
         if keep_lines:
             colours = colours * sketch_full[0]  # multiply the original lines over the colours
-        return [_to_image(c) for c in colours]
+        return [tensor_to_image(c) for c in colours]
 
     def _colour(self, sketch: torch.Tensor, hints: torch.Tensor | None, working: int,
                 candidates: int, fill: bool) -> torch.Tensor:
@@ -167,8 +166,5 @@ def _rank_by_hints(colours: torch.Tensor, hints: torch.Tensor) -> list[int]:
     """Candidate indices ordered by mean error at the hinted pixels (best first; model order if no hints)."""
     return hint_errors(colours[None], hints)[0].argsort(stable=True).tolist()
 
-
-def _to_image(t: torch.Tensor) -> Image.Image:
-    return Image.fromarray((t.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).numpy(), "RGB")
 
 
