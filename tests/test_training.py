@@ -187,3 +187,18 @@ def test_cli_train_reports_bad_data_in_one_line(tmp_path, capsys):
                    f"swishpaint: error: {tmp_path / 'empty'}: no images found for the 'train' split (layout color)"]
     assert main(["train", "--config", config, "--dry-run", "steps=7"]) == 0
     assert "steps: 7" in capsys.readouterr().out
+
+
+def test_configs_extend_a_base_and_enum_strings_are_checked_by_their_type(tmp_path):
+    from swishpaint.configs import to_dict
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    paper, wpl = to_dict(load_config(root / "paper.yaml")), to_dict(load_config(root / "paper-wpl.yaml"))
+    assert {k for k in paper if paper[k] != wpl[k]} == {"loss", "out_dir"}
+    assert {k for k in paper["loss"] if paper["loss"][k] != wpl["loss"][k]} == {"perceptual"}
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="makes a loop"):
+        load_config(tmp_path / "a.yaml")
+    with pytest.raises(ConfigError, match=r"optim.schedule must be one of constant, cosine, got 'linear'"):
+        load_config(None, ["optim.schedule=linear"])

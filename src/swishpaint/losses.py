@@ -15,6 +15,7 @@ Readings of the paper (architecture.md §3.8):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +33,7 @@ class LossConfig:
     sketch_mask: bool = True
     candidate_mean_weight: float = 0.001  # 0.999 * min + 0.001 * mean over candidates
     adversarial_weight: float = 0.02  # 0 = the literal paper (no adversarial term for G)
-    l2_mode: str = "decoupled"  # decoupled (AdamW weight decay) | coupled (α‖W‖² in the loss) | off
+    l2_mode: Literal["decoupled", "coupled", "off"] = "decoupled"  # decoupled (AdamW weight decay) | coupled (α‖W‖² in the loss) | off
     l2_alpha: float = 0.009
     pixel_l1_weight: float = 0.0  # optional extra unmasked L1 on the best candidate
     hint_l1_weight: float = 0.0  # L1 on the candidate that follows the hints best (see hint_following_l1)

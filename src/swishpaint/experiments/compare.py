@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -36,7 +37,7 @@ class CompareConfig:
     overrides: list[str] = field(default_factory=list)  # applied to every model's training config
     eval_size: int = 256
     eval_images: int = 0  # 0 = the whole held-out split
-    line_method: str = "dilate"
+    line_method: Literal["xdog", "dilate"] = "dilate"
     hint_patches: int = 0
     timing_size: int = 512
     timing_runs: int = 5
