@@ -89,7 +89,13 @@ class Colorizer:
         extras = model_extras(path)
         kwargs.setdefault("working_size", extras["working_size"])
         kwargs.setdefault("candidate_order", extras["candidate_order"])
-        return cls(load_model(path, map_location=device), device, name=str(name_or_path or "demo"), **kwargs)
+        model, device = cls._load_generator(path, device)
+        return cls(model, device, name=str(name_or_path or "demo"), **kwargs)
+
+    @classmethod
+    def _load_generator(cls, path: Path, device: str) -> tuple[torch.nn.Module, str]:
+        """The one seam a backend overrides: the network behind the Colorizer, and the device it runs on."""
+        return load_model(path, map_location=device), device
 
     @property
     def candidates(self) -> int:
