@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
-from swishpaint.evaluation.metrics import chroma, psnr
+from swishpaint.metrics.quality import chroma, psnr
 from swishpaint.inference.onnx import export_onnx
 from swishpaint.models import generator_input, load_model, save_model
 

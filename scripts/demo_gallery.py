@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 from PIL import Image
 
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
-from swishpaint.data.hints import hints_to_rgba, sample_hints
+from swishpaint.data.hints import held_out_hints, hints_to_rgba
 from swishpaint.data.images import image_grid, tensor_to_image
 from swishpaint.files import atomic_write
 from swishpaint.inference.colorizer import Colorizer
@@ -40,7 +39,7 @@ def main() -> None:
         item = data[i]
         sketch = tensor_to_image(item["sketch"])
         auto = colorizer.colorize(sketch, candidates=3)
-        hints = sample_hints(item["color"], np.random.default_rng([0, i]), count=20)
+        hints = held_out_hints(item["sketch"], item["color"], i, 20)
         network_only = colorizer.colorize(sketch, hints=hints, output="network")[0]
         filled = colorizer.colorize(sketch, hints=hints)[0]
         hint_view = Image.alpha_composite(Image.new("RGBA", sketch.size, "white"), hints_to_rgba(hints)).convert("RGB")

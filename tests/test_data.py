@@ -154,3 +154,40 @@ def test_line_style_variation_keeps_lines_where_they_are():
         v = vary_line_style(sketch, np.random.default_rng(seed))
         assert v[0, 16].mean() < v[0, 4].mean() - 0.3
         assert 0 <= v.min() and v.max() <= 1
+
+
+def test_held_out_hints_are_one_seeded_protocol_and_a_second_is_a_small_addition():
+    from swishpaint.configs import ConfigError
+    from swishpaint.data.hints import HINT_PROTOCOLS, held_out_hints, hint_protocol
+
+    color = torch.rand(3, 32, 32)
+    sketch = torch.ones(1, 32, 32)
+    a = held_out_hints(sketch, color, index=3, count=5, seed=7)
+    assert torch.equal(a, held_out_hints(sketch, color, index=3, count=5, seed=7))  # same for every consumer
+    assert torch.equal(a, sample_hints(color, np.random.default_rng([7, 3]), count=5))
+    assert not torch.equal(a, held_out_hints(sketch, color, index=4, count=5, seed=7))
+    with pytest.raises(ConfigError, match="unknown hint protocol 'nope'; known: patches"):
+        held_out_hints(sketch, color, 0, 5, protocol="nope")
+
+    @hint_protocol("centre-dab")
+    def centre_dab(sketch, color, rng, count):
+        hints = torch.zeros(4, *color.shape[-2:])
+        hints[:3, 16, 16], hints[3, 16, 16] = color[:, 16, 16], 1
+        return hints
+
+    try:
+        h = held_out_hints(sketch, color, 0, 1, protocol="centre-dab")
+        assert h[3].sum() == 1 and torch.equal(h[:3, 16, 16], color[:, 16, 16])
+    finally:
+        del HINT_PROTOCOLS["centre-dab"]
+
+
+def test_image_tensor_conversions_round_trip_and_round_half_up():
+    from swishpaint.data.images import image_to_tensor, tensor_to_image
+
+    im = Image.fromarray(np.arange(256, dtype=np.uint8).reshape(16, 16), "L")
+    t = image_to_tensor(im, "L")
+    assert t.shape == (1, 16, 16) and torch.equal(image_to_tensor(tensor_to_image(t), "L"), t)
+    assert image_to_tensor(im).shape == (3, 16, 16) and image_to_tensor(im.convert("RGBA"), "RGBA").shape == (4, 16, 16)
+    half = torch.full((1, 1, 2), 0.5 / 255)  # exactly half a level: rounds up, as every writer does
+    assert np.asarray(tensor_to_image(half)).tolist() == [[1, 1]]

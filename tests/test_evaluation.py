@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from swishpaint.cli import main
-from swishpaint.evaluation.fid import FIDUnavailable, InceptionFeatures, find_inception, frechet_distance
-from swishpaint.evaluation.fsim import fsim
-from swishpaint.evaluation.metrics import candidate_diversity, chroma, delta_e, psnr, rgb_to_lab, ssim
+from swishpaint.metrics.fid import FIDUnavailable, InceptionFeatures, find_inception, frechet_distance
+from swishpaint.metrics.fsim import fsim
+from swishpaint.metrics.quality import candidate_diversity, chroma, delta_e, psnr, rgb_to_lab, ssim
 
 from .conftest import drawing
 
@@ -101,7 +101,7 @@ def test_real_fid_with_the_packaged_inception():
                         for i in range(3)])
     feats = net(imgs)
     assert feats.shape == (3, 2048)
-    from swishpaint.evaluation.fid import fid_from_features
+    from swishpaint.metrics.fid import fid_from_features
 
     assert fid_from_features(feats, feats) == pytest.approx(0, abs=1e-3)
     assert fid_from_features(feats, net(1 - imgs)) > 10
@@ -113,7 +113,7 @@ def test_pytorch_fid_network_matches_the_packaged_torchscript_inception():
     Both are ports of the same TF graph with parameters in the same order; the TorchScript BN layers
     have no scale (gamma = 1).
     """
-    from swishpaint.evaluation.inception import BasicConv2d, FIDInceptionV3
+    from swishpaint.metrics.inception import BasicConv2d, FIDInceptionV3
 
     script = torch.jit.load(str(find_inception(None))).eval()
     sd = script.state_dict()
@@ -174,6 +174,7 @@ def test_evaluate_folders_with_candidates(tmp_path, capsys):
 
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["table"]["best candidate"]["psnr"] > 60  # c2 is exact
+    assert [row["kind"] for row in r["table"].values()] == ["prediction", "best"]  # identity is typed
     assert r["table"]["prediction"]["psnr"] < r["table"]["best candidate"]["psnr"]
     assert r["diversity"] > 0 and "| prediction |" in (tmp_path / "r.md").read_text()
 

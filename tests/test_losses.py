@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from swishpaint import losses as L
+from swishpaint.metrics.ranking import closest_candidate
 from swishpaint.models import create_model
 
 from .conftest import drawing, sketch_of
@@ -27,7 +28,7 @@ def test_perceptual_distances_find_the_matching_candidate():
     d = L.perceptual_distances([cands.flatten(0, 1)], [real], (1.0,))
     assert d.shape == (2, 4)
     assert d.argmin(1).tolist() == [2, 0] and d.min(1).values.abs().max() < 1e-7
-    assert L.best_candidate(cands, real).tolist() == [2, 0]
+    assert closest_candidate(cands, real).tolist() == [2, 0]
 
 
 def test_each_lambda_weights_its_layer():
@@ -110,7 +111,7 @@ def test_hint_loss_trains_the_candidate_that_follows_the_hints():
     cands.requires_grad_(True)
     hints = torch.zeros(2, 4, 8, 8)
     hints[0, :, 2, 2] = torch.tensor([0.1, 0.1, 0.1, 1.0])  # image 0 hints the 0.1 candidate
-    from swishpaint.data.hints import hint_errors
+    from swishpaint.metrics.ranking import hint_errors
 
     assert hint_errors(cands[:1].detach(), hints[:1])[0].argmin() == 1
     loss = L.hint_following_l1(cands, target, hints)

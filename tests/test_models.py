@@ -111,3 +111,11 @@ def test_discriminator_features_do_not_depend_on_the_batch():
     _, alone = d(x[:1])
     _, batched = d(x)
     assert torch.allclose(alone[-1], batched[-1][:1], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_knows_its_paper_scale_model_by_registry_name(name):
+    from swishpaint.models.registry import paper_scale_model
+
+    paper = paper_scale_model(create_model(name))
+    assert paper in MODELS and MODELS[paper][0] == MODELS[name][0]

@@ -95,14 +95,14 @@ def test_bench_train_quick_writes_results(tmp_path, capsys):
 
 def test_bench_case_failure_is_reported_not_hung_on():
     """A case that fails in its worker process (here an unknown model) comes back as an error entry."""
-    from swishpaint.benchmark import run_case
+    from swishpaint.experiments.bench import run_case
 
     result = run_case("no_such_model", 64, 1, "eager", runs=1)
     assert "error" in result and "no_such_model" in result["error"]
 
 
 def test_bench_end_to_end_cases_time_the_bundled_pipeline():
-    from swishpaint.benchmark import _measure
+    from swishpaint.experiments.bench import _measure
     from swishpaint.inference.colorizer import BUNDLED
 
     for mode in ("colorize", "colorize-hints"):

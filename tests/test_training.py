@@ -196,3 +196,18 @@ def test_time_box_ends_a_sitting_with_a_checkpoint_and_resume_continues(kaggle_d
     assert C.list_checkpoints(out) and C.step_of(C.list_checkpoints(out)[-1]) == first["step"]
     second = train(tiny(kaggle_dir, out, "steps=50"), resume=True, progress=False)
     assert second["step"] == 50 and not second["stopped"]
+
+
+def test_configs_extend_a_base_and_enum_strings_are_checked_by_their_type(tmp_path):
+    from swishpaint.configs import to_dict
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    paper, wpl = to_dict(load_config(root / "paper.yaml")), to_dict(load_config(root / "paper-wpl.yaml"))
+    assert {k for k in paper if paper[k] != wpl[k]} == {"loss", "out_dir"}
+    assert {k for k in paper["loss"] if paper["loss"][k] != wpl["loss"][k]} == {"perceptual"}
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="makes a loop"):
+        load_config(tmp_path / "a.yaml")
+    with pytest.raises(ConfigError, match=r"optim.schedule must be one of constant, cosine, got 'linear'"):
+        load_config(None, ["optim.schedule=linear"])

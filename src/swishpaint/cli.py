@@ -76,7 +76,7 @@ def _cmd_colorize(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .evaluation.evaluate import FolderMismatch, evaluate_folders, evaluate_model, format_table, write_reports
+    from .experiments.evaluate import FolderMismatch, evaluate_folders, evaluate_model, format_table, write_reports
 
     if args.pred or args.gt:
         if not (args.pred and args.gt):
@@ -96,9 +96,9 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from .evaluation.compare import run_compare
+    from .experiments.compare import run_compare
 
-    from .evaluation.compare import table1, table2
+    from .experiments.compare import table1, table2
 
     report = run_compare(args.config)
     print(table1(report))
@@ -116,7 +116,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    from .benchmark import run_bench
+    from .experiments.bench import run_bench
 
     run_bench(args.what, Path(args.out), args.runs, quick=args.quick)
     return 0

@@ -33,6 +33,10 @@ def to_dict(obj: Any) -> Any:
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
+    if origin is typing.Literal:  # enum strings: the type is the one list of valid choices
+        if value not in args:
+            raise ConfigError(f"{where} must be one of {', '.join(map(str, args))}, got {value!r}")
+        return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
@@ -93,7 +97,28 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_yaml(path: str | Path) -> dict:
+def merge(base: dict, over: dict) -> dict:
+    """`over` on top of `base`: sections merge key by key, anything else (values, lists) is replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """A YAML mapping; `extends: OTHER.yaml` (relative to this file) starts from OTHER and overrides it."""
+    data = _read_yaml(path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    here = Path(path).resolve()
+    base_path = here.parent / str(base)
+    if base_path.resolve() in (*_chain, here):
+        raise ConfigError(f"{path}: 'extends: {base}' makes a loop")
+    return merge(load_yaml(base_path, (*_chain, here)), data)
+
+
+def _read_yaml(path: str | Path) -> dict:
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except OSError as e:

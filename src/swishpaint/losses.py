@@ -15,12 +15,13 @@ Readings of the paper (architecture.md §3.8):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.hints import hint_errors
+from .metrics.ranking import hint_errors
 
 PAPER_LAMBDAS = (0.88, 0.79, 0.63, 0.51, 0.39, 1.07)
 
@@ -32,7 +33,7 @@ class LossConfig:
     sketch_mask: bool = True
     candidate_mean_weight: float = 0.001  # 0.999 * min + 0.001 * mean over candidates
     adversarial_weight: float = 0.02  # 0 = the literal paper (no adversarial term for G)
-    l2_mode: str = "decoupled"  # decoupled (AdamW weight decay) | coupled (α‖W‖² in the loss) | off
+    l2_mode: Literal["decoupled", "coupled", "off"] = "decoupled"  # decoupled (AdamW weight decay) | coupled (α‖W‖² in the loss) | off
     l2_alpha: float = 0.009
     pixel_l1_weight: float = 0.0  # optional extra unmasked L1 on the best candidate
     hint_l1_weight: float = 0.0  # L1 on the candidate that follows the hints best (see hint_following_l1)
@@ -117,7 +118,3 @@ def hint_following_l1(candidates: torch.Tensor, target: torch.Tensor, hints: tor
     picked = candidates[hinted][torch.arange(len(chosen), device=candidates.device), chosen]
     return (picked - target[hinted]).abs().mean()
 
-
-def best_candidate(candidates: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(B, K, 3, H, W), (B, 3, H, W) -> (B,) index of the candidate with the lowest L1 to target."""
-    return (candidates - target.unsqueeze(1)).abs().mean(dim=(2, 3, 4)).argmin(dim=1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import zlib
 from dataclasses import dataclass, field
+from typing import Literal
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from torch.utils.data import Dataset
 from ..errors import SwishpaintError
 from .augment import LineStyle, aligned_augment, vary_line_style
 from .hints import HintSampling, sample_hints
-from .images import ImageError, image_to_tensor, list_images, load_grey, load_rgb, save_png
+from .images import DEFAULT_MAX_PIXELS, ImageError, image_to_tensor, list_images, load_grey, load_rgb, save_png, tensor_to_image
 from .lines import extract_lines, random_xdog_params
 
 log = logging.getLogger(__name__)
@@ -43,13 +44,13 @@ CACHE_DIR = ".swishpaint-cache"
 class DataConfig:
     root: str = ""
     size: int = 256  # training crop size (multiple of the generator's 32)
-    line_method: str = "xdog"  # extraction method for colour-only folders
+    line_method: Literal["xdog", "dilate"] = "xdog"  # extraction method for colour-only folders
     line_style: LineStyle = field(default_factory=LineStyle)
     vary_lines: bool = True  # line-style augmentation for extracted sketches
     hints: HintSampling = field(default_factory=HintSampling)
     val_percent: float = 5.0
     workers: int = 0
-    max_pixels: int = 50_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ class SketchColorDataset(Dataset):
             if self.line_method == "xdog" else {}
         sketch = extract_lines(color, self.line_method, **params)[None]
         try:
-            save_png(Image.fromarray((sketch[0] * 255).round().byte().numpy(), "L"), cache)
+            save_png(tensor_to_image(sketch), cache)
         except OSError as e:  # a read-only dataset still trains, just slower
             log.debug("cannot cache %s: %s", cache, e)
         return sketch
@@ -207,12 +208,12 @@ class SketchColorDataset(Dataset):
 
 
 def _grey_tensor(im: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0)[None]
+    return image_to_tensor(im, "L")
 
 
 
 
-def check_dataset(root: str | Path, val_percent: float = 5.0, max_pixels: int = 50_000_000) -> dict:
+def check_dataset(root: str | Path, val_percent: float = 5.0, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     """Decode every file of a dataset: layout, counts per split, size range, unreadable files."""
     report: dict = {"root": str(root), "layout": detect_layout(root), "splits": {}, "unreadable": {}}
     for split in SPLITS:

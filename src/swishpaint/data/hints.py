@@ -3,15 +3,24 @@
 At every interface a hint file is one RGBA PNG the size of the sketch: alpha > 0 marks a hint.
 During training hints are sampled from the ground truth: small flat patches of the local mean colour
 and short strokes, a random number of them, sometimes none, so one model serves both modes.
+
+Held-out images (evaluation, validation, the scripts) get their hints from a named hint protocol,
+seeded by (seed, image index) so every consumer sees the same hints: `held_out_hints`. A protocol is
+one function registered with `@hint_protocol(name)`; "patches" (random flat patches) is defined here,
+and other layers may register more (e.g. user-like dabs, one per large region, from regions/).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image
+
+from ..configs import ConfigError
+from .images import image_to_tensor, tensor_to_image
 
 
 @dataclass
@@ -65,15 +74,37 @@ def sample_hints(color: torch.Tensor, rng: np.random.Generator, cfg: HintSamplin
     return hints
 
 
-def hint_errors(candidates: torch.Tensor, hints: torch.Tensor) -> torch.Tensor:
-    """Mean absolute colour error of each candidate at the hinted pixels: (B, K, 3, H, W), (B, 4, H, W) -> (B, K).
+HintProtocol = Callable[[torch.Tensor, torch.Tensor, np.random.Generator, int], torch.Tensor]
+"""(sketch (1, H, W), colour (3, H, W), rng, count) -> hints (4, H, W) for one held-out image."""
 
-    The candidate with the lowest error is the one that follows the hints: inference returns it first
-    and the hint loss trains it. Images without hints get zeros.
+HINT_PROTOCOLS: dict[str, HintProtocol] = {}
+
+
+def hint_protocol(name: str) -> Callable[[HintProtocol], HintProtocol]:
+    """Register a held-out hint protocol under `name` (a decorator, as models register by name)."""
+    def register(fn: HintProtocol) -> HintProtocol:
+        if name in HINT_PROTOCOLS:
+            raise ValueError(f"hint protocol {name!r} is already registered")
+        HINT_PROTOCOLS[name] = fn
+        return fn
+    return register
+
+
+@hint_protocol("patches")
+def patch_hints(sketch: torch.Tensor, color: torch.Tensor, rng: np.random.Generator, count: int) -> torch.Tensor:
+    """`count` patches and strokes of the ground truth's local mean colour at random places (sample_hints)."""
+    return sample_hints(color, rng, count=count)
+
+
+def held_out_hints(sketch: torch.Tensor, color: torch.Tensor, index: int, count: int, seed: int = 0,
+                   protocol: str = "patches") -> torch.Tensor:
+    """The hints held-out image `index` gets: the same in evaluate, validation and the scripts.
+
+    (1, H, W) sketch and (3, H, W) colour in [0, 1] -> (4, H, W); reproducible per (seed, index).
     """
-    mask = hints[:, None, 3:]
-    err = ((candidates - hints[:, None, :3]).abs().mean(2, keepdim=True) * mask).flatten(2).sum(2)
-    return err / mask.flatten(2).sum(2).clamp_min(1)
+    if protocol not in HINT_PROTOCOLS:
+        raise ConfigError(f"unknown hint protocol {protocol!r}; known: {', '.join(HINT_PROTOCOLS)}")
+    return HINT_PROTOCOLS[protocol](sketch, color, np.random.default_rng([seed, index]), count)
 
 
 def hints_from_rgba(image: Image.Image, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -81,16 +112,14 @@ def hints_from_rgba(image: Image.Image, size: tuple[int, int] | None = None) -> 
     rgba = image.convert("RGBA")
     if size is not None and rgba.size != tuple(size):
         rgba = rgba.resize(tuple(size), Image.NEAREST)
-    arr = torch.from_numpy(np.asarray(rgba, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    arr = image_to_tensor(rgba, "RGBA")
     mask = (arr[3:] > 0).float()
     return torch.cat([arr[:3] * mask, mask], dim=0)
 
 
 def hints_to_rgba(hints: torch.Tensor) -> Image.Image:
     """(4, H, W) hints -> RGBA PIL image (transparent where there is no hint)."""
-    rgb = (hints[:3].clamp(0, 1) * 255 + 0.5).byte()
-    alpha = (hints[3:] > 0).byte() * 255
-    return Image.fromarray(torch.cat([rgb, alpha]).permute(1, 2, 0).numpy(), "RGBA")
+    return tensor_to_image(torch.cat([hints[:3], (hints[3:] > 0).float()]))
 
 
 def resize_hints(hints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -185,15 +185,22 @@ def image_grid(rows: list[list[Image.Image]], pad: int = 4, background=(255, 255
     return sheet
 
 
-def image_to_tensor(im: Image.Image):
-    """PIL image (any mode, taken as RGB) -> (3, H, W) float tensor in [0, 1]; the inverse of tensor_to_image."""
+def image_to_tensor(im: Image.Image, mode: str = "RGB"):
+    """PIL image -> (C, H, W) float tensor in [0, 1] (C = 3 for RGB, 1 for L, 4 for RGBA).
+
+    The one image -> tensor conversion (x / 255); tensor_to_image is its inverse. The image is
+    converted to `mode` first (PIL's conversion: no compositing; use load_rgb for that).
+    """
     import torch  # here, so that this module (image loading and its errors) does not need torch
 
-    rgb = im if im.mode == "RGB" else im.convert("RGB")
-    return torch.from_numpy(to_float_array(rgb)).permute(2, 0, 1).contiguous()
+    arr = to_float_array(im if im.mode == mode else im.convert(mode))
+    return torch.from_numpy(arr.reshape(*arr.shape[:2], -1)).permute(2, 0, 1).contiguous()
 
 
 def tensor_to_image(t) -> Image.Image:
-    """(3, H, W) or (1, H, W) float tensor in [0, 1] -> PIL image."""
+    """(C, H, W) float tensor in [0, 1] -> PIL image (C = 1: L, 3: RGB, 4: RGBA), clamped and rounded half up.
+
+    The one tensor -> 8-bit conversion, so every saved, scored or shown image rounds the same way.
+    """
     arr = t.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
     return from_float_array(arr[..., 0] if arr.shape[2] == 1 else arr)

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .images import composite_on_white, image_to_tensor
+
 METHODS = ("xdog", "dilate")
 
 
@@ -57,9 +59,8 @@ def to_grey_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tens
     """RGB/grey PIL image, array or tensor -> (H, W) float32 luminance in [0, 1]."""
     if isinstance(image, Image.Image):
         if image.mode not in ("L", "RGB"):
-            from .images import composite_on_white
             image = composite_on_white(image)
-        return torch.from_numpy(np.asarray(image.convert("L"), dtype=np.float32) / 255.0)
+        return image_to_tensor(image, "L")[0]
     t = torch.as_tensor(np.asarray(image) if isinstance(image, np.ndarray) else image, dtype=torch.float32)
     if t.max() > 1.0:
         t = t / 255.0

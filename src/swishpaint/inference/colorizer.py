@@ -25,9 +25,11 @@ import torch.nn.functional as F
 import yaml
 from PIL import Image
 
-from ..data.hints import hint_errors, hints_from_rgba, resize_hints
-from ..data.images import DEFAULT_MAX_PIXELS, NotRGBA, load_grey, load_rgba
+from ..data.hints import hints_from_rgba, resize_hints
+from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from_float_array, image_to_tensor,
+                           load_grey, load_rgba)
 from ..errors import InvalidArgument
+from ..metrics.ranking import hint_errors
 from ..models.registry import CONFIG_FILE, ModelLoadError, generator_input, load_model
 from ..regions.flats import FlatConfig, Flats, flats_from_network
 from ..regions.segment import SegmentConfig, Segmentation, segment
@@ -104,12 +106,10 @@ def _as_grey(image: ImageLike, max_pixels: int) -> Image.Image:
     if isinstance(image, (str, Path, bytes)):
         return load_grey(image, max_pixels)
     if isinstance(image, np.ndarray):
-        arr = image
-        if arr.dtype != np.uint8:
-            arr = np.clip(arr * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-        image = Image.fromarray(arr)
-    from ..data.images import composite_on_white
-
+        if image.dtype == np.uint8:
+            image = Image.fromarray(image)
+        else:  # floats in [0, 1], or in [0, 255] when any value is above 1
+            image = from_float_array(image / 255.0 if image.max() > 1.0 else image)
     return composite_on_white(image).convert("L")
 
 
@@ -160,7 +160,13 @@ class Colorizer:
         extras = model_extras(path)
         kwargs.setdefault("working_size", extras["working_size"])
         kwargs.setdefault("candidate_order", extras["candidate_order"])
-        return cls(load_model(path, map_location=device), device, name=str(name_or_path or "demo"), **kwargs)
+        model, device = cls._load_generator(path, device)
+        return cls(model, device, name=str(name_or_path or "demo"), **kwargs)
+
+    @classmethod
+    def _load_generator(cls, path: Path, device: str) -> tuple[torch.nn.Module, str]:
+        """The one seam a backend overrides: the network behind the Colorizer, and the device it runs on."""
+        return load_model(path, map_location=device), device
 
     @property
     def candidates(self) -> int:
@@ -209,7 +215,7 @@ class Colorizer:
         working = size or self.working_size
         with torch.inference_mode():
             grey = _as_grey(image, self.max_pixels)
-            sketch = torch.from_numpy(np.asarray(grey, dtype=np.float32) / 255.0)[None]  # (1, H, W)
+            sketch = image_to_tensor(grey, "L")  # (1, H, W)
             del grey
             hint_full = None
             if hints is not None:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..models.registry import CONFIG_FILE, load_model, load_model_config, save_model
-from .colorizer import BUNDLED, Colorizer, model_extras
+from .colorizer import BUNDLED, Colorizer
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +75,13 @@ class OnnxGenerator:
 
 
 class OnnxColorizer(Colorizer):
+    """Colorizer.load with onnxruntime behind it: a folder with model.onnx, or a torch model folder
+    exported on the fly (to a temporary folder). Always on the CPU."""
+
     @classmethod
-    def load(cls, name_or_path: str | Path | None = None, device: str = "cpu", **kwargs) -> "OnnxColorizer":
-        """A folder with model.onnx; a torch model folder is exported on the fly (to a temporary folder)."""
-        path = Path(name_or_path) if name_or_path else BUNDLED
-        config = load_model_config(path)
+    def _load_generator(cls, path: Path, device: str) -> tuple[OnnxGenerator, str]:
         onnx_path = path / ONNX_FILE
         if not onnx_path.is_file():
             log.warning("%s has no %s; exporting it now (swishpaint export onnx saves this step)", path, ONNX_FILE)
             onnx_path = export_onnx(path, Path(tempfile.mkdtemp(prefix="swishpaint-onnx-")))
-        extras = model_extras(path)
-        kwargs.setdefault("working_size", extras["working_size"])
-        kwargs.setdefault("candidate_order", extras["candidate_order"])
-        return cls(OnnxGenerator(onnx_path, config), "cpu", name=str(name_or_path or "demo"), **kwargs)
+        return OnnxGenerator(onnx_path, load_model_config(path)), "cpu"

@@ -47,6 +47,11 @@ def architecture_of(model: nn.Module) -> str:
     raise TypeError(f"{type(model).__name__} is not a registered generator")
 
 
+def paper_scale_model(model: nn.Module) -> str:
+    """The registered paper-scale model of `model`'s architecture (e.g. swish_unet -> swish_unet_paper)."""
+    return f"{architecture_of(model)}_paper"
+
+
 def build_model(arch: str, config: dict[str, Any]) -> nn.Module:
     if arch not in ARCHITECTURES:
         raise ConfigError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")

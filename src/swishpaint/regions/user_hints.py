@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 
+from ..data.hints import hint_protocol
 from .flats import region_medians
-from .segment import Segmentation
+from .segment import Segmentation, segment
 
+USER_LIKE = "user-like"
 WHITE = 0.9  # a region whose median true colour is at least this light in every channel is paper
 
 
@@ -54,3 +57,12 @@ def user_like_hints(seg: Segmentation, truth: np.ndarray, count: int = 20, radiu
         hints[ys[inside], xs[inside], 3] = 1.0
         hints[y, x, :3], hints[y, x, 3] = medians[region], 1.0  # the deepest point itself always
     return hints
+
+
+@hint_protocol(USER_LIKE)
+def user_like_protocol(sketch: torch.Tensor, color: torch.Tensor, rng: np.random.Generator, count: int) -> torch.Tensor:
+    """The held-out hint protocol (data.hints): (1, H, W) sketch and (3, H, W) truth -> (4, H, W) hints.
+    Deterministic, so `rng` is unused."""
+    seg = segment(sketch[0].numpy())
+    hints = user_like_hints(seg, color.permute(1, 2, 0).numpy(), count)
+    return torch.from_numpy(hints).permute(2, 0, 1).contiguous()

@@ -109,8 +109,12 @@ def _schedule(config: TrainConfig):
     return factor
 
 
-def build_state(config: TrainConfig, info: DistInfo) -> TrainState:
-    """Models, optimisers (AdamW with the paper's α as weight decay on G's kernels), schedulers."""
+def build_state(config: TrainConfig, info: DistInfo | None = None) -> TrainState:
+    """Models, optimisers (AdamW with the paper's α as weight decay on G's kernels), schedulers.
+
+    Without `info`, a single process on the CPU (the benchmark's case).
+    """
+    info = info or DistInfo()
     torch.manual_seed(config.seed)
     g = create_model(config.model.name, **config.model.overrides).to(info.device)
     d = ResNetDiscriminator(config.discriminator).to(info.device)

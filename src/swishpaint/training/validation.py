@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from ..data.datasets import SketchColorDataset
-from ..data.hints import hint_errors, sample_hints
+from ..data.hints import held_out_hints
 from ..data.images import image_grid, tensor_to_image
-from ..evaluation.metrics import psnr, ssim
+from ..metrics.quality import psnr, ssim
+from ..metrics.ranking import closest_candidate, hint_errors
 from ..files import atomic_write
 from ..models.registry import generator_input
 
@@ -19,7 +20,7 @@ from ..models.registry import generator_input
 @torch.no_grad()
 def validate(generator: nn.Module, dataset: SketchColorDataset, device: torch.device, images: int,
              hint_patches: int = 20, seed: int = 0) -> dict[str, float]:
-    """PSNR/SSIM of candidate 1 and of the best candidate on held-out images; with hints if the model takes them.
+    """PSNR/SSIM of candidate 1 and of the best candidate (closest_candidate) on held-out images; with hints if the model takes them.
 
     With hints, candidate 1 is the one that follows the hints best (as inference returns it), not index 0.
     """
@@ -31,12 +32,12 @@ def validate(generator: nn.Module, dataset: SketchColorDataset, device: torch.de
         item = dataset[i]
         sketch, real = item["sketch"][None].to(device), item["color"][None].to(device)
         for suffix, count in modes:
-            hints = sample_hints(item["color"], np.random.default_rng([seed, i]), count=count)[None].to(device) \
-                if count else None
+            hints = held_out_hints(item["sketch"], item["color"], i, count, seed)[None].to(device) if count else None
             cand = generator(generator_input(sketch, hints, in_ch)).clamp(0, 1)[0]
             p = psnr(cand, real.expand(len(cand), -1, -1, -1))
             s = ssim(cand, real.expand(len(cand), -1, -1, -1))
-            best, first = int(p.argmax()), int(hint_errors(cand[None], hints)[0].argmin()) if count else 0
+            best = int(closest_candidate(cand[None], real)[0])
+            first = int(hint_errors(cand[None], hints)[0].argmin()) if count else 0
             for key, value in (("psnr", p[first]), ("ssim", s[first]), ("psnr_best", p[best]), ("ssim_best", s[best])):
                 scores.setdefault(key + suffix, []).append(float(value))
     generator.train()

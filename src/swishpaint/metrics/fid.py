@@ -20,8 +20,10 @@ import torch.nn.functional as F
 
 from ..errors import SwishpaintError
 from ..files import sha256_file
+from .inception import FIDInceptionV3
 
 FID_HELPER_FILE = "default_1.pt"
+PYTORCH_FID_SHA256_PREFIX = "6726825d"
 
 
 class FIDUnavailable(SwishpaintError, RuntimeError):
@@ -74,8 +76,6 @@ class InceptionFeatures:
                 raise FIDUnavailable(f"{path}: cannot load TorchScript Inception ({str(e).splitlines()[0]})") from None
             self.scale = (255 / 128, -1.0)  # the TF graph's input range: x/128 - 1 on 0-255
         else:
-            from .inception import load_pytorch_fid
-
             self.model = load_pytorch_fid(path, digest).to(device)
             self.scale = (2.0, -1.0)  # pytorch-fid: 2x - 1
         self.device = device
@@ -104,3 +104,21 @@ def fid_from_features(real: torch.Tensor, fake: torch.Tensor) -> float:
     if len(real) < 2 or len(fake) < 2:
         raise FIDUnavailable("FID needs at least two images on each side")
     return frechet_distance(*feature_statistics(real), *feature_statistics(fake))
+
+
+def load_pytorch_fid(path, sha256_prefix: str) -> FIDInceptionV3:
+    """Build the network from pytorch-fid's state dict (weights_only; fc and extra keys ignored)."""
+    if not sha256_prefix.startswith(PYTORCH_FID_SHA256_PREFIX):
+        raise FIDUnavailable(f"{path}: SHA-256 starts with {sha256_prefix[:8]}, not {PYTORCH_FID_SHA256_PREFIX}: "
+                             "not the standard pytorch-fid Inception weights")
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several kinds for unreadable or unsafe files
+        raise FIDUnavailable(f"{path}: cannot read the weights ({type(e).__name__})") from None
+    net = FIDInceptionV3()
+    wanted = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")}
+    missing = sorted(wanted - set(state))
+    if missing:
+        raise FIDUnavailable(f"{path}: {len(missing)} Inception weights missing (e.g. {missing[0]})")
+    net.load_state_dict({k: v for k, v in state.items() if k in wanted}, strict=False)
+    return net.eval()

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 
 from ..configs import from_dict, load_yaml
 from ..files import atomic_write, atomic_write_text
-from ..models.registry import count_flops, count_parameters, create_model, load_model
+from ..metrics.timing import median_time
+from ..models.registry import count_flops, count_parameters, create_model, load_model, paper_scale_model
 from .evaluate import evaluate_model
 
 
@@ -35,7 +37,7 @@ class CompareConfig:
     overrides: list[str] = field(default_factory=list)  # applied to every model's training config
     eval_size: int = 256
     eval_images: int = 0  # 0 = the whole held-out split
-    line_method: str = "dilate"
+    line_method: Literal["xdog", "dilate"] = "dilate"
     hint_patches: int = 0
     timing_size: int = 512
     timing_runs: int = 5
@@ -46,8 +48,6 @@ class CompareConfig:
 
 def time_forward(model: torch.nn.Module, size: int, runs: int) -> float:
     """Median milliseconds of one forward pass on a size x size input (after one warm-up)."""
-    from ..benchmark import median_time
-
     model = model.eval()
     x = torch.rand(1, model.config.in_channels, size, size)
     with torch.inference_mode():
@@ -57,8 +57,7 @@ def time_forward(model: torch.nn.Module, size: int, runs: int) -> float:
 def _model_folder(entry: CompareEntry, cfg: CompareConfig, base: Path) -> Path:
     if entry.load:
         return Path(entry.load)
-    from ..training.config import load_config
-    from ..training.loop import train
+    from ..training import load_config, train
 
     out = Path(cfg.out_dir) / entry.name.lower().replace(" ", "-")
     beside = base / entry.config  # configs are named relative to the compare file's folder
@@ -88,9 +87,9 @@ def run_compare(config_path: str | Path) -> dict:
                                 inception_weights=cfg.inception_weights or None, fid=cfg.fid)
         trained = load_model(folder)
         # Table 2 is about the architecture at the paper's scale as well as the model trained here.
-        paper = create_model("swish_unet_paper" if type(trained).__name__ == "SwishUNet" else "unet_paper")
+        paper = create_model(paper_scale_model(trained))
         rows[entry.name] = {
-            "folder": str(folder), "evaluation": result,
+            "folder": str(folder), "evaluation": result.to_dict(),
             "params": count_parameters(trained), "gflops_512": count_flops(trained, 512) / 1e9,
             "ms_per_image": time_forward(trained, cfg.timing_size, cfg.timing_runs),
             "paper_scale_params": count_parameters(paper), "paper_scale_gflops_512": count_flops(paper, 512) / 1e9,
@@ -104,6 +103,11 @@ def run_compare(config_path: str | Path) -> dict:
     return report
 
 
+def _row(table: dict[str, dict], kind: str) -> tuple[str, dict]:
+    """(name, metrics) of the evaluation row of this kind (experiments.evaluate.Row.kind)."""
+    return next((name, row) for name, row in table.items() if row["kind"] == kind)
+
+
 def table1(report: dict) -> str:
     first = next(iter(report["rows"].values()))["evaluation"]
     lines = [f"Table 1: held-out split of {first['data']} ({first['images']} images, {first['size']} px, "
@@ -114,10 +118,9 @@ def table1(report: dict) -> str:
         return f"| {name} | {fid} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['fsim']:.4f} | {r['delta_e']:.2f} | {r['chroma']:.1f} |"
     for name, entry in report["rows"].items():
         t = entry["evaluation"]["table"]
-        lines.append(row(name, t["model (candidate 1)"]))
-        best = next(k for k in t if k.startswith("model (best"))
-        lines.append(row(f"{name}, {best[7:-1]}", t[best]))
-    lines.append(row("sketch as output", first["table"]["sketch as output"]))
+        lines.append(row(name, _row(t, "candidate_1")[1]))
+        lines.append(row(f"{name}, best of {entry['evaluation']['candidates']}", _row(t, "best")[1]))
+    lines.append(row("sketch as output", _row(first["table"], "sketch")[1]))
     return "\n".join(lines) + "\n"
 
 
@@ -142,9 +145,10 @@ def bar_chart(report: dict, path: Path) -> str:
     except ImportError:
         return "chart skipped: matplotlib is not installed (pip install 'swishpaint[eval]')"
     names = list(report["rows"])
-    metrics = [("PSNR (dB)", lambda r: r["evaluation"]["table"]["model (candidate 1)"]["psnr"]),
-               ("SSIM", lambda r: r["evaluation"]["table"]["model (candidate 1)"]["ssim"]),
-               ("FSIM", lambda r: r["evaluation"]["table"]["model (candidate 1)"]["fsim"]),
+    first = lambda r: _row(r["evaluation"]["table"], "candidate_1")[1]
+    metrics = [("PSNR (dB)", lambda r: first(r)["psnr"]),
+               ("SSIM", lambda r: first(r)["ssim"]),
+               ("FSIM", lambda r: first(r)["fsim"]),
                ("ms per 512x512 image", lambda r: r["ms_per_image"])]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.5))
     for ax, (label, get) in zip(axes, metrics):

@@ -18,7 +18,6 @@ import json
 import multiprocessing as mp
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -27,19 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .files import atomic_write_text
-
-
-def median_time(fn, runs: int, warmup: int = 1) -> float:
-    """Median seconds of `runs` calls of fn after `warmup` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from ..files import atomic_write_text
+from ..metrics.timing import median_time
 
 
 def machine_peak(runs: int = 5) -> dict:
@@ -68,12 +56,12 @@ def _peak_rss_mb() -> float:
 
 
 def _measure(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
-    from .inference.colorizer import Colorizer
-    from .models.registry import count_flops, load_model
+    from ..inference.colorizer import Colorizer
+    from ..models.registry import count_flops, load_model
 
     if mode.startswith("colorize"):  # the whole pipeline on a size x size sketch, as a user runs it
         if mode == "colorize-onnx":
-            from .inference.onnx import OnnxColorizer
+            from ..inference.onnx import OnnxColorizer
             colorizer = OnnxColorizer.load(None)
         else:
             colorizer = Colorizer.load()
@@ -89,7 +77,7 @@ def _measure(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
                 "seconds_per_image": seconds, "working_size": colorizer.working_size,
                 "peak_rss_mb": _peak_rss_mb()}
     if mode == "onnx":
-        from .inference.onnx import OnnxColorizer
+        from ..inference.onnx import OnnxColorizer
 
         net = OnnxColorizer.load(model).model
         flops = count_flops(load_model(model), size, batch)
@@ -137,7 +125,7 @@ def bench_infer(runs: int, quick: bool) -> dict:
              ("swish_unet_paper", 4, "optimized"), ("unet_paper", 4, "optimized"),
              ("bundled", 1, "eager"), ("bundled", 1, "optimized"), ("bundled", 1, "compiled"), ("bundled", 1, "onnx"),
              ("bundled", 1, "colorize"), ("bundled", 1, "colorize-hints"), ("bundled", 1, "colorize-onnx")]
-    from .inference.colorizer import BUNDLED
+    from ..inference.colorizer import BUNDLED
 
     peak = machine_peak(runs)
     results = []
@@ -160,17 +148,15 @@ def bench_infer(runs: int, quick: bool) -> dict:
 
 def bench_train(runs: int, quick: bool) -> dict:
     """Images per second of one GAN step (synthetic batches, no data loading) for cpu-demo and U-net."""
-    from .training.config import load_config
-    from .training.distributed import DistInfo
-    from .training.loop import build_state, gan_step
+    from ..training import build_state, gan_step, load_config
 
-    root = Path(__file__).resolve().parents[2] / "configs" / "cpu-demo.yaml"
+    root = Path(__file__).resolve().parents[3] / "configs" / "cpu-demo.yaml"
     out = {}
     for name, overrides in (("cpu-demo (SwishU-net)", []),
                             ("U-net baseline", ["model.name=unet_small",
                                                 "model.overrides={in_channels: 5, widths: [16, 32, 64, 96, 96, 96]}"])):
         cfg = load_config(root, overrides + (["data.size=64", "batch_size=2"] if quick else []))
-        state = build_state(cfg, DistInfo())
+        state = build_state(cfg)
         s, b = cfg.data.size, cfg.batch_size
         batch = {"sketch": torch.rand(b, 1, s, s), "color": torch.rand(b, 3, s, s), "hints": torch.zeros(b, 4, s, s)}
         seconds = median_time(lambda: gan_step(state, batch), runs)
@@ -185,7 +171,7 @@ def _example_sketches(size: int) -> list[np.ndarray]:
 
     from .data.images import list_images
 
-    folder = Path(__file__).resolve().parents[2] / "examples" / "sketches"
+    folder = Path(__file__).resolve().parents[3] / "examples" / "sketches"  # a source checkout
     found = list_images(folder) if folder.is_dir() else []
     if not found:
         rng = np.random.default_rng(0)

@@ -1,1 +1,0 @@
-"""Evaluation: image-quality metrics, FID, dataset scoring and the paper's tables."""

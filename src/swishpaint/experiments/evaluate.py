@@ -1,0 +1,271 @@
+"""Score colourings: a model on a dataset's held-out split, or existing prediction folders.
+
+Rows, all computed in the same run on the same images, sketches and hints:
+- automatic: the model's first candidate (default output, flats only, the network alone), the best of
+  its K candidates (lowest L1 to the ground truth), and the "sketch as output" baseline;
+- for each hint protocol with N hints (user-like: one dab in each of the N largest coloured regions;
+  random: N patches anywhere): the model (default output, flats, the network alone) against the
+  classical references, region fill from the hints alone and Levin et al. (2004);
+- the oracle flat fill (every region in its true mean colour), the ceiling of flat colouring.
+Columns: PSNR,
+SSIM, FSIM(c), mean CIE ΔE, Lab chroma, colourfulness, FID (when an Inception file is available),
+and the candidates' diversity (mean pairwise ΔE).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.datasets import DataConfig, SketchColorDataset
+from ..data.hints import held_out_hints
+from ..data.images import image_to_tensor, list_images, load_rgb, tensor_to_image
+from ..files import atomic_write_text
+from ..metrics.fid import FIDUnavailable, InceptionFeatures, fid_from_features, find_inception
+from ..metrics.fsim import fsim
+from ..metrics.quality import candidate_diversity, chroma, colourfulness, delta_e, psnr, ssim
+from ..metrics.ranking import closest_candidate
+from ..regions.classical import levin_colorize, oracle_flats, region_fill
+from ..regions.segment import segment
+from ..regions.user_hints import USER_LIKE  # registers the user-like protocol
+
+HINT_PROTOCOLS = (USER_LIKE, "patches")  # evaluate reports both, each beside its classical references
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("psnr", "ssim", "fsim", "delta_e", "chroma", "colourfulness", "fid")
+
+
+@dataclass
+class Scores:
+    """Per-image metric lists for one row, plus the images kept for FID."""
+
+    values: dict[str, list[float]] = field(default_factory=dict)
+    images: list[torch.Tensor] = field(default_factory=list)
+
+    def add(self, pred: torch.Tensor, target: torch.Tensor, with_fsim: bool = True) -> None:
+        pred, target = pred[None].clamp(0, 1), target[None]
+        metrics = {"psnr": psnr(pred, target), "ssim": ssim(pred, target), "delta_e": delta_e(pred, target),
+                   "chroma": chroma(pred), "colourfulness": colourfulness(pred)}
+        if with_fsim:
+            metrics["fsim"] = fsim(pred, target)
+        for k, v in metrics.items():
+            self.values.setdefault(k, []).append(float(v[0]))
+        self.images.append(pred[0])
+
+    def summary(self) -> dict[str, float]:
+        return {k: float(np.mean(v)) for k, v in self.values.items()}
+
+
+# automatic: the model's candidate 1 (default output / flats / network alone), the best of K, the sketch;
+# per hint protocol: the model (default / flats / network alone), region fill and Levin 2004;
+# oracle flats; prediction: a folder's images
+RowKind = Literal["candidate_1", "flats", "network", "best", "sketch", "oracle_flats", "hints", "hints_flats",
+                  "hints_network", "region_fill", "levin", "prediction"]
+FID_KINDS = ("candidate_1", "flats", "network", "sketch", "oracle_flats", "prediction")  # FID of a selection
+# or a hinted result means little
+
+
+@dataclass
+class Row:
+    """One table row: `kind` says what it scores (code matches on it), `name` is only for people."""
+
+    kind: RowKind
+    name: str
+    scores: Scores = field(default_factory=Scores)
+    protocol: str | None = None  # the hint protocol of a hinted row
+    means: dict[str, float] = field(default_factory=dict)  # metric -> mean over the images
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **({"protocol": self.protocol} if self.protocol else {}), **self.means}
+
+
+@dataclass
+class Evaluation:
+    """An evaluation's rows plus what was scored (`about`: model or folders, data, sizes)."""
+
+    about: dict[str, Any]
+    rows: list[Row]
+    fid_note: str = ""
+    diversity: float | None = None  # mean pairwise ΔE between a sketch's candidates
+
+    def row(self, kind: RowKind, protocol: str | None = None) -> Row | None:
+        return next((r for r in self.rows if r.kind == kind and r.protocol == protocol), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report: `table` maps each row's name to its kind and metric means."""
+        return {**self.about, "diversity": self.diversity, "fid_note": self.fid_note,
+                "table": {r.name: r.to_dict() for r in self.rows}}
+
+
+def sketch_image(sketch: torch.Tensor) -> Image.Image:
+    """(1, H, W) sketch tensor -> the 8-bit greyscale image the model is scored on (scripts reuse it)."""
+    return tensor_to_image(sketch)
+
+
+def _summarise(rows: list[Row]) -> None:
+    for row in rows:
+        row.means = row.scores.summary()
+
+
+def _add_fid(rows: list[Row], targets: list[torch.Tensor], inception_weights: str | None,
+             enabled: bool = True) -> str:
+    """Add 'fid' to the means of every row of a FID_KINDS kind; returns how FID was computed or why not."""
+    if not enabled:
+        return "FID not computed (switched off)"
+    try:
+        net = InceptionFeatures(find_inception(inception_weights))
+        real = torch.cat([net(torch.stack(targets[i:i + 16])) for i in range(0, len(targets), 16)])
+        for row in rows:
+            if row.kind not in FID_KINDS:
+                continue
+            images = row.scores.images
+            fake = torch.cat([net(torch.stack(images[i:i + 16])) for i in range(0, len(images), 16)])
+            row.means["fid"] = fid_from_features(real, fake)
+        return f"FID with {net.name} on {len(targets)} images"
+    except FIDUnavailable as e:
+        return f"FID unavailable: {e}"
+
+
+@torch.no_grad()
+def evaluate_model(model: str | None, data_root: str, size: int = 256, images: int = 0, hint_patches: int = 20,
+                   line_method: str = "dilate", inception_weights: str | None = None, seed: int = 0,
+                   device: str = "cpu", progress: bool = False, fid: bool = True) -> Evaluation:
+    """Colourise a dataset's held-out split with every candidate and score it (see module docstring)."""
+    from ..inference.colorizer import Colorizer
+
+    colorizer = Colorizer.load(model, device=device, working_size=size)
+    data = SketchColorDataset(DataConfig(root=data_root, size=size, line_method=line_method), "val", train=False)
+    n = len(data) if images <= 0 else min(images, len(data))
+    k = colorizer.candidates
+    rows: dict[tuple[str, str | None], Row] = {}
+
+    def add(kind: RowKind, name: str, colours, target: torch.Tensor, protocol: str | None = None) -> None:
+        """Score (3, H, W) tensor or (H, W, 3) array colours in row (kind, protocol), made on first use."""
+        if not isinstance(colours, torch.Tensor):
+            colours = torch.from_numpy(np.ascontiguousarray(colours, np.float32)).permute(2, 0, 1)
+        row = rows.setdefault((kind, protocol), Row(kind, name, protocol=protocol))
+        row.scores.add(colours.float(), target)
+
+    protocols = HINT_PROTOCOLS if colorizer.takes_hints and hint_patches else ()
+    targets, diversity = [], []
+    indices = range(n)
+    if progress:
+        from tqdm import tqdm
+        indices = tqdm(indices, desc="evaluate")
+    for i in indices:
+        item = data[i]
+        sketch_im = sketch_image(item["sketch"])
+        sketch = np.asarray(sketch_im, np.float32) / 255
+        target = item["color"]
+        truth = target.permute(1, 2, 0).numpy()
+        seg = segment(sketch)
+        colouring = colorizer.colorize_regions(sketch_im, candidates=k)
+        cands = torch.stack([torch.from_numpy(colouring.image(c, "final")).permute(2, 0, 1).float() / 255
+                             for c in range(k)])
+        best = int(closest_candidate(cands[None], target[None])[0])
+        add("sketch", "sketch as output", item["sketch"].expand(3, -1, -1), target)
+        add("candidate_1", "model (candidate 1)", cands[0], target)
+        add("flats", "model flats (candidate 1)", colouring.image(0, "flat") / 255.0, target)
+        add("network", "model network only (candidate 1)", colouring.image(0, "network") / 255.0, target)
+        add("best", f"model (best of {k})", cands[best], target)
+        diversity.append(float(candidate_diversity(cands)))
+        add("oracle_flats", "oracle flats (true mean per region)", oracle_flats(seg, truth, sketch), target)
+        for protocol in protocols:
+            hints_t = held_out_hints(item["sketch"], target, i, hint_patches, seed, protocol)
+            hints = hints_t.permute(1, 2, 0).numpy()
+            prefix = f"{hint_patches} {protocol} hints: "
+            add("region_fill", prefix + "region fill", region_fill(seg, hints, sketch), target, protocol)
+            add("levin", prefix + "Levin 2004", levin_colorize(sketch, hints), target, protocol)
+            hinted = colorizer.colorize_regions(sketch_im, hints=hints_t)
+            for output, kind, label in (("final", "hints", "model"), ("flat", "hints_flats", "model flats"),
+                                        ("network", "hints_network", "model network only")):
+                add(kind, prefix + label, hinted.image(0, output) / 255.0, target, protocol)
+        targets.append(target)
+    table = list(rows.values())
+    _summarise(table)
+    fid_note = _add_fid(table, targets, inception_weights, fid)
+    about = {"model": model or "bundled demo", "data": data_root, "split": "val", "images": n, "size": size,
+             "line_method": line_method, "candidates": k, "hints": hint_patches, "hint_protocols": list(protocols)}
+    return Evaluation(about, table, fid_note, float(np.mean(diversity)))
+
+
+class FolderMismatch(ValueError):
+    """Prediction and ground-truth folders do not hold the same file names."""
+
+
+def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
+                     inception_weights: str | None = None, fid: bool = True) -> Evaluation:
+    """Score predictions against ground truth matched by file stem (prediction resized to the truth)."""
+    gt = {p.stem: p for p in list_images(gt_dir)}
+    preds = {p.stem: p for p in list_images(pred_dir)}
+    cand_files = {s: p for s, p in preds.items() if "_c" in s and s.rsplit("_c", 1)[1].isdigit()}
+    main = {s: p for s, p in preds.items() if s not in cand_files and not s.endswith("_sheet")}
+    missing_pred, missing_gt = sorted(set(gt) - set(main)), sorted(set(main) - set(gt))
+    if missing_pred or missing_gt:
+        parts = []
+        if missing_pred:
+            parts.append(f"missing in {pred_dir}: {', '.join(missing_pred[:10])}" + (" ..." if len(missing_pred) > 10 else ""))
+        if missing_gt:
+            parts.append(f"missing in {gt_dir}: {', '.join(missing_gt[:10])}" + (" ..." if len(missing_gt) > 10 else ""))
+        raise FolderMismatch("; ".join(parts))
+    prediction, best_row, sketch_row = (Row("prediction", "prediction"), Row("best", "best candidate"),
+                                        Row("sketch", "sketch as output"))
+    rows = [prediction] + ([best_row] if cand_files else []) + ([sketch_row] if sketch_dir else [])
+    targets, diversity = [], []
+    for stem in sorted(gt):
+        target_im = load_rgb(gt[stem])
+        target = image_to_tensor(target_im)
+        resize = lambda im: im.resize(target_im.size, Image.BICUBIC) if im.size != target_im.size else im
+        prediction.scores.add(image_to_tensor(resize(load_rgb(main[stem]))), target)
+        cands = [image_to_tensor(resize(load_rgb(p)))
+                 for s, p in sorted(cand_files.items()) if s.rsplit("_c", 1)[0] == stem]
+        if cands:
+            c = torch.stack(cands)
+            best_row.scores.add(c[int(closest_candidate(c[None], target[None])[0])], target)
+            diversity.append(float(candidate_diversity(c)))
+        if sketch_dir:
+            matches = [p for p in list_images(sketch_dir) if p.stem == stem]
+            if not matches:
+                raise FolderMismatch(f"missing in {sketch_dir}: {stem}")
+            sketch_row.scores.add(image_to_tensor(resize(load_rgb(matches[0]))), target)
+        targets.append(target)
+    _summarise(rows)
+    fid_note = _add_fid(rows, targets, inception_weights, fid) if len({t.shape for t in targets}) == 1 \
+        else "FID unavailable: images differ in size"
+    return Evaluation({"pred": pred_dir, "gt": gt_dir, "images": len(gt)}, rows, fid_note,
+                      float(np.mean(diversity)) if diversity else None)
+
+
+def format_table(result: Evaluation, markdown: bool = False) -> str:
+    """The result's table as aligned text or markdown."""
+    cols = [c for c in COLUMNS if any(c in row.means for row in result.rows)]
+    head = ["row"] + [c.replace("_", " ") for c in cols]
+    lines = []
+    rows = [[row.name] + [f"{row.means[c]:.4f}" if c in ("ssim", "fsim") else f"{row.means[c]:.2f}"
+                          if c in row.means else "-" for c in cols] for row in result.rows]
+    if markdown:
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "---|" * len(head))
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+    else:
+        widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+        for r in [head] + rows:
+            lines.append("  ".join(x.ljust(w) for x, w in zip(r, widths)))
+    notes = [result.fid_note]
+    if result.diversity is not None:
+        notes.append(f"candidate diversity (mean pairwise ΔE): {result.diversity:.2f}")
+    return "\n".join(lines + [""] + notes)
+
+
+def write_reports(result: Evaluation, json_path: str | None, markdown_path: str | None) -> None:
+    if json_path:
+        atomic_write_text(json_path, json.dumps(result.to_dict(), indent=1))
+    if markdown_path:
+        atomic_write_text(markdown_path, format_table(result, markdown=True) + "\n")
