@@ -187,7 +187,7 @@ def test_evaluate_model_and_compare_end_to_end(kaggle_dir, tmp_path, capsys):
                  "--hints", "5", "--json", str(tmp_path / "e.json"), "--no-fid"]) == 0
     out = capsys.readouterr().out
     assert "sketch as output" in out and "model (best of 3)" in out and "oracle flats" in out
-    for protocol in ("user-like", "random"):  # both hint protocols, each beside its classical references
+    for protocol in ("user-like", "patches"):  # both hint protocols, each beside its classical references
         for row in ("model", "model flats", "region fill", "Levin 2004"):
             assert f"5 {protocol} hints: {row} " in out
     compare_yaml = tmp_path / "compare.yaml"
