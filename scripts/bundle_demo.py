@@ -5,9 +5,10 @@
 Takes the run's best generator (by validation PSNR) or a chosen checkpoint, ranks its candidates on
 training images (not the held-out split, which the quality figures use), and writes config.yaml
 (with the working size, the candidate order and the training record), model.safetensors and
-model.onnx. Ranking: candidates whose mean Lab chroma reaches --min-chroma come first, each group by
-mean PSNR. Without that rule the default output is the greyish candidate (a grey wash scores a high
-PSNR), which is not what a user asking for a colouring wants.
+model.onnx. Candidates are ranked as users get them: through the region pipeline (flats + shading +
+lines, automatic colouring). Ranking: candidates whose mean Lab chroma reaches --min-chroma come first,
+each group by mean PSNR. Without that rule the default output is the greyish candidate (a grey wash
+scores a high PSNR), which is not what a user asking for a colouring wants.
 """
 
 from __future__ import annotations
@@ -23,18 +24,24 @@ import yaml
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
 from swishpaint.metrics.quality import chroma, psnr
 from swishpaint.inference.onnx import export_onnx
-from swishpaint.models import generator_input, load_model, save_model
+from swishpaint.models import load_model, save_model
 
 
 @torch.no_grad()
 def candidate_order(model, data_root: str, size: int, images: int,
                     min_chroma: float) -> tuple[list[int], list[float], list[float]]:
+    from swishpaint.data.images import image_to_tensor, tensor_to_image
+    from swishpaint.inference.colorizer import Colorizer
+
+    colorizer = Colorizer(model, working_size=size)  # model order: candidate k is network output k
     data = SketchColorDataset(DataConfig(root=data_root, size=size), "train", train=False)
     step = max(1, len(data) // images)
     scores, chromas = [], []
+    k = model.config.candidates
     for i in range(0, len(data), step)[:images]:
         item = data[i]
-        cand = model(generator_input(item["sketch"][None], None, model.config.in_channels))[0].clamp(0, 1)
+        images_k = colorizer.colorize(tensor_to_image(item["sketch"]), candidates=k)
+        cand = torch.stack([image_to_tensor(im) for im in images_k])
         scores.append(psnr(cand, item["color"].expand_as(cand)).tolist())
         chromas.append(chroma(cand).tolist())
     mean, colour = np.mean(scores, axis=0), np.mean(chromas, axis=0)

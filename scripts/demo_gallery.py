@@ -1,54 +1,59 @@
-"""Gallery of the bundled model on held-out demo images: sketch | 3 automatic candidates | 20 hints |
-network with hints | with hints, by regions (the default) | truth.
+"""Gallery on held-out images: sketch | 20 user-like hints | classical region fill | swishpaint flats |
+swishpaint default (flats + shading + lines) | automatic (no hints) | truth.
 
-    python scripts/demo_gallery.py --data data/demo --out docs/images/demo-gallery.jpg
+    python scripts/demo_gallery.py --data data/renpy --out docs/images/region-gallery.jpg
 
-Sketches are made with the 'dilate' extractor (training used XDoG), so the gallery shows line art of
-a style the model never trained on. Hints are 20 small patches sampled from the ground truth.
+Sketches are made with the 'dilate' extractor, hints with the user-like protocol of `swishpaint
+evaluate` (one dab in each of the 20 largest coloured regions), and the region fill from the same
+segmentation and hints, as in evaluate's reference rows. Only commit galleries of freely licensed
+images (renpy-demo is MIT); the anime corpus's characters are not redistributable.
 """
 
 from __future__ import annotations
 
 import argparse
 
+import numpy as np
 from PIL import Image
 
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
 from swishpaint.data.hints import held_out_hints, hints_to_rgba
-from swishpaint.data.images import image_grid, tensor_to_image
+from swishpaint.data.images import from_float_array, image_grid, tensor_to_image
 from swishpaint.files import atomic_write
 from swishpaint.inference.colorizer import Colorizer
+from swishpaint.regions.classical import region_fill
+from swishpaint.regions.segment import segment
+from swishpaint.regions.user_hints import USER_LIKE
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--data", default="data/demo")
-    p.add_argument("--out", default="docs/images/demo-gallery.jpg")
-    p.add_argument("--images", type=int, default=8)
+    p.add_argument("--data", default="data/renpy")
+    p.add_argument("--model", help="model folder (default: the bundled model)")
+    p.add_argument("--out", default="docs/images/region-gallery.jpg")
+    p.add_argument("--images", type=int, default=6)
     p.add_argument("--size", type=int, default=256)
+    p.add_argument("--hints", type=int, default=20)
     args = p.parse_args()
-    colorizer = Colorizer.load()
+    colorizer = Colorizer.load(args.model, working_size=args.size)
     data = SketchColorDataset(DataConfig(root=args.data, size=args.size, line_method="dilate"), "val", train=False)
-    names = [s.name for s in data.samples]
-    # the anime images first, then an even spread over the rest
-    picks = [i for i, n in enumerate(names) if n.startswith("renpy")]
-    rest = [i for i in range(len(data)) if i not in picks]
-    picks += rest[:: max(1, len(rest) // (args.images - len(picks)))][: args.images - len(picks)]
+    picks = range(0, len(data), max(1, len(data) // args.images))[: args.images]
     rows = []
     for i in picks:
         item = data[i]
-        sketch = tensor_to_image(item["sketch"])
-        auto = colorizer.colorize(sketch, candidates=3)
-        hints = held_out_hints(item["sketch"], item["color"], i, 20)
-        network_only = colorizer.colorize(sketch, hints=hints, output="network")[0]
-        filled = colorizer.colorize(sketch, hints=hints)[0]
-        hint_view = Image.alpha_composite(Image.new("RGBA", sketch.size, "white"), hints_to_rgba(hints)).convert("RGB")
-        rows.append([sketch, *auto, hint_view, network_only, filled, tensor_to_image(item["color"])])
-    grid = image_grid(rows)
-    atomic_write(args.out, lambda tmp: grid.save(tmp, format="JPEG" if args.out.endswith(".jpg") else "PNG",
-                                                 quality=90))
-    print(f"wrote {args.out}: columns sketch | candidates 1-3 | hints | network with hints | "
-          "with hints (regions) | ground truth")
+        sketch_im = tensor_to_image(item["sketch"])
+        sketch = np.asarray(sketch_im, np.float32) / 255
+        hints = held_out_hints(item["sketch"], item["color"], i, args.hints, protocol=USER_LIKE)
+        fill = region_fill(segment(sketch), hints.permute(1, 2, 0).numpy(), sketch)
+        hinted = colorizer.colorize_regions(sketch_im, hints=hints)
+        auto = colorizer.colorize(sketch_im)[0]
+        hint_view = Image.alpha_composite(Image.new("RGBA", sketch_im.size, "white"), hints_to_rgba(hints)).convert("RGB")
+        rows.append([sketch_im.convert("RGB"), hint_view, from_float_array(fill),
+                     Image.fromarray(hinted.image(0, "flat")), Image.fromarray(hinted.image(0, "final")), auto,
+                     tensor_to_image(item["color"])])
+    atomic_write(args.out, lambda tmp: image_grid(rows).save(tmp, format="JPEG", quality=90))
+    print(f"wrote {args.out}: sketch | {args.hints} user-like hints | region fill | flats | default | "
+          "automatic | truth")
 
 
 if __name__ == "__main__":

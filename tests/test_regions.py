@@ -64,6 +64,9 @@ def test_dab_partly_on_a_line_colours_the_region_it_mostly_covers():
     regions = hinted_regions(seg, hints)
     assert set(regions) == {region_at(seg, "left")}
     np.testing.assert_allclose(regions[region_at(seg, "left")], (0, 0, 1))
+    on_line = np.zeros_like(hints)
+    on_line[seg.lines] = (0, 1, 0, 1)  # a dab wholly on the lines paints them, not a region
+    assert hinted_regions(seg, on_line) == {}
 
 
 def test_flats_take_hints_then_the_network_median_and_keep_paper_white():
@@ -77,7 +80,7 @@ def test_flats_take_hints_then_the_network_median_and_keep_paper_white():
     network[100:110, 40:50] = (1, 0, 1)  # an outlier the median ignores
     hints = np.zeros((SIZE, SIZE, 4), np.float32)
     hints[118:123, 58:63] = (0.9, 0.1, 0.1, 1)
-    flats = flats_from_network(seg, network, hints)
+    flats = flats_from_network(seg, network, hints, FlatConfig(shading_strength=1.0))
     right, left, outside = (region_at(seg, n) for n in ("right", "left", "outside"))
     np.testing.assert_allclose(flats.colours[left], (0.9, 0.1, 0.1), atol=1 / 255)
     np.testing.assert_allclose(flats.colours[right], (0.2, 0.6, 0.3), atol=1 / 255)
@@ -86,6 +89,8 @@ def test_flats_take_hints_then_the_network_median_and_keep_paper_white():
     # shading keeps the network's shadow inside the region, nothing elsewhere
     assert flats.shading[40, 200] < 0.7 and flats.shading[100, 200] == pytest.approx(1, abs=0.01)
     assert flats.shading.max() <= 1 and flats.shading[5, 5] == 1 and flats.shading[seg.lines].min() == 1
+    half = flats_from_network(seg, network, hints, FlatConfig(shading_strength=0.5)).shading
+    assert half[40, 200] == pytest.approx(1 - 0.5 * (1 - flats.shading[40, 200]), abs=1e-4)
     final = flats.final(sketch)
     np.testing.assert_allclose(final, flats.image * flats.shading[..., None] * sketch[..., None])
 

@@ -31,7 +31,8 @@ class FlatConfig:
     background_lightness: float = 0.85  # ...when the network leaves it at least this light,
     hinted_paper: bool = True  # ...or whatever its colour when the person gave hints but none there: one
     # dab per area is how people hint, so an unhinted background is one they left as paper
-    shading_strength: float = 1.0  # 0: flats only; 1: the network's full light and shadow
+    shading_strength: float = 0.5  # 0: flats only; 1: the network's full light and shadow (0.5: tuned on
+    # anime training images, where the network's shadows are right in place but too strong)
     min_shading: float = 0.35  # the darkest shadow the network may add (a multiplier)
 
 
@@ -67,7 +68,7 @@ def hinted_regions(seg: Segmentation, hints: np.ndarray, cfg: FlatConfig = FlatC
     """Region -> the hint colour (3,) that rules it.
 
     Each dab (connected hint stroke) colours the region holding most of its off-line pixels, and any
-    other region holding at least cfg.dab_share of them. Several dabs in one region: the colour covering
+    other region holding at least cfg.dab_share of them; a dab wholly on a line colours nothing. Several dabs in one region: the colour covering
     most hint pixels there wins (colours compared at 4 bits per channel).
     """
     mask = hints[..., 3] > 0
@@ -75,11 +76,8 @@ def hinted_regions(seg: Segmentation, hints: np.ndarray, cfg: FlatConfig = FlatC
         return {}
     n_dabs, dabs = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     count = seg.count
-    on_paper = mask & ~seg.lines
-    # dabs lying wholly on lines count all their pixels
-    dab_has_paper = np.bincount(dabs[on_paper], minlength=n_dabs) > 0
-    counted = mask & (~seg.lines | ~dab_has_paper[dabs])
-    dab_region = dabs[counted].astype(np.int64) * count + seg.labels[counted]
+    on_paper = mask & ~seg.lines  # a dab lying wholly on a line paints the line, not a region: ignored
+    dab_region = dabs[on_paper].astype(np.int64) * count + seg.labels[on_paper]
     share = np.bincount(dab_region, minlength=n_dabs * count).reshape(n_dabs, count).astype(np.float64)
     share /= np.maximum(share.sum(1, keepdims=True), 1)
     colours_region = (share >= cfg.dab_share) | (share == share.max(1, keepdims=True)) & (share > 0)
