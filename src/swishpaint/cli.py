@@ -137,6 +137,15 @@ def _cmd_lines(args) -> int:
     return run_lines(args.inputs, Path(args.out), args.method)
 
 
+def _print_manifest(m: dict, out: str, source_line) -> int:
+    """A corpus build's summary: one line per source, then the totals."""
+    for name, source in m["sources"].items():
+        print(source_line(name, source))
+    print(f"total: train {m['counts']['train']}, val {m['counts']['val']} in {m['seconds']} s; "
+          f"manifest {Path(out) / 'manifest.json'}")
+    return 0
+
+
 def _cmd_data(args) -> int:
     if args.data_cmd == "build-demo":
         from tqdm import tqdm
@@ -145,13 +154,9 @@ def _cmd_data(args) -> int:
 
         cache = Path(args.cache) if args.cache else Path(args.out) / ".debs"
         m = build_demo_corpus(args.out, cache, args.max_per_source, args.max_side, args.workers, progress=tqdm)
-        for name, s in m["sources"].items():
-            rejected = sum(s.get("rejected", {}).values())
-            print(f"{name:26s} {s['version']:18s} train {s.get('train_images', 0):5d} "
-                  f"(from {s.get('train_originals', 0)}) val {s.get('val_images', 0):4d} rejected {rejected}")
-        print(f"total: train {m['counts']['train']}, val {m['counts']['val']} in {m['seconds']} s; "
-              f"manifest {Path(args.out) / 'manifest.json'}")
-        return 0
+        return _print_manifest(m, args.out, lambda name, s: (
+            f"{name:26s} {s['version']:18s} train {s.get('train_images', 0):5d} (from "
+            f"{s.get('train_originals', 0)}) val {s.get('val_images', 0):4d} rejected {sum(s.get('rejected', {}).values())}"))
     if args.data_cmd == "build-anime":
         from .data.anime_corpus import SOURCES, BuildConfig, build_anime_corpus
 
@@ -159,12 +164,9 @@ def _cmd_data(args) -> int:
         cfg = BuildConfig(args.out, cache, frames_per_model=args.frames_per_model,
                           sources=tuple(args.sources.split(",")) if args.sources else tuple(SOURCES))
         m = build_anime_corpus(cfg, log=lambda line: print(line, flush=True))
-        for name, s in m["sources"].items():
-            print(f"{name:13s} train {s['train']:5d} val {s['val']:4d} characters {s['characters']:4d} "
-                  f"rejected {s['rejected']:4d}  {s['licence']}")
-        print(f"total: train {m['counts']['train']}, val {m['counts']['val']} in {m['seconds']} s; "
-              f"manifest {Path(args.out) / 'manifest.json'}")
-        return 0
+        return _print_manifest(m, args.out, lambda name, s: (
+            f"{name:13s} train {s['train']:5d} val {s['val']:4d} characters {s['characters']:4d} "
+            f"rejected {s['rejected']:4d}  {s['licence']}"))
     if args.data_cmd == "pack":
         from .data.pack import pack_corpus
 
