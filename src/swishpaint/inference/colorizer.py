@@ -33,7 +33,7 @@ from ..metrics.ranking import hint_errors
 from ..models.registry import CONFIG_FILE, ModelLoadError, generator_input, load_model
 from ..regions.flats import FlatConfig, Flats, flats_from_network
 from ..regions.segment import SegmentConfig, Segmentation, segment
-from .upsample import guided_upsample_bands
+from .upsample import BAND_ROWS, guided_upsample_bands
 
 BUNDLED = Path(__file__).resolve().parent.parent / "weights" / "demo"
 DEFAULT_WORKING_SIZE = 512
@@ -83,16 +83,19 @@ class RegionColouring:
         return flats_from_network(self.segmentation, self.network(k), self.hints, self.flat_config, line_width)
 
     def image(self, k: int = 0, output: str = "final", keep_lines: bool = True) -> np.ndarray:
-        """(H, W, 3) uint8 rendering of candidate k: "final", "flat" or "network" (see OUTPUTS)."""
-        if output == "network" or self.segmentation is None:
-            colours = self.network(k)
-        else:
-            flats = self.flats(k)
-            colours = flats.image if output == "flat" else flats.image * flats.shading[..., None]
-            del flats
-        if keep_lines:
-            colours *= self.sketch[..., None]  # multiply the original lines over the colours
-        return (np.clip(colours, 0, 1) * 255 + 0.5).astype(np.uint8)
+        """(H, W, 3) uint8 rendering of candidate k: "final", "flat" or "network" (see OUTPUTS), made in
+        row bands so that a large sketch needs one float plane, not several."""
+        flats = None if output == "network" or self.segmentation is None else self.flats(k)
+        network = self.network(k) if flats is None else None
+        h = self.sketch.shape[0]
+        out = np.empty(self.sketch.shape + (3,), np.uint8)
+        for y0 in range(0, h, BAND_ROWS):
+            y1 = min(h, y0 + BAND_ROWS)
+            rows = network[y0:y1] if flats is None else flats.rows(y0, y1, shading=output == "final")
+            if keep_lines:
+                rows = rows * self.sketch[y0:y1, :, None]  # multiply the original lines over the colours
+            out[y0:y1] = np.clip(rows * 255 + 0.5, 0, 255).astype(np.uint8)
+        return out
 
 
 def check_working_size(size: int) -> None:

@@ -49,16 +49,20 @@ def region_medians(labels: np.ndarray, values: np.ndarray, count: int, where: np
     """
     if values.ndim == 2:
         values = values[..., None]
-    quantised = np.clip(values * 255 + 0.5, 0, 255).astype(np.int64)
-    lab = labels.astype(np.int64)
+    # one channel at a time in int32 keys: a 7000² image must not need 8-byte copies of all channels
+    lab = labels.astype(np.int32 if count * 256 < 2**31 else np.int64) * 256
     out = np.empty((count, values.shape[-1]), np.float32)
     for c in range(values.shape[-1]):
-        keys = lab * 256 + quantised[..., c]
-        hist = np.bincount(keys[where].ravel() if where is not None else keys.ravel(), minlength=count * 256)
+        level = values[..., c] * 255 + 0.5
+        np.clip(level, 0, 255, out=level)
+        keys = lab + level.astype(lab.dtype)
+        del level
+        hist = np.bincount(keys[where] if where is not None else keys.ravel(), minlength=count * 256)
         hist = hist.reshape(count, 256)
         empty = hist.sum(1) == 0
         if where is not None and empty.any():  # regions lying wholly on lines: all their pixels
             hist[empty] = np.bincount(keys.ravel(), minlength=count * 256).reshape(count, 256)[empty]
+        del keys
         cdf = hist.cumsum(1)
         out[:, c] = (cdf >= (cdf[:, -1:] + 1) // 2).argmax(1) / 255.0
     return out
@@ -115,17 +119,30 @@ def paper_regions(seg: Segmentation, medians: np.ndarray, cfg: FlatConfig = Flat
 
 @dataclass
 class Flats:
-    """One colouring by regions: colours (count, 3) per region, which regions hints decided, the flat
-    image (H, W, 3) and the shading multiplier (H, W) in (0, 1]."""
+    """One colouring by regions: colours (count, 3) per region, which regions hints decided, the
+    region labels (H, W) and the shading multiplier (H, W) in (0, 1]. Full-size colour planes are
+    made on demand (`image`, `rows`): at 7000² each is 0.6 GB."""
 
     colours: np.ndarray
     hinted: np.ndarray
-    image: np.ndarray
+    labels: np.ndarray
     shading: np.ndarray
+
+    @property
+    def image(self) -> np.ndarray:
+        """The flat image (H, W, 3) float32."""
+        return self.colours[self.labels]
+
+    def rows(self, y0: int, y1: int, shading: bool = True) -> np.ndarray:
+        """Rows y0:y1 of the flats, times the shading unless shading=False: (y1 - y0, W, 3)."""
+        out = self.colours[self.labels[y0:y1]]
+        if shading:
+            out *= self.shading[y0:y1, :, None]
+        return out
 
     def final(self, sketch: np.ndarray) -> np.ndarray:
         """flats × shading × lines: what the layered file composites to."""
-        return self.image * self.shading[..., None] * sketch[..., None]
+        return self.rows(0, self.labels.shape[0]) * sketch[..., None]
 
 
 def line_zone(seg: Segmentation, width: float) -> np.ndarray:
@@ -153,9 +170,8 @@ def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray
         for region, colour in by_hints.items():
             colours[region] = colour
             hinted[region] = True
-    image = colours[seg.labels]
     shading = network_shading(seg, network, colours, zone, cfg)
-    return Flats(colours, hinted, image, shading)
+    return Flats(colours, hinted, seg.labels, shading)
 
 
 def network_shading(seg: Segmentation, network: np.ndarray, colours: np.ndarray, zone: np.ndarray,
