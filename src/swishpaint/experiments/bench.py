@@ -169,7 +169,7 @@ def _example_sketches(size: int) -> list[np.ndarray]:
     """The bundled example sketches (or, where they are missing, synthetic ones) at size², float in [0, 1]."""
     from PIL import Image
 
-    from .data.images import list_images
+    from ..data.images import list_images
 
     folder = Path(__file__).resolve().parents[3] / "examples" / "sketches"  # a source checkout
     found = list_images(folder) if folder.is_dir() else []
