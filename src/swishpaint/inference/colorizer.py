@@ -82,12 +82,14 @@ class RegionColouring:
         line_width = max(1.0, max(self.sketch.shape) / self.working)  # the network's lines at full size
         return flats_from_network(self.segmentation, self.network(k), self.hints, self.flat_config, line_width)
 
-    def image(self, k: int = 0, output: str = "final", keep_lines: bool = True) -> np.ndarray:
-        """(H, W, 3) uint8 rendering of candidate k: "final", "flat" or "network" (see OUTPUTS)."""
+    def image(self, k: int = 0, output: str = "final", keep_lines: bool = True,
+              flats: Flats | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 rendering of candidate k: "final", "flat" or "network" (see OUTPUTS).
+        Pass `flats(k)` when it is already made (the web page also sends the flats), so it is made once."""
         if output == "network" or self.segmentation is None:
             colours = self.network(k)
         else:
-            flats = self.flats(k)
+            flats = flats or self.flats(k)
             colours = flats.image if output == "flat" else flats.image * flats.shading[..., None]
             del flats
         if keep_lines:
