@@ -104,6 +104,15 @@ def fill(page, x: int, y: int, colour: str = FILL) -> None:
     page.wait_for_selector("#status:has-text('Filled')")
 
 
+def downloaded_hints(page, folder: Path) -> np.ndarray:
+    """The hints PNG the page downloads (and sends with the next run), H×W×4 uint8."""
+    with page.expect_download() as download:
+        page.click("#download-hints")
+    path = folder / download.value.suggested_filename
+    download.value.save_as(path)
+    return np.asarray(Image.open(path).convert("RGBA"))
+
+
 def rgb(hex_colour: str) -> tuple[int, int, int]:
     return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
 
@@ -136,26 +145,28 @@ def test_page_upload_paint_and_colourise(server, browser_page, sketch, tmp_path)
     assert (tmp_path / "page.png").stat().st_size > 10_000
 
 
-def test_bucket_fills_exactly_the_clicked_region_and_undo_redo_restore(server, browser_page, sketch):
+def test_bucket_fills_exactly_the_clicked_region_and_undo_redo_restore(server, browser_page, sketch, tmp_path):
     page = browser_page
     open_sketch(page, server, sketch)
     labels = labels_of(colourise(page))
     page.check("input[name=view][value=flats]")
     x, y = deep_point(labels)
-    before, hints_before = canvas(page, "view"), canvas(page, "hints")
+    before = canvas(page, "view")
     fill(page, x, y)
     after = canvas(page, "view")
     region = labels == labels[y, x]
     np.testing.assert_array_equal((before != after).any(-1), region)  # that region's pixels, and only those
     assert (after[region][:, :3] == rgb(FILL)).all()
-    hints = canvas(page, "hints")
+    hints = downloaded_hints(page, tmp_path)
     np.testing.assert_array_equal(hints[..., 3] == 255, region)  # the fill is a hint covering the whole region
+    assert (hints[region][:, :3] == rgb(FILL)).all()
     page.keyboard.press("Control+z")
     np.testing.assert_array_equal(canvas(page, "view"), before)
-    np.testing.assert_array_equal(canvas(page, "hints"), hints_before)
+    page.click("#download-hints")
+    page.wait_for_selector("#status:has-text('No hints yet')")  # the fill is no longer a hint
     page.keyboard.press("Control+Shift+z")
     np.testing.assert_array_equal(canvas(page, "view"), after)
-    np.testing.assert_array_equal(canvas(page, "hints"), hints)
+    np.testing.assert_array_equal(downloaded_hints(page, tmp_path), hints)
     page.keyboard.press("i")  # the eyedropper picks the fill back
     page.fill("#color", "#000000")
     click_pixel(page, x, y)
@@ -202,9 +213,8 @@ def test_reroll_keeps_locked_regions_and_the_layered_download_holds_them(server,
                 flats = np.asarray(Image.open(io.BytesIO(ora.read("data/flats.png"))).convert("RGB"))
         np.testing.assert_array_equal(flats[mask], rerolled[mask][:, :3])  # the locked fills are in the file
 
-    with page.expect_download() as download:
-        page.click("#download-hints")
-    download.value.save_as(tmp_path / "hints.png")
+    hints = downloaded_hints(page, tmp_path)
+    Image.fromarray(hints).save(tmp_path / "hints.png")
     page.click("#clear")
     page.set_input_files("#hints-file", str(tmp_path / "hints.png"))  # a saved hints PNG continues the work
     page.wait_for_selector("#status:has-text('hints loaded')")

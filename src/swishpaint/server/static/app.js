@@ -3,8 +3,10 @@
 // The server sends the region label map (labels_rgb: label = r + 256 g) and each candidate's flats and
 // shading; the page keeps them as typed arrays and composites the views itself (final = flats × shading ×
 // lines), so a bucket fill repaints one region's pixels at once, with no request. Every fill and stroke is
-// also a hint: the hints canvas is what the next run sends, and a region painted whole keeps its colour in
-// every candidate (regions.flats.hinted_regions), which is what makes re-roll keep the locked regions.
+// also a hint: the next run sends the hints canvas (strokes) with every filled region painted whole, and a
+// region painted whole keeps its colour in every candidate (regions.flats.hinted_regions), which is what
+// makes re-roll keep the locked regions. Flats hold one colour per region, so a fill and its undo are one
+// colour per region: no pixel copies.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const viewCanvas = $("view"), hintCanvas = $("hints"), viewport = $("viewport"), stack = $("stack");
@@ -14,6 +16,7 @@ const HISTORY_BYTES = 512 * 1024 * 1024;  // undo keeps at most this much (a 204
 const S = {
   w: 0, h: 0, sketchFile: null, grey: null, hintData: null, viewData: null,
   labels: null, regionStart: null, regionPixels: null, regionBox: null,  // regions as CSR lists + bounding boxes
+  locked: new Map(),  // region -> the colour (a 32-bit RGBA word) the bucket filled it with
   flats: null, shading: null, result: null, candidate: 0, maxCandidates: 1,
   view: "final", tool: "brush", used: [], undo: [], redo: [],
   zoom: 1, tx: 0, ty: 0, panning: null, space: false, drawing: null,
@@ -74,7 +77,8 @@ async function loadSketch(file) {
   viewCtx.fillStyle = "#fff"; viewCtx.fillRect(0, 0, w, h); viewCtx.drawImage(img, 0, 0);
   const rgba = viewCtx.getImageData(0, 0, w, h).data, grey = new Uint8ClampedArray(w * h);
   for (let p = 0, i = 0; p < grey.length; p++, i += 4) grey[p] = (rgba[i] * 299 + rgba[i + 1] * 587 + rgba[i + 2] * 114 + 500) / 1000;
-  Object.assign(S, { w, h, grey, sketchFile: file, hintData: new ImageData(w, h), viewData: new ImageData(w, h), undo: [], redo: [] });
+  Object.assign(S, { w, h, grey, sketchFile: file, hintData: new ImageData(w, h), viewData: new ImageData(w, h), undo: [], redo: [],
+                     locked: new Map() });
   hintCtx.clearRect(0, 0, w, h);
   forgetColouring();
   $("stack").hidden = false; $("drop-hint").hidden = true; $("run").disabled = false;
@@ -138,12 +142,22 @@ function render() {
   viewCtx.putImageData(S.viewData, 0, 0);
 }
 
-function renderPixels(pixels, box) {
-  const out = S.viewData.data;
-  for (let j = 0; j < pixels.length; j++) paintPixel(out, pixels[j]);
-  const [x0, y0, x1, y1] = box;
-  viewCtx.putImageData(S.viewData, 0, 0, x0, y0, x1 - x0 + 1, y1 - y0 + 1);
-  hintCtx.putImageData(S.hintData, 0, 0, x0, y0, x1 - x0 + 1, y1 - y0 + 1);
+function renderRegion(r, colour) {
+  // Give region r one flat colour and repaint its pixels of the view: one loop per view, no per-pixel branches.
+  const pixels = S.regionPixels.subarray(S.regionStart[r], S.regionStart[r + 1]), n = pixels.length;
+  const flat = words(S.flats), out = words(S.viewData.data), grey = S.grey, shading = S.shading;
+  const cr = colour & 255, cg = (colour >>> 8) & 255, cb = (colour >>> 16) & 255;
+  for (let j = 0; j < n; j++) flat[pixels[j]] = colour;
+  if (S.view === "flats") for (let j = 0; j < n; j++) out[pixels[j]] = colour;
+  else if (S.view === "final") {
+    for (let j = 0; j < n; j++) {
+      const p = pixels[j], k = shading[p] * grey[p];
+      out[p] = ((cr * k + 32512) / 65025 | (cg * k + 32512) / 65025 << 8 | (cb * k + 32512) / 65025 << 16 | 0xff000000) >>> 0;
+    }
+  }  // shading and lines do not show the flats
+  const b = 4 * r, x0 = S.regionBox[b], y0 = S.regionBox[b + 1];
+  viewCtx.putImageData(S.viewData, 0, 0, x0, y0, S.regionBox[b + 2] - x0 + 1, S.regionBox[b + 3] - y0 + 1);
+  return n;
 }
 
 async function showCandidate(i) {
@@ -153,7 +167,6 @@ async function showCandidate(i) {
   const n = S.w * S.h, grey = new Uint8ClampedArray(n);
   for (let p = 0; p < n; p++) grey[p] = shading.data[4 * p];
   S.flats = flats.data; S.shading = grey;
-  S.undo = []; S.redo = [];  // the history edits a colouring; a new one starts afresh (hints stay)
   for (const img of document.querySelectorAll("#candidates-list img")) img.classList.toggle("chosen", img.dataset.index === String(i));
   swatches($("palette-flats"), body.palettes[i]);
   render();
@@ -167,27 +180,15 @@ function remember(entry) {
   while (bytes > HISTORY_BYTES && S.undo.length > 1) bytes -= S.undo.shift().bytes;
 }
 
-// Region edits work on whole pixels through 32-bit views (RGBA bytes read as one little-endian word).
-const words = (bytes) => new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
+const words = (bytes) => new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);  // RGBA as one word
 
-function gather(bytes, pixels) {
-  const from = words(bytes), out = new Uint32Array(pixels.length);
-  for (let j = 0; j < pixels.length; j++) out[j] = from[pixels[j]];
-  return out;
-}
-
-function scatter(bytes, pixels, values) {
-  const to = words(bytes);
-  if (typeof values === "number") for (let j = 0; j < pixels.length; j++) to[pixels[j]] = values;
-  else for (let j = 0; j < pixels.length; j++) to[pixels[j]] = values[j];
-}
+function regionColour(r) { return words(S.flats)[S.regionPixels[S.regionStart[r]]]; }
 
 function applyState(entry, which) {
   const state = entry[which];
-  if (entry.pixels) {  // a region fill: only its pixels (after a fill they all hold one colour)
-    scatter(S.flats, entry.pixels, state.flats);
-    scatter(S.hintData.data, entry.pixels, state.hints);
-    renderPixels(entry.pixels, entry.box);
+  if (entry.region !== undefined) {  // a fill: the region's colour and lock
+    if (state.locked === undefined) S.locked.delete(entry.region); else S.locked.set(entry.region, state.locked);
+    renderRegion(entry.region, state.colour);
   } else {  // a stroke, clear or loaded hints: the whole hints layer
     S.hintData.data.set(state.hints);
     hintCtx.putImageData(S.hintData, 0, 0);
@@ -214,24 +215,21 @@ function rgbHex(r, g, b) { return "#" + [r, g, b].map((v) => v.toString(16).padS
 function bucket(x, y) {
   if (!S.labels) { setStatus("Colourise first: the bucket fills the regions the server finds.", "error"); return; }
   const t0 = performance.now();
-  const r = S.labels[y * S.w + x], pixels = S.regionPixels.subarray(S.regionStart[r], S.regionStart[r + 1]);
-  const box = Array.from(S.regionBox.subarray(4 * r, 4 * r + 4));
+  const r = S.labels[y * S.w + x];
   const [cr, cg, cb] = hexRgb($("color").value), colour = (cr | cg << 8 | cb << 16 | 255 << 24) >>> 0;
-  const before = { flats: gather(S.flats, pixels), hints: gather(S.hintData.data, pixels) };
-  const after = { flats: colour, hints: colour };
-  scatter(S.flats, pixels, colour);
-  scatter(S.hintData.data, pixels, colour);
-  renderPixels(pixels, box);
-  remember({ what: `fill region ${r}`, pixels, box, before, after, bytes: 8 * pixels.length });
+  const before = { colour: regionColour(r), locked: S.locked.get(r) };
+  S.locked.set(r, colour);
+  const n = renderRegion(r, colour);
+  remember({ what: `fill region ${r}`, region: r, before, after: { colour, locked: colour }, bytes: 64 });
   const ms = performance.now() - t0;
   document.body.dataset.lastFillMs = ms.toFixed(2);
   useColour($("color").value);
-  setStatus(`Filled region ${r} (${pixels.length} px) in ${ms.toFixed(1)} ms; it stays this colour when you re-roll.`);
+  setStatus(`Filled region ${r} (${n} px) in ${ms.toFixed(1)} ms; it stays this colour when you re-roll.`);
 }
 
 function eyedropper(x, y) {
   const i = 4 * (y * S.w + x), hd = S.hintData.data;
-  const from = hd[i + 3] === 255 ? hd : S.flats;
+  const from = hd[i + 3] === 255 ? hd : S.flats;  // a stroke, else the flats (fills included)
   if (!from) return;
   $("color").value = rgbHex(from[i], from[i + 1], from[i + 2]);
   setTool(S.previousTool || "bucket");
@@ -359,16 +357,26 @@ document.addEventListener("keyup", (ev) => { if (ev.key === " ") { S.space = fal
 
 // ---- requests ----------------------------------------------------------------------------------------
 
-function hasHints() {
-  const d = S.hintData.data;
-  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return true;
-  return false;
+function hintsCanvas() {
+  // What the next run gets: the strokes, with every filled region painted whole over them.
+  const out = new ImageData(new Uint8ClampedArray(S.hintData.data), S.w, S.h), to = words(out.data);
+  for (const [r, colour] of S.locked) {
+    const pixels = S.regionPixels.subarray(S.regionStart[r], S.regionStart[r + 1]);
+    for (let j = 0; j < pixels.length; j++) to[pixels[j]] = colour;
+  }
+  const c = document.createElement("canvas");
+  c.width = S.w; c.height = S.h;
+  c.getContext("2d").putImageData(out, 0, 0);
+  let any = S.locked.size > 0;
+  for (let i = 3; !any && i < out.data.length; i += 4) any = out.data[i] > 0;
+  return any ? c : null;
 }
 
 async function colorize(fields) {
   const form = new FormData();
   form.append("sketch", S.sketchFile);
-  if (hasHints()) form.append("hints", await canvasBlob(hintCanvas), "hints.png");
+  const hints = hintsCanvas();
+  if (hints) form.append("hints", await canvasBlob(hints), "hints.png");
   for (const [k, v] of Object.entries(fields)) form.append(k, String(v));
   const r = await fetch("/api/colorize", { method: "POST", body: form });
   const body = await r.json().catch(() => ({ error: `server answered ${r.status}` }));
@@ -421,7 +429,11 @@ function finalImage() {
 
 const stem = () => (S.sketchFile ? S.sketchFile.name.replace(/\.[^.]*$/, "") : "sketch");
 $("download-png").addEventListener("click", async () => download(await canvasBlob(finalImage()), `${stem()}_colour.png`));
-$("download-hints").addEventListener("click", async () => download(await canvasBlob(hintCanvas), `${stem()}_hints.png`));
+$("download-hints").addEventListener("click", async () => {
+  const hints = hintsCanvas();
+  if (hints) download(await canvasBlob(hints), `${stem()}_hints.png`);
+  else setStatus("No hints yet: paint strokes or fill regions first.", "error");
+});
 $("download-layered").addEventListener("click", async () => {
   // asked again with today's hints, so the file holds every fill made since the last run
   const format = $("layered-format").value;
@@ -461,7 +473,12 @@ $("clear").addEventListener("click", () => {
   const before = S.hintData.data.slice();
   hintCtx.clearRect(0, 0, S.w, S.h);
   S.hintData = new ImageData(S.w, S.h);
-  remember({ what: "clear hints", before: { hints: before }, after: { hints: S.hintData.data.slice() }, bytes: 8 * S.w * S.h });
+  remember({ what: "clear hint strokes", before: { hints: before }, after: { hints: S.hintData.data.slice() }, bytes: 8 * S.w * S.h });
+  for (const [r] of S.locked) {  // and unlock every fill, each its own undo step
+    remember({ what: `unlock region ${r}`, region: r, before: { colour: regionColour(r), locked: S.locked.get(r) },
+               after: { colour: regionColour(r) }, bytes: 64 });
+  }
+  S.locked.clear();
 });
 $("zoom-in").addEventListener("click", () => zoomCentre(1.25));
 $("zoom-out").addEventListener("click", () => zoomCentre(0.8));
