@@ -281,7 +281,7 @@ function applyTransform() {
 function fit() {
   if (!S.w) return;
   const vw = viewport.clientWidth, vh = viewport.clientHeight;
-  S.zoom = Math.min(vw / S.w, vh / S.h);
+  S.zoom = 0.98 * Math.min(vw / S.w, vh / S.h);  // a margin shows where the page ends
   S.tx = (vw - S.w * S.zoom) / 2; S.ty = (vh - S.h * S.zoom) / 2;
   applyTransform();
 }
