@@ -12,11 +12,11 @@ import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
+from swishpaint.experiments.page_bench import deepest_point, inner_regions, labels_from
 from swishpaint.models import create_model, save_model
 from swishpaint.server.launch import running_server
 
@@ -76,19 +76,9 @@ def canvas(page, canvas_id: str) -> np.ndarray:
     return np.asarray(decode(url).convert("RGBA"))
 
 
-def labels_of(body: dict) -> np.ndarray:
-    rgb = np.asarray(decode(body["labels_rgb"]).convert("RGB"), np.int32)
-    return rgb[..., 0] + 256 * rgb[..., 1]
-
-
 def deep_point(labels: np.ndarray, rank: int = 0) -> tuple[int, int]:
     """(x, y) deepest inside the `rank`-th largest region that does not touch the border."""
-    border = set(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]).tolist())
-    areas = np.bincount(labels.ravel())
-    inner = [r for r in np.argsort(-areas) if r not in border]
-    depth = cv2.distanceTransform((labels == inner[rank]).astype(np.uint8), cv2.DIST_L2, 3)
-    y, x = np.unravel_index(int(depth.argmax()), depth.shape)
-    return int(x), int(y)
+    return deepest_point(labels, inner_regions(labels)[rank])
 
 
 def click_pixel(page, x: int, y: int) -> None:
@@ -148,7 +138,7 @@ def test_page_upload_paint_and_colourise(server, browser_page, sketch, tmp_path)
 def test_bucket_fills_exactly_the_clicked_region_and_undo_redo_restore(server, browser_page, sketch, tmp_path):
     page = browser_page
     open_sketch(page, server, sketch)
-    labels = labels_of(colourise(page))
+    labels = labels_from(colourise(page))
     page.check("input[name=view][value=flats]")
     x, y = deep_point(labels)
     before = canvas(page, "view")
@@ -177,7 +167,7 @@ def test_reroll_keeps_locked_regions_and_the_layered_download_holds_them(server,
                                                                         pytoshop_reader):  # noqa: F811
     page = browser_page
     open_sketch(page, server, sketch)
-    labels = labels_of(colourise(page))
+    labels = labels_from(colourise(page))
     page.check("input[name=view][value=flats]")
     locked = {deep_point(labels, 0): FILL, deep_point(labels, 1): "#f0c020"}
     for (x, y), colour in locked.items():
@@ -226,7 +216,7 @@ def test_no_request_leaves_the_local_server(server, browser_page, sketch):
     urls: list[str] = []
     page.on("request", lambda request: urls.append(request.url))
     open_sketch(page, server, sketch)
-    labels = labels_of(colourise(page))
+    labels = labels_from(colourise(page))
     fill(page, *deep_point(labels))
     colourise(page, "#reroll")
     page.goto(server + "/docs")

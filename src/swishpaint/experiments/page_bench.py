@@ -56,19 +56,42 @@ def _sketch(size: int, folder: Path) -> Path:
     return path
 
 
-def _deep_points(labels: np.ndarray) -> dict[str, tuple[int, int]]:
-    """(x, y) deepest inside the largest region and those at the 90th and 50th percentile of area."""
+def labels_from(body: dict) -> np.ndarray:
+    """The region label map of a /api/colorize answer (its browser-friendly `labels_rgb`), H×W int64."""
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["labels_rgb"].split(",", 1)[1]))).convert("RGB"),
+                     np.int64)
+    return rgb[..., 0] + 256 * rgb[..., 1]
+
+
+def deepest_point(labels: np.ndarray, region: int) -> tuple[int, int]:
+    """(x, y) of the pixel of `region` farthest from its edge: a click there hits the region at any zoom."""
     import cv2
 
-    areas = np.bincount(labels.ravel())
-    order = np.argsort(-areas)
-    picks = {"largest": order[0], "p90": order[len(order) // 10], "median": order[len(order) // 2]}
-    points = {}
-    for name, region in picks.items():
-        depth = cv2.distanceTransform((labels == region).astype(np.uint8), cv2.DIST_L2, 3)
-        y, x = np.unravel_index(int(depth.argmax()), depth.shape)
-        points[name] = (int(x), int(y))
-    return points
+    depth = cv2.distanceTransform((labels == region).astype(np.uint8), cv2.DIST_L2, 3)
+    y, x = np.unravel_index(int(depth.argmax()), depth.shape)
+    return int(x), int(y)
+
+
+def inner_regions(labels: np.ndarray, count: int | None = None) -> list[int]:
+    """The regions that do not touch the border, largest first (the first `count`)."""
+    border = set(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]).tolist())
+    return [int(r) for r in np.argsort(-np.bincount(labels.ravel())) if r not in border][:count]
+
+
+def colourise_page(page, url: str, sketch: Path, candidates: int | None = None, timeout_ms: int = 300_000) -> np.ndarray:
+    """Open the page, load `sketch`, colourise; return the region label map the page works on."""
+    page.goto(url)
+    page.wait_for_selector("#model-info:has-text('candidates')")
+    page.set_input_files("#file", str(sketch))
+    page.wait_for_selector("#stack:not([hidden])")
+    if candidates:
+        page.fill("#candidates", str(candidates))
+    with page.expect_response("**/api/colorize", timeout=timeout_ms) as answer:
+        page.click("#run")
+    page.wait_for_selector("#status:has-text('Done')", timeout=timeout_ms)
+    return labels_from(answer.value.json())
 
 
 def bench_page(runs: int, quick: bool) -> dict:
@@ -86,20 +109,13 @@ def bench_page(runs: int, quick: bool) -> dict:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-background-networking", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(server.url)
-        page.wait_for_selector("#model-info:has-text('candidates')")
-        page.set_input_files("#file", str(sketch))
-        page.wait_for_selector("#stack:not([hidden])")
-        page.fill("#candidates", "1")
-        with page.expect_response("**/api/colorize", timeout=300_000) as answer:
-            page.click("#run")
-        page.wait_for_selector("#status:has-text('Done')", timeout=300_000)
-        rgb = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer.value.json()["labels_rgb"].split(",")[1])))
-                         .convert("RGB"), np.int64)
-        labels = rgb[..., 0] + 256 * rgb[..., 1]
+        labels = colourise_page(page, server.url, sketch, candidates=1)
+        order = np.argsort(-np.bincount(labels.ravel()))
+        picks = {"largest": order[0], "p90": order[len(order) // 10], "median": order[len(order) // 2]}
         page.keyboard.press("b")
         cases = {}
-        for name, (x, y) in _deep_points(labels).items():
+        for name, region in picks.items():
+            x, y = deepest_point(labels, region)
             times = []
             for i in range(runs + 1):  # the first fill warms the JIT up and is not counted
                 page.fill("#color", "#%02x%02x%02x" % (40 + 30 * i % 200, 90, 160))
