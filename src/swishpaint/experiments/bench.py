@@ -10,6 +10,7 @@ the command line's cold start. train: images per second of cpu-demo and the U-ne
 regions: line-art segmentation per 512² sketch (target ≤ 60 ms) and its peak memory at 4096² (each in a
 fresh process), and the whole colorize pipeline at 512² by regions against the network alone (the
 pipeline before regions) in the same run (target ≤ 1.5×), with and without 20 hints.
+page: the web page's paint bucket on a 2048² sketch in Chromium (target ≤ 50 ms; see page_bench).
 """
 
 from __future__ import annotations
@@ -253,7 +254,9 @@ def bench_regions(runs: int, quick: bool) -> dict:
 
 def run_bench(what: str, out: Path, runs: int = 5, quick: bool = False) -> dict:
     """Run a benchmark and merge its section into the results file (atomically)."""
-    result = {"infer": bench_infer, "train": bench_train, "regions": bench_regions}[what](runs, quick)
+    from .page_bench import bench_page
+
+    result = {"infer": bench_infer, "train": bench_train, "regions": bench_regions, "page": bench_page}[what](runs, quick)
     data = json.loads(out.read_text()) if out.is_file() else {}
     data[what] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.processor() or platform.machine(),
                   "torch": torch.__version__, "threads": torch.get_num_threads(), "quick": quick, **result}

@@ -82,10 +82,15 @@ class RegionColouring:
         line_width = max(1.0, max(self.sketch.shape) / self.working)  # the network's lines at full size
         return flats_from_network(self.segmentation, self.network(k), self.hints, self.flat_config, line_width)
 
-    def image(self, k: int = 0, output: str = "final", keep_lines: bool = True) -> np.ndarray:
+    def image(self, k: int = 0, output: str = "final", keep_lines: bool = True,
+              flats: Flats | None = None) -> np.ndarray:
         """(H, W, 3) uint8 rendering of candidate k: "final", "flat" or "network" (see OUTPUTS), made in
-        row bands so that a large sketch needs one float plane, not several."""
-        flats = None if output == "network" or self.segmentation is None else self.flats(k)
+        row bands so that a large sketch needs one float plane, not several. Pass `flats(k)` when it
+        is already made (the web page also sends the flats), so it is made once."""
+        if output != "network" and self.segmentation is not None:
+            flats = flats or self.flats(k)
+        else:
+            flats = None
         network = self.network(k) if flats is None else None
         h = self.sketch.shape[0]
         out = np.empty(self.sketch.shape + (3,), np.uint8)

@@ -71,39 +71,53 @@ def region_medians(labels: np.ndarray, values: np.ndarray, count: int, where: np
 def hinted_regions(seg: Segmentation, hints: np.ndarray, cfg: FlatConfig = FlatConfig()) -> dict[int, np.ndarray]:
     """Region -> the hint colour (3,) that rules it.
 
-    Each dab (connected hint stroke) colours the region holding most of its off-line pixels, and any
-    other region holding at least cfg.dab_share of them; a dab wholly on a line colours nothing. Several dabs in one region: the colour covering
-    most hint pixels there wins (colours compared at 4 bits per channel).
+    A region painted whole (every pixel, lines included, with some off the lines: what the page's paint
+    bucket sends) takes its own dominant colour, whatever touches it, so a bucket fill beside other fills
+    or strokes is never swallowed by them. On the rest, each dab (connected hint stroke) colours the
+    region holding most of its off-line pixels, and any other region holding at least cfg.dab_share of
+    them; a dab wholly on a line colours nothing. Several dabs in one region: the colour covering most
+    hint pixels there wins (colours compared at 4 bits per channel).
     """
     mask = hints[..., 3] > 0
     if not mask.any():
         return {}
-    n_dabs, dabs = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     count = seg.count
+    painted = np.bincount(seg.labels[mask], minlength=count)
+    has_paper = np.bincount(seg.labels[~seg.lines], minlength=count) > 0
+    whole = (painted == seg.areas()) & has_paper
+    result = _dominant_colours(seg.labels, hints, mask & whole[seg.labels])
+    mask &= ~whole[seg.labels]
+    if not mask.any():
+        return result
+    n_dabs, dabs = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     on_paper = mask & ~seg.lines  # a dab lying wholly on a line paints the line, not a region: ignored
     dab_region = dabs[on_paper].astype(np.int64) * count + seg.labels[on_paper]
     share = np.bincount(dab_region, minlength=n_dabs * count).reshape(n_dabs, count).astype(np.float64)
     share /= np.maximum(share.sum(1, keepdims=True), 1)
     colours_region = (share >= cfg.dab_share) | (share == share.max(1, keepdims=True)) & (share > 0)
     # every hint pixel votes for its own region if its dab colours that region
-    ys, xs = np.nonzero(mask)
-    d, r = dabs[ys, xs], seg.labels[ys, xs]
-    votes = colours_region[d, r]
-    d, r, rgb = d[votes], r[votes], hints[ys[votes], xs[votes], :3]
+    votes = np.zeros_like(mask)
+    votes[mask] = colours_region[dabs[mask], seg.labels[mask]]
+    return {**_dominant_colours(seg.labels, hints, votes), **result}
+
+
+def _dominant_colours(labels: np.ndarray, hints: np.ndarray, votes: np.ndarray) -> dict[int, np.ndarray]:
+    """Region -> the mean of its most frequent hint colour (4 bits per channel) among the `votes` pixels."""
+    ys, xs = np.nonzero(votes)
+    if not len(ys):
+        return {}
+    r, rgb = labels[ys, xs], hints[ys, xs, :3]
     q = np.clip(rgb * 15 + 0.5, 0, 15).astype(np.int64)
     key = r.astype(np.int64) * 4096 + q[:, 0] * 256 + q[:, 1] * 16 + q[:, 2]
     keys, inverse, n = np.unique(key, return_inverse=True, return_counts=True)
-    sums = np.zeros((len(keys), 3))
-    np.add.at(sums, inverse, rgb)
-    result: dict[int, np.ndarray] = {}
+    inverse = inverse.ravel()
+    sums = np.stack([np.bincount(inverse, weights=rgb[:, c], minlength=len(keys)) for c in range(3)], 1)
     best: dict[int, int] = {}
     for i, k in enumerate(keys):  # one entry per (region, colour): a few dozen
         region = int(k // 4096)
         if region not in best or n[i] > n[best[region]]:
             best[region] = i
-    for region, i in best.items():
-        result[region] = (sums[i] / n[i]).astype(np.float32)
-    return result
+    return {region: (sums[i] / n[i]).astype(np.float32) for region, i in best.items()}
 
 
 def paper_regions(seg: Segmentation, medians: np.ndarray, cfg: FlatConfig = FlatConfig(),
