@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from scipy.ndimage import find_objects
+from scipy.spatial import cKDTree
 
 from .segment import Segmentation
 
@@ -91,13 +93,10 @@ def region_features(labels: np.ndarray, cfg: MatchConfig = MatchConfig()) -> Reg
     flat = labels.ravel()
     centroids = np.stack([np.bincount(flat, ys.ravel(), count), np.bincount(flat, xs.ravel(), count)], 1)
     centroids /= np.maximum(areas, 1)[:, None]
-    boxes = np.zeros((count, 2))
-    for axis, coords in ((0, ys), (1, xs)):
-        lo = np.full(count, np.inf)
-        hi = np.full(count, -np.inf)
-        np.minimum.at(lo, flat, coords.ravel())
-        np.maximum.at(hi, flat, coords.ravel())
-        boxes[:, axis] = np.maximum(hi - lo + 1, 1)
+    boxes = np.ones((count, 2))
+    for i, found in enumerate(find_objects(labels + 1)):  # the bounding box of every region, one pass
+        if found is not None:
+            boxes[i] = (found[0].stop - found[0].start, found[1].stop - found[1].start)
     pairs, borders = seg.adjacency()
     parent = np.full(count, -1)
     if len(pairs):
@@ -139,10 +138,12 @@ def _colour_keys(colours: np.ndarray) -> np.ndarray:
 
 
 def match_regions(reference: ColouredRegions, target_labels: np.ndarray, cfg: MatchConfig = MatchConfig(),
-                  reference_features: RegionFeatures | None = None) -> Match:
-    """Colour the target frame's regions from the reference's (see the module docstring)."""
+                  reference_features: RegionFeatures | None = None,
+                  target_features: RegionFeatures | None = None) -> Match:
+    """Colour the target frame's regions from the reference's (see the module docstring); features
+    already computed (a chain reuses each frame's as the next reference's) may be passed in."""
     ref = reference_features or region_features(reference.labels, cfg)
-    tgt = region_features(target_labels, cfg)
+    tgt = target_features or region_features(target_labels, cfg)
     nr, nt = reference.count, int(tgt.areas.shape[0])
     scale, offset = align(ref, tgt)
     # candidates: overlap after alignment...
@@ -151,8 +152,6 @@ def match_regions(reference: ColouredRegions, target_labels: np.ndarray, cfg: Ma
     keys, overlap = np.unique(target_labels[inside].astype(np.int64) * nr + warped[inside], return_counts=True)
     t_idx, r_idx = keys // nr, keys % nr
     # ...and the nearest reference regions by aligned centroid
-    from scipy.spatial import cKDTree
-
     ref_centres = ref.centroids * scale + offset
     k = min(cfg.neighbours, nr)
     _, near = cKDTree(ref_centres).query(tgt.centroids, k=k)
@@ -197,7 +196,6 @@ def _context_cost(reference: ColouredRegions, ref: RegionFeatures, tgt: RegionFe
     colours differ."""
     ref_keys = _colour_keys(reference.colours)
     tgt_keys = ref_keys[first_pass]
-    nr = reference.count
     # the set of (reference region, neighbour colour) pairs
     a, b = ref.pairs[:, 0], ref.pairs[:, 1]
     ref_set = np.unique(np.r_[a * 4096 + ref_keys[b], b * 4096 + ref_keys[a]])
@@ -219,7 +217,6 @@ def _context_cost(reference: ColouredRegions, ref: RegionFeatures, tgt: RegionFe
     parent_t, parent_r = tgt.parent[t_all], ref.parent[r_all]
     same_parent = (parent_t >= 0) & (parent_r >= 0) & (tgt_keys[np.maximum(parent_t, 0)]
                                                         == ref_keys[np.maximum(parent_r, 0)])
-    del nr
     return 0.5 * (1 - agree) + 0.5 * (1 - same_parent)
 
 
