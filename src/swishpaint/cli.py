@@ -69,8 +69,17 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_colorize(args) -> int:
-    from .inference.batch import run_colorize
+    from .inference.batch import run_colorize, run_colorize_sequence
 
+    if args.reference or args.palette:
+        if args.candidates != 1 or args.hints or args.backend != "torch" or args.size or args.flat \
+                or args.output != "final":
+            raise UserError("--reference and --palette colour flats from the key: they take no --candidates, "
+                            "--hints, --backend, --size or --output")
+        return run_colorize_sequence(args.inputs, Path(args.out), args.model, args.reference, args.reference_sketch,
+                                     args.palette, args.palette_out, args.device, args.keep_lines, args.layers)
+    if args.reference_sketch or args.palette_out:
+        raise UserError("--reference-sketch and --palette-out go with --reference KEY.png")
     return run_colorize(args.inputs, Path(args.out), args.model, args.hints, args.candidates, args.size,
                         args.device, args.keep_lines, args.backend, "flat" if args.flat else args.output, args.layers)
 
@@ -221,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write <name>.psd (or .ora) with lines, shading and flats layers, and the "
                         "region label map <name>.labels.png")
     s.add_argument("--backend", default="torch", choices=("torch", "onnx"))
+    s.add_argument("--reference", metavar="KEY.png",
+                   help="a coloured keyframe: the inputs are the frames that follow, in order, and each region "
+                        "takes the colour of the matching region in the key (the previous frame chains)")
+    s.add_argument("--reference-sketch", metavar="KEY_SKETCH.png",
+                   help="the keyframe's line art, when it is separate from KEY.png")
+    s.add_argument("--palette", metavar="palette.json", help="colour the frames from a saved palette instead")
+    s.add_argument("--palette-out", metavar="palette.json", help="save the keyframe's region colours as a palette")
     s.set_defaults(func=_cmd_colorize)
 
     s = sub.add_parser("evaluate", help="score a model on held-out data, or prediction folders")

@@ -56,7 +56,11 @@ def palette_dict(key: ColouredRegions) -> dict:
 
 
 def write_palette(path: str | Path, key: ColouredRegions) -> None:
-    atomic_write_text(path, json.dumps(palette_dict(key), indent=1) + "\n")
+    """The palette as JSON, one colour a line, so a person can read and edit it."""
+    spec = palette_dict(key)
+    colours = ",\n  ".join(json.dumps(c) for c in spec.pop("colours"))
+    head = json.dumps({k: v for k, v in spec.items() if k != "labels"})[:-1]
+    atomic_write_text(path, f'{head},\n "colours": [\n  {colours}],\n "labels": {json.dumps(spec["labels"])}}}\n')
 
 
 def read_palette(path: str | Path) -> ColouredRegions:
