@@ -87,6 +87,16 @@ def _cmd_colorize(args) -> int:
 def _cmd_evaluate(args) -> int:
     from .experiments.evaluate import FolderMismatch, evaluate_folders, evaluate_model, format_table, write_reports
 
+    if args.sequences:
+        from .experiments.sequences import evaluate_sequences, find_sequences, format_sequence_table, \
+            write_sequence_reports
+
+        if not find_sequences(args.sequences):
+            raise UserError(f"{args.sequences}: no folders of frame_*.png renders below it")
+        report = evaluate_sequences(args.sequences, args.model, args.device, progress=True)
+        print(format_sequence_table(report))
+        write_sequence_reports(report, args.json, args.markdown)
+        return 0
     if args.pred or args.gt:
         if not (args.pred and args.gt):
             raise UserError("--pred and --gt go together")
@@ -244,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", help="dataset folder (its held-out split is scored)")
     s.add_argument("--pred", help="folder of predictions (<stem>.png, optional <stem>_cN.png)")
     s.add_argument("--gt", help="folder of ground-truth colour images, matched by file name")
+    s.add_argument("--sequences", metavar="DIR",
+                   help="the animation benchmark: folders of frame_NNN.png renders below DIR, coloured from "
+                        "a keyframe (next frame and 10 frames apart; region and pixel accuracy)")
     s.add_argument("--sketches", help="with --pred/--gt: sketches for the 'sketch as output' baseline")
     s.add_argument("--size", type=int, default=256, help="evaluation size (square centre crops)")
     s.add_argument("--images", type=int, default=0, help="score only the first N held-out images")
