@@ -6,7 +6,8 @@ reference frame (its label map and one colour per region), as BasicPBC (CVPR 202
 features, with hand-made ones:
 
 1. global alignment: the foreground (every region except the large background ones at the border) of
-   both frames is reduced to its centroid and size; the reference is moved and scaled onto the target;
+   the reference is moved (and scaled) onto the target's: no motion, centroid and size, or phase
+   correlation, whichever overlaps most;
 2. candidates per target region: the reference regions it overlaps after the alignment, plus the
    nearest few by aligned centroid (a part that moved further than its own size);
 3. cost of a pair, each term about 0..1: share of the target region not covered by the candidate,
@@ -83,6 +84,7 @@ class RegionFeatures:
     parent: np.ndarray  # (count,) the largest neighbour (the enclosing region), -1 if none
     centre: np.ndarray  # (2,) foreground centroid
     size: float  # foreground size: sqrt of its area
+    foreground: np.ndarray  # (H, W) bool: not the background paper
 
 
 def region_features(labels: np.ndarray, cfg: MatchConfig = MatchConfig()) -> RegionFeatures:
@@ -110,7 +112,7 @@ def region_features(labels: np.ndarray, cfg: MatchConfig = MatchConfig()) -> Reg
         fg = np.ones(labels.shape, bool)
     fy, fx = np.nonzero(fg)
     return RegionFeatures(areas, centroids, boxes, pairs, borders, parent,
-                          np.array([fy.mean(), fx.mean()]), float(np.sqrt(fg.sum())))
+                          np.array([fy.mean(), fx.mean()]), float(np.sqrt(fg.sum())), fg)
 
 
 def background_regions(seg: Segmentation, cfg: MatchConfig = MatchConfig()) -> np.ndarray:
@@ -119,9 +121,20 @@ def background_regions(seg: Segmentation, cfg: MatchConfig = MatchConfig()) -> n
 
 
 def align(reference: RegionFeatures, target: RegionFeatures) -> tuple[float, np.ndarray]:
-    """Scale and offset (y, x) that move reference coordinates onto the target: p' = s p + t."""
+    """Scale and offset (y, x) that move reference coordinates onto the target: p' = s p + t.
+
+    Tried: no motion, the foregrounds' centroids and sizes, and the shift phase correlation finds
+    between the foregrounds (robust to a part that appears or leaves); the one under which the
+    foregrounds overlap most wins.
+    """
     scale = target.size / max(reference.size, 1e-6)
-    return scale, target.centre - scale * reference.centre
+    tries = [(1.0, np.zeros(2)), (scale, target.centre - scale * reference.centre)]
+    if reference.foreground.shape == target.foreground.shape:
+        (dx, dy), _ = cv2.phaseCorrelate(reference.foreground.astype(np.float32), target.foreground.astype(np.float32))
+        tries.append((1.0, np.array([dy, dx])))
+    overlap = [np.count_nonzero(_warp_labels(reference.foreground.astype(np.int32), s, t, target.foreground.shape)
+                                [target.foreground] == 1) for s, t in tries]
+    return tries[int(np.argmax(overlap))]
 
 
 def _warp_labels(labels: np.ndarray, scale: float, offset: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
