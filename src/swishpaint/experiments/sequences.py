@@ -35,6 +35,7 @@ import torch
 from ..data.images import load_rgb, to_float_array
 from ..data.lines import extract_lines
 from ..files import atomic_write_text
+from .evaluate import table_lines
 from ..metrics.quality import rgb_to_lab
 from ..regions.flats import region_medians
 from ..regions.matching import ColouredRegions, background_regions, max_overlap
@@ -151,11 +152,7 @@ def format_sequence_table(report: SequenceReport, markdown: bool = False) -> str
     head = ["row"] + [f"{gap} {m}" for gap in GAPS for m in ("region acc", "pixel acc")]
     rows = [[row] + [f"{100 * gaps[g][m]:.1f}" if g in gaps else "-" for g in GAPS
                      for m in ("region_accuracy", "pixel_accuracy")] for row, gaps in table.items()]
-    if markdown:
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
-    else:
-        widths = [max(len(x) for x in col) for col in zip(head, *rows)]
-        lines = ["  ".join(x.ljust(w) for x, w in zip(r, widths)) for r in [head] + rows]
+    lines = table_lines(head, rows, markdown)
     pairs = {g: next(iter(table.values()))[g]["pairs"] for g in GAPS if table and g in next(iter(table.values()))}
     notes = [f"{len(report.sequences)} sequences; pairs: " + ", ".join(f"{g} {n}" for g, n in pairs.items()),
              f"a colour is right within ΔE76 {TOLERANCE:g} of the truth's dominant colour in the region",

@@ -228,6 +228,10 @@ class Colorizer:
         hints_np = hint_full.permute(1, 2, 0).numpy() if hint_full is not None else None
         return RegionColouring(plain, seg, hints_np, small_sketch, colours, self.flat_config, working)
 
+    def load_sketch(self, image: ImageLike) -> np.ndarray:
+        """Any image the API takes -> the (H, W) float sketch in [0, 1] that gets segmented."""
+        return np.asarray(_as_grey(image, self.max_pixels), np.float32) / 255
+
     def colorize_sequence(self, frames: list[ImageLike], reference: ImageLike | None = None,
                           reference_sketch: ImageLike | None = None, palette=None) -> list:
         """Colour an animation's frames (sketches, in order) from a coloured keyframe `reference` (its

@@ -16,7 +16,7 @@ hold the same flats.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -26,8 +26,7 @@ from ..regions.flats import Flats, flats_from_network, region_medians
 from ..regions.matching import ColouredRegions, MatchConfig, match_regions, region_features
 from ..regions.segment import Segmentation, segment
 
-if TYPE_CHECKING:
-    from .colorizer import Colorizer, ImageLike
+ImageLike = Any  # a path, PIL image or array: what Colorizer takes (inference.colorizer.ImageLike)
 
 KEY_LINE_METHOD = "dilate"  # a coloured keyframe without its own line art: lines from its colour edges
 
@@ -75,7 +74,7 @@ class FrameColouring:
         return out
 
 
-def coloured_key(colour: "ImageLike", sketch: "ImageLike | None", colorizer: "Colorizer") -> ColouredRegions:
+def coloured_key(colour: ImageLike, sketch: ImageLike | None, colorizer) -> ColouredRegions:
     """A coloured keyframe -> its regions (from its line art, else lines found in its colours) and the
     median colour of each off the lines."""
     rgb = to_float_array(load_rgb(colour, colorizer.max_pixels)) if not isinstance(colour, np.ndarray) \
@@ -90,13 +89,11 @@ def coloured_key(colour: "ImageLike", sketch: "ImageLike | None", colorizer: "Co
     return ColouredRegions(seg.labels, region_medians(seg.labels, rgb, seg.count, where=~seg.lines))
 
 
-def _sketch_array(image: "ImageLike", colorizer: "Colorizer") -> np.ndarray:
-    from .colorizer import _as_grey
-
-    return to_float_array(_as_grey(image, colorizer.max_pixels))
+def _sketch_array(image: ImageLike, colorizer) -> np.ndarray:
+    return colorizer.load_sketch(image)
 
 
-def colour_sequence(colorizer: "Colorizer", frames: Iterable["ImageLike"], key: ColouredRegions,
+def colour_sequence(colorizer, frames: Iterable[ImageLike], key: ColouredRegions,
                     cfg: SequenceConfig = SequenceConfig()) -> Iterator[FrameColouring]:
     """Colour the frames in order from the key (see the module docstring); one frame at a time."""
     key_features = region_features(key.labels, cfg.match)
