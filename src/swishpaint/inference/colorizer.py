@@ -236,6 +236,22 @@ class Colorizer:
         hints_np = hint_full.permute(1, 2, 0).numpy() if hint_full is not None else None
         return RegionColouring(plain, seg, hints_np, small_sketch, colours, self.flat_config, working)
 
+    def load_sketch(self, image: ImageLike) -> np.ndarray:
+        """Any image the API takes -> the (H, W) float sketch in [0, 1] that gets segmented."""
+        return np.asarray(_as_grey(image, self.max_pixels), np.float32) / 255
+
+    def colorize_sequence(self, frames: list[ImageLike], reference: ImageLike | None = None,
+                          reference_sketch: ImageLike | None = None, palette=None) -> list:
+        """Colour an animation's frames (sketches, in order) from a coloured keyframe `reference` (its
+        line art `reference_sketch` when separate) or a palette (inference.palette's ColouredRegions);
+        returns one inference.sequence.FrameColouring per frame (.image(), .unmatched)."""
+        from .sequence import coloured_key, colour_sequence
+
+        if (reference is None) == (palette is None):
+            raise InvalidArgument("give a reference keyframe or a palette, not both")
+        key = palette if palette is not None else coloured_key(reference, reference_sketch, self)
+        return list(colour_sequence(self, frames, key))
+
     def _colour(self, sketch: torch.Tensor, hints: torch.Tensor | None, working: int,
                 candidates: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(sketch at working size (1, sh, sw), the best `candidates` colourings (candidates, 3, sh, sw))."""
