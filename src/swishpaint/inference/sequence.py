@@ -50,8 +50,7 @@ class FrameColouring:
 
     def flats(self) -> Flats:
         """Flat colours without shading (what a layered file holds)."""
-        image = self.colours[self.segmentation.labels]
-        return Flats(self.colours, np.zeros(len(self.colours), bool), image,
+        return Flats(self.colours, np.zeros(len(self.colours), bool), self.segmentation.labels,
                      np.ones(self.sketch.shape, np.float32))
 
     def image(self, keep_lines: bool = True) -> np.ndarray:
