@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from swishpaint.models import create_model, save_model
 from swishpaint.server.launch import running_server
 
 from .conftest import drawing, sketch_of
@@ -19,10 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(model_dir):
     pytest.importorskip("fastapi")
-    model = save_model(create_model("swish_unet_tiny", in_channels=5, candidates=3), tmp_path / "model")
-    with running_server("--model", str(model), env={"PYTHONPATH": str(ROOT / "src")}) as running:
+    with running_server("--model", str(model_dir), env={"PYTHONPATH": str(ROOT / "src")}) as running:
         yield running.url
 
 

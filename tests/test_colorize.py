@@ -10,15 +10,8 @@ from PIL import Image
 from swishpaint.cli import main
 from swishpaint.inference.colorizer import Colorizer
 from swishpaint.inference.upsample import guided_upsample
-from swishpaint.models import create_model, save_model
 
 from .conftest import drawing, sketch_of
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    torch.manual_seed(0)
-    return save_model(create_model("swish_unet_tiny", in_channels=5, candidates=4), tmp_path / "model")
 
 
 @pytest.fixture
