@@ -22,7 +22,6 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from PIL import Image
 
 from ..data.hints import hints_from_rgba, resize_hints
@@ -30,13 +29,13 @@ from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from
                            load_grey, load_rgba)
 from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
-from ..models.registry import CONFIG_FILE, ModelLoadError, generator_input, load_model
+from ..models.registry import (CONFIG_FILE, DEFAULT_WORKING_SIZE, ModelLoadError, generator_input, load_model,
+                               read_model_card)
 from ..regions.flats import FlatConfig, Flats, flats_from_network
 from ..regions.segment import SegmentConfig, Segmentation, segment
 from .upsample import guided_upsample_bands
 
 BUNDLED = Path(__file__).resolve().parent.parent / "weights" / "demo"
-DEFAULT_WORKING_SIZE = 512
 
 # The network runs at most at this size (longer side): its activations grow with the square of it.
 # Measured peak RSS, CLI, bundled model, 7000x7000 sketch, 9 candidates: 1.2 GB at the default 256,
@@ -157,10 +156,10 @@ class Colorizer:
         path = Path(name_or_path) if name_or_path else BUNDLED
         if name_or_path is None and not (path / CONFIG_FILE).is_file():
             raise ModelLoadError(f"{path}: the bundled demo weights are missing from this install")
-        extras = model_extras(path)
-        kwargs.setdefault("working_size", extras["working_size"])
-        kwargs.setdefault("candidate_order", extras["candidate_order"])
         model, device = cls._load_generator(path, device)
+        card = read_model_card(path)
+        kwargs.setdefault("working_size", card.working_size)
+        kwargs.setdefault("candidate_order", card.candidate_order)
         return cls(model, device, name=str(name_or_path or "demo"), **kwargs)
 
     @classmethod
@@ -244,19 +243,6 @@ class Colorizer:
         out = self.model(x)[0, :, :, :sh, :sw].float().cpu().clamp(0, 1)  # (K, 3, sh, sw)
         order = _rank_by_hints(out, small_hints) if small_hints is not None else self.candidate_order
         return small, out[order[:candidates]]
-
-
-def model_extras(path: Path) -> dict:
-    """Inference settings stored beside a model's config: working size and candidate order."""
-    extras = {"working_size": DEFAULT_WORKING_SIZE, "candidate_order": None}
-    try:
-        spec = yaml.safe_load((Path(path) / CONFIG_FILE).read_text())
-    except (OSError, yaml.YAMLError):
-        return extras
-    if isinstance(spec, dict):
-        extras["working_size"] = int(spec.get("working_size", DEFAULT_WORKING_SIZE))
-        extras["candidate_order"] = spec.get("candidate_order")
-    return extras
 
 
 def _rank_by_hints(colours: torch.Tensor, hints: torch.Tensor) -> list[int]:

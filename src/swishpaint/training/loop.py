@@ -30,7 +30,7 @@ from ..data.datasets import DatasetError, SketchColorDataset
 from ..errors import SwishpaintError
 from ..files import atomic_write_text
 from ..models.discriminator import ResNetDiscriminator
-from ..models.registry import WEIGHTS_FILE, create_model, generator_input, save_model
+from ..models.registry import WEIGHTS_FILE, ModelCard, create_model, generator_input, save_model
 from . import checkpoints as C
 from .config import TrainConfig
 from .distributed import DistInfo, any_rank, barrier, cleanup, init_distributed, reduce_mean
@@ -413,7 +413,7 @@ def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progre
                 state.history.append({"step": state.step, "val": scores})
                 if scores["psnr_best"] > state.best_score:
                     state.best_score = scores["psnr_best"]
-                    save_model(state.g, out_dir / "best", extra={"step": state.step, "val": scores})
+                    save_model(state.g, out_dir / "best", ModelCard(step=state.step, val=scores))
             if val_set is not None and info.is_main and (state.step % cfg.sample_every == 0 or is_last):
                 save_samples(state.g, val_set, info.device, out_dir / "samples" / f"step-{state.step:08d}.png")
             stopped = any_rank(stop.requested or (deadline is not None and time.time() > deadline), info)
