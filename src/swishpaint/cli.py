@@ -12,9 +12,11 @@ import logging
 import sys
 from pathlib import Path
 
+from .configs import INFERENCE_DEVICE
 from .errors import SwishpaintError
 
 EXIT_USER_ERROR = 2
+DEVICE_HELP = f"cpu, cuda or cuda:N (default {INFERENCE_DEVICE})"
 
 
 class UserError(SwishpaintError):
@@ -210,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--hints", help="RGBA PNG of colour hints (one input) or a folder of <stem>.png hints")
     s.add_argument("--candidates", "-k", type=int, default=1, help="how many colourings to write")
     s.add_argument("--size", type=int, help="working size (longer side) the sketch is scaled down to")
-    s.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.add_argument("--keep-lines", action=argparse.BooleanOptionalAction, default=True,
                    help="multiply the original line art over the colours (default on)")
     s.add_argument("--output", default="final", choices=("final", "flat", "network"),
@@ -236,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="line extraction for colour-only data (default differs from training's xdog)")
     s.add_argument("--inception-weights", help="TorchScript Inception-v3 for FID")
     s.add_argument("--fid", action=argparse.BooleanOptionalAction, default=True, help="compute FID (default on)")
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.add_argument("--json", help="write the results as JSON")
     s.add_argument("--markdown", help="write the table as markdown")
     s.set_defaults(func=_cmd_evaluate)
@@ -262,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--model", help="model folder or name (default: the bundled demo model)")
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.add_argument("--queue", type=int, default=4, help="requests waiting or running before 503")
     s.set_defaults(func=_cmd_serve)
 

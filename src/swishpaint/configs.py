@@ -14,6 +14,10 @@ from .errors import SwishpaintError
 
 T = TypeVar("T")
 
+# Where colorize, evaluate and serve run unless told otherwise: the CPU gives the same numbers on every
+# machine (training's TrainConfig.device is "auto" instead: it wants the GPU whenever there is one).
+INFERENCE_DEVICE = "cpu"
+
 
 class ConfigError(SwishpaintError, ValueError):
     """A configuration value or key is wrong; the message names it."""

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..configs import INFERENCE_DEVICE
 from ..data.hints import hints_from_rgba, resize_hints
 from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from_float_array, image_to_tensor,
                            load_grey, load_rgba)
@@ -135,7 +136,7 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
 class Colorizer:
     """A loaded generator plus the pre/post-processing that makes any sketch size work."""
 
-    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu",
+    def __init__(self, model: torch.nn.Module, device: str | torch.device = INFERENCE_DEVICE,
                  working_size: int = DEFAULT_WORKING_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "",
                  candidate_order: list[int] | None = None, flat_config: FlatConfig = FlatConfig(),
                  segment_config: SegmentConfig = SegmentConfig()):
@@ -151,7 +152,7 @@ class Colorizer:
         self.multiple = model.config.size_multiple
 
     @classmethod
-    def load(cls, name_or_path: str | Path | None = None, device: str = "cpu", **kwargs) -> "Colorizer":
+    def load(cls, name_or_path: str | Path | None = None, device: str = INFERENCE_DEVICE, **kwargs) -> "Colorizer":
         """The bundled demo model by default, or a model folder / registered name."""
         path = Path(name_or_path) if name_or_path else BUNDLED
         if name_or_path is None and not (path / CONFIG_FILE).is_file():
