@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_info)
 
     s = sub.add_parser("train", help="train a model from a YAML config")
-    s.add_argument("--config", help="YAML file (configs/*.yaml)")
+    s.add_argument("--config", help="YAML file, or the name of a packaged config (cpu-demo, paper, tiny, ...)")
     s.add_argument("overrides", nargs="*", help="key=value overrides, e.g. steps=100 data.root=DIR")
     s.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
     s.add_argument("--start-over", action="store_true",
@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_evaluate)
 
     s = sub.add_parser("compare", help="Table 1 and Table 2: SwishU-net vs U-net vs SwishU-net-WPL")
-    s.add_argument("--config", required=True, help="compare YAML (configs/compare-demo.yaml)")
+    s.add_argument("--config", required=True, help="compare YAML file, or a packaged name (compare-demo)")
     s.set_defaults(func=_cmd_compare)
 
     s = sub.add_parser("export", help="export a model for another runtime")
