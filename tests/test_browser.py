@@ -1,26 +1,38 @@
-"""A real browser on the page: upload a sketch, paint a hint stroke, colourise, see the result.
+"""A real browser on the workspace page: upload, hint, colourise, bucket-fill regions, undo, re-roll,
+download, and no request ever leaving the local server.
 
 Debian's chromium driven by the playwright package (no browser download); .ci/run installs chromium.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import zipfile
 from pathlib import Path
+from xml.etree import ElementTree
 
+import numpy as np
 import pytest
+from PIL import Image
 
+from swishpaint.experiments.page_bench import deepest_point, inner_regions, labels_from
+from swishpaint.models import save_model
 from swishpaint.server.launch import running_server
 
-from .conftest import drawing, sketch_of
+from .conftest import drawing, make_tiny_model, sketch_of
+from .test_layered import pytoshop_reader  # noqa: F401  (the layered test's PSD reader, a fixture)
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
+FILL = "#123456"
 
 
-@pytest.fixture
-def server(model_dir):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
     pytest.importorskip("fastapi")
-    with running_server("--model", str(model_dir), env={"PYTHONPATH": str(ROOT / "src")}) as running:
+    model = save_model(make_tiny_model(), tmp_path_factory.mktemp("model") / "model")
+    with running_server("--model", str(model), env={"PYTHONPATH": str(ROOT / "src")}) as running:
         yield running.url
 
 
@@ -34,59 +46,199 @@ def browser_page():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run", "--disable-quic"])
-        yield browser.new_page(viewport={"width": 1200, "height": 800})
+        yield browser.new_page(viewport={"width": 1200, "height": 800}, accept_downloads=True)
         browser.close()
 
 
-def test_page_upload_paint_and_colourise(server, browser_page, tmp_path):
-    sketch = tmp_path / "sketch.png"
-    sketch_of(drawing(3, 160)).save(sketch)
-    page = browser_page
+def decode(data_url: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1])))
+
+
+def open_sketch(page, server: str, path: Path) -> None:
     page.goto(server)
     page.wait_for_selector("#model-info:has-text('candidates')")
-    page.set_input_files("#file", str(sketch))
+    page.set_input_files("#file", str(path))
     page.wait_for_selector("#stack:not([hidden])")
+
+
+def colourise(page, button: str = "#run") -> dict:
+    """Click Colourise (or Re-roll) and return the API's answer once the page shows it."""
+    with page.expect_response("**/api/colorize", timeout=60_000) as answer:
+        page.click(button)
+    page.wait_for_selector("#status:has-text('Done')", timeout=60_000)
+    return answer.value.json()
+
+
+def canvas(page, canvas_id: str) -> np.ndarray:
+    """The canvas's pixels as the page holds them, H×W×4 uint8."""
+    url = page.evaluate(f"() => document.getElementById('{canvas_id}').toDataURL('image/png')")
+    return np.asarray(decode(url).convert("RGBA"))
+
+
+def deep_point(labels: np.ndarray, rank: int = 0) -> tuple[int, int]:
+    """(x, y) deepest inside the `rank`-th largest region that does not touch the border."""
+    return deepest_point(labels, inner_regions(labels)[rank])
+
+
+def click_pixel(page, x: int, y: int) -> None:
+    box = page.locator("#hints").bounding_box()
+    width, height = page.evaluate("() => [document.getElementById('hints').width, document.getElementById('hints').height]")
+    page.mouse.click(box["x"] + (x + 0.5) * box["width"] / width, box["y"] + (y + 0.5) * box["height"] / height)
+
+
+def fill(page, x: int, y: int, colour: str = FILL) -> None:
+    page.fill("#color", colour)
+    page.keyboard.press("b")
+    click_pixel(page, x, y)
+    page.wait_for_selector("#status:has-text('Filled')")
+
+
+def downloaded_hints(page, folder: Path) -> np.ndarray:
+    """The hints PNG the page downloads (and sends with the next run), H×W×4 uint8."""
+    with page.expect_download() as download:
+        page.click("#download-hints")
+    path = folder / download.value.suggested_filename
+    download.value.save_as(path)
+    return np.asarray(Image.open(path).convert("RGBA"))
+
+
+def rgb(hex_colour: str) -> tuple[int, int, int]:
+    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+
+
+@pytest.fixture
+def sketch(tmp_path) -> Path:
+    path = tmp_path / "sketch.png"
+    sketch_of(drawing(3, 160)).save(path)
+    return path
+
+
+def test_page_upload_paint_and_colourise(server, browser_page, sketch, tmp_path):
+    page = browser_page
+    open_sketch(page, server, sketch)
     box = page.locator("#hints").bounding_box()
     page.mouse.move(box["x"] + 30, box["y"] + 30)
     page.mouse.down()
     page.mouse.move(box["x"] + 120, box["y"] + 90, steps=8)
     page.mouse.up()
-    painted = page.evaluate("""() => {
-        const c = document.getElementById('hints');
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
-    assert painted > 50
-    page.click("#run")
-    page.wait_for_selector("#candidates-list img", timeout=60_000)
-    assert page.locator("#candidates-list img").count() == 3
-    assert "Done" in page.text_content("#status")
-    filled = page.get_attribute("#download-result", "href")
-    assert page.input_value("#output") == "final"  # region colouring is the default
-    page.select_option("#output", "network")  # the same hints, the network's colours alone: they differ
-    page.click("#run")
-    page.wait_for_function("old => document.getElementById('download-result').href !== old", arg=filled,
-                           timeout=60_000)
-    assert page.get_attribute("#download-result", "href").startswith("data:image/png")
+    assert (canvas(page, "hints")[..., 3] > 0).sum() > 50
+    body = colourise(page)
+    assert page.locator("#candidates-list img").count() == 3 == len(body["flats"])
+    assert page.locator("#palette-flats .swatch").count() >= 1
+    assert page.locator("#palette-used .swatch").count() == 1  # the stroke's colour
+    first = canvas(page, "view")
+    page.click("#candidates-list img >> nth=2")
+    page.wait_for_function("() => document.querySelector('#candidates-list img.chosen').dataset.index === '2'")
+    assert (canvas(page, "view") != first).any()  # the workspace shows the chosen candidate
     page.screenshot(path=str(tmp_path / "page.png"))
     assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+def test_bucket_fills_exactly_the_clicked_region_and_undo_redo_restore(server, browser_page, sketch, tmp_path):
+    page = browser_page
+    open_sketch(page, server, sketch)
+    labels = labels_from(colourise(page))
+    page.check("input[name=view][value=flats]")
+    x, y = deep_point(labels)
+    before = canvas(page, "view")
+    fill(page, x, y)
+    after = canvas(page, "view")
+    region = labels == labels[y, x]
+    np.testing.assert_array_equal((before != after).any(-1), region)  # that region's pixels, and only those
+    assert (after[region][:, :3] == rgb(FILL)).all()
+    hints = downloaded_hints(page, tmp_path)
+    np.testing.assert_array_equal(hints[..., 3] == 255, region)  # the fill is a hint covering the whole region
+    assert (hints[region][:, :3] == rgb(FILL)).all()
+    page.keyboard.press("Control+z")
+    np.testing.assert_array_equal(canvas(page, "view"), before)
+    page.click("#download-hints")
+    page.wait_for_selector("#status:has-text('No hints yet')")  # the fill is no longer a hint
+    page.keyboard.press("Control+Shift+z")
+    np.testing.assert_array_equal(canvas(page, "view"), after)
+    np.testing.assert_array_equal(downloaded_hints(page, tmp_path), hints)
+    page.keyboard.press("i")  # the eyedropper picks the fill back
+    page.fill("#color", "#000000")
+    click_pixel(page, x, y)
+    assert page.input_value("#color") == FILL
+
+
+def test_reroll_keeps_locked_regions_and_the_layered_download_holds_them(server, browser_page, sketch, tmp_path,
+                                                                        pytoshop_reader):  # noqa: F811
+    page = browser_page
+    open_sketch(page, server, sketch)
+    labels = labels_from(colourise(page))
+    page.check("input[name=view][value=flats]")
+    locked = {deep_point(labels, 0): FILL, deep_point(labels, 1): "#f0c020"}
+    for (x, y), colour in locked.items():
+        fill(page, x, y, colour)
+    filled = canvas(page, "view")
+    body = colourise(page, "#reroll")
+    assert body["start"] == 1 and "candidate 2 of 3" in page.text_content("#status")
+    rerolled = canvas(page, "view")
+    mask = np.zeros(labels.shape, bool)
+    for (x, y), colour in locked.items():
+        region = labels == labels[y, x]
+        assert (rerolled[region][:, :3] == rgb(colour)).all()
+        mask |= region
+    np.testing.assert_array_equal(rerolled[mask], filled[mask])
+    assert (rerolled[~mask] != filled[~mask]).any()  # the unlocked regions took the next candidate's colours
+
+    for layered_format in ("psd", "ora"):
+        page.select_option("#layered-format", layered_format)
+        with page.expect_download(timeout=60_000) as download:
+            page.click("#download-layered")
+        path = tmp_path / download.value.suggested_filename
+        download.value.save_as(path)
+        assert path.suffix == f".{layered_format}"
+        if layered_format == "psd":
+            with open(path, "rb") as f:  # pytoshop reads channels lazily: while the file is open
+                records = pytoshop_reader.read(f).layer_and_mask_info.layer_info.layer_records  # bottom first
+                assert [r.name for r in records][::-1] == ["lines", "shading", "flats"]
+                flats = np.dstack([records[0].channels[c].image for c in (0, 1, 2)])
+        else:
+            with zipfile.ZipFile(path) as ora:
+                stack = ElementTree.fromstring(ora.read("stack.xml")).find("stack").findall("layer")
+                assert [layer.get("name") for layer in stack] == ["lines", "shading", "flats"]
+                flats = np.asarray(Image.open(io.BytesIO(ora.read("data/flats.png"))).convert("RGB"))
+        np.testing.assert_array_equal(flats[mask], rerolled[mask][:, :3])  # the locked fills are in the file
+
+    hints = downloaded_hints(page, tmp_path)
+    Image.fromarray(hints).save(tmp_path / "hints.png")
+    page.click("#clear")
+    page.set_input_files("#hints-file", str(tmp_path / "hints.png"))  # a saved hints PNG continues the work
+    page.wait_for_selector("#status:has-text('hints loaded')")
+    np.testing.assert_array_equal(canvas(page, "hints")[..., 3] == 255, mask)
+
+
+def test_no_request_leaves_the_local_server(server, browser_page, sketch):
+    page = browser_page
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    open_sketch(page, server, sketch)
+    labels = labels_from(colourise(page))
+    fill(page, *deep_point(labels))
+    colourise(page, "#reroll")
+    page.goto(server + "/docs")
+    page.wait_for_selector(".endpoint h2:has-text('POST /api/colorize')")
+    assert "start" in page.text_content("#api")
+    assert any(u.endswith("/openapi.json") for u in urls) and any(u.endswith("/static/app.js") for u in urls)
+    outside = [u for u in urls if not u.startswith((server + "/", "data:", "blob:"))]
+    assert outside == []
 
 
 def test_a_failed_request_clears_the_results_and_disables_the_downloads(server, browser_page, tmp_path):
     sketch = tmp_path / "sketch.png"
     sketch_of(drawing(4, 96)).save(sketch)
     page = browser_page
-    page.goto(server)
-    page.set_input_files("#file", str(sketch))
-    page.wait_for_selector("#stack:not([hidden])")
-    page.click("#run")
-    page.wait_for_selector("#candidates-list img", timeout=60_000)
-    assert page.get_attribute("#download-result", "href").startswith("data:image/png")
+    open_sketch(page, server, sketch)
+    colourise(page)
+    assert page.is_enabled("#download-png") and page.is_enabled("#reroll")
     page.route("**/api/colorize", lambda route: route.fulfill(
         status=503, content_type="application/json", body='{"error": "busy: too many requests"}'))
-    page.click("#run")
+    page.click("#reroll")
     page.wait_for_selector("#status.error")
     assert "busy" in page.text_content("#status")
     assert page.locator("#candidates-list img").count() == 0
-    assert page.get_attribute("#download-result", "href") is None
-    assert page.get_attribute("#download-result", "aria-disabled") == "true"
+    assert not page.is_enabled("#download-png") and not page.is_enabled("#download-layered")
     assert not page.is_visible("#results")
+    assert page.is_enabled("#download-hints")  # the person's hints are theirs to keep

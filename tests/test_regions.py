@@ -164,3 +164,23 @@ def test_user_like_hints_dab_the_largest_coloured_regions_at_their_deepest_point
     np.testing.assert_allclose(hints[left][:, :3].mean(0), (0.2, 0.4, 0.6), atol=1 / 255)
     ys, xs = np.nonzero(left)
     assert 80 < ys.mean() < 170 and 55 < xs.mean() < 95  # deep inside, not at an edge
+
+
+def test_regions_painted_whole_keep_their_colour_beside_other_fills_and_strokes():
+    """The page's paint bucket sends whole regions (lines included): neighbouring fills touch, and a
+    small one beside a large one is still its own colour; a stroke touching a fill still counts."""
+    sketch = drawn()
+    seg = segment(sketch)
+    hints = np.zeros((SIZE, SIZE, 4), np.float32)
+    fills = {"left": (1, 0, 0), "right": (0, 1, 0), "corner": (0, 0, 1)}  # the corner is ~14% of the three
+    for name, colour in fills.items():
+        hints[seg.labels == region_at(seg, name)] = (*colour, 1)
+    touching = np.zeros((SIZE, SIZE), bool)
+    touching[100:108, 8:24] = True  # outside, reaching into the left fill's share of the frame line
+    assert (hints[touching, 3] > 0).any()
+    hints[touching & (hints[..., 3] == 0)] = (1, 1, 0, 1)
+    regions = hinted_regions(seg, hints)
+    for name, colour in fills.items():
+        np.testing.assert_allclose(regions[region_at(seg, name)], colour)
+    np.testing.assert_allclose(regions[region_at(seg, "outside")], (1, 1, 0))
+    assert len(regions) == 4

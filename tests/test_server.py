@@ -49,6 +49,9 @@ def test_health_models_page_and_openapi(client):
     assert page.status_code == 200 and "<canvas" in page.text and "cdn" not in page.text.lower()
     assert client.get("/static/app.js").status_code == 200
     assert "/api/colorize" in client.get("/openapi.json").json()["paths"]
+    docs = client.get("/docs")  # a local page, not FastAPI's Swagger UI from a CDN
+    assert docs.status_code == 200 and "openapi.json" in docs.text and "cdn" not in docs.text.lower()
+    assert client.get("/redoc").status_code == 404
 
 
 def test_colorize_returns_candidates_at_the_sketch_size(client):
@@ -63,12 +66,17 @@ def test_colorize_returns_candidates_at_the_sketch_size(client):
     assert all(decode(u).size == (70, 70) for u in body["images"])
 
 
-def test_output_field_and_layers_and_labels(client):
+def box_with_hint(colour: tuple[int, int, int]) -> tuple[Image.Image, dict]:
+    """A 64² sketch of one box and the upload of it with a dab of `colour` inside the box."""
     sketch = Image.new("L", (64, 64), 255)
     ImageDraw.Draw(sketch).rectangle((16, 16, 48, 48), outline=0, width=2)
     hints = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
-    hints.paste((255, 0, 0, 255), (28, 28, 36, 36))
-    files = {"sketch": ("s.png", png(sketch), "image/png"), "hints": ("h.png", png(hints), "image/png")}
+    hints.paste((*colour, 255), (28, 28, 36, 36))
+    return sketch, {"sketch": ("s.png", png(sketch), "image/png"), "hints": ("h.png", png(hints), "image/png")}
+
+
+def test_output_field_and_layers_and_labels(client):
+    sketch, files = box_with_hint((255, 0, 0))
     bodies = {o: client.post("/api/colorize", files=files, data={"output": o, "layers": "ora" if o == "flat" else ""})
               .json() for o in ("flat", "network")}
     flat, raw = (np.asarray(decode(bodies[o]["images"][0]).convert("RGB"), np.int16) for o in ("flat", "network"))
@@ -78,7 +86,24 @@ def test_output_field_and_layers_and_labels(client):
     labels = np.asarray(decode(bodies["flat"]["labels"]))
     assert labels.shape == (64, 64) and labels[30, 30] != labels[2, 2]
     assert "labels" not in bodies["network"] and "layered" not in bodies["network"]
+    rgb = np.asarray(decode(bodies["flat"]["labels_rgb"]).convert("RGB"), np.int32)  # what the page reads
+    np.testing.assert_array_equal(rgb[..., 0] + 256 * rgb[..., 1], labels)
     assert client.post("/api/colorize", files=files, data={"output": "bogus"}).status_code == 422
+
+
+def test_parts_and_start_give_the_page_each_candidates_flats_shading_and_palette(client):
+    sketch, files = box_with_hint((0, 128, 255))
+    every = client.post("/api/colorize", files=files, data={"candidates": "3", "parts": "true"}).json()
+    assert len(every["flats"]) == len(every["shading"]) == len(every["palettes"]) == 3
+    flats = np.asarray(decode(every["flats"][1]).convert("RGB"))
+    shading = np.asarray(decode(every["shading"][1]))
+    assert shading.ndim == 2 and flats.shape == (64, 64, 3)
+    assert tuple(flats[30, 30]) == (0, 128, 255) and "#0080ff" in every["palettes"][1]
+    final = flats * (shading[..., None] / 255) * (np.asarray(sketch)[..., None] / 255)  # the page's composite
+    assert np.abs(final - np.asarray(decode(every["images"][1]).convert("RGB"))).max() <= 2
+    second = client.post("/api/colorize", files=files, data={"start": "1", "parts": "true"}).json()
+    assert second["start"] == 1 and second["images"] == every["images"][1:2] and second["flats"] == every["flats"][1:2]
+    assert client.post("/api/colorize", files=files, data={"start": "2", "candidates": "2"}).status_code == 422
 
 
 @pytest.mark.parametrize("case,status,message", [

@@ -71,8 +71,17 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_colorize(args) -> int:
-    from .inference.batch import run_colorize
+    from .inference.batch import run_colorize, run_colorize_sequence
 
+    if args.reference or args.palette:
+        if args.candidates != 1 or args.hints or args.backend != "torch" or args.size or args.flat \
+                or args.output != "final":
+            raise UserError("--reference and --palette colour flats from the key: they take no --candidates, "
+                            "--hints, --backend, --size or --output")
+        return run_colorize_sequence(args.inputs, Path(args.out), args.model, args.reference, args.reference_sketch,
+                                     args.palette, args.palette_out, args.device, args.keep_lines, args.layers)
+    if args.reference_sketch or args.palette_out:
+        raise UserError("--reference-sketch and --palette-out go with --reference KEY.png")
     return run_colorize(args.inputs, Path(args.out), args.model, args.hints, args.candidates, args.size,
                         args.device, args.keep_lines, args.backend, "flat" if args.flat else args.output, args.layers)
 
@@ -80,6 +89,16 @@ def _cmd_colorize(args) -> int:
 def _cmd_evaluate(args) -> int:
     from .experiments.evaluate import FolderMismatch, evaluate_folders, evaluate_model, format_table, write_reports
 
+    if args.sequences:
+        from .experiments.sequences import evaluate_sequences, find_sequences, format_sequence_table, \
+            write_sequence_reports
+
+        if not find_sequences(args.sequences):
+            raise UserError(f"{args.sequences}: no folders of frame_*.png renders below it")
+        report = evaluate_sequences(args.sequences, args.model, args.device, progress=True)
+        print(format_sequence_table(report))
+        write_sequence_reports(report, args.json, args.markdown)
+        return 0
     if args.pred or args.gt:
         if not (args.pred and args.gt):
             raise UserError("--pred and --gt go together")
@@ -223,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write <name>.psd (or .ora) with lines, shading and flats layers, and the "
                         "region label map <name>.labels.png")
     s.add_argument("--backend", default="torch", choices=("torch", "onnx"))
+    s.add_argument("--reference", metavar="KEY.png",
+                   help="a coloured keyframe: the inputs are the frames that follow, in order, and each region "
+                        "takes the colour of the matching region in the key (the previous frame chains)")
+    s.add_argument("--reference-sketch", metavar="KEY_SKETCH.png",
+                   help="the keyframe's line art, when it is separate from KEY.png")
+    s.add_argument("--palette", metavar="palette.json", help="colour the frames from a saved palette instead")
+    s.add_argument("--palette-out", metavar="palette.json", help="save the keyframe's region colours as a palette")
     s.set_defaults(func=_cmd_colorize)
 
     s = sub.add_parser("evaluate", help="score a model on held-out data, or prediction folders")
@@ -230,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", help="dataset folder (its held-out split is scored)")
     s.add_argument("--pred", help="folder of predictions (<stem>.png, optional <stem>_cN.png)")
     s.add_argument("--gt", help="folder of ground-truth colour images, matched by file name")
+    s.add_argument("--sequences", metavar="DIR",
+                   help="the animation benchmark: folders of frame_NNN.png renders below DIR, coloured from "
+                        "a keyframe (next frame and 10 frames apart; region and pixel accuracy)")
     s.add_argument("--sketches", help="with --pred/--gt: sketches for the 'sketch as output' baseline")
     s.add_argument("--size", type=int, default=256, help="evaluation size (square centre crops)")
     s.add_argument("--images", type=int, default=0, help="score only the first N held-out images")
@@ -254,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("bench", help="speed and memory benchmarks, written to a JSON file")
-    s.add_argument("what", nargs="?", default="infer", choices=("infer", "train", "regions"))
+    s.add_argument("what", nargs="?", default="infer", choices=("infer", "train", "regions", "page"))
     s.add_argument("--out", default="benchmarks/results.json")
     s.add_argument("--runs", type=int, default=5, help="timed runs per case (median reported)")
     s.add_argument("--quick", action="store_true", help="small sizes only (a smoke test)")

@@ -8,8 +8,10 @@ inference mode + channels-last) execution; the bundled model eager, channels-las
 and with ONNX Runtime; the whole colorize pipeline with the torch and ONNX backends; and
 the command line's cold start. train: images per second of cpu-demo and the U-net baseline.
 regions: line-art segmentation per 512² sketch (target ≤ 60 ms) and its peak memory at 4096² (each in a
-fresh process), and the whole colorize pipeline at 512² by regions against the network alone (the
-pipeline before regions) in the same run (target ≤ 1.5×), with and without 20 hints.
+fresh process), the whole colorize pipeline at 512² by regions against the network alone (the
+pipeline before regions) in the same run (target ≤ 1.5×), with and without 20 hints, and colouring an
+animation from a keyframe per 512² frame (target ≤ 0.5 s).
+page: the web page's paint bucket on a 2048² sketch in Chromium (target ≤ 50 ms; see page_bench).
 """
 
 from __future__ import annotations
@@ -188,7 +190,7 @@ def _example_sketches(size: int) -> list[np.ndarray]:
 
 def _segment_case(queue, size: int, runs: int) -> None:
     """Median segmentation time over the example sketches at size², and this process's peak memory."""
-    from .regions.segment import segment
+    from ..regions.segment import segment
 
     try:
         sketches = _example_sketches(size)
@@ -204,7 +206,7 @@ def _segment_case(queue, size: int, runs: int) -> None:
 
 def _pipeline_case(queue, size: int, runs: int) -> None:
     """End-to-end colorize at size²: by regions (final) and the network alone, with and without hints."""
-    from .inference.colorizer import Colorizer
+    from ..inference.colorizer import Colorizer
 
     try:
         colorizer = Colorizer.load()
@@ -221,6 +223,37 @@ def _pipeline_case(queue, size: int, runs: int) -> None:
         queue.put({"size": size, "ms": out, "ratio": out["final"] / out["network"],
                    "ratio_hints": out["final+hints"] / out["network+hints"], "peak_rss_mb": _peak_rss_mb()})
     except Exception as e:  # noqa: BLE001
+        queue.put({"size": size, "error": f"{type(e).__name__}: {e}"})
+
+
+def _sequence_case(queue, size: int, runs: int) -> None:
+    """Seconds per frame colouring an animation from a keyframe (inference.sequence): each example sketch
+    walks 4 pixels a frame for 8 frames; its key has a random colour per region."""
+    from ..inference.colorizer import Colorizer
+    from ..inference.sequence import SequenceConfig, colour_sequence
+    from ..regions.matching import ColouredRegions, MatchConfig
+    from ..regions.segment import segment
+
+    try:
+        colorizer = Colorizer.load()
+        rng = np.random.default_rng(0)
+        per_frame, matching_only, unmatched = [], [], 0
+        every_region_matched = SequenceConfig(MatchConfig(max_cost=np.inf))  # the network never runs
+        for sketch in _example_sketches(size):
+            seg = segment(sketch)
+            key = ColouredRegions(seg.labels, rng.random((seg.count, 3)).astype(np.float32))
+            frames = [np.pad(sketch, ((0, 0), (4 * i, 0)), constant_values=1.0)[:, :size] for i in range(1, 9)]
+            for _ in range(max(1, runs // 5)):
+                start = time.perf_counter()
+                unmatched += sum(len(f.unmatched) for f in colour_sequence(colorizer, frames, key))
+                per_frame.append((time.perf_counter() - start) / len(frames))
+                start = time.perf_counter()
+                list(colour_sequence(colorizer, frames, key, every_region_matched))
+                matching_only.append((time.perf_counter() - start) / len(frames))
+        queue.put({"size": size, "frames": 8, "seconds_per_frame": float(np.median(per_frame)),
+                   "seconds_per_frame_without_fallback": float(np.median(matching_only)),
+                   "unmatched_regions": unmatched, "peak_rss_mb": _peak_rss_mb()})
+    except Exception as e:  # noqa: BLE001 - reported, not hung on
         queue.put({"size": size, "error": f"{type(e).__name__}: {e}"})
 
 
@@ -246,13 +279,20 @@ def bench_regions(runs: int, quick: bool) -> dict:
     if "error" not in pipeline:
         print(f"colorize {small}²: " + ", ".join(f"{k} {v:.0f} ms" for k, v in pipeline["ms"].items())
               + f"; regions / network alone = {pipeline['ratio']:.2f}× ({pipeline['ratio_hints']:.2f}× with hints)")
-    return {"segmentation": seg, "segmentation_large": seg_large, "pipeline": pipeline,
-            "targets": {"segmentation_ms_512": 60, "pipeline_ratio": 1.5}}
+    sequence = _in_fresh_process(_sequence_case, small, runs)
+    if "error" not in sequence:
+        print(f"sequence from a keyframe {small}²: {sequence['seconds_per_frame']:.3f} s per frame "
+              f"({sequence['unmatched_regions']} regions fell back to the network; "
+              f"{sequence['seconds_per_frame_without_fallback']:.3f} s without it)", flush=True)
+    return {"segmentation": seg, "segmentation_large": seg_large, "pipeline": pipeline, "sequence": sequence,
+            "targets": {"segmentation_ms_512": 60, "pipeline_ratio": 1.5, "sequence_seconds_per_frame_512": 0.5}}
 
 
 def run_bench(what: str, out: Path, runs: int = 5, quick: bool = False) -> dict:
     """Run a benchmark and merge its section into the results file (atomically)."""
-    result = {"infer": bench_infer, "train": bench_train, "regions": bench_regions}[what](runs, quick)
+    from .page_bench import bench_page
+
+    result = {"infer": bench_infer, "train": bench_train, "regions": bench_regions, "page": bench_page}[what](runs, quick)
     data = json.loads(out.read_text()) if out.is_file() else {}
     data[what] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.processor() or platform.machine(),
                   "torch": torch.__version__, "threads": torch.get_num_threads(), "quick": quick, **result}

@@ -248,21 +248,21 @@ def format_table(result: Evaluation, markdown: bool = False) -> str:
     """The result's table as aligned text or markdown."""
     cols = [c for c in COLUMNS if any(c in row.means for row in result.rows)]
     head = ["row"] + [c.replace("_", " ") for c in cols]
-    lines = []
     rows = [[row.name] + [f"{row.means[c]:.4f}" if c in ("ssim", "fsim") else f"{row.means[c]:.2f}"
                           if c in row.means else "-" for c in cols] for row in result.rows]
-    if markdown:
-        lines.append("| " + " | ".join(head) + " |")
-        lines.append("|" + "---|" * len(head))
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-    else:
-        widths = [max(len(x) for x in col) for col in zip(head, *rows)]
-        for r in [head] + rows:
-            lines.append("  ".join(x.ljust(w) for x, w in zip(r, widths)))
+    lines = table_lines(head, rows, markdown)
     notes = [result.fid_note]
     if result.diversity is not None:
         notes.append(f"candidate diversity (mean pairwise ΔE): {result.diversity:.2f}")
     return "\n".join(lines + [""] + notes)
+
+
+def table_lines(head: list[str], rows: list[list[str]], markdown: bool = False) -> list[str]:
+    """A table as aligned text lines, or markdown."""
+    if markdown:
+        return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(r) + " |" for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    return ["  ".join(x.ljust(w) for x, w in zip(r, widths)) for r in [head] + rows]
 
 
 def write_reports(result: Evaluation, json_path: str | None, markdown_path: str | None) -> None:

@@ -217,6 +217,61 @@ def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hin
     return process_files(jobs, work, "colourised", out_dir, errors)
 
 
+def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = None, reference: str | None = None,
+                          reference_sketch: str | None = None, palette: str | None = None,
+                          palette_out: str | None = None, device: str = INFERENCE_DEVICE, keep_lines: bool = True,
+                          layers: str | None = None) -> int:
+    """`swishpaint colorize FRAMES... --reference KEY.png` (or --palette): the frames, in the order given
+    (folders sorted by name), coloured from the keyframe, each frame the reference for the next
+    (inference.sequence). OUT/<name>.png, with layers <name>.psd/.ora and <name>.labels.png; regions
+    the network had to colour are reported on stderr, one line per frame."""
+    from .colorizer import Colorizer
+    from .layered import write_label_map, write_layered
+    from .palette import read_palette, write_palette
+    from .sequence import coloured_key, colour_sequence
+
+    if (reference is None) == (palette is None):
+        raise InvalidArgument("give --reference KEY.png or --palette palette.json (one of them)")
+    if reference_sketch and not reference:
+        raise InvalidArgument("--reference-sketch goes with --reference")
+    if palette_out and not reference:
+        raise InvalidArgument("--palette-out saves the colours of --reference KEY.png")
+    if layers is not None and layers not in ("psd", "ora"):
+        raise InvalidArgument("--layers takes psd or ora")
+    for given in (reference, reference_sketch, palette):
+        if given and not Path(given).is_file():
+            raise InvalidArgument(f"{given}: no such file")
+    prepare_output_dir(out_dir)
+    sources, errors = collect_inputs(inputs, out_dir)
+    colorizer = Colorizer.load(model, device=device)
+    key = read_palette(palette) if palette else coloured_key(Path(reference), reference_sketch and Path(reference_sketch),
+                                                             colorizer)
+    if palette_out:
+        write_palette(palette_out, key)
+        print(f"wrote palette {palette_out} ({key.count} regions)")
+    jobs = plan_outputs(sources, out_dir, colorize_names(1, layers))
+    frames = colour_sequence(colorizer, (job.source.path for job in jobs), key)
+
+    def work(job: Job) -> None:
+        frame = next(frames)
+
+        def writes(group: FileGroup) -> None:
+            group.write(job.outputs[0], _save(Image.fromarray(frame.image(keep_lines), "RGB")))
+            if layers:
+                flats = frame.flats()
+                group.write(job.outputs[-2], lambda tmp: write_layered(tmp, f".{layers}", flats.image, flats.shading,
+                                                                       frame.sketch))
+                group.write(job.outputs[-1], lambda tmp: write_label_map(tmp, frame.segmentation.labels))
+
+        write_outputs(writes)
+        if len(frame.unmatched):
+            where = ", ".join(f"({x}, {y})" for x, y in frame.unmatched_centres()[:8])
+            print(f"swishpaint: note: {job.source.path}: {len(frame.unmatched)} region(s) with no match in the "
+                  f"reference, coloured by the network, at x, y = {where}", file=sys.stderr)
+
+    return process_files(jobs, work, "colourised", out_dir, errors)
+
+
 def thumbnail(im: Image.Image, max_cell: int = 384) -> Image.Image:
     """A candidate scaled so its longer side is at most max_cell (a contact-sheet cell)."""
     scale = min(1.0, max_cell / max(im.size))

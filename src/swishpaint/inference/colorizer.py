@@ -34,7 +34,7 @@ from ..models.registry import (CONFIG_FILE, DEFAULT_WORKING_SIZE, ModelLoadError
                                read_model_card)
 from ..regions.flats import FlatConfig, Flats, flats_from_network
 from ..regions.segment import SegmentConfig, Segmentation, segment
-from .upsample import guided_upsample_bands
+from .upsample import BAND_ROWS, guided_upsample_bands
 
 BUNDLED = Path(__file__).resolve().parent.parent / "weights" / "demo"
 
@@ -82,17 +82,25 @@ class RegionColouring:
         line_width = max(1.0, max(self.sketch.shape) / self.working)  # the network's lines at full size
         return flats_from_network(self.segmentation, self.network(k), self.hints, self.flat_config, line_width)
 
-    def image(self, k: int = 0, output: str = "final", keep_lines: bool = True) -> np.ndarray:
-        """(H, W, 3) uint8 rendering of candidate k: "final", "flat" or "network" (see OUTPUTS)."""
-        if output == "network" or self.segmentation is None:
-            colours = self.network(k)
+    def image(self, k: int = 0, output: str = "final", keep_lines: bool = True,
+              flats: Flats | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 rendering of candidate k: "final", "flat" or "network" (see OUTPUTS), made in
+        row bands so that a large sketch needs one float plane, not several. Pass `flats(k)` when it
+        is already made (the web page also sends the flats), so it is made once."""
+        if output != "network" and self.segmentation is not None:
+            flats = flats or self.flats(k)
         else:
-            flats = self.flats(k)
-            colours = flats.image if output == "flat" else flats.image * flats.shading[..., None]
-            del flats
-        if keep_lines:
-            colours *= self.sketch[..., None]  # multiply the original lines over the colours
-        return (np.clip(colours, 0, 1) * 255 + 0.5).astype(np.uint8)
+            flats = None
+        network = self.network(k) if flats is None else None
+        h = self.sketch.shape[0]
+        out = np.empty(self.sketch.shape + (3,), np.uint8)
+        for y0 in range(0, h, BAND_ROWS):
+            y1 = min(h, y0 + BAND_ROWS)
+            rows = network[y0:y1] if flats is None else flats.rows(y0, y1, shading=output == "final")
+            if keep_lines:
+                rows = rows * self.sketch[y0:y1, :, None]  # multiply the original lines over the colours
+            out[y0:y1] = np.clip(rows * 255 + 0.5, 0, 255).astype(np.uint8)
+        return out
 
 
 def check_working_size(size: int) -> None:
@@ -227,6 +235,22 @@ class Colorizer:
         seg = segment(plain, self.segment_config) if regions else None
         hints_np = hint_full.permute(1, 2, 0).numpy() if hint_full is not None else None
         return RegionColouring(plain, seg, hints_np, small_sketch, colours, self.flat_config, working)
+
+    def load_sketch(self, image: ImageLike) -> np.ndarray:
+        """Any image the API takes -> the (H, W) float sketch in [0, 1] that gets segmented."""
+        return np.asarray(_as_grey(image, self.max_pixels), np.float32) / 255
+
+    def colorize_sequence(self, frames: list[ImageLike], reference: ImageLike | None = None,
+                          reference_sketch: ImageLike | None = None, palette=None) -> list:
+        """Colour an animation's frames (sketches, in order) from a coloured keyframe `reference` (its
+        line art `reference_sketch` when separate) or a palette (inference.palette's ColouredRegions);
+        returns one inference.sequence.FrameColouring per frame (.image(), .unmatched)."""
+        from .sequence import coloured_key, colour_sequence
+
+        if (reference is None) == (palette is None):
+            raise InvalidArgument("give a reference keyframe or a palette, not both")
+        key = palette if palette is not None else coloured_key(reference, reference_sketch, self)
+        return list(colour_sequence(self, frames, key))
 
     def _colour(self, sketch: torch.Tensor, hints: torch.Tensor | None, working: int,
                 candidates: int) -> tuple[torch.Tensor, torch.Tensor]:

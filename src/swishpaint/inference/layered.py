@@ -164,6 +164,15 @@ def label_map_bytes(labels: np.ndarray) -> bytes:
         return write_label_map(Path(folder) / "labels.png", labels).read_bytes()
 
 
+def label_map_rgb_bytes(labels: np.ndarray) -> bytes:
+    """The label map as an RGB PNG holding label = r + 256·g (b = 0), for browsers: a canvas reads 8-bit
+    RGBA exactly, but neither a palette PNG's indices nor a 16-bit grey PNG's values."""
+    labels = _checked_labels(Path("labels"), labels)
+    rgb = np.zeros((*labels.shape, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1] = labels & 255, labels >> 8
+    return _png_bytes(Image.fromarray(rgb, "RGB"))
+
+
 def write_psd(path: str | Path, layers: list[Layer]) -> None:
     """Write 8-bit RGB PSD layers (given top to bottom) with psd-tools, which also stores the merged image.
 

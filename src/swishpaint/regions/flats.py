@@ -49,16 +49,20 @@ def region_medians(labels: np.ndarray, values: np.ndarray, count: int, where: np
     """
     if values.ndim == 2:
         values = values[..., None]
-    quantised = np.clip(values * 255 + 0.5, 0, 255).astype(np.int64)
-    lab = labels.astype(np.int64)
+    # one channel at a time in int32 keys: a 7000² image must not need 8-byte copies of all channels
+    lab = labels.astype(np.int32 if count * 256 < 2**31 else np.int64) * 256
     out = np.empty((count, values.shape[-1]), np.float32)
     for c in range(values.shape[-1]):
-        keys = lab * 256 + quantised[..., c]
-        hist = np.bincount(keys[where].ravel() if where is not None else keys.ravel(), minlength=count * 256)
+        level = values[..., c] * 255 + 0.5
+        np.clip(level, 0, 255, out=level)
+        keys = lab + level.astype(lab.dtype)
+        del level
+        hist = np.bincount(keys[where] if where is not None else keys.ravel(), minlength=count * 256)
         hist = hist.reshape(count, 256)
         empty = hist.sum(1) == 0
         if where is not None and empty.any():  # regions lying wholly on lines: all their pixels
             hist[empty] = np.bincount(keys.ravel(), minlength=count * 256).reshape(count, 256)[empty]
+        del keys
         cdf = hist.cumsum(1)
         out[:, c] = (cdf >= (cdf[:, -1:] + 1) // 2).argmax(1) / 255.0
     return out
@@ -67,39 +71,53 @@ def region_medians(labels: np.ndarray, values: np.ndarray, count: int, where: np
 def hinted_regions(seg: Segmentation, hints: np.ndarray, cfg: FlatConfig = FlatConfig()) -> dict[int, np.ndarray]:
     """Region -> the hint colour (3,) that rules it.
 
-    Each dab (connected hint stroke) colours the region holding most of its off-line pixels, and any
-    other region holding at least cfg.dab_share of them; a dab wholly on a line colours nothing. Several dabs in one region: the colour covering
-    most hint pixels there wins (colours compared at 4 bits per channel).
+    A region painted whole (every pixel, lines included, with some off the lines: what the page's paint
+    bucket sends) takes its own dominant colour, whatever touches it, so a bucket fill beside other fills
+    or strokes is never swallowed by them. On the rest, each dab (connected hint stroke) colours the
+    region holding most of its off-line pixels, and any other region holding at least cfg.dab_share of
+    them; a dab wholly on a line colours nothing. Several dabs in one region: the colour covering most
+    hint pixels there wins (colours compared at 4 bits per channel).
     """
     mask = hints[..., 3] > 0
     if not mask.any():
         return {}
-    n_dabs, dabs = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     count = seg.count
+    painted = np.bincount(seg.labels[mask], minlength=count)
+    has_paper = np.bincount(seg.labels[~seg.lines], minlength=count) > 0
+    whole = (painted == seg.areas()) & has_paper
+    result = _dominant_colours(seg.labels, hints, mask & whole[seg.labels])
+    mask &= ~whole[seg.labels]
+    if not mask.any():
+        return result
+    n_dabs, dabs = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     on_paper = mask & ~seg.lines  # a dab lying wholly on a line paints the line, not a region: ignored
     dab_region = dabs[on_paper].astype(np.int64) * count + seg.labels[on_paper]
     share = np.bincount(dab_region, minlength=n_dabs * count).reshape(n_dabs, count).astype(np.float64)
     share /= np.maximum(share.sum(1, keepdims=True), 1)
     colours_region = (share >= cfg.dab_share) | (share == share.max(1, keepdims=True)) & (share > 0)
     # every hint pixel votes for its own region if its dab colours that region
-    ys, xs = np.nonzero(mask)
-    d, r = dabs[ys, xs], seg.labels[ys, xs]
-    votes = colours_region[d, r]
-    d, r, rgb = d[votes], r[votes], hints[ys[votes], xs[votes], :3]
+    votes = np.zeros_like(mask)
+    votes[mask] = colours_region[dabs[mask], seg.labels[mask]]
+    return {**_dominant_colours(seg.labels, hints, votes), **result}
+
+
+def _dominant_colours(labels: np.ndarray, hints: np.ndarray, votes: np.ndarray) -> dict[int, np.ndarray]:
+    """Region -> the mean of its most frequent hint colour (4 bits per channel) among the `votes` pixels."""
+    ys, xs = np.nonzero(votes)
+    if not len(ys):
+        return {}
+    r, rgb = labels[ys, xs], hints[ys, xs, :3]
     q = np.clip(rgb * 15 + 0.5, 0, 15).astype(np.int64)
     key = r.astype(np.int64) * 4096 + q[:, 0] * 256 + q[:, 1] * 16 + q[:, 2]
     keys, inverse, n = np.unique(key, return_inverse=True, return_counts=True)
-    sums = np.zeros((len(keys), 3))
-    np.add.at(sums, inverse, rgb)
-    result: dict[int, np.ndarray] = {}
+    inverse = inverse.ravel()
+    sums = np.stack([np.bincount(inverse, weights=rgb[:, c], minlength=len(keys)) for c in range(3)], 1)
     best: dict[int, int] = {}
     for i, k in enumerate(keys):  # one entry per (region, colour): a few dozen
         region = int(k // 4096)
         if region not in best or n[i] > n[best[region]]:
             best[region] = i
-    for region, i in best.items():
-        result[region] = (sums[i] / n[i]).astype(np.float32)
-    return result
+    return {region: (sums[i] / n[i]).astype(np.float32) for region, i in best.items()}
 
 
 def paper_regions(seg: Segmentation, medians: np.ndarray, cfg: FlatConfig = FlatConfig(),
@@ -115,17 +133,30 @@ def paper_regions(seg: Segmentation, medians: np.ndarray, cfg: FlatConfig = Flat
 
 @dataclass
 class Flats:
-    """One colouring by regions: colours (count, 3) per region, which regions hints decided, the flat
-    image (H, W, 3) and the shading multiplier (H, W) in (0, 1]."""
+    """One colouring by regions: colours (count, 3) per region, which regions hints decided, the
+    region labels (H, W) and the shading multiplier (H, W) in (0, 1]. Full-size colour planes are
+    made on demand (`image`, `rows`): at 7000² each is 0.6 GB."""
 
     colours: np.ndarray
     hinted: np.ndarray
-    image: np.ndarray
+    labels: np.ndarray
     shading: np.ndarray
+
+    @property
+    def image(self) -> np.ndarray:
+        """The flat image (H, W, 3) float32."""
+        return self.colours[self.labels]
+
+    def rows(self, y0: int, y1: int, shading: bool = True) -> np.ndarray:
+        """Rows y0:y1 of the flats, times the shading unless shading=False: (y1 - y0, W, 3)."""
+        out = self.colours[self.labels[y0:y1]]
+        if shading:
+            out *= self.shading[y0:y1, :, None]
+        return out
 
     def final(self, sketch: np.ndarray) -> np.ndarray:
         """flats × shading × lines: what the layered file composites to."""
-        return self.image * self.shading[..., None] * sketch[..., None]
+        return self.rows(0, self.labels.shape[0]) * sketch[..., None]
 
 
 def line_zone(seg: Segmentation, width: float) -> np.ndarray:
@@ -153,9 +184,8 @@ def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray
         for region, colour in by_hints.items():
             colours[region] = colour
             hinted[region] = True
-    image = colours[seg.labels]
     shading = network_shading(seg, network, colours, zone, cfg)
-    return Flats(colours, hinted, image, shading)
+    return Flats(colours, hinted, seg.labels, shading)
 
 
 def network_shading(seg: Segmentation, network: np.ndarray, colours: np.ndarray, zone: np.ndarray,

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -27,10 +28,11 @@ from PIL import Image
 from starlette.exceptions import HTTPException
 
 from ..configs import INFERENCE_DEVICE
-from ..data.images import UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA, load_grey, load_rgba
+from ..data.images import (UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA, from_float_array, load_grey,
+                           load_rgba)
 from ..errors import InvalidArgument, SwishpaintError
 from ..inference.colorizer import OUTPUTS, Colorizer
-from ..inference.layered import LAYERED_TYPES, label_map_bytes, layered_bytes
+from ..inference.layered import LAYERED_TYPES, label_map_bytes, label_map_rgb_bytes, layered_bytes
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -135,6 +137,15 @@ def _data_url(data: bytes, media_type: str) -> str:
     return f"data:{media_type};base64," + base64.b64encode(data).decode()
 
 
+def flat_palette(colours: np.ndarray, areas: np.ndarray, most: int = 24) -> list[str]:
+    """The distinct flat colours as #rrggbb, the largest total area first: the page's palette."""
+    hexes = ["#%02x%02x%02x" % tuple(c) for c in np.asarray(from_float_array(colours[None]))[0]]
+    total: dict[str, int] = {}
+    for colour, area in zip(hexes, areas.tolist()):
+        total[colour] = total.get(colour, 0) + area
+    return sorted(total, key=total.get, reverse=True)[:most]
+
+
 async def _read_limited(upload: UploadFile, limit: int, what: str) -> bytes:
     data = await upload.read(limit + 1)
     if len(data) > limit:
@@ -151,7 +162,8 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="swishpaint-infer")
     slots = threading.BoundedSemaphore(config.queue_size)
     state = {"pending": 0}
-    app = FastAPI(title="swishpaint", version="0.1.0",
+    # docs_url=None: FastAPI's Swagger UI loads its scripts from a CDN; /docs is a local page instead
+    app = FastAPI(title="swishpaint", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Colour anime line art: upload a sketch, optionally with RGBA colour hints.")
 
     @app.exception_handler(SwishpaintError)
@@ -188,12 +200,17 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
     async def colorize(sketch: UploadFile = File(..., description="the sketch: PNG, JPEG or WEBP"),
                        hints: UploadFile | None = File(None, description="RGBA PNG; alpha > 0 marks a hint"),
                        candidates: int = Form(1, ge=1, le=32),
+                       start: int = Form(0, ge=0, le=31, description="rank of the first candidate returned (0 = "
+                                         "best): the page's re-roll asks for the next one with the same hints"),
+                       parts: bool = Form(False, description="also return each candidate's flats, shading and "
+                                                             "palette (the web page composites its views)"),
                        keep_lines: bool = Form(True),
                        output: str = Form("final", description="final (flats + shading + lines), flat, network"),
                        layers: str | None = Form(None, description="psd or ora: also return the layered file "
-                                                                   "of candidate 1 and the region label map")) -> dict:
-        if candidates > colorizer.candidates:
-            raise ApiError(422, f"candidates must be between 1 and {colorizer.candidates}")
+                                                                   "of the first candidate returned")) -> dict:
+        if start + candidates > colorizer.candidates:
+            after = f" after start {start}" if start else ""
+            raise ApiError(422, f"candidates must be between 1 and {colorizer.candidates - start}{after}")
         if output not in OUTPUTS:
             raise ApiError(422, f"output must be one of {', '.join(OUTPUTS)}")
         if layers not in (None, "", "psd", "ora") or (layers and output == "network"):
@@ -217,30 +234,41 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
         try:
             def work():
                 notes: list[str] = []
-                colouring = colorizer.colorize_regions(grey, hints=hint_im, candidates=candidates, warnings=notes,
-                                                       regions=output != "network")
-                # encoded one candidate at a time
-                images = [_png_data_url(Image.fromarray(colouring.image(k, output, keep_lines), "RGB"))
-                          for k in range(candidates)]
-                extra = {}
-                if colouring.segmentation is not None:
-                    extra["labels"] = _data_url(label_map_bytes(colouring.segmentation.labels), "image/png")
-                if layers:
-                    flats = colouring.flats(0)
-                    extra["layered"] = _data_url(layered_bytes(f".{layers}", flats.image, flats.shading,
-                                                               colouring.sketch), LAYERED_TYPES[layers])
+                colouring = colorizer.colorize_regions(grey, hints=hint_im, candidates=start + candidates,
+                                                       warnings=notes, regions=output != "network")
+                seg = colouring.segmentation
+                images, extra = [], {}
+                if seg is not None:
+                    extra["labels"] = _data_url(label_map_bytes(seg.labels), "image/png")
+                    extra["labels_rgb"] = _data_url(label_map_rgb_bytes(seg.labels), "image/png")
+                    if parts:
+                        extra.update(flats=[], shading=[], palettes=[])
+                for k in range(start, start + candidates):  # encoded one candidate at a time
+                    flats = colouring.flats(k) if seg is not None and (parts or layers and k == start) else None
+                    images.append(_png_data_url(Image.fromarray(colouring.image(k, output, keep_lines, flats), "RGB")))
+                    if flats is not None and parts:
+                        extra["flats"].append(_png_data_url(from_float_array(flats.image)))
+                        extra["shading"].append(_png_data_url(from_float_array(flats.shading)))
+                        extra["palettes"].append(flat_palette(flats.colours, seg.areas()))
+                    if layers and k == start:
+                        extra["layered"] = _data_url(layered_bytes(f".{layers}", flats.image, flats.shading,
+                                                                   colouring.sketch), LAYERED_TYPES[layers])
                 return images, notes, extra
 
             urls, warnings, extra = await loop.run_in_executor(executor, work)
         finally:
             state["pending"] -= 1
             slots.release()
-        return {"width": grey.width, "height": grey.height, "candidates": len(urls),
+        return {"width": grey.width, "height": grey.height, "start": start, "candidates": len(urls),
                 "warnings": warnings, "images": urls, **extra}
 
     @app.get("/", include_in_schema=False)
     async def index():
         return FileResponse(STATIC / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return FileResponse(STATIC / "docs.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

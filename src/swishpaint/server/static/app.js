@@ -1,10 +1,26 @@
-// swishpaint page: load a sketch, paint hint strokes on a transparent canvas, ask the API for colourings.
+// swishpaint workspace: a sketch, the server's colouring by regions, and tools that work on those regions.
+//
+// The server sends the region label map (labels_rgb: label = r + 256 g) and each candidate's flats and
+// shading; the page keeps them as typed arrays and composites the views itself (final = flats × shading ×
+// lines), so a bucket fill repaints one region's pixels at once, with no request. Every fill and stroke is
+// also a hint: the next run sends the hints canvas (strokes) with every filled region painted whole, and a
+// region painted whole keeps its colour in every candidate (regions.flats.hinted_regions), which is what
+// makes re-roll keep the locked regions. Flats hold one colour per region, so a fill and its undo are one
+// colour per region: no pixel copies.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const sketchCanvas = $("sketch"), hintCanvas = $("hints");
-const sketchCtx = sketchCanvas.getContext("2d"), hintCtx = hintCanvas.getContext("2d");
-let sketchFile = null, erasing = false, drawing = false, last = null;
-const history = [];
+const viewCanvas = $("view"), hintCanvas = $("hints"), viewport = $("viewport"), stack = $("stack");
+const viewCtx = viewCanvas.getContext("2d"), hintCtx = hintCanvas.getContext("2d", { willReadFrequently: true });
+const HISTORY_BYTES = 512 * 1024 * 1024;  // undo keeps at most this much (a 2048² full snapshot is 16 MB)
+
+const S = {
+  w: 0, h: 0, sketchFile: null, grey: null, hintData: null, viewData: null,
+  labels: null, regionStart: null, regionPixels: null, regionBox: null,  // regions as CSR lists + bounding boxes
+  locked: new Map(),  // region -> the colour (a 32-bit RGBA word) the bucket filled it with
+  flats: null, shading: null, result: null, candidate: 0, maxCandidates: 1,
+  view: "final", tool: "brush", used: [], undo: [], redo: [],
+  zoom: 1, tx: 0, ty: 0, panning: null, space: false, drawing: null,
+};
 
 function setStatus(text, kind) {
   const el = $("status");
@@ -14,128 +30,464 @@ function setStatus(text, kind) {
 
 async function loadModelInfo() {
   try {
-    const r = await fetch("/api/models");
-    const m = (await r.json()).models[0];
+    const m = (await (await fetch("/api/models")).json()).models[0];
     $("model-info").textContent = `model: ${m.name} · ${m.candidates} candidates` + (m.takes_hints ? " · hints" : "");
     $("candidates").max = m.candidates;
+    $("candidates").value = Math.min(Number($("candidates").value), m.candidates);
+    S.maxCandidates = m.candidates;
   } catch (e) { $("model-info").textContent = "model info unavailable"; }
 }
 
-function loadSketch(file) {
+// ---- images in and out -------------------------------------------------------------------------------
+
+async function pixelsOf(source) {
+  // RGBA bytes of an image exactly as stored: no colour management, no premultiplication.
+  const bitmap = await createImageBitmap(source, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+  const c = document.createElement("canvas");
+  c.width = bitmap.width; c.height = bitmap.height;
+  const ctx = c.getContext("2d");
+  ctx.drawImage(bitmap, 0, 0);
+  return ctx.getImageData(0, 0, c.width, c.height);
+}
+
+function dataUrlBlob(url) {
+  const [head, b64] = url.split(",", 2);
+  const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+  return new Blob([bytes], { type: head.slice(5).split(";")[0] });
+}
+
+function download(blob, name) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob); a.download = name;
+  document.body.appendChild(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+}
+
+function canvasBlob(canvas) { return new Promise((res) => canvas.toBlob(res, "image/png")); }
+
+// ---- the sketch --------------------------------------------------------------------------------------
+
+async function loadSketch(file) {
   if (!file) return;
   if (!/^image\/(png|jpeg|webp)$/.test(file.type)) { setStatus(`${file.name}: choose a PNG, JPEG or WEBP image`, "error"); return; }
-  const img = new Image();
-  img.onload = () => {
-    for (const c of [sketchCanvas, hintCanvas]) { c.width = img.naturalWidth; c.height = img.naturalHeight; }
-    sketchCtx.fillStyle = "#fff";
-    sketchCtx.fillRect(0, 0, img.naturalWidth, img.naturalHeight);
-    sketchCtx.drawImage(img, 0, 0);
-    hintCtx.clearRect(0, 0, hintCanvas.width, hintCanvas.height);
-    history.length = 0;
-    sketchFile = file;
-    $("stack").hidden = false; $("drop-hint").hidden = true; $("run").disabled = false;
-    setStatus(`${file.name}: ${img.naturalWidth}×${img.naturalHeight}. Paint colour hints, then Colourise.`);
-    URL.revokeObjectURL(img.src);
-  };
-  img.onerror = () => setStatus(`${file.name}: the browser cannot read this image`, "error");
-  img.src = URL.createObjectURL(file);
+  let img;
+  try { img = await createImageBitmap(file); } catch (e) { setStatus(`${file.name}: the browser cannot read this image`, "error"); return; }
+  const w = img.width, h = img.height;
+  for (const c of [viewCanvas, hintCanvas]) { c.width = w; c.height = h; }
+  viewCtx.fillStyle = "#fff"; viewCtx.fillRect(0, 0, w, h); viewCtx.drawImage(img, 0, 0);
+  const rgba = viewCtx.getImageData(0, 0, w, h).data, grey = new Uint8ClampedArray(w * h);
+  for (let p = 0, i = 0; p < grey.length; p++, i += 4) grey[p] = (rgba[i] * 299 + rgba[i + 1] * 587 + rgba[i + 2] * 114 + 500) / 1000;
+  Object.assign(S, { w, h, grey, sketchFile: file, hintData: new ImageData(w, h), viewData: new ImageData(w, h), undo: [], redo: [],
+                     locked: new Map() });
+  hintCtx.clearRect(0, 0, w, h);
+  forgetColouring();
+  $("stack").hidden = false; $("drop-hint").hidden = true; $("run").disabled = false;
+  $("download-hints").disabled = false;
+  fit();
+  setStatus(`${file.name}: ${w}×${h}. Paint hints or colourise; then fill regions with the bucket (B).`);
 }
+
+function forgetColouring() {
+  // After a failure nothing from an earlier request may stay on screen or downloadable.
+  Object.assign(S, { labels: null, regionStart: null, regionPixels: null, regionBox: null, flats: null, shading: null, result: null });
+  $("candidates-list").replaceChildren();
+  $("results").hidden = true;
+  $("palette-flats").replaceChildren();
+  for (const id of ["reroll", "download-png", "download-layered"]) $(id).disabled = true;
+  render();
+}
+
+// ---- regions and views -------------------------------------------------------------------------------
+
+function setRegions(labelPixels) {
+  // The label map as CSR lists: the pixels of region r are regionPixels[regionStart[r] .. regionStart[r + 1]).
+  const n = S.w * S.h, d = labelPixels.data, labels = new Int32Array(n);
+  let count = 0;
+  for (let p = 0, i = 0; p < n; p++, i += 4) { const l = d[i] + 256 * d[i + 1]; labels[p] = l; if (l >= count) count = l + 1; }
+  const start = new Int32Array(count + 1), box = new Int32Array(count * 4);
+  for (let r = 0; r < count; r++) { box[4 * r] = S.w; box[4 * r + 1] = S.h; box[4 * r + 2] = -1; box[4 * r + 3] = -1; }
+  for (let p = 0; p < n; p++) start[labels[p] + 1]++;
+  for (let r = 0; r < count; r++) start[r + 1] += start[r];
+  const next = start.slice(0, count), pixels = new Int32Array(n);
+  for (let y = 0, p = 0; y < S.h; y++) {
+    for (let x = 0; x < S.w; x++, p++) {
+      const r = labels[p], b = 4 * r;
+      pixels[next[r]++] = p;
+      if (x < box[b]) box[b] = x;
+      if (y < box[b + 1]) box[b + 1] = y;
+      if (x > box[b + 2]) box[b + 2] = x;
+      if (y > box[b + 3]) box[b + 3] = y;
+    }
+  }
+  Object.assign(S, { labels, regionStart: start, regionPixels: pixels, regionBox: box });
+}
+
+function paintPixel(out, p) {
+  // One pixel of the current view into out (RGBA bytes).
+  const i = 4 * p, g = S.grey[p];
+  let r = g, gr = g, b = g;
+  if (S.flats && S.view !== "lines") {
+    const s = S.shading[p];
+    if (S.view === "flats") { r = S.flats[i]; gr = S.flats[i + 1]; b = S.flats[i + 2]; }
+    else if (S.view === "shading") { r = gr = b = s; }
+    else { const k = s * g; r = (S.flats[i] * k + 32512) / 65025; gr = (S.flats[i + 1] * k + 32512) / 65025; b = (S.flats[i + 2] * k + 32512) / 65025; }
+  }
+  out[i] = r; out[i + 1] = gr; out[i + 2] = b; out[i + 3] = 255;
+}
+
+function render() {
+  if (!S.grey) return;
+  const out = S.viewData.data, n = S.w * S.h;
+  for (let p = 0; p < n; p++) paintPixel(out, p);
+  viewCtx.putImageData(S.viewData, 0, 0);
+}
+
+function renderRegion(r, colour) {
+  // Give region r one flat colour and repaint its pixels of the view: one loop per view, no per-pixel branches.
+  const pixels = S.regionPixels.subarray(S.regionStart[r], S.regionStart[r + 1]), n = pixels.length;
+  const flat = words(S.flats), out = words(S.viewData.data), grey = S.grey, shading = S.shading;
+  const cr = colour & 255, cg = (colour >>> 8) & 255, cb = (colour >>> 16) & 255;
+  for (let j = 0; j < n; j++) flat[pixels[j]] = colour;
+  if (S.view === "flats") for (let j = 0; j < n; j++) out[pixels[j]] = colour;
+  else if (S.view === "final") {
+    for (let j = 0; j < n; j++) {
+      const p = pixels[j], k = shading[p] * grey[p];
+      out[p] = ((cr * k + 32512) / 65025 | (cg * k + 32512) / 65025 << 8 | (cb * k + 32512) / 65025 << 16 | 0xff000000) >>> 0;
+    }
+  }  // shading and lines do not show the flats
+  const b = 4 * r, x0 = S.regionBox[b], y0 = S.regionBox[b + 1];
+  viewCtx.putImageData(S.viewData, 0, 0, x0, y0, S.regionBox[b + 2] - x0 + 1, S.regionBox[b + 3] - y0 + 1);
+  return n;
+}
+
+async function showCandidate(i) {
+  const body = S.result;
+  S.candidate = body.start + i;
+  const [flats, shading] = await Promise.all([pixelsOf(dataUrlBlob(body.flats[i])), pixelsOf(dataUrlBlob(body.shading[i]))]);
+  const n = S.w * S.h, grey = new Uint8ClampedArray(n);
+  for (let p = 0; p < n; p++) grey[p] = shading.data[4 * p];
+  S.flats = flats.data; S.shading = grey;
+  for (const img of document.querySelectorAll("#candidates-list img")) img.classList.toggle("chosen", img.dataset.index === String(i));
+  swatches($("palette-flats"), body.palettes[i]);
+  render();
+}
+
+// ---- edits and their history -------------------------------------------------------------------------
+
+function remember(entry) {
+  S.undo.push(entry); S.redo = [];
+  let bytes = S.undo.reduce((sum, e) => sum + e.bytes, 0);
+  while (bytes > HISTORY_BYTES && S.undo.length > 1) bytes -= S.undo.shift().bytes;
+}
+
+const words = (bytes) => new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);  // RGBA as one word
+
+function regionColour(r) { return words(S.flats)[S.regionPixels[S.regionStart[r]]]; }
+
+function applyState(entry, which) {
+  const state = entry[which];
+  if (entry.region !== undefined) {  // a fill: the region's colour and lock
+    if (state.locked === undefined) S.locked.delete(entry.region); else S.locked.set(entry.region, state.locked);
+    renderRegion(entry.region, state.colour);
+  } else {  // a stroke, clear or loaded hints: the whole hints layer
+    S.hintData.data.set(state.hints);
+    hintCtx.putImageData(S.hintData, 0, 0);
+  }
+}
+
+function undo() {
+  const e = S.undo.pop();
+  if (!e) return;
+  applyState(e, "before"); S.redo.push(e);
+  setStatus(`Undone: ${e.what}.`);
+}
+
+function redo() {
+  const e = S.redo.pop();
+  if (!e) return;
+  applyState(e, "after"); S.undo.push(e);
+  setStatus(`Redone: ${e.what}.`);
+}
+
+function hexRgb(hex) { return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)); }
+function rgbHex(r, g, b) { return "#" + [r, g, b].map((v) => v.toString(16).padStart(2, "0")).join(""); }
+
+function bucket(x, y) {
+  if (!S.labels) { setStatus("Colourise first: the bucket fills the regions the server finds.", "error"); return; }
+  const t0 = performance.now();
+  const r = S.labels[y * S.w + x];
+  const [cr, cg, cb] = hexRgb($("color").value), colour = (cr | cg << 8 | cb << 16 | 255 << 24) >>> 0;
+  const before = { colour: regionColour(r), locked: S.locked.get(r) };
+  S.locked.set(r, colour);
+  const n = renderRegion(r, colour);
+  remember({ what: `fill region ${r}`, region: r, before, after: { colour, locked: colour }, bytes: 64 });
+  const ms = performance.now() - t0;
+  document.body.dataset.lastFillMs = ms.toFixed(2);
+  useColour($("color").value);
+  setStatus(`Filled region ${r} (${n} px) in ${ms.toFixed(1)} ms; it stays this colour when you re-roll.`);
+}
+
+function eyedropper(x, y) {
+  const i = 4 * (y * S.w + x), hd = S.hintData.data;
+  const from = hd[i + 3] === 255 ? hd : S.flats;  // a stroke, else the flats (fills included)
+  if (!from) return;
+  $("color").value = rgbHex(from[i], from[i + 1], from[i + 2]);
+  setTool(S.previousTool || "bucket");
+  setStatus(`Picked ${$("color").value}.`);
+}
+
+function useColour(hex) {
+  S.used = [hex, ...S.used.filter((c) => c !== hex)].slice(0, 16);
+  swatches($("palette-used"), S.used);
+}
+
+function swatches(el, colours) {
+  el.replaceChildren(...colours.map((c) => {
+    const b = document.createElement("button");
+    b.type = "button"; b.className = "swatch"; b.title = c; b.style.background = c; b.dataset.colour = c;
+    b.addEventListener("click", () => { $("color").value = c; });
+    return b;
+  }));
+}
+
+// ---- pointer: tools, zoom and pan --------------------------------------------------------------------
 
 function canvasPoint(ev) {
   const r = hintCanvas.getBoundingClientRect();
-  return { x: (ev.clientX - r.left) * hintCanvas.width / r.width, y: (ev.clientY - r.top) * hintCanvas.height / r.height };
+  return { x: (ev.clientX - r.left) * S.w / r.width, y: (ev.clientY - r.top) * S.h / r.height };
 }
 
 function stroke(a, b) {
-  hintCtx.globalCompositeOperation = erasing ? "destination-out" : "source-over";
+  hintCtx.globalCompositeOperation = S.tool === "eraser" ? "destination-out" : "source-over";
   hintCtx.strokeStyle = $("color").value;
-  hintCtx.lineWidth = Number($("brush").value) * hintCanvas.width / hintCanvas.getBoundingClientRect().width;
+  hintCtx.lineWidth = Number($("brush").value) / S.zoom;
   hintCtx.lineCap = hintCtx.lineJoin = "round";
   hintCtx.beginPath(); hintCtx.moveTo(a.x, a.y); hintCtx.lineTo(b.x, b.y); hintCtx.stroke();
 }
 
+function setTool(tool) {
+  if (tool !== "eyedropper") S.previousTool = tool;
+  S.tool = tool;
+  for (const b of document.querySelectorAll("[data-tool]")) b.setAttribute("aria-pressed", String(b.dataset.tool === tool));
+  hintCanvas.dataset.tool = tool;
+}
+
+function applyTransform() {
+  stack.style.transform = `translate(${S.tx}px, ${S.ty}px) scale(${S.zoom})`;
+  stack.classList.toggle("pixelated", S.zoom >= 2);
+  $("zoom-level").textContent = `${Math.round(S.zoom * 100)}%`;
+}
+
+function fit() {
+  if (!S.w) return;
+  const vw = viewport.clientWidth, vh = viewport.clientHeight;
+  S.zoom = 0.98 * Math.min(vw / S.w, vh / S.h);  // a margin shows where the page ends
+  S.tx = (vw - S.w * S.zoom) / 2; S.ty = (vh - S.h * S.zoom) / 2;
+  applyTransform();
+}
+
+function zoomAt(factor, cx, cy) {
+  const z = Math.min(32, Math.max(0.05, S.zoom * factor));
+  S.tx = cx - (cx - S.tx) * z / S.zoom; S.ty = cy - (cy - S.ty) * z / S.zoom; S.zoom = z;
+  applyTransform();
+}
+
+function zoomCentre(factor) { zoomAt(factor, viewport.clientWidth / 2, viewport.clientHeight / 2); }
+
+viewport.addEventListener("wheel", (ev) => {
+  if (!S.w) return;
+  ev.preventDefault();
+  const r = viewport.getBoundingClientRect();
+  zoomAt(Math.exp(-ev.deltaY / 500), ev.clientX - r.left, ev.clientY - r.top);
+}, { passive: false });
+
+viewport.addEventListener("pointerdown", (ev) => {
+  if (!S.w || !(ev.button === 1 || S.space)) return;
+  ev.preventDefault();
+  S.panning = { x: ev.clientX - S.tx, y: ev.clientY - S.ty };
+  viewport.setPointerCapture(ev.pointerId);
+}, true);
+viewport.addEventListener("pointermove", (ev) => {
+  if (!S.panning) return;
+  S.tx = ev.clientX - S.panning.x; S.ty = ev.clientY - S.panning.y; applyTransform();
+});
+for (const type of ["pointerup", "pointercancel"]) viewport.addEventListener(type, () => { S.panning = null; });
+
 hintCanvas.addEventListener("pointerdown", (ev) => {
-  history.push(hintCtx.getImageData(0, 0, hintCanvas.width, hintCanvas.height));
-  if (history.length > 50) history.shift();
-  drawing = true; last = canvasPoint(ev); stroke(last, last);
+  if (S.panning || ev.button !== 0) return;
+  const p = canvasPoint(ev), x = Math.floor(p.x), y = Math.floor(p.y);
+  if (x < 0 || y < 0 || x >= S.w || y >= S.h) return;
+  if (S.tool === "bucket") return bucket(x, y);
+  if (S.tool === "eyedropper") return eyedropper(x, y);
+  S.drawing = { last: p, before: S.hintData.data.slice() };
+  stroke(p, p);
   hintCanvas.setPointerCapture(ev.pointerId);
 });
-hintCanvas.addEventListener("pointermove", (ev) => { if (!drawing) return; const p = canvasPoint(ev); stroke(last, p); last = p; });
-for (const type of ["pointerup", "pointercancel"]) hintCanvas.addEventListener(type, () => { drawing = false; });
-
-$("brush").addEventListener("input", () => { $("brush-size").textContent = $("brush").value; });
-$("erase").addEventListener("click", () => { erasing = !erasing; $("erase").setAttribute("aria-pressed", String(erasing)); });
-$("undo").addEventListener("click", () => { const s = history.pop(); if (s) hintCtx.putImageData(s, 0, 0); });
-$("clear").addEventListener("click", () => {
-  history.push(hintCtx.getImageData(0, 0, hintCanvas.width, hintCanvas.height));
-  hintCtx.clearRect(0, 0, hintCanvas.width, hintCanvas.height);
+hintCanvas.addEventListener("pointermove", (ev) => {
+  if (!S.drawing) return;
+  const p = canvasPoint(ev); stroke(S.drawing.last, p); S.drawing.last = p;
 });
-$("file").addEventListener("change", (ev) => loadSketch(ev.target.files[0]));
-const drop = $("drop");
-drop.addEventListener("dragover", (ev) => { ev.preventDefault(); drop.classList.add("over"); });
-drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-drop.addEventListener("drop", (ev) => { ev.preventDefault(); drop.classList.remove("over"); loadSketch(ev.dataTransfer.files[0]); });
-
-function hintsBlob() {
-  const data = hintCtx.getImageData(0, 0, hintCanvas.width, hintCanvas.height).data;
-  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) return new Promise((res) => hintCanvas.toBlob(res, "image/png"));
-  return Promise.resolve(null);
+for (const type of ["pointerup", "pointercancel"]) {
+  hintCanvas.addEventListener(type, () => {
+    if (!S.drawing) return;
+    S.hintData = hintCtx.getImageData(0, 0, S.w, S.h);
+    const what = S.tool === "eraser" ? "erase" : "hint stroke";
+    remember({ what, before: { hints: S.drawing.before }, after: { hints: S.hintData.data.slice() }, bytes: 8 * S.w * S.h });
+    if (S.tool === "brush") useColour($("color").value);
+    S.drawing = null;
+  });
 }
 
-function clearResults() {
-  // After a failure nothing from an earlier request may stay on screen or downloadable.
-  $("candidates-list").replaceChildren();
-  for (const id of ["download-result", "download-hints"]) {
-    const a = $(id);
-    a.removeAttribute("href");
-    a.setAttribute("aria-disabled", "true");
+// ---- keyboard ----------------------------------------------------------------------------------------
+
+const KEY_TOOLS = { b: "bucket", h: "brush", e: "eraser", i: "eyedropper" };
+document.addEventListener("keydown", (ev) => {
+  if (ev.target.matches("input[type=number], input[type=text], select")) return;
+  const key = ev.key.toLowerCase();
+  if ((ev.ctrlKey || ev.metaKey) && key === "z") { ev.preventDefault(); return ev.shiftKey ? redo() : undo(); }
+  if ((ev.ctrlKey || ev.metaKey) && key === "y") { ev.preventDefault(); return redo(); }
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (KEY_TOOLS[key]) return setTool(KEY_TOOLS[key]);
+  if (key === " ") { S.space = true; viewport.classList.add("panning"); ev.preventDefault(); }
+  if (key === "+" || key === "=") zoomCentre(1.25);
+  if (key === "-") zoomCentre(0.8);
+  if (key === "0") fit();
+});
+document.addEventListener("keyup", (ev) => { if (ev.key === " ") { S.space = false; viewport.classList.remove("panning"); } });
+
+// ---- requests ----------------------------------------------------------------------------------------
+
+function hintsCanvas() {
+  // What the next run gets: the strokes, with every filled region painted whole over them.
+  const out = new ImageData(new Uint8ClampedArray(S.hintData.data), S.w, S.h), to = words(out.data);
+  for (const [r, colour] of S.locked) {
+    const pixels = S.regionPixels.subarray(S.regionStart[r], S.regionStart[r + 1]);
+    for (let j = 0; j < pixels.length; j++) to[pixels[j]] = colour;
   }
-  $("results").hidden = true;
+  const c = document.createElement("canvas");
+  c.width = S.w; c.height = S.h;
+  c.getContext("2d").putImageData(out, 0, 0);
+  let any = S.locked.size > 0;
+  for (let i = 3; !any && i < out.data.length; i += 4) any = out.data[i] > 0;
+  return any ? c : null;
 }
 
-function choose(img) {
-  for (const other of document.querySelectorAll("#candidates-list img")) other.classList.remove("chosen");
-  img.classList.add("chosen");
-  $("download-result").href = img.src;
-  $("download-result").removeAttribute("aria-disabled");
-}
-
-$("run").addEventListener("click", async () => {
-  if (!sketchFile) return;
+async function colorize(fields) {
   const form = new FormData();
-  form.append("sketch", sketchFile);
-  const hints = await hintsBlob();
-  if (hints) form.append("hints", hints, "hints.png");
-  form.append("candidates", $("candidates").value);
-  form.append("output", $("output").value);
-  $("run").disabled = true;
-  setStatus("Colourising…", "busy");
+  form.append("sketch", S.sketchFile);
+  const hints = hintsCanvas();
+  if (hints) form.append("hints", await canvasBlob(hints), "hints.png");
+  for (const [k, v] of Object.entries(fields)) form.append(k, String(v));
+  const r = await fetch("/api/colorize", { method: "POST", body: form });
+  const body = await r.json().catch(() => ({ error: `server answered ${r.status}` }));
+  if (!r.ok) throw new Error(body.error || `server answered ${r.status}`);
+  return body;
+}
+
+async function run(start, candidates) {
+  if (!S.sketchFile) return;
+  for (const id of ["run", "reroll"]) $(id).disabled = true;
+  setStatus(start ? `Re-rolling: candidate ${start + 1} of ${S.maxCandidates}…` : "Colourising…", "busy");
   try {
-    const r = await fetch("/api/colorize", { method: "POST", body: form });
-    const body = await r.json().catch(() => ({ error: `server answered ${r.status}` }));
-    if (!r.ok) throw new Error(body.error || `server answered ${r.status}`);
+    const body = await colorize({ start, candidates, parts: true });
+    S.result = body;
+    setRegions(await pixelsOf(dataUrlBlob(body.labels_rgb)));
     const list = $("candidates-list");
-    list.replaceChildren();
-    body.images.forEach((src, i) => {
+    list.replaceChildren(...body.images.map((src, i) => {
       const img = new Image();
-      img.src = src; img.alt = `candidate ${i + 1}`;
-      img.addEventListener("click", () => choose(img));
-      list.appendChild(img);
-    });
-    choose(list.firstChild);
-    if (hints) {
-      $("download-hints").href = URL.createObjectURL(hints);
-      $("download-hints").removeAttribute("aria-disabled");
-    }
-    $("download-hints").hidden = !hints;
+      img.src = src; img.alt = `candidate ${body.start + i + 1}`; img.dataset.index = String(i);
+      img.addEventListener("click", () => showCandidate(i));
+      return img;
+    }));
+    await showCandidate(0);
     $("results").hidden = false;
-    setStatus(`Done: ${body.candidates} candidate(s).` + (body.warnings.length ? " " + body.warnings.join("; ") : ""));
+    for (const id of ["reroll", "download-png", "download-layered"]) $(id).disabled = false;
+    setStatus(`Done: candidate ${S.candidate + 1} of ${S.maxCandidates}, ${S.regionStart.length - 1} regions.` +
+              (body.warnings.length ? " " + body.warnings.join("; ") : ""));
   } catch (e) {
-    clearResults();
+    forgetColouring();
     setStatus(`Could not colourise: ${e.message}`, "error");
   } finally {
     $("run").disabled = false;
+    $("reroll").disabled = !S.result;
   }
+}
+
+$("run").addEventListener("click", () => run(0, Number($("candidates").value)));
+$("reroll").addEventListener("click", () => run((S.candidate + 1) % S.maxCandidates, 1));
+
+function finalImage() {
+  const c = document.createElement("canvas");
+  c.width = S.w; c.height = S.h;
+  const view = S.view, out = new ImageData(S.w, S.h);
+  S.view = "final";
+  for (let p = 0; p < S.w * S.h; p++) paintPixel(out.data, p);
+  S.view = view;
+  c.getContext("2d").putImageData(out, 0, 0);
+  return c;
+}
+
+const stem = () => (S.sketchFile ? S.sketchFile.name.replace(/\.[^.]*$/, "") : "sketch");
+$("download-png").addEventListener("click", async () => download(await canvasBlob(finalImage()), `${stem()}_colour.png`));
+$("download-hints").addEventListener("click", async () => {
+  const hints = hintsCanvas();
+  if (hints) download(await canvasBlob(hints), `${stem()}_hints.png`);
+  else setStatus("No hints yet: paint strokes or fill regions first.", "error");
+});
+$("download-layered").addEventListener("click", async () => {
+  // asked again with today's hints, so the file holds every fill made since the last run
+  const format = $("layered-format").value;
+  setStatus(`Making the .${format} file…`, "busy");
+  try {
+    const body = await colorize({ start: S.candidate, candidates: 1, layers: format });
+    download(dataUrlBlob(body.layered), `${stem()}.${format}`);
+    setStatus(`Downloaded ${stem()}.${format}: layers lines, shading, flats.`);
+  } catch (e) { setStatus(`Could not make the layered file: ${e.message}`, "error"); }
 });
 
+async function loadHints(file) {
+  if (!file || !S.w) return;
+  try {
+    const bitmap = await createImageBitmap(file, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+    const before = S.hintData.data.slice();
+    hintCtx.globalCompositeOperation = "source-over";
+    hintCtx.clearRect(0, 0, S.w, S.h);
+    hintCtx.drawImage(bitmap, 0, 0, S.w, S.h);
+    S.hintData = hintCtx.getImageData(0, 0, S.w, S.h);
+    remember({ what: "load hints", before: { hints: before }, after: { hints: S.hintData.data.slice() }, bytes: 8 * S.w * S.h });
+    setStatus(`${file.name}: hints loaded` + (bitmap.width !== S.w || bitmap.height !== S.h ? `, resized to ${S.w}×${S.h}` : "") +
+              ". Colourise to apply them.");
+  } catch (e) { setStatus(`${file.name}: the browser cannot read this image`, "error"); }
+}
+
+// ---- wiring ------------------------------------------------------------------------------------------
+
+for (const b of document.querySelectorAll("[data-tool]")) b.addEventListener("click", () => setTool(b.dataset.tool));
+for (const r of document.querySelectorAll("input[name=view]")) r.addEventListener("change", () => { S.view = r.value; render(); });
+$("show-hints").addEventListener("change", () => { hintCanvas.style.opacity = $("show-hints").checked ? "" : "0"; });
+$("brush").addEventListener("input", () => { $("brush-size").textContent = $("brush").value; });
+$("undo").addEventListener("click", undo);
+$("redo").addEventListener("click", redo);
+$("clear").addEventListener("click", () => {
+  if (!S.w) return;
+  const before = S.hintData.data.slice();
+  hintCtx.clearRect(0, 0, S.w, S.h);
+  S.hintData = new ImageData(S.w, S.h);
+  remember({ what: "clear hint strokes", before: { hints: before }, after: { hints: S.hintData.data.slice() }, bytes: 8 * S.w * S.h });
+  for (const [r] of S.locked) {  // and unlock every fill, each its own undo step
+    remember({ what: `unlock region ${r}`, region: r, before: { colour: regionColour(r), locked: S.locked.get(r) },
+               after: { colour: regionColour(r) }, bytes: 64 });
+  }
+  S.locked.clear();
+});
+$("zoom-in").addEventListener("click", () => zoomCentre(1.25));
+$("zoom-out").addEventListener("click", () => zoomCentre(0.8));
+$("zoom-fit").addEventListener("click", fit);
+$("file").addEventListener("change", (ev) => loadSketch(ev.target.files[0]));
+$("hints-file").addEventListener("change", (ev) => loadHints(ev.target.files[0]));
+viewport.addEventListener("dragover", (ev) => { ev.preventDefault(); viewport.classList.add("over"); });
+viewport.addEventListener("dragleave", () => viewport.classList.remove("over"));
+viewport.addEventListener("drop", (ev) => { ev.preventDefault(); viewport.classList.remove("over"); loadSketch(ev.dataTransfer.files[0]); });
+window.addEventListener("resize", () => { if (S.w) fit(); });
+setTool("brush");
 loadModelInfo();

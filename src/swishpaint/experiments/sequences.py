@@ -1,0 +1,169 @@
+"""The animation benchmark: colour frames from a coloured keyframe and score them as BasicPBC does.
+
+Data: folders of consecutive colour renders (frame_000.png, frame_001.png, ... on white), e.g. the
+held-out Live2D sequences. Each frame's sketch is extracted from its render (method 'dilate', as
+`evaluate` does) and segmented; the truth's colour of a region is its dominant colour, the per-channel
+median of the render over the region's pixels off the lines. The reference frame's colours come from
+the truth (the colourist's key), as in BasicPBC.
+
+Pairs: next frame (i -> i+1) and 10 frames apart (i -> i+10), every i of every sequence.
+
+Metrics (a colour is right when within ΔE76 `TOLERANCE` of the truth's dominant colour there, which
+absorbs anti-aliasing and render noise but not a different part's colour):
+- region accuracy: the share of the target's regions (the paper around the drawing left out) whose
+  assigned colour is right;
+- foreground pixel accuracy: the share of non-white truth pixels off the lines whose region's colour is
+  right (BasicPBC's pixel accuracy, with flat truth colours per region).
+
+Rows, in the same run on the same pairs:
+- keyframe matching: the product's path (inference.sequence) from the reference frame alone;
+- chained: the product's path through every frame in between (i -> i+1 -> ... -> i+10);
+- max-overlap: each region takes the colour of the reference region it overlaps most, no alignment;
+- independent: each frame coloured on its own by the model (automatic, its region flats).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..configs import INFERENCE_DEVICE
+from ..data.images import load_rgb, to_float_array
+from ..data.lines import extract_lines
+from ..files import atomic_write_text
+from .evaluate import table_lines
+from ..metrics.quality import rgb_to_lab
+from ..regions.flats import region_medians
+from ..regions.matching import ColouredRegions, background_regions, max_overlap
+from ..regions.segment import Segmentation, segment
+
+TOLERANCE = 10.0  # ΔE76
+WHITE = 0.95  # truth pixels with every channel at least this light are paper, not foreground
+GAPS = {"next": 1, "10 apart": 10}
+LINE_METHOD = "dilate"
+
+
+@dataclass
+class Frame:
+    truth: np.ndarray  # (H, W, 3) in [0, 1]
+    sketch: np.ndarray  # (H, W) in [0, 1]
+    segmentation: Segmentation
+    colours: np.ndarray  # (count, 3) the truth's dominant colour per region
+
+    def key(self) -> ColouredRegions:
+        return ColouredRegions(self.segmentation.labels, self.colours)
+
+
+def load_frames(folder: Path) -> list[Frame]:
+    frames = []
+    for path in sorted(folder.glob("frame_*.png")):
+        truth = to_float_array(load_rgb(path))
+        sketch = (extract_lines(truth, LINE_METHOD) * 255).round().numpy() / 255  # the 8-bit sketch a user has
+        seg = segment(sketch.astype(np.float32))
+        frames.append(Frame(truth, sketch.astype(np.float32), seg,
+                            region_medians(seg.labels, truth, seg.count, where=~seg.lines)))
+    return frames
+
+
+def find_sequences(root: str | Path) -> list[Path]:
+    """Folders below root holding frame_*.png, sorted."""
+    root = Path(root)
+    return sorted({p.parent for p in root.rglob("frame_*.png")})
+
+
+def _lab(colours: np.ndarray) -> np.ndarray:
+    t = torch.from_numpy(np.ascontiguousarray(np.asarray(colours, np.float64).T))[None, :, :, None]
+    return rgb_to_lab(t)[0, :, :, 0].T.numpy()
+
+
+def accuracy(frame: Frame, colours: np.ndarray) -> tuple[float, float]:
+    """(region accuracy, foreground pixel accuracy) of per-region colours (count, 3) on a frame."""
+    right = np.linalg.norm(_lab(colours) - _lab(frame.colours), axis=1) <= TOLERANCE
+    seg = frame.segmentation
+    counted = ~background_regions(seg)
+    region = float(right[counted].mean()) if counted.any() else 1.0
+    foreground = (frame.truth.min(2) < WHITE) & ~seg.lines
+    pixel = float(right[seg.labels[foreground]].mean()) if foreground.any() else 1.0
+    return region, pixel
+
+
+@dataclass
+class SequenceReport:
+    sequences: list[str]
+    # row -> gap -> (region accuracies, pixel accuracies)
+    scores: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
+    seconds_per_frame: float = 0.0
+    unmatched_per_frame: float = 0.0
+
+    def add(self, row: str, gap: str, score: tuple[float, float]) -> None:
+        self.scores.setdefault(row, {}).setdefault(gap, []).append(score)
+
+    def table(self) -> dict[str, dict[str, dict[str, float]]]:
+        return {row: {gap: {"region_accuracy": float(np.mean([s[0] for s in v])),
+                            "pixel_accuracy": float(np.mean([s[1] for s in v])), "pairs": len(v)}
+                      for gap, v in gaps.items()} for row, gaps in self.scores.items()}
+
+    def to_dict(self) -> dict:
+        return {"sequences": self.sequences, "tolerance_delta_e": TOLERANCE, "line_method": LINE_METHOD,
+                "seconds_per_frame": self.seconds_per_frame, "unmatched_per_frame": self.unmatched_per_frame,
+                "table": self.table()}
+
+
+def evaluate_sequences(root: str | Path, model: str | None = None, device: str = INFERENCE_DEVICE,
+                       progress: bool = False) -> SequenceReport:
+    """Score every row on every pair of every sequence below root (see the module docstring)."""
+    from ..inference.colorizer import Colorizer
+    from ..inference.sequence import colour_sequence
+
+    colorizer = Colorizer.load(model, device=device)
+    folders = find_sequences(root)
+    report = SequenceReport([str(f) for f in folders])
+    seconds, coloured, unmatched = 0.0, 0, 0
+    for folder in folders:
+        if progress:
+            print(f"  {folder}", flush=True)
+        frames = load_frames(folder)
+        independent = [colorizer.colorize_regions(f.sketch).flats(0).colours for f in frames]
+        for gap_name, gap in GAPS.items():
+            for i in range(len(frames) - gap):
+                key, target = frames[i], frames[i + gap]
+                start = time.perf_counter()
+                direct = next(colour_sequence(colorizer, [target.sketch], key.key()))
+                seconds += time.perf_counter() - start
+                coloured += 1
+                unmatched += len(direct.unmatched)
+                chain = list(colour_sequence(colorizer, [f.sketch for f in frames[i + 1:i + gap + 1]], key.key()))
+                report.add("keyframe matching", gap_name, accuracy(target, direct.colours))
+                report.add("chained through the frames between", gap_name, accuracy(target, chain[-1].colours))
+                report.add("max-overlap (no alignment)", gap_name,
+                           accuracy(target, max_overlap(key.key(), target.segmentation.labels)))
+                report.add("independent (model, automatic)", gap_name, accuracy(target, independent[i + gap]))
+    report.seconds_per_frame = seconds / max(coloured, 1)
+    report.unmatched_per_frame = unmatched / max(coloured, 1)
+    return report
+
+
+def format_sequence_table(report: SequenceReport, markdown: bool = False) -> str:
+    table = report.table()
+    head = ["row"] + [f"{gap} {m}" for gap in GAPS for m in ("region acc", "pixel acc")]
+    rows = [[row] + [f"{100 * gaps[g][m]:.1f}" if g in gaps else "-" for g in GAPS
+                     for m in ("region_accuracy", "pixel_accuracy")] for row, gaps in table.items()]
+    lines = table_lines(head, rows, markdown)
+    pairs = {g: next(iter(table.values()))[g]["pairs"] for g in GAPS if table and g in next(iter(table.values()))}
+    notes = [f"{len(report.sequences)} sequences; pairs: " + ", ".join(f"{g} {n}" for g, n in pairs.items()),
+             f"a colour is right within ΔE76 {TOLERANCE:g} of the truth's dominant colour in the region",
+             f"keyframe matching: {report.seconds_per_frame:.3f} s per frame (segmentation, matching, network "
+             f"fallback), {report.unmatched_per_frame:.2f} unmatched regions per frame"]
+    return "\n".join(lines + [""] + notes)
+
+
+def write_sequence_reports(report: SequenceReport, json_path: str | None, markdown_path: str | None) -> None:
+    if json_path:
+        atomic_write_text(json_path, json.dumps(report.to_dict(), indent=1))
+    if markdown_path:
+        atomic_write_text(markdown_path, format_sequence_table(report, markdown=True) + "\n")

@@ -1,0 +1,118 @@
+"""Colour an animation from a coloured keyframe, frame after frame, as a colourist with a model sheet.
+
+Each frame is split into regions (regions.segment) and each region takes the colour of the matching
+region of a reference (regions.matching):
+
+- chaining: the reference is the previous coloured frame, whose pose is closest;
+- a region that matches the previous frame poorly (cost above `rematch_cost`) is matched against the
+  keyframe too, and takes the cheaper of the two, so an error does not travel down the cut;
+- a region with no match in either is coloured by the network (its flat colour there) and reported,
+  so a colourist knows where to look.
+
+The output keeps the original lines: flats × lines, with no shading (a cel colouring); layered files
+hold the same flats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from ..data.images import load_rgb, to_float_array
+from ..data.lines import extract_lines
+from ..regions.flats import Flats, flats_from_network, region_medians
+from ..regions.matching import ColouredRegions, MatchConfig, match_regions, region_features
+from ..regions.segment import Segmentation, segment
+
+ImageLike = Any  # a path, PIL image or array: what Colorizer takes (inference.colorizer.ImageLike)
+
+KEY_LINE_METHOD = "dilate"  # a coloured keyframe without its own line art: lines from its colour edges
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    match: MatchConfig = field(default_factory=MatchConfig)
+    rematch_cost: float = 0.8  # a region matching the previous frame worse than this tries the keyframe too
+
+
+@dataclass
+class FrameColouring:
+    """One frame coloured from its reference: sketch (H, W) in [0, 1], its regions, colours (count, 3),
+    cost (count,) of each region's match, and `unmatched`: the regions the network coloured."""
+
+    sketch: np.ndarray
+    segmentation: Segmentation
+    colours: np.ndarray
+    cost: np.ndarray
+    unmatched: np.ndarray
+
+    def flats(self) -> Flats:
+        """Flat colours without shading (what a layered file holds)."""
+        return Flats(self.colours, np.zeros(len(self.colours), bool), self.segmentation.labels,
+                     np.ones(self.sketch.shape, np.float32))
+
+    def image(self, keep_lines: bool = True) -> np.ndarray:
+        """(H, W, 3) uint8: flats × lines."""
+        colours = self.colours[self.segmentation.labels]
+        if keep_lines:
+            colours = colours * self.sketch[..., None]
+        return (np.clip(colours, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+    def regions(self) -> ColouredRegions:
+        return ColouredRegions(self.segmentation.labels, self.colours)
+
+    def unmatched_centres(self) -> list[tuple[int, int]]:
+        """(x, y) centre of each unmatched region, for a report a person reads."""
+        labels = self.segmentation.labels
+        out = []
+        for region in self.unmatched:
+            ys, xs = np.nonzero(labels == region)
+            out.append((int(xs.mean()), int(ys.mean())))
+        return out
+
+
+def coloured_key(colour: ImageLike, sketch: ImageLike | None, colorizer) -> ColouredRegions:
+    """A coloured keyframe -> its regions (from its line art, else lines found in its colours) and the
+    median colour of each off the lines."""
+    rgb = to_float_array(load_rgb(colour, colorizer.max_pixels)) if not isinstance(colour, np.ndarray) \
+        else np.asarray(colour, np.float32)
+    lines = _sketch_array(sketch, colorizer) if sketch is not None else extract_lines(rgb, KEY_LINE_METHOD).numpy()
+    if lines.shape != rgb.shape[:2]:
+        from ..errors import InvalidArgument
+
+        raise InvalidArgument(f"the reference sketch is {lines.shape[1]}x{lines.shape[0]}, "
+                              f"the reference {rgb.shape[1]}x{rgb.shape[0]}: they must be the same size")
+    seg = segment(lines, colorizer.segment_config)
+    return ColouredRegions(seg.labels, region_medians(seg.labels, rgb, seg.count, where=~seg.lines))
+
+
+def _sketch_array(image: ImageLike, colorizer) -> np.ndarray:
+    return colorizer.load_sketch(image)
+
+
+def colour_sequence(colorizer, frames: Iterable[ImageLike], key: ColouredRegions,
+                    cfg: SequenceConfig = SequenceConfig()) -> Iterator[FrameColouring]:
+    """Colour the frames in order from the key (see the module docstring); one frame at a time."""
+    key_features = region_features(key.labels, cfg.match)
+    previous, previous_features = key, key_features
+    for frame in frames:
+        sketch = _sketch_array(frame, colorizer)
+        seg = segment(sketch, colorizer.segment_config)
+        features = region_features(seg.labels, cfg.match)
+        match = match_regions(previous, seg.labels, cfg.match, previous_features, features)
+        colours, cost = match.colours.copy(), match.cost.copy()
+        if previous is not key:
+            poor = (cost > cfg.rematch_cost) | (match.source < 0)
+            if poor.any():
+                again = match_regions(key, seg.labels, cfg.match, key_features, features)
+                better = poor & (again.source >= 0) & (again.cost < cost)
+                colours[better], cost[better] = again.colours[better], again.cost[better]
+        unmatched = np.flatnonzero(np.isnan(colours[:, 0]))
+        if len(unmatched):
+            network = colorizer.colorize_regions(frame, regions=False).network(0)
+            colours[unmatched] = flats_from_network(seg, network, None, colorizer.flat_config).colours[unmatched]
+        result = FrameColouring(sketch, seg, colours.astype(np.float32), cost, unmatched)
+        previous, previous_features = result.regions(), features
+        yield result

@@ -1,0 +1,146 @@
+"""Colouring an animation from a keyframe: region matching, chaining, palettes, the CLI and the benchmark."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from swishpaint.cli import main
+from swishpaint.experiments.sequences import Frame, accuracy, evaluate_sequences
+from swishpaint.inference.colorizer import Colorizer
+from swishpaint.inference.palette import read_palette, write_palette
+from swishpaint.regions.flats import region_medians
+from swishpaint.regions.matching import ColouredRegions, match_regions, max_overlap
+from swishpaint.regions.segment import segment
+
+
+SIZE = 192
+PARTS = [  # (kind, centre (x, y) in the pose at t=0, size, colour): a head, an eye, a body, a hand
+    ("circle", (96, 60), 34, (230, 200, 170)),
+    ("circle", (108, 56), 8, (40, 120, 40)),
+    ("rect", (96, 130), (40, 36), (40, 80, 200)),
+    ("circle", (150, 120), 12, (220, 60, 60)),
+]
+
+
+def pose(t: float, extra: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A tiny animated character at time t: it walks right and the hand swings further. Returns the
+    colour render (H, W, 3) in [0, 1] on white and its line art (H, W) in [0, 1]."""
+    colour = np.full((SIZE, SIZE, 3), 255, np.uint8)
+    lines = np.full((SIZE, SIZE), 255, np.uint8)
+    walk = int(round(14 * t))
+    parts = PARTS + ([("rect", (30, 160), (12, 12), (250, 200, 0))] if extra else [])
+    for i, (kind, (x, y), size, rgb) in enumerate(parts):
+        x += walk + (int(round(12 * t)) if i == 3 else 0)
+        for img, fill, edge in ((colour, rgb, (0, 0, 0)), (lines, 255, 0)):
+            if kind == "circle":
+                cv2.circle(img, (x, y), size, fill, -1)
+                cv2.circle(img, (x, y), size, edge, 2)
+            else:
+                w, h = size
+                cv2.rectangle(img, (x - w, y - h), (x + w, y + h), fill, -1)
+                cv2.rectangle(img, (x - w, y - h), (x + w, y + h), edge, 2)
+    return colour.astype(np.float32) / 255, lines.astype(np.float32) / 255
+
+
+def frame(t: float, extra: bool = False) -> Frame:
+    colour, lines = pose(t, extra)
+    seg = segment(lines)
+    return Frame(colour, lines, seg, region_medians(seg.labels, colour, seg.count, where=~seg.lines))
+
+
+def test_matching_follows_a_moving_character_where_max_overlap_fails():
+    key, target = frame(0), frame(1)
+    matched = match_regions(key.key(), target.segmentation.labels)
+    assert len(matched.unmatched) == 0
+    assert accuracy(target, matched.colours) == (1.0, 1.0)
+    region, _ = accuracy(target, max_overlap(key.key(), target.segmentation.labels))
+    assert region < 1.0  # the hand swung off its old place: in-place overlap gives it the wrong colour
+
+
+def test_a_new_part_is_unmatched_and_the_network_colours_it(model_dir):
+    key, target = frame(0), frame(0.5, extra=True)
+    colouring = Colorizer.load(model_dir).colorize_sequence([target.sketch], reference=key.truth,
+                                                            reference_sketch=key.sketch)[0]
+    new = target.segmentation.labels[160, 30 + 7]
+    assert list(colouring.unmatched) == [new]
+    assert colouring.unmatched_centres()[0] == pytest.approx((37, 160), abs=2)
+    others = np.ones(target.segmentation.count, bool)
+    others[new] = False
+    right = np.abs(colouring.colours - target.colours).max(1) < 0.05
+    assert right[others].all()
+
+
+def test_chained_frames_keep_the_keys_colours(model_dir):
+    key = frame(0)
+    frames = [pose(t)[1] for t in (0.5, 1.0, 1.5, 2.0)]
+    colourings = Colorizer.load(model_dir).colorize_sequence(frames, palette=key.key())
+    for t, colouring in zip((0.5, 1.0, 1.5, 2.0), colourings):
+        assert accuracy(frame(t), colouring.colours) == (1.0, 1.0)
+        image = colouring.image()
+        assert image.shape == (SIZE, SIZE, 3) and image[frame(t).sketch < 0.2].max() < 60  # lines kept
+
+
+def test_palette_round_trips_and_bad_palettes_are_one_line_errors(tmp_path, capsys):
+    key = frame(0).key()
+    write_palette(tmp_path / "p.json", key)
+    back = read_palette(tmp_path / "p.json")
+    assert (back.labels == key.labels).all()
+    assert np.abs(back.colours - key.colours).max() <= 0.5 / 255 + 1e-6
+    spec = json.loads((tmp_path / "p.json").read_text())
+    assert spec["version"] == 1 and len(spec["colours"]) == key.count and spec["colours"][0]["rgb"].startswith("#")
+    spec["colours"] = spec["colours"][:1]
+    (tmp_path / "short.json").write_text(json.dumps(spec))
+    (tmp_path / "sketch.png").write_bytes(b"")
+    assert main(["colorize", str(tmp_path / "sketch.png"), "-o", str(tmp_path / "o"),
+                 "--palette", str(tmp_path / "short.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"swishpaint: error: {tmp_path / 'short.json'}: ") and err.count("\n") == 1
+
+
+def test_cli_colours_frames_from_a_key_saves_and_applies_its_palette(tmp_path, model_dir):
+    key_colour, key_lines = pose(0)
+    Image.fromarray((key_colour * 255).astype(np.uint8)).save(tmp_path / "key.png")
+    Image.fromarray((key_lines * 255).astype(np.uint8)).save(tmp_path / "key_sketch.png")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, t in enumerate((0.5, 1.0)):
+        Image.fromarray((pose(t)[1] * 255).astype(np.uint8)).save(frames / f"f{i}.png")
+    out = tmp_path / "out"
+    assert main(["colorize", str(frames), "-o", str(out), "--model", str(model_dir), "--reference",
+                 str(tmp_path / "key.png"), "--reference-sketch", str(tmp_path / "key_sketch.png"),
+                 "--palette-out", str(tmp_path / "palette.json"), "--layers", "ora"]) == 0
+    assert {p.name for p in out.iterdir()} == {f"f{i}{s}" for i in (0, 1) for s in (".png", ".ora", ".labels.png")}
+    coloured = np.asarray(Image.open(out / "f1.png"), np.float32) / 255
+    target = frame(1.0)
+    medians = region_medians(target.segmentation.labels, coloured, target.segmentation.count,
+                             where=~target.segmentation.lines)
+    assert accuracy(target, medians) == (1.0, 1.0)
+    again = tmp_path / "again"
+    assert main(["colorize", str(frames / "f1.png"), "-o", str(again), "--model", str(model_dir),
+                 "--palette", str(tmp_path / "palette.json")]) == 0
+    assert (np.asarray(Image.open(again / "f1.png")) == np.asarray(Image.open(out / "f1.png"))).all()
+
+
+def test_sequence_options_are_checked(tmp_path, capsys):
+    assert main(["colorize", "x.png", "-o", str(tmp_path / "o"), "--palette-out", "p.json"]) == 2
+    assert main(["colorize", "x.png", "-o", str(tmp_path / "o"), "--reference", str(tmp_path / "none.png")]) == 2
+    assert main(["colorize", "x.png", "-o", str(tmp_path / "o"), "--reference", "k.png", "-k", "2"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("swishpaint: error: ") for line in err)
+
+
+def test_sequence_benchmark_scores_every_row(tmp_path, model_dir):
+    folder = tmp_path / "walker" / "seq_00"
+    folder.mkdir(parents=True)
+    for i in range(12):
+        Image.fromarray((pose(i / 6)[0] * 255).astype(np.uint8)).save(folder / f"frame_{i:03d}.png")
+    report = evaluate_sequences(tmp_path, str(model_dir))
+    table = report.table()
+    assert set(table) == {"keyframe matching", "chained through the frames between", "max-overlap (no alignment)",
+                          "independent (model, automatic)"}
+    assert table["keyframe matching"]["next"]["pairs"] == 11 and table["keyframe matching"]["10 apart"]["pairs"] == 2
+    assert table["keyframe matching"]["next"]["region_accuracy"] >= 0.9
+    assert table["keyframe matching"]["10 apart"]["pixel_accuracy"] > table["max-overlap (no alignment)"]["10 apart"]["pixel_accuracy"]
