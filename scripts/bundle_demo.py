@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
+from swishpaint.configs import load_yaml
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
 from swishpaint.metrics.quality import chroma, psnr
 from swishpaint.inference.onnx import export_onnx
-from swishpaint.models import load_model, save_model
+from swishpaint.models import ModelCard, load_model, read_model_card, save_model
 
 
 @torch.no_grad()
@@ -62,19 +62,19 @@ def main() -> None:
     run = Path(args.run)
     chosen = Path(args.checkpoint) if args.checkpoint else run / "best"
     model = load_model(chosen).eval()
-    meta = yaml.safe_load((chosen / "config.yaml").read_text())
+    card = read_model_card(chosen)
     order, means, colour = candidate_order(model, args.data, args.working_size, args.rank_images, args.min_chroma)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    train_cfg = yaml.safe_load((run / "config.yaml").read_text())
-    val = meta.get("val") or next((e for e in reversed(log) if e["step"] == meta["step"] and "val_psnr" in e), None)
-    extra = {"working_size": args.working_size, "candidate_order": order,
-             "candidate_mean_psnr_train": [round(m, 2) for m in means],
-             "candidate_mean_chroma_train": [round(c, 2) for c in colour], "ranking_min_chroma": args.min_chroma,
-             "trained": {"step": meta["step"], "val": val, "last_logged_step": log[-1]["step"],
-                         "config": train_cfg}}
-    save_model(model, args.out, extra=extra)
+    train_cfg = load_yaml(run / "config.yaml")
+    val = card.val or next((e for e in reversed(log) if e["step"] == card.step and "val_psnr" in e), None)
+    bundled = ModelCard(working_size=args.working_size, candidate_order=order,
+                        candidate_mean_psnr_train=[round(m, 2) for m in means],
+                        candidate_mean_chroma_train=[round(c, 2) for c in colour], ranking_min_chroma=args.min_chroma,
+                        trained={"step": card.step, "val": val, "last_logged_step": log[-1]["step"],
+                                 "config": train_cfg})
+    save_model(model, args.out, bundled)
     export_onnx(args.out, args.out)
-    print(f"bundled step {meta['step']} into {args.out}; candidate order {order}")
+    print(f"bundled step {card.step} into {args.out}; candidate order {order}")
 
 
 if __name__ == "__main__":

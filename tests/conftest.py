@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
 from swishpaint.data.lines import extract_lines
+from swishpaint.models import create_model, save_model
 from swishpaint.server.launch import free_port  # noqa: F401  (tests import it from here)
 
 
@@ -28,6 +30,27 @@ def drawing(seed: int, size: int = 64) -> Image.Image:
 
 def sketch_of(im: Image.Image) -> Image.Image:
     return Image.fromarray((extract_lines(im, "xdog") * 255).byte().numpy(), "L")
+
+
+TINY_CANDIDATES = 3
+
+
+def make_tiny_model() -> torch.nn.Module:
+    """The one model of the inference, server, browser and evaluation tests: a seeded tiny SwishU-net that
+    takes hints (5 input channels) and makes TINY_CANDIDATES candidates, built in milliseconds."""
+    torch.manual_seed(0)
+    return create_model("swish_unet_tiny", in_channels=5, candidates=TINY_CANDIDATES)
+
+
+@pytest.fixture
+def tiny_model() -> torch.nn.Module:
+    return make_tiny_model()
+
+
+@pytest.fixture
+def model_dir(tiny_model, tmp_path: Path) -> Path:
+    """tiny_model saved as a model folder (model.safetensors + model.yaml), as `--model` takes it."""
+    return save_model(tiny_model, tmp_path / "model")
 
 
 @pytest.fixture

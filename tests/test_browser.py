@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from swishpaint.experiments.page_bench import deepest_point, inner_regions, labels_from
-from swishpaint.models import create_model, save_model
+from swishpaint.models import save_model
 from swishpaint.server.launch import running_server
 
-from .conftest import drawing, sketch_of
+from .conftest import drawing, make_tiny_model, sketch_of
 from .test_layered import pytoshop_reader  # noqa: F401  (the layered test's PSD reader, a fixture)
 
 CHROMIUM = "/usr/bin/chromium"
@@ -31,8 +31,7 @@ FILL = "#123456"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     pytest.importorskip("fastapi")
-    model = save_model(create_model("swish_unet_tiny", in_channels=5, candidates=3),
-                       tmp_path_factory.mktemp("model") / "model")
+    model = save_model(make_tiny_model(), tmp_path_factory.mktemp("model") / "model")
     with running_server("--model", str(model), env={"PYTHONPATH": str(ROOT / "src")}) as running:
         yield running.url
 

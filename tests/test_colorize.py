@@ -10,15 +10,8 @@ from PIL import Image
 from swishpaint.cli import main
 from swishpaint.inference.colorizer import Colorizer
 from swishpaint.inference.upsample import guided_upsample
-from swishpaint.models import create_model, save_model
 
-from .conftest import drawing, sketch_of
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    torch.manual_seed(0)
-    return save_model(create_model("swish_unet_tiny", in_channels=5, candidates=4), tmp_path / "model")
+from .conftest import TINY_CANDIDATES, drawing, sketch_of
 
 
 @pytest.fixture
@@ -131,15 +124,15 @@ def test_layers_flag_writes_a_layered_file_that_composites_to_the_default_output
 def test_python_api_accepts_paths_images_and_arrays(model_dir, sketches):
     c = Colorizer.load(model_dir)
     path = sketches / "odd.png"
-    a = c.colorize(path, candidates=4)
+    a = c.colorize(path, candidates=TINY_CANDIDATES)
     b = c.colorize(Image.open(path))
     arr = np.asarray(Image.open(path))
     d = c.colorize(arr)
     e = c.colorize(arr.astype(np.float32) / 255)
-    assert len(a) == 4 and all(im.mode == "RGB" and im.size == (70, 70) for im in a + b + d + e)
+    assert len(a) == TINY_CANDIDATES and all(im.mode == "RGB" and im.size == (70, 70) for im in a + b + d + e)
     assert np.array_equal(np.asarray(a[0]), np.asarray(b[0])) and np.array_equal(np.asarray(b[0]), np.asarray(d[0]))
-    with pytest.raises(ValueError, match="between 1 and 4"):
-        c.colorize(path, candidates=5)
+    with pytest.raises(ValueError, match=f"between 1 and {TINY_CANDIDATES}"):
+        c.colorize(path, candidates=TINY_CANDIDATES + 1)
 
 
 def test_keep_lines_keeps_the_ink_dark(model_dir, sketches):
@@ -155,7 +148,7 @@ def test_hints_order_candidates_by_agreement(model_dir):
     sketch = np.full((64, 64), 255, np.uint8)
     hints = np.zeros((64, 64, 4), np.uint8)
     hints[20:40, 20:40] = (255, 0, 0, 255)
-    out = c.colorize(sketch, hints=hints, candidates=4, keep_lines=False, output="network")
+    out = c.colorize(sketch, hints=hints, candidates=TINY_CANDIDATES, keep_lines=False, output="network")
     err = [np.abs(np.asarray(im, np.float32)[20:40, 20:40] - [255, 0, 0]).mean() for im in out]
     assert err == sorted(err)
 
@@ -183,11 +176,11 @@ def test_stored_candidate_order_is_used_without_hints(model_dir):
     import yaml
 
     spec = yaml.safe_load((model_dir / "config.yaml").read_text())
-    spec["candidate_order"] = [2, 0, 1, 3]
+    spec["candidate_order"] = [2, 0, 1]
     (model_dir / "config.yaml").write_text(yaml.safe_dump(spec))
-    plain = Colorizer.load(model_dir, candidate_order=[0, 1, 2, 3]).colorize(np.full((32, 32), 255, np.uint8), candidates=4)
-    ordered = Colorizer.load(model_dir).colorize(np.full((32, 32), 255, np.uint8), candidates=4)
-    assert [np.asarray(im).tobytes() for im in ordered] == [np.asarray(plain[i]).tobytes() for i in (2, 0, 1, 3)]
+    plain = Colorizer.load(model_dir, candidate_order=[0, 1, 2]).colorize(np.full((32, 32), 255, np.uint8), candidates=3)
+    ordered = Colorizer.load(model_dir).colorize(np.full((32, 32), 255, np.uint8), candidates=3)
+    assert [np.asarray(im).tobytes() for im in ordered] == [np.asarray(plain[i]).tobytes() for i in (2, 0, 1)]
 
 
 def _boxed_sketch(size: int = 48, gap: bool = False) -> torch.Tensor:

@@ -14,7 +14,7 @@ from swishpaint.metrics.fid import FIDUnavailable, InceptionFeatures, find_incep
 from swishpaint.metrics.fsim import fsim
 from swishpaint.metrics.quality import candidate_diversity, chroma, delta_e, psnr, rgb_to_lab, ssim
 
-from .conftest import drawing
+from .conftest import TINY_CANDIDATES, drawing
 
 
 def ref_images(h: int = 96, w: int = 80):
@@ -179,14 +179,11 @@ def test_evaluate_folders_with_candidates(tmp_path, capsys):
     assert r["diversity"] > 0 and "| prediction |" in (tmp_path / "r.md").read_text()
 
 
-def test_evaluate_model_and_compare_end_to_end(kaggle_dir, tmp_path, capsys):
-    from swishpaint.models import create_model, save_model
-
-    save_model(create_model("swish_unet_tiny", in_channels=5, candidates=3), tmp_path / "m")
-    assert main(["evaluate", "--model", str(tmp_path / "m"), "--data", str(kaggle_dir), "--size", "32",
+def test_evaluate_model_and_compare_end_to_end(kaggle_dir, model_dir, tmp_path, capsys):
+    assert main(["evaluate", "--model", str(model_dir), "--data", str(kaggle_dir), "--size", "32",
                  "--hints", "5", "--json", str(tmp_path / "e.json"), "--no-fid"]) == 0
     out = capsys.readouterr().out
-    assert "sketch as output" in out and "model (best of 3)" in out and "oracle flats" in out
+    assert "sketch as output" in out and f"model (best of {TINY_CANDIDATES})" in out and "oracle flats" in out
     for protocol in ("user-like", "patches"):  # both hint protocols, each beside its classical references
         for row in ("model", "model flats", "region fill", "Levin 2004"):
             assert f"5 {protocol} hints: {row} " in out

@@ -120,3 +120,42 @@ def test_hint_loss_trains_the_candidate_that_follows_the_hints():
     touched = cands.grad.flatten(2).abs().sum(2)
     assert touched[0, 1] > 0 and touched[0, 0] == 0 and touched[0, 2] == 0 and touched[1].sum() == 0
     assert L.hint_following_l1(cands, target, torch.zeros(2, 4, 8, 8)).item() == 0
+
+
+def test_discriminator_objective_reads_real_then_candidates_from_one_pass():
+    from swishpaint.training.objective import GanObjective
+
+    real, candidates = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 3, 8, 8)
+    seen = []
+
+    def critic(x):  # says "real" to the first two images of the pass and "fake" to the rest
+        seen.append(x.shape[0])
+        return torch.tensor([10.0] * 2 + [-10.0] * (x.shape[0] - 2)), []
+
+    loss, logged = GanObjective(L.LossConfig()).discriminator_loss(critic, real, candidates)
+    assert seen == [2 + 6] and loss.item() < 1e-3 and logged == {"loss_d": loss.item()}
+
+
+def test_generator_objective_scores_each_image_by_its_best_candidate():
+    """A perfect candidate per image (at different positions) costs nothing; the others only through
+    the candidate mean weight; the adversarial term adds its weighted share."""
+    from swishpaint.models.discriminator import DiscriminatorConfig, ResNetDiscriminator
+    from swishpaint.training.objective import GanObjective
+
+    torch.manual_seed(0)
+    d = ResNetDiscriminator(DiscriminatorConfig(widths=(4, 8, 8, 16), feature_blocks=4)).eval()
+    real, sketch = torch.rand(2, 3, 32, 32), torch.ones(2, 1, 32, 32)
+    noise = torch.rand(2, 3, 3, 32, 32)
+    candidates = noise.clone()
+    candidates[0, 0], candidates[1, 2] = real[0], real[1]
+    hints = torch.zeros(2, 4, 32, 32)
+    hints[:, :3, :4, :4], hints[:, 3, :4, :4] = real[:, :, :4, :4], 1.0
+    exact = L.LossConfig(adversarial_weight=0, candidate_mean_weight=0, pixel_l1_weight=1, hint_l1_weight=1,
+                         l2_mode="off")
+    loss, logged = GanObjective(exact).generator_loss(d, d, sketch, real, candidates, hints)
+    assert loss.item() == pytest.approx(0, abs=1e-5) and logged["loss_hint"] == pytest.approx(0, abs=1e-6)
+
+    mixed = L.LossConfig(adversarial_weight=0.5, l2_mode="off")
+    loss, logged = GanObjective(mixed).generator_loss(d, d, sketch, real, candidates, hints)
+    assert logged["loss_perc"] > 0 and logged["loss_adv"] > 0
+    assert logged["loss_g"] == pytest.approx(logged["loss_perc"] + 0.5 * logged["loss_adv"])

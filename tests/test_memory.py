@@ -43,11 +43,8 @@ def test_banded_guided_upsampling_equals_the_whole_image_at_once(monkeypatch):
     assert (banded[1] - whole[0].clamp(0, 1)).abs().max() < 1e-5
 
 
-def test_candidates_stream_one_at_a_time(tmp_path):
-    torch.manual_seed(0)
-    from swishpaint.models import create_model
-
-    c = Colorizer(create_model("swish_unet_tiny", candidates=4), working_size=32)
+def test_candidates_stream_one_at_a_time(tiny_model):
+    c = Colorizer(tiny_model, working_size=32)
     sketch = np.full((150, 100), 255, np.uint8)
     sketch[40:44, :] = 0
     stream = c.colorize_iter(sketch, candidates=3)

@@ -65,6 +65,22 @@ def test_seeded_models_are_identical_and_save_load_round_trips(tmp_path):
     assert torch.equal(c(x), a(x))
 
 
+def test_model_card_is_typed_and_read_in_one_place(tmp_path):
+    """The card's keys round-trip with their types; the bundled demo's card reads; a stray key is named."""
+    from swishpaint.inference.colorizer import BUNDLED
+    from swishpaint.models import ModelCard, read_model_card
+
+    card = ModelCard(working_size=128, candidate_order=[1, 0], step=7, val={"psnr_best": 12.5})
+    save_model(create_model("swish_unet_tiny", candidates=2), tmp_path / "m", card)
+    assert read_model_card(tmp_path / "m") == card
+    assert read_model_card("swish_unet_tiny") == ModelCard()  # a registered name: the defaults
+    demo = read_model_card(BUNDLED)
+    assert demo.working_size == 256 and sorted(demo.candidate_order) == list(range(9)) and demo.trained["step"]
+    (tmp_path / "m" / "config.yaml").write_text((tmp_path / "m" / "config.yaml").read_text() + "workin_size: 64\n")
+    with pytest.raises(ModelLoadError, match="unknown key.*workin_size"):
+        read_model_card(tmp_path / "m")
+
+
 def test_load_errors_are_clear(tmp_path):
     with pytest.raises(ModelLoadError, match="no such model folder"):
         load_model(tmp_path / "missing")

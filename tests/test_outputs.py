@@ -9,20 +9,12 @@ import types
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 import swishpaint.files as files_module
 from swishpaint.cli import main
-from swishpaint.models import create_model, save_model
 
 from .conftest import drawing, sketch_of
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    torch.manual_seed(0)
-    return save_model(create_model("swish_unet_tiny", candidates=3), tmp_path / "model")
 
 
 def hashes(folder: Path) -> dict[str, str]:

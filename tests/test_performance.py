@@ -13,15 +13,8 @@ import torch
 from PIL import Image
 
 from swishpaint.inference.colorizer import Colorizer
-from swishpaint.models import create_model, save_model
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def model_dir(tmp_path):
-    torch.manual_seed(0)
-    return save_model(create_model("swish_unet_tiny", in_channels=5, candidates=3), tmp_path / "model")
 
 
 def test_onnx_backend_matches_pytorch(model_dir, tmp_path):

@@ -28,12 +28,10 @@ def test_every_script_answers_help():
             assert "usage:" in run.stdout, script.name
 
 
-def test_running_server_starts_answers_and_stops(tmp_path):
-    from swishpaint.models import create_model, save_model
+def test_running_server_starts_answers_and_stops(model_dir):
     import urllib.request
 
-    model = save_model(create_model("swish_unet_tiny", candidates=2), tmp_path / "model")
-    with running_server("--model", str(model), env={"PYTHONPATH": str(ROOT / "src")}) as server:
+    with running_server("--model", str(model_dir), env={"PYTHONPATH": str(ROOT / "src")}) as server:
         with urllib.request.urlopen(server.url + "/api/health", timeout=10) as r:
             assert r.status == 200
         pid = server.pid

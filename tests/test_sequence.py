@@ -15,7 +15,6 @@ from swishpaint.regions.flats import region_medians
 from swishpaint.regions.matching import ColouredRegions, match_regions, max_overlap
 from swishpaint.regions.segment import segment
 
-from .test_colorize import model_dir  # noqa: F401  (the tiny model fixture)
 
 SIZE = 192
 PARTS = [  # (kind, centre (x, y) in the pose at t=0, size, colour): a head, an eye, a body, a hand

@@ -10,17 +10,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageDraw
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from swishpaint.inference.colorizer import Colorizer  # noqa: E402
-from swishpaint.models import create_model  # noqa: E402
 from swishpaint.server.app import ServerConfig, create_app  # noqa: E402
 
-from .conftest import drawing, sketch_of  # noqa: E402
+from .conftest import TINY_CANDIDATES, drawing, sketch_of  # noqa: E402
 
 
 def png(im: Image.Image) -> bytes:
@@ -34,9 +32,8 @@ def decode(data_url: str) -> Image.Image:
 
 
 @pytest.fixture
-def colorizer():
-    torch.manual_seed(0)
-    return Colorizer(create_model("swish_unet_tiny", in_channels=5, candidates=3), name="tiny")
+def colorizer(tiny_model):
+    return Colorizer(tiny_model, name="tiny")
 
 
 @pytest.fixture
@@ -46,7 +43,7 @@ def client(colorizer):
 
 def test_health_models_page_and_openapi(client):
     assert client.get("/api/health").json()["status"] == "ok"
-    assert client.get("/api/models").json()["models"][0] == {"name": "tiny", "candidates": 3, "takes_hints": True,
+    assert client.get("/api/models").json()["models"][0] == {"name": "tiny", "candidates": TINY_CANDIDATES, "takes_hints": True,
                                                              "working_size": 512}
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text and "cdn" not in page.text.lower()
@@ -114,7 +111,7 @@ def test_parts_and_start_give_the_page_each_candidates_flats_shading_and_palette
     ("many_pixels", 413, "too large"),
     ("not_image", 415, "not an image"),
     ("zero_candidates", 422, "candidates"),
-    ("too_many_candidates", 422, "between 1 and 3"),
+    ("too_many_candidates", 422, f"between 1 and {TINY_CANDIDATES}"),
     ("rgb_hints", 422, "RGBA"),
 ])
 def test_errors_have_status_and_json_body(client, case, status, message):
@@ -130,7 +127,7 @@ def test_errors_have_status_and_json_body(client, case, status, message):
     elif case == "zero_candidates":
         data["candidates"] = "0"
     elif case == "too_many_candidates":
-        data["candidates"] = "4"
+        data["candidates"] = str(TINY_CANDIDATES + 1)
     elif case == "rgb_hints":
         files["hints"] = ("h.png", png(Image.new("RGB", (64, 64), "red")), "image/png")
     r = client.post("/api/colorize", files=files, data=data)

@@ -211,3 +211,20 @@ def test_configs_extend_a_base_and_enum_strings_are_checked_by_their_type(tmp_pa
         load_config(tmp_path / "a.yaml")
     with pytest.raises(ConfigError, match=r"optim.schedule must be one of constant, cosine, got 'linear'"):
         load_config(None, ["optim.schedule=linear"])
+
+
+def test_packaged_configs_load_by_name_and_the_repository_folder_is_the_same_files(tmp_path, capsys):
+    from swishpaint.cli import main
+    from swishpaint.configs import PACKAGED_CONFIGS, packaged_configs
+
+    assert (ROOT / "configs").resolve() == PACKAGED_CONFIGS  # one copy: configs/ links to the package's
+    assert {"cpu-demo", "paper", "paper-wpl", "tiny", "compare-demo"} <= set(packaged_configs())
+    assert load_config("tiny") == load_config("tiny.yaml") == load_config(ROOT / "configs" / "tiny.yaml")
+    assert main(["train", "--config", "paper-wpl", "--dry-run"]) == 0
+    assert "perceptual: false" in capsys.readouterr().out
+    assert main(["train", "--config", "nope", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("swishpaint: error: nope: no such config file") and "cpu-demo" in err
+    (tmp_path / "tiny.yaml").write_text("steps: 3\nmodel: {name: swish_unet_tiny}\ndata: {size: 32}\n"
+                                        "discriminator: {widths: [4, 8]}\n")
+    assert load_config(tmp_path / "tiny.yaml").steps == 3  # a path always wins over a packaged name

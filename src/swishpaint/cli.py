@@ -12,9 +12,11 @@ import logging
 import sys
 from pathlib import Path
 
+from .configs import INFERENCE_DEVICE
 from .errors import SwishpaintError
 
 EXIT_USER_ERROR = 2
+DEVICE_HELP = f"cpu, cuda or cuda:N (default {INFERENCE_DEVICE})"
 
 
 class UserError(SwishpaintError):
@@ -214,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_info)
 
     s = sub.add_parser("train", help="train a model from a YAML config")
-    s.add_argument("--config", help="YAML file (configs/*.yaml)")
+    s.add_argument("--config", help="YAML file, or the name of a packaged config (cpu-demo, paper, tiny, ...)")
     s.add_argument("overrides", nargs="*", help="key=value overrides, e.g. steps=100 data.root=DIR")
     s.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
     s.add_argument("--start-over", action="store_true",
@@ -229,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--hints", help="RGBA PNG of colour hints (one input) or a folder of <stem>.png hints")
     s.add_argument("--candidates", "-k", type=int, default=1, help="how many colourings to write")
     s.add_argument("--size", type=int, help="working size (longer side) the sketch is scaled down to")
-    s.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.add_argument("--keep-lines", action=argparse.BooleanOptionalAction, default=True,
                    help="multiply the original line art over the colours (default on)")
     s.add_argument("--output", default="final", choices=("final", "flat", "network"),
@@ -265,13 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="line extraction for colour-only data (default differs from training's xdog)")
     s.add_argument("--inception-weights", help="TorchScript Inception-v3 for FID")
     s.add_argument("--fid", action=argparse.BooleanOptionalAction, default=True, help="compute FID (default on)")
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.add_argument("--json", help="write the results as JSON")
     s.add_argument("--markdown", help="write the table as markdown")
     s.set_defaults(func=_cmd_evaluate)
 
     s = sub.add_parser("compare", help="Table 1 and Table 2: SwishU-net vs U-net vs SwishU-net-WPL")
-    s.add_argument("--config", required=True, help="compare YAML (configs/compare-demo.yaml)")
+    s.add_argument("--config", required=True, help="compare YAML file, or a packaged name (compare-demo)")
     s.set_defaults(func=_cmd_compare)
 
     s = sub.add_parser("export", help="export a model for another runtime")
@@ -291,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--model", help="model folder or name (default: the bundled demo model)")
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.add_argument("--queue", type=int, default=4, help="requests waiting or running before 503")
     s.set_defaults(func=_cmd_serve)
 

@@ -14,6 +14,13 @@ from .errors import SwishpaintError
 
 T = TypeVar("T")
 
+# Where colorize, evaluate and serve run unless told otherwise: the CPU gives the same numbers on every
+# machine (training's TrainConfig.device is "auto" instead: it wants the GPU whenever there is one).
+INFERENCE_DEVICE = "cpu"
+
+# The YAML configs ship inside the package (the repository's configs/ is a link to this folder).
+PACKAGED_CONFIGS = Path(__file__).resolve().parent / "config_files"
+
 
 class ConfigError(SwishpaintError, ValueError):
     """A configuration value or key is wrong; the message names it."""
@@ -103,6 +110,23 @@ def merge(base: dict, over: dict) -> dict:
     for key, value in over.items():
         out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
+
+
+def packaged_configs() -> list[str]:
+    return sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml"))
+
+
+def find_config(name_or_path: str | Path) -> Path:
+    """A YAML config by its path, or by the name of one shipped with the package ("cpu-demo", "tiny.yaml"),
+    so the packaged configs work from an installed wheel as well as from a source checkout."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    packaged = PACKAGED_CONFIGS / (path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml")
+    if len(path.parts) == 1 and packaged.is_file():
+        return packaged
+    raise ConfigError(f"{name_or_path}: no such config file, nor a packaged config "
+                      f"(packaged: {', '.join(packaged_configs())})")
 
 
 def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:

@@ -22,6 +22,8 @@ from ..errors import SwishpaintError
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 DEFAULT_MAX_PIXELS = 50_000_000  # ~7000x7000; a 4096x4096 sketch (16.8 M) is well inside
+# The web app's tighter limit: an upload holds server memory while other requests wait in the queue.
+UPLOAD_MAX_PIXELS = 4096 * 4096
 
 
 class ImageError(SwishpaintError, ValueError):

@@ -152,12 +152,11 @@ def bench_train(runs: int, quick: bool) -> dict:
     """Images per second of one GAN step (synthetic batches, no data loading) for cpu-demo and U-net."""
     from ..training import build_state, gan_step, load_config
 
-    root = Path(__file__).resolve().parents[3] / "configs" / "cpu-demo.yaml"
     out = {}
     for name, overrides in (("cpu-demo (SwishU-net)", []),
                             ("U-net baseline", ["model.name=unet_small",
                                                 "model.overrides={in_channels: 5, widths: [16, 32, 64, 96, 96, 96]}"])):
-        cfg = load_config(root, overrides + (["data.size=64", "batch_size=2"] if quick else []))
+        cfg = load_config("cpu-demo", overrides + (["data.size=64", "batch_size=2"] if quick else []))
         state = build_state(cfg)
         s, b = cfg.data.size, cfg.batch_size
         batch = {"sketch": torch.rand(b, 1, s, s), "color": torch.rand(b, 3, s, s), "hints": torch.zeros(b, 4, s, s)}

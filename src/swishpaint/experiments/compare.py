@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch
 
-from ..configs import from_dict, load_yaml
+from ..configs import find_config, from_dict, load_yaml
 from ..files import atomic_write, atomic_write_text
 from ..metrics.timing import median_time
 from ..models.registry import count_flops, count_parameters, create_model, load_model, paper_scale_model
@@ -75,9 +75,10 @@ def _model_folder(entry: CompareEntry, cfg: CompareConfig, base: Path) -> Path:
 
 def run_compare(config_path: str | Path) -> dict:
     """Run the comparison described by a YAML file; writes table1/table2 markdown, results.json, chart."""
+    config_path = find_config(config_path)
     raw = load_yaml(config_path)
     cfg = from_dict(CompareConfig, raw, where=str(config_path))
-    base = Path(config_path).resolve().parent
+    base = config_path.resolve().parent
     out = Path(cfg.out_dir)
     rows = {}
     for entry in cfg.models:

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..configs import INFERENCE_DEVICE
 from ..data.datasets import DataConfig, SketchColorDataset
 from ..data.hints import held_out_hints
 from ..data.images import image_to_tensor, list_images, load_rgb, tensor_to_image
@@ -136,7 +137,7 @@ def _add_fid(rows: list[Row], targets: list[torch.Tensor], inception_weights: st
 @torch.no_grad()
 def evaluate_model(model: str | None, data_root: str, size: int = 256, images: int = 0, hint_patches: int = 20,
                    line_method: str = "dilate", inception_weights: str | None = None, seed: int = 0,
-                   device: str = "cpu", progress: bool = False, fid: bool = True) -> Evaluation:
+                   device: str = INFERENCE_DEVICE, progress: bool = False, fid: bool = True) -> Evaluation:
     """Colourise a dataset's held-out split with every candidate and score it (see module docstring)."""
     from ..inference.colorizer import Colorizer
 

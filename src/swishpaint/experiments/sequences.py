@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..configs import INFERENCE_DEVICE
 from ..data.images import load_rgb, to_float_array
 from ..data.lines import extract_lines
 from ..files import atomic_write_text
@@ -113,7 +114,7 @@ class SequenceReport:
                 "table": self.table()}
 
 
-def evaluate_sequences(root: str | Path, model: str | None = None, device: str = "cpu",
+def evaluate_sequences(root: str | Path, model: str | None = None, device: str = INFERENCE_DEVICE,
                        progress: bool = False) -> SequenceReport:
     """Score every row on every pair of every sequence below root (see the module docstring)."""
     from ..inference.colorizer import Colorizer

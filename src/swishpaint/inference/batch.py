@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 
 from PIL import Image
 
+from ..configs import INFERENCE_DEVICE
 from ..data.images import image_grid, list_images
 from ..errors import InvalidArgument, OutputError, SwishpaintError
 from ..files import FileGroup, prepare_output_dir
@@ -153,7 +154,7 @@ def colorize_names(candidates: int, layers: str | None = None) -> Callable[[str]
 
 
 def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hints: str | None = None,
-                 candidates: int = 1, size: int | None = None, device: str = "cpu", keep_lines: bool = True,
+                 candidates: int = 1, size: int | None = None, device: str = INFERENCE_DEVICE, keep_lines: bool = True,
                  backend: str = "torch", output: str = "final", layers: str | None = None) -> int:
     """`swishpaint colorize`: OUT/<name>.png, with K > 1 <name>_c1..cK.png and <name>_sheet.png, and
     with layers="psd" or "ora" the layered file of candidate 1 plus its label map."""
@@ -218,7 +219,7 @@ def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hin
 
 def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = None, reference: str | None = None,
                           reference_sketch: str | None = None, palette: str | None = None,
-                          palette_out: str | None = None, device: str = "cpu", keep_lines: bool = True,
+                          palette_out: str | None = None, device: str = INFERENCE_DEVICE, keep_lines: bool = True,
                           layers: str | None = None) -> int:
     """`swishpaint colorize FRAMES... --reference KEY.png` (or --palette): the frames, in the order given
     (folders sorted by name), coloured from the keyframe, each frame the reference for the next

@@ -22,21 +22,21 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from PIL import Image
 
+from ..configs import INFERENCE_DEVICE
 from ..data.hints import hints_from_rgba, resize_hints
 from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from_float_array, image_to_tensor,
                            load_grey, load_rgba)
 from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
-from ..models.registry import CONFIG_FILE, ModelLoadError, generator_input, load_model
+from ..models.registry import (CONFIG_FILE, DEFAULT_WORKING_SIZE, ModelLoadError, generator_input, load_model,
+                               read_model_card)
 from ..regions.flats import FlatConfig, Flats, flats_from_network
 from ..regions.segment import SegmentConfig, Segmentation, segment
 from .upsample import BAND_ROWS, guided_upsample_bands
 
 BUNDLED = Path(__file__).resolve().parent.parent / "weights" / "demo"
-DEFAULT_WORKING_SIZE = 512
 
 # The network runs at most at this size (longer side): its activations grow with the square of it.
 # Measured peak RSS, CLI, bundled model, 7000x7000 sketch, 9 candidates: 1.2 GB at the default 256,
@@ -144,7 +144,7 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
 class Colorizer:
     """A loaded generator plus the pre/post-processing that makes any sketch size work."""
 
-    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu",
+    def __init__(self, model: torch.nn.Module, device: str | torch.device = INFERENCE_DEVICE,
                  working_size: int = DEFAULT_WORKING_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "",
                  candidate_order: list[int] | None = None, flat_config: FlatConfig = FlatConfig(),
                  segment_config: SegmentConfig = SegmentConfig()):
@@ -160,15 +160,15 @@ class Colorizer:
         self.multiple = model.config.size_multiple
 
     @classmethod
-    def load(cls, name_or_path: str | Path | None = None, device: str = "cpu", **kwargs) -> "Colorizer":
+    def load(cls, name_or_path: str | Path | None = None, device: str = INFERENCE_DEVICE, **kwargs) -> "Colorizer":
         """The bundled demo model by default, or a model folder / registered name."""
         path = Path(name_or_path) if name_or_path else BUNDLED
         if name_or_path is None and not (path / CONFIG_FILE).is_file():
             raise ModelLoadError(f"{path}: the bundled demo weights are missing from this install")
-        extras = model_extras(path)
-        kwargs.setdefault("working_size", extras["working_size"])
-        kwargs.setdefault("candidate_order", extras["candidate_order"])
         model, device = cls._load_generator(path, device)
+        card = read_model_card(path)
+        kwargs.setdefault("working_size", card.working_size)
+        kwargs.setdefault("candidate_order", card.candidate_order)
         return cls(model, device, name=str(name_or_path or "demo"), **kwargs)
 
     @classmethod
@@ -268,19 +268,6 @@ class Colorizer:
         out = self.model(x)[0, :, :, :sh, :sw].float().cpu().clamp(0, 1)  # (K, 3, sh, sw)
         order = _rank_by_hints(out, small_hints) if small_hints is not None else self.candidate_order
         return small, out[order[:candidates]]
-
-
-def model_extras(path: Path) -> dict:
-    """Inference settings stored beside a model's config: working size and candidate order."""
-    extras = {"working_size": DEFAULT_WORKING_SIZE, "candidate_order": None}
-    try:
-        spec = yaml.safe_load((Path(path) / CONFIG_FILE).read_text())
-    except (OSError, yaml.YAMLError):
-        return extras
-    if isinstance(spec, dict):
-        extras["working_size"] = int(spec.get("working_size", DEFAULT_WORKING_SIZE))
-        extras["candidate_order"] = spec.get("candidate_order")
-    return extras
 
 
 def _rank_by_hints(colours: torch.Tensor, hints: torch.Tensor) -> list[int]:

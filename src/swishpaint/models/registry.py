@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,23 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
+DEFAULT_WORKING_SIZE = 512  # the longer side a sketch is scaled down to when the model card names none
+
+
+@dataclass
+class ModelCard:
+    """What a model folder's config.yaml says beside the architecture: how to run the model, and where it
+    came from. Written by save_model, read only by read_model_card, so every key has one type."""
+
+    working_size: int = DEFAULT_WORKING_SIZE  # the size the network runs at (longer side)
+    candidate_order: list[int] | None = None  # without hints, candidates in this order (best first)
+    step: int | None = None  # the training step of these weights
+    val: dict[str, Any] | None = None  # validation scores at that step
+    # scripts/bundle_demo.py: how the candidate order was found, and the training record
+    candidate_mean_psnr_train: list[float] | None = None
+    candidate_mean_chroma_train: list[float] | None = None
+    ranking_min_chroma: float | None = None
+    trained: dict[str, Any] | None = None  # step, val, last_logged_step, the training config
 
 
 class ModelLoadError(SwishpaintError, ValueError):
@@ -72,14 +90,15 @@ def model_spec(model: nn.Module) -> dict[str, Any]:
     return {"arch": architecture_of(model), "config": to_dict(model.config)}
 
 
-def save_model(model: nn.Module, folder: str | Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write config.yaml and model.safetensors into `folder`, each atomically."""
+def save_model(model: nn.Module, folder: str | Path, card: ModelCard | None = None) -> Path:
+    """Write config.yaml (the architecture, then the card's set fields) and model.safetensors, each atomically."""
     folder = Path(folder)
+    card_keys = {k: v for k, v in to_dict(card or ModelCard()).items() if v is not None}
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     with atomic_path(folder / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp))
-    atomic_write_text(folder / CONFIG_FILE, yaml.safe_dump({**model_spec(model), **(extra or {})}, sort_keys=False))
+    atomic_write_text(folder / CONFIG_FILE, yaml.safe_dump({**model_spec(model), **card_keys}, sort_keys=False))
     return folder
 
 
@@ -121,6 +140,20 @@ def _build_from_folder(path: Path, spec: dict[str, Any]) -> nn.Module:
         raise
     except (ConfigError, ValueError, TypeError, RuntimeError) as e:
         raise ModelLoadError(f"{where}: invalid model config ({str(e).splitlines()[0]})") from None
+
+
+def read_model_card(path: str | Path) -> ModelCard:
+    """The model card of a model folder (or a file in it, or a checkpoint); the default card for a registered name."""
+    path = Path(path)
+    if not path.exists() and str(path) in MODELS:
+        return ModelCard()
+    path = _model_folder(path)
+    spec = _read_spec(path)
+    card = {k: v for k, v in spec.items() if k not in ("arch", "config")}
+    try:
+        return from_dict(ModelCard, card, where=str(path / CONFIG_FILE))
+    except ConfigError as e:
+        raise ModelLoadError(str(e)) from None
 
 
 def load_model_config(path: str | Path):
@@ -175,8 +208,8 @@ def _has_real(model: nn.Module) -> bool:
 
 
 __all__ = [
-    "ARCHITECTURES", "MODELS", "ModelLoadError", "build_model", "create_model", "save_model",
-    "load_model", "count_parameters", "count_flops", "model_spec",
+    "ARCHITECTURES", "MODELS", "ModelCard", "ModelLoadError", "build_model", "create_model", "save_model",
+    "load_model", "read_model_card", "count_parameters", "count_flops", "model_spec",
 ]
 
 

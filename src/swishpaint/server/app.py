@@ -27,7 +27,9 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.exceptions import HTTPException
 
-from ..data.images import ImageError, ImageTooLarge, NotRGBA, from_float_array, load_grey, load_rgba
+from ..configs import INFERENCE_DEVICE
+from ..data.images import (UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA, from_float_array, load_grey,
+                           load_rgba)
 from ..errors import InvalidArgument, SwishpaintError
 from ..inference.colorizer import OUTPUTS, Colorizer
 from ..inference.layered import LAYERED_TYPES, label_map_bytes, label_map_rgb_bytes, layered_bytes
@@ -40,9 +42,9 @@ STATIC = Path(__file__).resolve().parent / "static"
 class ServerConfig:
     model: str | None = None  # model folder or name; None = the bundled demo model
     max_upload_bytes: int = 10 * 1024 * 1024
-    max_pixels: int = 16_777_216  # 4096 x 4096
+    max_pixels: int = UPLOAD_MAX_PIXELS
     queue_size: int = 4  # requests waiting or running before 503
-    device: str = "cpu"
+    device: str = INFERENCE_DEVICE
 
 
 class ApiError(SwishpaintError):

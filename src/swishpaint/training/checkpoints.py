@@ -24,7 +24,7 @@ from torch import nn
 
 from ..errors import SwishpaintError
 from ..files import sha256_file
-from ..models.registry import save_model
+from ..models.registry import ModelCard, save_model
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def save_checkpoint(out_dir: str | Path, step: int, generator: nn.Module, discri
     tmp = out_dir / f".{final.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_model(generator, tmp / "generator", extra={"step": step})
+    save_model(generator, tmp / "generator", ModelCard(step=step))
     save_file({k: v.detach().cpu().contiguous() for k, v in discriminator.state_dict().items()},
               str(tmp / "discriminator.safetensors"))
     tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..configs import ConfigError, apply_overrides, from_dict, load_yaml
+from ..configs import ConfigError, apply_overrides, find_config, from_dict, load_yaml
 from ..data.datasets import DataConfig
 from ..losses import LossConfig
 from ..models.discriminator import DiscriminatorConfig
@@ -68,8 +68,9 @@ class TrainConfig:
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
-    """A TrainConfig from a YAML file (or the defaults) plus key=value overrides; unknown keys raise."""
-    data = load_yaml(path) if path else {}
+    """A TrainConfig from a YAML file or packaged config name (or the defaults) plus key=value overrides;
+    unknown keys raise."""
+    data = load_yaml(find_config(path)) if path else {}
     apply_overrides(data, list(overrides))
     config = from_dict(TrainConfig, data, where=str(path or "config"))
     config.validate()

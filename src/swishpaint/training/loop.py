@@ -3,7 +3,8 @@
 Per step: G makes K candidates once; D learns real -> 1, all candidates -> 0 (one D pass over
 real + fakes, so DDP never sees two forwards before a backward); then G learns from the min over
 candidates of the perceptual loss, with φ taken from D frozen and in eval mode (the features do not
-move while G is scored) plus a small non-saturating adversarial term.
+move while G is scored) plus a small non-saturating adversarial term. The loss terms themselves are
+training/objective.py's; this module holds the plumbing: AMP, optimisers, freezing, data, checkpoints.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from ..data.datasets import DatasetError, SketchColorDataset
 from ..errors import SwishpaintError
 from ..files import atomic_write_text
 from ..models.discriminator import ResNetDiscriminator
-from ..models.registry import WEIGHTS_FILE, create_model, generator_input, save_model
+from ..models.registry import WEIGHTS_FILE, ModelCard, create_model, generator_input, save_model
 from . import checkpoints as C
 from .config import TrainConfig
 from .distributed import DistInfo, any_rank, barrier, cleanup, init_distributed, reduce_mean
+from .objective import Critic, GanObjective
 from .validation import save_samples, validate
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class TrainState:
     sched_d: Any
     scaler: Any
     amp_dtype: torch.dtype | None
+    objective: GanObjective
     step: int = 0
     best_score: float = -math.inf
     history: list = field(default_factory=list)
@@ -134,7 +137,8 @@ def build_state(config: TrainConfig, info: DistInfo | None = None) -> TrainState
         g = DDP(g, device_ids=ids)
         # One D pass per backward, no BatchNorm (spectral norm): buffers need no broadcast.
         d = DDP(d, device_ids=ids, broadcast_buffers=False)
-    return TrainState(config, info, g, d, opt_g, opt_d, sched_g, sched_d, scaler, amp_dtype)
+    return TrainState(config, info, g, d, opt_g, opt_d, sched_g, sched_d, scaler, amp_dtype,
+                      GanObjective(config.loss))
 
 
 def _check_finite(values: dict[str, float], step: int) -> None:
@@ -154,59 +158,44 @@ def _optimise(state: TrainState, loss: torch.Tensor, opt: torch.optim.Optimizer,
     state.scaler.update()
 
 
+def _autocast(state: TrainState) -> torch.autocast:
+    dev = state.info.device
+    return torch.autocast(dev.type, dtype=state.amp_dtype or torch.float32, enabled=state.amp_dtype is not None)
+
+
+def _under_autocast(state: TrainState, module: nn.Module) -> Critic:
+    """The module as a callable whose forward runs in the run's mixed precision (the loss terms do not)."""
+    def forward(x: torch.Tensor):
+        with _autocast(state):
+            return module(x)
+    return forward
+
+
 def gan_step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-    """One alternating D + G step on a batch; returns the losses as floats."""
+    """One alternating D + G step on a batch; returns the losses as floats.
+
+    The loss terms are state.objective's; this step only runs G, and for each player computes its loss,
+    checks it is finite, and steps its optimiser. During G's turn D is frozen and in eval mode.
+    """
     cfg, dev = state.config, state.info.device
     sketch, real = batch["sketch"].to(dev), batch["color"].to(dev)
     hints = batch["hints"].to(dev) if "hints" in batch else None
     warmup = state.step < cfg.d_warmup_steps
-    autocast = torch.autocast(dev.type, dtype=state.amp_dtype or torch.float32, enabled=state.amp_dtype is not None)
-    b = real.shape[0]
-    with autocast, torch.set_grad_enabled(not warmup):
+    with _autocast(state), torch.set_grad_enabled(not warmup):
         fake = state.generator(generator_input(sketch, hints, state.in_channels))  # (B, K, 3, H, W)
-    flat = fake.reshape(-1, *fake.shape[2:]).float()
 
-    # Discriminator: real -> 1, every candidate -> 0, in a single pass.
     state.d.train()
-    with autocast:
-        logits, _ = state.discriminator(torch.cat([real, flat.detach()]) * 2 - 1)
-    loss_d = L.discriminator_loss(logits[:b].float(), logits[b:].float())
-    out = {"loss_d": loss_d.item()}
+    loss_d, out = state.objective.discriminator_loss(_under_autocast(state, state.discriminator), real, fake)
     _check_finite(out, state.step)
     _optimise(state, loss_d, state.opt_d, state.d.parameters())
     if warmup:
         return out
 
-    # Generator: perceptual loss through the frozen D (unwrapped: D gets no gradient here).
+    # Unwrapped D: it gets no gradient here, so DDP must not wait for one.
     d = state.d.eval().requires_grad_(False)
     try:
-        with autocast:
-            with torch.no_grad():
-                _, real_feats = d(real * 2 - 1)
-            need_d = cfg.loss.perceptual or cfg.loss.adversarial_weight > 0
-            fake_logits, fake_feats = d(flat * 2 - 1) if need_d else (None, [])
-        layers = len(fake_feats) if cfg.loss.perceptual else 0
-        per_cand = L.perceptual_distances([flat] + [f.float() for f in fake_feats[:layers]],
-                                          [real] + [f.float() for f in real_feats[:layers]],
-                                          cfg.loss.lambdas, sketch if cfg.loss.sketch_mask else None)
-        loss_perc = L.min_over_candidates(per_cand, cfg.loss.candidate_mean_weight)
-        loss_g = loss_perc
-        out["loss_perc"] = loss_perc.item()
-        if cfg.loss.adversarial_weight > 0:
-            loss_adv = L.generator_adversarial_loss(fake_logits.float())
-            loss_g = loss_g + cfg.loss.adversarial_weight * loss_adv
-            out["loss_adv"] = loss_adv.item()
-        if cfg.loss.pixel_l1_weight > 0:
-            best = per_cand.argmin(dim=1)
-            chosen = fake[torch.arange(b, device=dev), best]
-            loss_g = loss_g + cfg.loss.pixel_l1_weight * (chosen - real).abs().mean()
-        if cfg.loss.hint_l1_weight > 0 and hints is not None:
-            loss_hint = L.hint_following_l1(fake.float(), real, hints)
-            loss_g = loss_g + cfg.loss.hint_l1_weight * loss_hint
-            out["loss_hint"] = loss_hint.item()
-        if cfg.loss.l2_mode == "coupled":
-            loss_g = loss_g + L.l2_regularization(state.g, cfg.loss.l2_alpha)
-        out["loss_g"] = loss_g.item()
+        loss_g, terms = state.objective.generator_loss(_under_autocast(state, d), state.g, sketch, real, fake, hints)
+        out.update(terms)
         _check_finite(out, state.step)
         _optimise(state, loss_g, state.opt_g, state.g.parameters())
     finally:
@@ -424,7 +413,7 @@ def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progre
                 state.history.append({"step": state.step, "val": scores})
                 if scores["psnr_best"] > state.best_score:
                     state.best_score = scores["psnr_best"]
-                    save_model(state.g, out_dir / "best", extra={"step": state.step, "val": scores})
+                    save_model(state.g, out_dir / "best", ModelCard(step=state.step, val=scores))
             if val_set is not None and info.is_main and (state.step % cfg.sample_every == 0 or is_last):
                 save_samples(state.g, val_set, info.device, out_dir / "samples" / f"step-{state.step:08d}.png")
             stopped = any_rank(stop.requested or (deadline is not None and time.time() > deadline), info)
