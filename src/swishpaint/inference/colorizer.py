@@ -15,6 +15,7 @@ final = flats × shading × lines, exactly what the layered file (inference.laye
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
@@ -32,7 +33,7 @@ from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
 from ..models.registry import (CONFIG_FILE, DEFAULT_WORKING_SIZE, ModelLoadError, generator_input, load_model,
                                read_model_card)
-from ..regions.flats import FlatConfig, Flats, flats_from_network
+from ..regions.flats import FlatConfig, Flats, flats_from_network, line_zone
 from ..regions.segment import SegmentConfig, Segmentation, segment
 from .upsample import BAND_ROWS, guided_upsample_bands
 
@@ -77,10 +78,15 @@ class RegionColouring:
             out[y0:y0 + rows.shape[1]] = rows.permute(1, 2, 0).numpy()
         return out
 
+    @cached_property
+    def line_zone(self) -> np.ndarray:
+        """Where the network draws its own lines at full size (the same for every candidate)."""
+        return line_zone(self.segmentation, max(1.0, max(self.sketch.shape) / self.working))
+
     def flats(self, k: int = 0) -> Flats:
         """Candidate k by regions: hinted regions in their hints' colour, the rest in the network's."""
-        line_width = max(1.0, max(self.sketch.shape) / self.working)  # the network's lines at full size
-        return flats_from_network(self.segmentation, self.network(k), self.hints, self.flat_config, line_width)
+        return flats_from_network(self.segmentation, self.network(k), self.hints, self.flat_config,
+                                  zone=self.line_zone)
 
     def image(self, k: int = 0, output: str = "final", keep_lines: bool = True,
               flats: Flats | None = None) -> np.ndarray:

@@ -169,13 +169,15 @@ def line_zone(seg: Segmentation, width: float) -> np.ndarray:
 
 
 def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray | None = None,
-                       cfg: FlatConfig = FlatConfig(), line_width: float = 1.0) -> Flats:
+                       cfg: FlatConfig = FlatConfig(), line_width: float = 1.0,
+                       zone: np.ndarray | None = None) -> Flats:
     """Colour every region: hints first, then the network's median colour, paper stays white.
 
     network: (H, W, 3) the network's colouring at the sketch's size. line_width: the reach (pixels) of
-    the network's own line drawing around the ink, left out of statistics and shading.
+    the network's own line drawing around the ink, left out of statistics and shading; `zone`, that
+    area if already made (it is the same for every candidate of a sketch).
     """
-    zone = line_zone(seg, line_width)
+    zone = line_zone(seg, line_width) if zone is None else zone
     colours = region_medians(seg.labels, network, seg.count, where=~zone)
     by_hints = hinted_regions(seg, hints, cfg) if hints is not None else {}
     colours[paper_regions(seg, colours, cfg, hinted=bool(by_hints))] = 1.0
