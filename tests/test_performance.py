@@ -86,6 +86,17 @@ def test_bench_train_quick_writes_results(tmp_path, capsys):
     assert all(data[k]["images_per_s"] > 0 for k in ("cpu-demo (SwishU-net)", "U-net baseline"))
 
 
+def test_bench_regions_quick_measures_every_case(tmp_path):
+    from swishpaint.cli import main
+
+    out = tmp_path / "results.json"
+    assert main(["bench", "regions", "--quick", "--runs", "1", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())["regions"]
+    for case in ("segmentation", "segmentation_large", "pipeline"):
+        assert "error" not in data[case], data[case]
+    assert data["segmentation"]["median_ms"] > 0 and data["pipeline"]["ratio"] > 0
+
+
 def test_bench_case_failure_is_reported_not_hung_on():
     """A case that fails in its worker process (here an unknown model) comes back as an error entry."""
     from swishpaint.experiments.bench import run_case

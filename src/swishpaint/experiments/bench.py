@@ -20,6 +20,7 @@ import json
 import multiprocessing as mp
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -272,6 +273,9 @@ def bench_regions(runs: int, quick: bool) -> dict:
     seg = _in_fresh_process(_segment_case, small, runs)
     seg_large = _in_fresh_process(_segment_case, large, max(1, runs // 3))
     pipeline = _in_fresh_process(_pipeline_case, small, runs)
+    for r in (seg, seg_large, pipeline):
+        if "error" in r:
+            print(f"regions bench case at {r['size']}² failed: {r['error']}", flush=True)
     for r in (seg, seg_large):
         if "error" not in r:
             print(f"segmentation {r['size']}²: median {r['median_ms']:.1f} ms (max {r['max_ms']:.1f}) over "
