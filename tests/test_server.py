@@ -260,3 +260,49 @@ def test_health_answers_within_a_second_during_slow_decoding_and_encoding(colori
         assert client.get("/api/health").status_code == 200
         assert time.perf_counter() - t < 1.0
         assert big.result().status_code == 200
+
+
+def cut_upload(key_sketch: bool = False) -> tuple[list, list[float]]:
+    """A coloured keyframe of the walking character of test_sequence and three later frames' line art,
+    as the multipart files of /api/colorize-sequence, with the frames' times."""
+    from .test_sequence import pose
+
+    times = [0.5, 1.0, 1.5]
+    key_colour, key_lines = pose(0)
+    files = [("key", ("key.png", png(Image.fromarray((key_colour * 255).astype(np.uint8))), "image/png"))]
+    if key_sketch:
+        files.append(("key_sketch", ("key_lines.png", png(Image.fromarray((key_lines * 255).astype(np.uint8))),
+                                     "image/png")))
+    for i, t in enumerate(times):
+        files.append(("frames", (f"f{i}.png", png(Image.fromarray((pose(t)[1] * 255).astype(np.uint8))), "image/png")))
+    return files, times
+
+
+@pytest.mark.parametrize("key_sketch", [False, True])
+def test_sequence_frames_keep_the_keys_colours(client, key_sketch):
+    from .test_sequence import PARTS, SIZE
+
+    files, times = cut_upload(key_sketch)
+    r = client.post("/api/colorize-sequence", files=files)
+    assert r.status_code == 200, r.text
+    frames = r.json()["frames"]
+    assert len(frames) == len(times)
+    for t, answer in zip(times, frames):
+        image = np.asarray(decode(answer["image"]).convert("RGB")).astype(int)
+        assert image.shape == (SIZE, SIZE, 3) and (answer["width"], answer["height"]) == (SIZE, SIZE)
+        walk = int(round(14 * t))
+        head, body = PARTS[0], PARTS[2]
+        for (x, y), rgb in (((head[1][0] - 20 + walk, head[1][1]), head[3]), ((body[1][0] + walk, body[1][1]), body[3])):
+            assert np.abs(image[y, x] - rgb).max() <= 8, (t, (x, y), image[y, x], rgb)
+        if key_sketch:  # the key's own lines: every region of the character is in the key
+            assert answer["unmatched"] == []
+        assert all(0 <= x < SIZE and 0 <= y < SIZE for x, y in answer["unmatched"])
+
+
+def test_sequence_errors_answer_in_the_error_shape(client):
+    files, _ = cut_upload()
+    files[2] = ("frames", ("f1.png", b"not an image", "image/png"))
+    r = client.post("/api/colorize-sequence", files=files)
+    assert r.status_code == 415 and set(r.json()) == {"error"} and "f1.png" in r.json()["error"]
+    r = client.post("/api/colorize-sequence", files=files[:1])  # a key and no frames
+    assert r.status_code == 422 and set(r.json()) == {"error"} and "frames" in r.json()["error"]

@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException
 
 from ..configs import INFERENCE_DEVICE
 from ..data.images import (UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA, from_float_array, load_grey,
-                           load_rgba)
+                           load_rgb, load_rgba, to_float_array)
 from ..errors import InvalidArgument, SwishpaintError
 from ..inference.colorizer import OUTPUTS, Colorizer
 from ..inference.layered import LAYERED_TYPES, label_map_bytes, label_map_rgb_bytes, layered_bytes
@@ -44,6 +44,7 @@ class ServerConfig:
     max_upload_bytes: int = 10 * 1024 * 1024
     max_pixels: int = UPLOAD_MAX_PIXELS
     queue_size: int = 4  # requests waiting or running before 503
+    max_frames: int = 48  # frames in one /api/colorize-sequence request (the body cap still holds)
     device: str = INFERENCE_DEVICE
 
 
@@ -196,6 +197,17 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
         return {"models": [{"name": colorizer.name, "candidates": colorizer.candidates,
                             "takes_hints": colorizer.takes_hints, "working_size": colorizer.working_size}]}
 
+    async def in_worker(work):
+        """Run `work` on the one inference thread, behind the bounded queue: 503 when it is full."""
+        if not slots.acquire(blocking=False):
+            raise ApiError(503, "busy: too many requests in the queue; try again shortly", {"Retry-After": "2"})
+        state["pending"] += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, work)
+        finally:
+            state["pending"] -= 1
+            slots.release()
+
     @app.post("/api/colorize")
     async def colorize(sketch: UploadFile = File(..., description="the sketch: PNG, JPEG or WEBP"),
                        hints: UploadFile | None = File(None, description="RGBA PNG; alpha > 0 marks a hint"),
@@ -228,39 +240,66 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
         grey, hint_im = await loop.run_in_executor(None, decode)  # a 4096² decode takes seconds
         if hint_im is not None and not colorizer.takes_hints:
             raise ApiError(422, "this model takes no hints")
-        if not slots.acquire(blocking=False):
-            raise ApiError(503, "busy: too many requests in the queue; try again shortly", {"Retry-After": "2"})
-        state["pending"] += 1
-        try:
-            def work():
-                notes: list[str] = []
-                colouring = colorizer.colorize_regions(grey, hints=hint_im, candidates=start + candidates,
-                                                       warnings=notes, regions=output != "network")
-                seg = colouring.segmentation
-                images, extra = [], {}
-                if seg is not None:
-                    extra["labels"] = _data_url(label_map_bytes(seg.labels), "image/png")
-                    extra["labels_rgb"] = _data_url(label_map_rgb_bytes(seg.labels), "image/png")
-                    if parts:
-                        extra.update(flats=[], shading=[], palettes=[])
-                for k in range(start, start + candidates):  # encoded one candidate at a time
-                    flats = colouring.flats(k) if seg is not None and (parts or layers and k == start) else None
-                    images.append(_png_data_url(Image.fromarray(colouring.image(k, output, keep_lines, flats), "RGB")))
-                    if flats is not None and parts:
-                        extra["flats"].append(_png_data_url(from_float_array(flats.image)))
-                        extra["shading"].append(_png_data_url(from_float_array(flats.shading)))
-                        extra["palettes"].append(flat_palette(flats.colours, seg.areas()))
-                    if layers and k == start:
-                        extra["layered"] = _data_url(layered_bytes(f".{layers}", flats.image, flats.shading,
-                                                                   colouring.sketch), LAYERED_TYPES[layers])
-                return images, notes, extra
 
-            urls, warnings, extra = await loop.run_in_executor(executor, work)
-        finally:
-            state["pending"] -= 1
-            slots.release()
+        def work():
+            notes: list[str] = []
+            colouring = colorizer.colorize_regions(grey, hints=hint_im, candidates=start + candidates,
+                                                   warnings=notes, regions=output != "network")
+            seg = colouring.segmentation
+            images, extra = [], {}
+            if seg is not None:
+                extra["labels"] = _data_url(label_map_bytes(seg.labels), "image/png")
+                extra["labels_rgb"] = _data_url(label_map_rgb_bytes(seg.labels), "image/png")
+                if parts:
+                    extra.update(flats=[], shading=[], palettes=[])
+            for k in range(start, start + candidates):  # encoded one candidate at a time
+                flats = colouring.flats(k) if seg is not None and (parts or layers and k == start) else None
+                images.append(_png_data_url(Image.fromarray(colouring.image(k, output, keep_lines, flats), "RGB")))
+                if flats is not None and parts:
+                    extra["flats"].append(_png_data_url(from_float_array(flats.image)))
+                    extra["shading"].append(_png_data_url(from_float_array(flats.shading)))
+                    extra["palettes"].append(flat_palette(flats.colours, seg.areas()))
+                if layers and k == start:
+                    extra["layered"] = _data_url(layered_bytes(f".{layers}", flats.image, flats.shading,
+                                                               colouring.sketch), LAYERED_TYPES[layers])
+            return images, notes, extra
+
+        urls, warnings, extra = await in_worker(work)
         return {"width": grey.width, "height": grey.height, "start": start, "candidates": len(urls),
                 "warnings": warnings, "images": urls, **extra}
+
+    @app.post("/api/colorize-sequence")
+    async def colorize_sequence(key: UploadFile = File(..., description="the coloured keyframe: PNG, JPEG or WEBP"),
+                                key_sketch: UploadFile | None = File(None, description="the keyframe's line art, "
+                                                                     "when it is separate"),
+                                frames: list[UploadFile] = File(..., description="the cut's sketches, in order"),
+                                keep_lines: bool = Form(True)) -> dict:
+        """Colour a cut from its keyframe (inference.sequence): per frame the image and the centres of
+        the regions that matched nothing in the key, which the network coloured."""
+        if len(frames) > config.max_frames:
+            raise ApiError(422, f"at most {config.max_frames} frames in one request, got {len(frames)}")
+        key_bytes = await _read_limited(key, config.max_upload_bytes, "key")
+        key_sketch_bytes = await _read_limited(key_sketch, config.max_upload_bytes, "key sketch") \
+            if key_sketch and key_sketch.filename else None
+        frame_bytes = [await _read_limited(f, config.max_upload_bytes, f"frame {i + 1}") for i, f in enumerate(frames)]
+
+        def decode():
+            key_rgb = to_float_array(load_rgb(key_bytes, config.max_pixels, name=key.filename or "key"))
+            key_lines = load_grey(key_sketch_bytes, config.max_pixels, name=key_sketch.filename or "key sketch") \
+                if key_sketch_bytes else None
+            return key_rgb, key_lines, [load_grey(data, config.max_pixels, name=f.filename or f"frame {i + 1}")
+                                        for i, (f, data) in enumerate(zip(frames, frame_bytes))]
+
+        key_rgb, key_lines, greys = await asyncio.get_running_loop().run_in_executor(None, decode)
+
+        def work():
+            colourings = colorizer.colorize_sequence(greys, reference=key_rgb, reference_sketch=key_lines)
+            return [{"width": grey.width, "height": grey.height,
+                     "image": _png_data_url(Image.fromarray(c.image(keep_lines), "RGB")),
+                     "unmatched": [list(centre) for centre in c.unmatched_centres()]}
+                    for grey, c in zip(greys, colourings)]
+
+        return {"frames": await in_worker(work)}
 
     @app.get("/", include_in_schema=False)
     async def index():
