@@ -242,3 +242,30 @@ def test_a_failed_request_clears_the_results_and_disables_the_downloads(server, 
     assert not page.is_enabled("#download-png") and not page.is_enabled("#download-layered")
     assert not page.is_visible("#results")
     assert page.is_enabled("#download-hints")  # the person's hints are theirs to keep
+
+
+def test_cut_strip_shows_the_key_and_each_coloured_frame(server, browser_page, tmp_path):
+    from .test_sequence import pose
+
+    key = tmp_path / "key.png"
+    Image.fromarray((pose(0)[0] * 255).astype(np.uint8)).save(key)
+    frames = []
+    for i, t in enumerate((0.5, 1.0, 1.5)):
+        frames.append(tmp_path / f"frame{i}.png")
+        Image.fromarray((pose(t)[1] * 255).astype(np.uint8)).save(frames[-1])
+    page = browser_page
+    page.goto(server)
+    page.set_input_files("#cut-key", str(key))
+    page.set_input_files("#cut-frames", [str(f) for f in frames])
+    with page.expect_response("**/api/colorize-sequence", timeout=60_000) as answer:
+        page.click("#cut-run")
+    page.wait_for_selector("#cut-status:has-text('Done')", timeout=60_000)
+    assert len(answer.value.json()["frames"]) == 3
+    images = page.locator("#cut-strip img")
+    assert images.count() == 4
+    assert page.locator("#cut-strip figure").first.get_attribute("class") == "key"
+    tops = [box["y"] for box in (images.nth(i).bounding_box() for i in range(4))]
+    lefts = [box["x"] for box in (images.nth(i).bounding_box() for i in range(4))]
+    assert max(tops) - min(tops) < 1 and lefts == sorted(lefts)  # side by side, the key first
+    page.wait_for_function("() => [...document.querySelectorAll('#cut-strip img')].every((i) => i.complete "
+                           "&& i.naturalWidth === 192)", timeout=10_000)  # every image decodes at the frame size

@@ -489,5 +489,46 @@ viewport.addEventListener("dragover", (ev) => { ev.preventDefault(); viewport.cl
 viewport.addEventListener("dragleave", () => viewport.classList.remove("over"));
 viewport.addEventListener("drop", (ev) => { ev.preventDefault(); viewport.classList.remove("over"); loadSketch(ev.dataTransfer.files[0]); });
 window.addEventListener("resize", () => { if (S.w) fit(); });
+// The cut strip: a coloured keyframe and a cut's frames go to /api/colorize-sequence, and the key and
+// the coloured frames come back side by side, each frame noting the regions the key had no match for
+// (the network coloured those: where a colourist looks first).
+function cutFigure(src, caption, isKey) {
+  const fig = document.createElement("figure");
+  const img = new Image();
+  img.src = src; img.alt = caption;
+  const note = document.createElement("figcaption");
+  note.textContent = caption;
+  if (isKey) fig.className = "key";
+  fig.append(img, note);
+  return fig;
+}
+
+async function colourCut() {
+  const key = $("cut-key").files[0], frames = [...$("cut-frames").files];
+  if (!key || !frames.length) return;
+  const status = $("cut-status");
+  $("cut-run").disabled = true;
+  status.className = ""; status.textContent = `Colouring ${frames.length} frames…`;
+  const form = new FormData();
+  form.append("key", key);
+  for (const f of frames) form.append("frames", f);
+  try {
+    const r = await fetch("/api/colorize-sequence", { method: "POST", body: form });
+    const body = await r.json().catch(() => ({ error: `server answered ${r.status}` }));
+    if (!r.ok) throw new Error(body.error || `server answered ${r.status}`);
+    $("cut-strip").replaceChildren(cutFigure(URL.createObjectURL(key), "key", true), ...body.frames.map((f, i) =>
+      cutFigure(f.image, `${i + 1}: ` + (f.unmatched.length ? `${f.unmatched.length} by the network` : "all from the key"))));
+    status.textContent = `Done: ${body.frames.length} frames.`;
+  } catch (e) {
+    status.className = "error"; status.textContent = `Could not colour the cut: ${e.message}`;
+  } finally {
+    $("cut-run").disabled = false;
+  }
+}
+
+for (const id of ["cut-key", "cut-frames"]) {
+  $(id).addEventListener("change", () => { $("cut-run").disabled = !($("cut-key").files.length && $("cut-frames").files.length); });
+}
+$("cut-run").addEventListener("click", colourCut);
 setTool("brush");
 loadModelInfo();
