@@ -49,20 +49,23 @@ def region_medians(labels: np.ndarray, values: np.ndarray, count: int, where: np
     """
     if values.ndim == 2:
         values = values[..., None]
-    # one channel at a time in int32 keys: a 7000² image must not need 8-byte copies of all channels
-    lab = labels.astype(np.int32 if count * 256 < 2**31 else np.int64) * 256
+    # one channel and one band of rows at a time, int32 keys: a 7000² image needs no full-size copies
+    key_type = np.int32 if count * 256 < 2**31 else np.int64
     out = np.empty((count, values.shape[-1]), np.float32)
+    band = 1024
     for c in range(values.shape[-1]):
-        level = values[..., c] * 255 + 0.5
-        np.clip(level, 0, 255, out=level)
-        keys = lab + level.astype(lab.dtype)
-        del level
-        hist = np.bincount(keys[where] if where is not None else keys.ravel(), minlength=count * 256)
-        hist = hist.reshape(count, 256)
+        hist = np.zeros(count * 256, np.int64)
+        every = np.zeros(count * 256, np.int64) if where is not None else hist
+        for y0 in range(0, labels.shape[0], band):
+            level = values[y0:y0 + band, :, c] * 255 + 0.5
+            np.clip(level, 0, 255, out=level)
+            keys = labels[y0:y0 + band].astype(key_type) * 256 + level.astype(key_type)
+            if where is not None:
+                hist += np.bincount(keys[where[y0:y0 + band]], minlength=count * 256)
+            every += np.bincount(keys.ravel(), minlength=count * 256)
+        hist, every = hist.reshape(count, 256), every.reshape(count, 256)
         empty = hist.sum(1) == 0
-        if where is not None and empty.any():  # regions lying wholly on lines: all their pixels
-            hist[empty] = np.bincount(keys.ravel(), minlength=count * 256).reshape(count, 256)[empty]
-        del keys
+        hist[empty] = every[empty]  # regions lying wholly on lines: all their pixels
         cdf = hist.cumsum(1)
         out[:, c] = (cdf >= (cdf[:, -1:] + 1) // 2).argmax(1) / 255.0
     return out
@@ -198,10 +201,14 @@ def network_shading(seg: Segmentation, network: np.ndarray, colours: np.ndarray,
     """
     if cfg.shading_strength <= 0:
         return np.ones(seg.labels.shape, np.float32)
-    lum = luminance(network.astype(np.float32))
-    median = region_medians(seg.labels, lum, seg.count, where=~zone)[:, 0]
-    ratio = lum / np.maximum(median[seg.labels], 1e-3)
-    shade = np.clip(1 - cfg.shading_strength * (1 - ratio), cfg.min_shading, 1.0)
+    shade = luminance(network.astype(np.float32, copy=False))
+    median = np.maximum(region_medians(seg.labels, shade, seg.count, where=~zone)[:, 0], 1e-3)
+    # in place, one plane: 1 - strength * (1 - lum / median), clamped
+    shade /= median[seg.labels]
+    shade -= 1
+    shade *= cfg.shading_strength
+    shade += 1
+    np.clip(shade, cfg.min_shading, 1.0, out=shade)
     shade[zone] = 1.0
     shade[(colours.min(1) >= 1.0)[seg.labels]] = 1.0
-    return shade.astype(np.float32)
+    return shade

@@ -121,9 +121,10 @@ def grow_to_nearest(labels: np.ndarray) -> np.ndarray:
         return labels
     if unlabelled.all():
         return np.ones_like(labels)
-    _, nearest = cv2.distanceTransformWithLabels(unlabelled, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    # [1]: only the nearest-pixel numbers; the distances (a float plane) are dropped at once
+    nearest = cv2.distanceTransformWithLabels(unlabelled, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)[1]
     # DIST_LABEL_PIXEL numbers the labelled pixels 1.. in raster order
-    return labels.ravel()[np.flatnonzero(labels.ravel())][nearest - 1]
+    return labels[labels > 0][nearest - 1]  # raster order, as the pixel labels count
 
 
 def _renumber(labels: np.ndarray) -> np.ndarray:
@@ -155,6 +156,7 @@ def segment(sketch: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> Segment
         born = np.concatenate([born[:offset + 1], np.full(len(areas) - 1, ball)])
         labels[seeds] = found[seeds] + offset
         swept |= _within(seeds, radius + 1.0) if radius > 0 else seeds
+    del to_ink, swept  # large planes no longer needed before the next large step
     labels = grow_to_nearest(labels)
     labels = merge_open_borders(labels, lines, born, cfg.max_open_border)
     areas = np.bincount(labels[free], minlength=labels.max() + 1)  # paper only: a sliver of line is no area
