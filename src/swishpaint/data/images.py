@@ -163,9 +163,14 @@ def to_float_array(im: Image.Image) -> np.ndarray:
     return np.asarray(im, dtype=np.float32) / 255.0
 
 
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Float array in [0, 1] -> uint8, rounded half up and clamped: the one float -> 8-bit rule."""
+    return np.clip(np.asarray(arr, np.float32) * np.float32(255) + np.float32(0.5), 0, 255).astype(np.uint8)
+
+
 def from_float_array(arr: np.ndarray) -> Image.Image:
     """Float array in [0, 1] -> 8-bit PIL image (clamped)."""
-    return Image.fromarray(np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    return Image.fromarray(to_uint8(arr))
 
 
 def save_png(im: Image.Image, path: str | Path) -> None:

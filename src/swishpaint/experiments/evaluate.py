@@ -166,14 +166,15 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
         sketch = np.asarray(sketch_im, np.float32) / 255
         target = item["color"]
         truth = target.permute(1, 2, 0).numpy()
-        seg = segment(sketch)
-        colouring = colorizer.colorize_regions(sketch_im, candidates=k)
-        cands = torch.stack([torch.from_numpy(colouring.image(c, "final")).permute(2, 0, 1).float() / 255
-                             for c in range(k)])
+        seg = segment(sketch, colorizer.segment_config)  # shared by every row below
+        colouring = colorizer.colorize_regions(sketch_im, candidates=k, segmentation=seg)
+        first_flats = colouring.flats(0)  # candidate 1 in three outputs: its flats made once
+        cands = torch.stack([torch.from_numpy(colouring.image(c, "final", flats=first_flats if c == 0 else None))
+                             .permute(2, 0, 1).float() / 255 for c in range(k)])
         best = int(closest_candidate(cands[None], target[None])[0])
         add("sketch", "sketch as output", item["sketch"].expand(3, -1, -1), target)
         add("candidate_1", "model (candidate 1)", cands[0], target)
-        add("flats", "model flats (candidate 1)", colouring.image(0, "flat") / 255.0, target)
+        add("flats", "model flats (candidate 1)", colouring.image(0, "flat", flats=first_flats) / 255.0, target)
         add("network", "model network only (candidate 1)", colouring.image(0, "network") / 255.0, target)
         add("best", f"model (best of {k})", cands[best], target)
         diversity.append(float(candidate_diversity(cands)))
@@ -184,10 +185,11 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
             prefix = f"{hint_patches} {protocol} hints: "
             add("region_fill", prefix + "region fill", region_fill(seg, hints, sketch), target, protocol)
             add("levin", prefix + "Levin 2004", levin_colorize(sketch, hints), target, protocol)
-            hinted = colorizer.colorize_regions(sketch_im, hints=hints_t)
+            hinted = colorizer.colorize_regions(sketch_im, hints=hints_t, segmentation=seg)
+            hinted_flats = hinted.flats(0)
             for output, kind, label in (("final", "hints", "model"), ("flat", "hints_flats", "model flats"),
                                         ("network", "hints_network", "model network only")):
-                add(kind, prefix + label, hinted.image(0, output) / 255.0, target, protocol)
+                add(kind, prefix + label, hinted.image(0, output, flats=hinted_flats) / 255.0, target, protocol)
         targets.append(target)
     table = list(rows.values())
     _summarise(table)

@@ -28,7 +28,7 @@ from PIL import Image
 from ..configs import INFERENCE_DEVICE
 from ..data.hints import hints_from_rgba, resize_hints
 from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from_float_array, image_to_tensor,
-                           load_grey, load_rgba)
+                           load_grey, load_rgba, to_uint8)
 from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
 from ..models.registry import (CONFIG_FILE, DEFAULT_WORKING_SIZE, ModelLoadError, generator_input, load_model,
@@ -61,10 +61,6 @@ class RegionColouring:
     network_small: torch.Tensor  # (K, 3, h, w), best first
     flat_config: FlatConfig
     working: int
-
-    @property
-    def count(self) -> int:
-        return self.network_small.shape[0]
 
     def network(self, k: int = 0) -> np.ndarray:
         """(H, W, 3) float32: candidate k of the network at full size (guided upsampling)."""
@@ -105,7 +101,7 @@ class RegionColouring:
             rows = network[y0:y1] if flats is None else flats.rows(y0, y1, shading=output == "final")
             if keep_lines:
                 rows = rows * self.sketch[y0:y1, :, None]  # multiply the original lines over the colours
-            out[y0:y1] = np.clip(rows * 255 + 0.5, 0, 255).astype(np.uint8)
+            out[y0:y1] = to_uint8(rows)
         return out
 
 
@@ -218,8 +214,10 @@ class Colorizer:
 
     def colorize_regions(self, image: ImageLike, hints: ImageLike | torch.Tensor | None = None,
                          candidates: int = 1, size: int | None = None, warnings: list[str] | None = None,
-                         regions: bool = True) -> RegionColouring:
-        """Colour one sketch by regions and keep the parts (layered files, the web page, evaluation)."""
+                         regions: bool = True, segmentation: Segmentation | None = None) -> RegionColouring:
+        """Colour one sketch by regions and keep the parts (layered files, the web page, evaluation).
+        `segmentation`: the sketch's regions when the caller has them already (evaluation colours one
+        sketch several times)."""
         if not 1 <= candidates <= self.candidates:
             raise InvalidArgument(f"candidates must be between 1 and {self.candidates}, got {candidates}")
         if hints is not None and not self.takes_hints:
@@ -238,7 +236,7 @@ class Colorizer:
                     warnings.append(f"hints resized to the sketch's size {sketch.shape[2]}x{sketch.shape[1]}")
             small_sketch, colours = self._colour(sketch, hint_full, working, candidates)
         plain = sketch[0].numpy()
-        seg = segment(plain, self.segment_config) if regions else None
+        seg = (segmentation or segment(plain, self.segment_config)) if regions else None
         hints_np = hint_full.permute(1, 2, 0).numpy() if hint_full is not None else None
         return RegionColouring(plain, seg, hints_np, small_sketch, colours, self.flat_config, working)
 

@@ -34,6 +34,7 @@ from xml.etree import ElementTree
 import numpy as np
 from PIL import Image
 
+from ..data.images import to_uint8
 from ..errors import SwishpaintError
 from ..files import atomic_path
 
@@ -78,11 +79,11 @@ def lines_layer(sketch: np.ndarray) -> np.ndarray:
     so what remains is about the colour's rounding, ≤ 0.5/255 after blending.
     """
     ink = 1.0 - _as_rgb(_checked_unit("sketch", sketch))
-    alpha = _to_uint8(np.maximum(np.maximum(ink[..., 0], ink[..., 1]), ink[..., 2]))
+    alpha = to_uint8(np.maximum(np.maximum(ink[..., 0], ink[..., 1]), ink[..., 2]))
     a = alpha[..., None] / np.float32(255.0)
     colour = 1.0 - ink / np.maximum(a, np.float32(1 / 255))
     colour *= alpha[..., None] > 0  # the paper's colour is invisible; 0 keeps it out of resampled edges
-    return np.concatenate([_to_uint8(np.clip(colour, 0.0, 1.0)), alpha[..., None]], axis=-1)
+    return np.concatenate([to_uint8(np.clip(colour, 0.0, 1.0)), alpha[..., None]], axis=-1)
 
 
 def layer_stack(flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray) -> list[Layer]:
@@ -140,7 +141,7 @@ def write_layered(path: str | Path, suffix: str, flats: np.ndarray, shading: np.
     if suffix == ".psd":
         write_psd(path, layers)
     else:
-        write_ora(path, layers, _to_uint8(composite(flats, shading, sketch)))
+        write_ora(path, layers, to_uint8(composite(flats, shading, sketch)))
 
 
 LAYERED_TYPES = {"psd": "image/vnd.adobe.photoshop", "ora": "image/openraster"}
@@ -237,7 +238,7 @@ def label_palette(count: int = MAX_PALETTE_LABELS) -> np.ndarray:
         colorsys.hsv_to_rgb((i * golden) % 1.0, (0.85, 0.55, 0.7)[i % 3], (0.95, 0.75, 0.55)[(i // 3) % 3])
         for i in range(count)
     ]
-    return _to_uint8(np.array(colours).reshape(count, 3))
+    return to_uint8(np.array(colours).reshape(count, 3))
 
 
 def _checked_labels(path: Path, labels: np.ndarray) -> np.ndarray:
@@ -314,10 +315,4 @@ def _as_rgb(array: np.ndarray) -> np.ndarray:
 
 def _opaque(rgb: np.ndarray) -> np.ndarray:
     alpha = np.full((*rgb.shape[:2], 1), 255, np.uint8)
-    return np.concatenate([_to_uint8(rgb), alpha], axis=-1)
-
-
-def _to_uint8(array: np.ndarray) -> np.ndarray:
-    """[0, 1] → 0..255, rounded to nearest (values outside are clipped)."""
-    scaled = np.asarray(array, dtype=np.float32) * np.float32(255.0)
-    return np.clip(scaled + np.float32(0.5), 0, 255).astype(np.uint8)
+    return np.concatenate([to_uint8(rgb), alpha], axis=-1)

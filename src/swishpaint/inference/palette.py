@@ -26,7 +26,9 @@ from PIL import Image
 
 from ..errors import SwishpaintError
 from ..files import atomic_write_text
+from ..data.images import to_uint8
 from ..regions.matching import ColouredRegions
+from ..regions.segment import Segmentation
 from .layered import label_map_bytes
 
 VERSION = 1
@@ -43,11 +45,10 @@ class PaletteError(SwishpaintError, ValueError):
 def palette_dict(key: ColouredRegions) -> dict:
     """The JSON object of a coloured keyframe (see the module docstring)."""
     labels = key.labels
-    areas = np.bincount(labels.ravel(), minlength=key.count)
-    ys, xs = np.indices(labels.shape)
-    cy = np.bincount(labels.ravel(), ys.ravel(), key.count) / np.maximum(areas, 1)
-    cx = np.bincount(labels.ravel(), xs.ravel(), key.count) / np.maximum(areas, 1)
-    rgb = np.clip(np.asarray(key.colours) * 255 + 0.5, 0, 255).astype(int)
+    seg = Segmentation(labels, np.zeros(labels.shape, bool))
+    areas = seg.areas()
+    cy, cx = seg.centroids().T
+    rgb = to_uint8(key.colours).astype(int)
     colours = [{"rgb": "#%02x%02x%02x" % tuple(c), "area": int(a), "centroid": [round(float(y), 1), round(float(x), 1)]}
                for c, a, y, x in zip(rgb, areas, cy, cx)]
     url = PNG_URL + base64.b64encode(label_map_bytes(labels)).decode("ascii")

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from ..data.images import load_rgb, to_float_array
+from ..data.images import load_rgb, to_float_array, to_uint8
 from ..data.lines import extract_lines
 from ..regions.flats import Flats, flats_from_network, region_medians
 from ..regions.matching import ColouredRegions, MatchConfig, match_regions, region_features
@@ -57,8 +57,8 @@ class FrameColouring:
         """(H, W, 3) uint8: flats × lines."""
         colours = self.colours[self.segmentation.labels]
         if keep_lines:
-            colours = colours * self.sketch[..., None]
-        return (np.clip(colours, 0, 1) * 255 + 0.5).astype(np.uint8)
+            colours *= self.sketch[..., None]
+        return to_uint8(colours)
 
     def regions(self) -> ColouredRegions:
         return ColouredRegions(self.segmentation.labels, self.colours)

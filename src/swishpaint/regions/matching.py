@@ -91,10 +91,7 @@ def region_features(labels: np.ndarray, cfg: MatchConfig = MatchConfig()) -> Reg
     seg = Segmentation(labels, np.zeros(labels.shape, bool))
     count = seg.count
     areas = seg.areas().astype(np.float64)
-    ys, xs = np.indices(labels.shape)
-    flat = labels.ravel()
-    centroids = np.stack([np.bincount(flat, ys.ravel(), count), np.bincount(flat, xs.ravel(), count)], 1)
-    centroids /= np.maximum(areas, 1)[:, None]
+    centroids = seg.centroids()
     boxes = np.ones((count, 2))
     for i, found in enumerate(find_objects(labels + 1)):  # the bounding box of every region, one pass
         if found is not None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..data.images import to_uint8
+
 REFERENCE_SIDE = 512
 
 
@@ -55,6 +57,14 @@ class Segmentation:
         """Pixels per region, (count,)."""
         return np.bincount(self.labels.ravel(), minlength=self.count)
 
+    def centroids(self) -> np.ndarray:
+        """(count, 2) mean (y, x) of each region's pixels (0 for a label with no pixels)."""
+        h, w = self.labels.shape
+        flat = self.labels.ravel()
+        ys = np.bincount(flat, np.repeat(np.arange(h, dtype=np.float64), w), self.count)
+        xs = np.bincount(flat, np.tile(np.arange(w, dtype=np.float64), h), self.count)
+        return np.stack([ys, xs], 1) / np.maximum(self.areas(), 1)[:, None]
+
     def touches_border(self) -> np.ndarray:
         """(count,) bool: the region reaches the image's edge."""
         lab = self.labels
@@ -78,7 +88,7 @@ def to_grey_uint8(sketch: np.ndarray) -> np.ndarray:
     """(H, W) sketch, float in [0, 1] or uint8 -> uint8 (255 = paper)."""
     if sketch.dtype == np.uint8:
         return np.ascontiguousarray(sketch)
-    return np.clip(np.asarray(sketch, np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
+    return to_uint8(sketch)
 
 
 def ink_threshold(darkness: np.ndarray, cfg: SegmentConfig) -> int:
