@@ -186,7 +186,9 @@ def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hin
         if backend == "torch":
             colouring = colorizer.colorize_regions(path, hints=job_hints, candidates=candidates, size=size,
                                                    warnings=warnings, regions=output != "network")
-            images = (Image.fromarray(colouring.image(k, output, keep_lines), "RGB") for k in range(candidates))
+            first_flats = colouring.flats(0) if layers else None  # shared by candidate 1 and the layered file
+            images = (Image.fromarray(colouring.image(k, output, keep_lines, first_flats if k == 0 else None), "RGB")
+                      for k in range(candidates))
         else:
             images = colorizer.colorize_iter(path, hints=job_hints, candidates=candidates, size=size,
                                              keep_lines=keep_lines, output=output, warnings=warnings)
@@ -205,9 +207,8 @@ def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hin
             if candidates > 1:
                 group.write(job.outputs[candidates + 1], _save(contact_sheet(cells)))
             if layers:
-                flats = colouring.flats(0)
-                group.write(job.outputs[-2], lambda tmp: write_layered(tmp, f".{layers}", flats.image, flats.shading,
-                                                                       colouring.sketch))
+                group.write(job.outputs[-2], lambda tmp: write_layered(tmp, f".{layers}", first_flats.image,
+                                                                       first_flats.shading, colouring.sketch))
                 group.write(job.outputs[-1], lambda tmp: write_label_map(tmp, colouring.segmentation.labels))
 
         write_outputs(writes)
