@@ -159,3 +159,26 @@ def test_generator_objective_scores_each_image_by_its_best_candidate():
     loss, logged = GanObjective(mixed).generator_loss(d, d, sketch, real, candidates, hints)
     assert logged["loss_perc"] > 0 and logged["loss_adv"] > 0
     assert logged["loss_g"] == pytest.approx(logged["loss_perc"] + 0.5 * logged["loss_adv"])
+
+
+def test_the_anchor_term_charges_candidate_1_even_when_another_candidate_is_perfect():
+    """With anchor_weight, candidate 1 pays its full distance although the min over candidates is 0:
+    that is what makes it learn the plausible colouring rather than one corner of the colour space."""
+    from swishpaint.models.discriminator import DiscriminatorConfig, ResNetDiscriminator
+    from swishpaint.training.objective import GanObjective
+
+    torch.manual_seed(0)
+    d = ResNetDiscriminator(DiscriminatorConfig(widths=(4, 8, 8, 16), feature_blocks=4)).eval()
+    real, sketch = torch.rand(2, 3, 32, 32), torch.ones(2, 1, 32, 32)
+    candidates = torch.rand(2, 3, 3, 32, 32)
+    candidates[:, 1] = real  # candidate 2 is perfect, candidate 1 is noise
+    plain = L.LossConfig(adversarial_weight=0, candidate_mean_weight=0, l2_mode="off")
+    anchored = L.LossConfig(adversarial_weight=0, candidate_mean_weight=0, l2_mode="off", anchor_weight=2.0)
+    loss_plain, _ = GanObjective(plain).generator_loss(d, d, sketch, real, candidates, None)
+    loss, logged = GanObjective(anchored).generator_loss(d, d, sketch, real, candidates, None)
+    assert loss_plain.item() == pytest.approx(0, abs=1e-5)
+    assert logged["loss_anchor"] > 0.1
+    assert loss.item() == pytest.approx(2.0 * logged["loss_anchor"], rel=1e-5)
+    candidates[:, 0] = real  # once candidate 1 is right, the anchor costs nothing
+    loss, logged = GanObjective(anchored).generator_loss(d, d, sketch, real, candidates, None)
+    assert logged["loss_anchor"] == pytest.approx(0, abs=1e-5)

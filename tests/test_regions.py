@@ -166,6 +166,35 @@ def test_user_like_hints_dab_the_largest_coloured_regions_at_their_deepest_point
     assert 80 < ys.mean() < 170 and 55 < xs.mean() < 95  # deep inside, not at an edge
 
 
+def test_training_can_take_user_like_hints_for_a_share_of_samples():
+    """HintSampling.protocols: with the whole share on user-like, every hinted training sample gets dabs
+    inside coloured regions only (white ones left alone), 1..max_hints of them; unknown names fail."""
+    import torch
+
+    from swishpaint.configs import ConfigError
+    from swishpaint.data.hints import HintSampling, training_hints
+    from swishpaint.training.config import load_config
+
+    sketch = drawn()
+    seg = segment(sketch)
+    truth = np.ones((SIZE, SIZE, 3), np.float32)
+    truth[20:236, 20:128] = (0.2, 0.4, 0.6)
+    truth[128:236, 128:236] = (0.8, 0.2, 0.2)
+    cfg = HintSampling(probability=1.0, max_hints=3, protocols={"user-like": 1.0})
+    sketch_t, truth_t = torch.from_numpy(sketch)[None], torch.from_numpy(truth).permute(2, 0, 1)
+    for seed in range(4):
+        hints = training_hints(sketch_t, truth_t, np.random.default_rng(seed), cfg)
+        hinted = set(np.unique(seg.labels[hints[3].numpy() > 0]).tolist())
+        assert 1 <= len(hinted) <= 3 and not {region_at(seg, "outside"), region_at(seg, "right")} & hinted
+    patches = training_hints(sketch_t, truth_t, np.random.default_rng(0), HintSampling(probability=1.0))
+    assert patches[3].sum() > 0  # no protocols: random patches, as before
+    assert load_config("tiny", ["data.hints.protocols.user-like=0.5"]).data.hints.protocols == {"user-like": 0.5}
+    with pytest.raises(ConfigError, match="unknown"):
+        load_config("tiny", ["data.hints.protocols.scribbles=0.5"])
+    with pytest.raises(ConfigError, match="sum to at most 1"):
+        load_config("tiny", ["data.hints.protocols.user-like=1.5"])
+
+
 def test_regions_painted_whole_keep_their_colour_beside_other_fills_and_strokes():
     """The page's paint bucket sends whole regions (lines included): neighbouring fills touch, and a
     small one beside a large one is still its own colour; a stroke touching a fill still counts."""

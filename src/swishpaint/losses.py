@@ -37,6 +37,9 @@ class LossConfig:
     l2_alpha: float = 0.009
     pixel_l1_weight: float = 0.0  # optional extra unmasked L1 on the best candidate
     hint_l1_weight: float = 0.0  # L1 on the candidate that follows the hints best (see hint_following_l1)
+    # Candidate 1 as the anchor: it always takes the full Eq. 3 distance (not only when it is the best),
+    # so it learns the most plausible colouring while the others stay free to differ (0 = the paper).
+    anchor_weight: float = 0.0
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 At every interface a hint file is one RGBA PNG the size of the sketch: alpha > 0 marks a hint.
 During training hints are sampled from the ground truth: small flat patches of the local mean colour
-and short strokes, a random number of them, sometimes none, so one model serves both modes.
+and short strokes, a random number of them, sometimes none, so one model serves both modes; a share
+of the samples can take a registered protocol's hints instead (HintSampling.protocols).
 
 Held-out images (evaluation, validation, the scripts) get their hints from a named hint protocol,
 seeded by (seed, image index) so every consumer sees the same hints: `held_out_hints`. A protocol is
@@ -12,7 +13,7 @@ and other layers may register more (e.g. user-like dabs, one per large region, f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -31,6 +32,9 @@ class HintSampling:
     max_patch: int = 6
     stroke_probability: float = 0.3  # share of hints that are short strokes instead of patches
     stroke_length: int = 12
+    # Shares of the hinted samples that take a registered protocol's hints instead of random patches,
+    # e.g. {"user-like": 0.5}: trained on one dab per area, the way people hint, white areas left alone.
+    protocols: dict[str, float] = field(default_factory=dict)
 
 
 def empty_hints(height: int, width: int) -> torch.Tensor:
@@ -96,15 +100,35 @@ def patch_hints(sketch: torch.Tensor, color: torch.Tensor, rng: np.random.Genera
     return sample_hints(color, rng, count=count)
 
 
+def training_hints(sketch: torch.Tensor, color: torch.Tensor, rng: np.random.Generator,
+                   cfg: HintSampling = HintSampling()) -> torch.Tensor:
+    """A training sample's hints: none with probability 1 - cfg.probability, else 1..max_hints of them,
+    from a registered protocol (cfg.protocols' shares) or random patches (the rest)."""
+    if not cfg.protocols:
+        return sample_hints(color, rng, cfg)
+    if rng.random() >= cfg.probability:
+        return empty_hints(*color.shape[-2:])
+    count, pick = int(rng.integers(1, cfg.max_hints + 1)), rng.random()
+    for name, share in cfg.protocols.items():
+        if pick < share:
+            return _protocol(name)(sketch, color, rng, count)
+        pick -= share
+    return sample_hints(color, rng, cfg, count=count)
+
+
+def _protocol(name: str) -> HintProtocol:
+    if name not in HINT_PROTOCOLS:
+        raise ConfigError(f"unknown hint protocol {name!r}; known: {', '.join(HINT_PROTOCOLS)}")
+    return HINT_PROTOCOLS[name]
+
+
 def held_out_hints(sketch: torch.Tensor, color: torch.Tensor, index: int, count: int, seed: int = 0,
                    protocol: str = "patches") -> torch.Tensor:
     """The hints held-out image `index` gets: the same in evaluate, validation and the scripts.
 
     (1, H, W) sketch and (3, H, W) colour in [0, 1] -> (4, H, W); reproducible per (seed, index).
     """
-    if protocol not in HINT_PROTOCOLS:
-        raise ConfigError(f"unknown hint protocol {protocol!r}; known: {', '.join(HINT_PROTOCOLS)}")
-    return HINT_PROTOCOLS[protocol](sketch, color, np.random.default_rng([seed, index]), count)
+    return _protocol(protocol)(sketch, color, np.random.default_rng([seed, index]), count)
 
 
 def hints_from_rgba(image: Image.Image, size: tuple[int, int] | None = None) -> torch.Tensor:

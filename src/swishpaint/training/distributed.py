@@ -42,6 +42,8 @@ def init_distributed(device: str = "auto") -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device, local_rank)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed-size crops: let cuDNN pick its fastest kernels once
     if world <= 1:
         return DistInfo(device=dev)
     if dev.type == "cuda":

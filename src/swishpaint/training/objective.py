@@ -39,7 +39,7 @@ class GanObjective:
     def generator_loss(self, critic: Critic, generator: nn.Module, sketch: torch.Tensor, real: torch.Tensor,
                        candidates: torch.Tensor, hints: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
         """Eq. 3: min over candidates of Σ λ_l ‖φ_l(y) - φ_l(G(x))‖ with φ from D (φ_0 = pixels), plus
-        the configured extras: adversarial, pixel L1 on the best candidate, hint following, coupled α‖W‖²."""
+        the configured extras: candidate 1 as anchor, adversarial, pixel L1 on the best candidate, hint following, coupled α‖W‖²."""
         cfg = self.config
         flat = _flat(candidates)
         with torch.no_grad():
@@ -53,6 +53,10 @@ class GanObjective:
         loss_perc = L.min_over_candidates(per_cand, cfg.candidate_mean_weight)
         loss = loss_perc
         logged = {"loss_perc": loss_perc.item()}
+        if cfg.anchor_weight > 0:
+            loss_anchor = per_cand[:, 0].mean()
+            loss = loss + cfg.anchor_weight * loss_anchor
+            logged["loss_anchor"] = loss_anchor.item()
         if cfg.adversarial_weight > 0:
             loss_adv = L.generator_adversarial_loss(fake_logits.float())
             loss = loss + cfg.adversarial_weight * loss_adv
