@@ -166,7 +166,7 @@ def test_held_out_hints_are_one_seeded_protocol_and_a_second_is_a_small_addition
     assert torch.equal(a, held_out_hints(sketch, color, index=3, count=5, seed=7))  # same for every consumer
     assert torch.equal(a, sample_hints(color, np.random.default_rng([7, 3]), count=5))
     assert not torch.equal(a, held_out_hints(sketch, color, index=4, count=5, seed=7))
-    with pytest.raises(ConfigError, match="unknown hint protocol 'nope'; known: patches"):
+    with pytest.raises(ConfigError, match="hint protocol: unknown 'nope'; known: patches"):
         held_out_hints(sketch, color, 0, 5, protocol="nope")
 
     @hint_protocol("centre-dab")

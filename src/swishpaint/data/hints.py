@@ -116,9 +116,17 @@ def training_hints(sketch: torch.Tensor, color: torch.Tensor, rng: np.random.Gen
     return sample_hints(color, rng, cfg, count=count)
 
 
+def check_protocols(names: list[str] | dict[str, float], where: str = "hint protocol") -> None:
+    """Raise ConfigError naming any protocol that is not registered (and, for shares, bad shares)."""
+    unknown = sorted(set(names) - set(HINT_PROTOCOLS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown {', '.join(map(repr, unknown))}; known: {', '.join(HINT_PROTOCOLS)}")
+    if isinstance(names, dict) and (any(v < 0 for v in names.values()) or sum(names.values()) > 1):
+        raise ConfigError(f"{where}: shares must be >= 0 and sum to at most 1, got {names}")
+
+
 def _protocol(name: str) -> HintProtocol:
-    if name not in HINT_PROTOCOLS:
-        raise ConfigError(f"unknown hint protocol {name!r}; known: {', '.join(HINT_PROTOCOLS)}")
+    check_protocols([name])
     return HINT_PROTOCOLS[name]
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from ..configs import ConfigError, apply_overrides, find_config, from_dict, load_yaml
 from ..data.datasets import DataConfig
-from ..data.hints import HINT_PROTOCOLS
+from ..data.hints import check_protocols
 from ..losses import LossConfig
 from ..models.discriminator import DiscriminatorConfig
 from ..regions import user_hints  # noqa: F401  (registers the user-like protocol)
@@ -63,12 +63,7 @@ class TrainConfig:
         for name in ("batch_size", "steps", "checkpoint_every", "val_every", "sample_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        protocols = self.data.hints.protocols
-        if set(protocols) - set(HINT_PROTOCOLS):
-            raise ConfigError(f"data.hints.protocols: unknown {sorted(set(protocols) - set(HINT_PROTOCOLS))}; "
-                              f"known: {', '.join(HINT_PROTOCOLS)}")
-        if any(v < 0 for v in protocols.values()) or sum(protocols.values()) > 1:
-            raise ConfigError(f"data.hints.protocols: shares must be >= 0 and sum to at most 1, got {protocols}")
+        check_protocols(self.data.hints.protocols, "data.hints.protocols")
         if self.data.size < 2 ** len(self.discriminator.widths):
             raise ConfigError(f"data.size {self.data.size} is too small for a discriminator with "
                               f"{len(self.discriminator.widths)} down-sampling blocks "
