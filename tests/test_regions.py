@@ -186,6 +186,12 @@ def test_training_can_take_user_like_hints_for_a_share_of_samples():
         hints = training_hints(sketch_t, truth_t, np.random.default_rng(seed), cfg)
         hinted = set(np.unique(seg.labels[hints[3].numpy() > 0]).tolist())
         assert 1 <= len(hinted) <= 3 and not {region_at(seg, "outside"), region_at(seg, "right")} & hinted
+    import pickle
+
+    from swishpaint.data.hints import resolve_protocols
+    resolved = pickle.loads(pickle.dumps(resolve_protocols(cfg.protocols)))  # as a spawned worker gets them
+    np.testing.assert_array_equal(training_hints(sketch_t, truth_t, np.random.default_rng(1), cfg, resolved),
+                                  training_hints(sketch_t, truth_t, np.random.default_rng(1), cfg))
     patches = training_hints(sketch_t, truth_t, np.random.default_rng(0), HintSampling(probability=1.0))
     assert patches[3].sum() > 0  # no protocols: random patches, as before
     assert load_config("tiny", ["data.hints.protocols.user-like=0.5"]).data.hints.protocols == {"user-like": 0.5}

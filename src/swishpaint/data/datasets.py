@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 
 from ..errors import SwishpaintError
 from .augment import LineStyle, aligned_augment, vary_line_style
-from .hints import HintSampling, training_hints
+from .hints import HintSampling, resolve_protocols, training_hints
 from .images import DEFAULT_MAX_PIXELS, ImageError, image_to_tensor, list_images, load_grey, load_rgb, save_png, tensor_to_image
 from .lines import extract_lines, random_xdog_params
 
@@ -144,6 +144,7 @@ class SketchColorDataset(Dataset):
         self.root = Path(config.root)
         self.layout, self.samples = find_samples(self.root, split, config.val_percent)
         self.bad_files: dict[str, str] = {}
+        self.hint_protocols = resolve_protocols(config.hints.protocols) if with_hints else {}
         if not self.samples:
             raise DatasetError(f"{self.root}: no images found for the {split!r} split (layout {self.layout})")
 
@@ -203,7 +204,7 @@ class SketchColorDataset(Dataset):
             sketch = vary_line_style(sketch, rng, self.config.line_style)
         item = {"sketch": sketch, "color": color, "name": ref.name}
         if self.with_hints:
-            item["hints"] = training_hints(sketch, color, rng, self.config.hints)
+            item["hints"] = training_hints(sketch, color, rng, self.config.hints, self.hint_protocols)
         return item
 
 

@@ -101,9 +101,12 @@ def patch_hints(sketch: torch.Tensor, color: torch.Tensor, rng: np.random.Genera
 
 
 def training_hints(sketch: torch.Tensor, color: torch.Tensor, rng: np.random.Generator,
-                   cfg: HintSampling = HintSampling()) -> torch.Tensor:
+                   cfg: HintSampling = HintSampling(), protocols: dict[str, HintProtocol] | None = None) -> torch.Tensor:
     """A training sample's hints: none with probability 1 - cfg.probability, else 1..max_hints of them,
-    from a registered protocol (cfg.protocols' shares) or random patches (the rest)."""
+    from a registered protocol (cfg.protocols' shares) or random patches (the rest).
+
+    `protocols`: the functions, looked up once by the caller (resolve_protocols), so that data-loader
+    workers started by spawn, whose registry may lack protocols of other layers, still have them."""
     if not cfg.protocols:
         return sample_hints(color, rng, cfg)
     if rng.random() >= cfg.probability:
@@ -111,7 +114,7 @@ def training_hints(sketch: torch.Tensor, color: torch.Tensor, rng: np.random.Gen
     count, pick = int(rng.integers(1, cfg.max_hints + 1)), rng.random()
     for name, share in cfg.protocols.items():
         if pick < share:
-            return _protocol(name)(sketch, color, rng, count)
+            return (protocols[name] if protocols else _protocol(name))(sketch, color, rng, count)
         pick -= share
     return sample_hints(color, rng, cfg, count=count)
 
@@ -128,6 +131,11 @@ def check_protocols(names: list[str] | dict[str, float], where: str = "hint prot
 def _protocol(name: str) -> HintProtocol:
     check_protocols([name])
     return HINT_PROTOCOLS[name]
+
+
+def resolve_protocols(names: list[str] | dict[str, float]) -> dict[str, HintProtocol]:
+    """The registered functions for these protocol names (ConfigError for an unknown one)."""
+    return {name: _protocol(name) for name in names}
 
 
 def held_out_hints(sketch: torch.Tensor, color: torch.Tensor, index: int, count: int, seed: int = 0,
