@@ -65,12 +65,8 @@ class FrameColouring:
 
     def unmatched_centres(self) -> list[tuple[int, int]]:
         """(x, y) centre of each unmatched region, for a report a person reads."""
-        labels = self.segmentation.labels
-        out = []
-        for region in self.unmatched:
-            ys, xs = np.nonzero(labels == region)
-            out.append((int(xs.mean()), int(ys.mean())))
-        return out
+        centres = self.segmentation.centroids()[self.unmatched]  # one pass over the labels, not one per region
+        return [(int(x), int(y)) for y, x in centres]
 
 
 def coloured_key(colour: ImageLike, sketch: ImageLike | None, colorizer) -> ColouredRegions:
