@@ -122,3 +122,36 @@ def test_pack_keeps_the_layout_training_reads(tmp_path, monkeypatch):
     item = SketchColorDataset(DataConfig(root=str(packed), size=64), "train")[0]
     assert item["color"].shape == (3, 64, 64)
     assert pack_corpus(corpus, packed, max_side=96)["images"] == 81  # re-run: nothing rewritten, same count
+
+
+def test_live2d_sequences_go_to_the_benchmark_for_held_out_models_and_to_tuning_for_the_rest(tmp_path, monkeypatch):
+    """Held-out characters' sequences score the animation benchmark; training characters' (on request)
+    tune it, so the matching is never tuned on what it is scored on. A finished build gains the tuning
+    sequences on a re-run without re-rendering its frames."""
+    jobs = []
+
+    def fake_render(out, model_id, job):
+        jobs.append((model_id, job))
+        for s in range(job["sequences"]):
+            folder = tmp_path / job["sequence_dir"] / f"seq_{s:02d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for f in range(job["sequence_length"]):
+                (folder / f"frame_{f:03d}.png").write_bytes(b"png")
+        return {"kept": [], "duplicates": 0, "sequences": [f"seq_{s:02d}" for s in range(job["sequences"])]}, ""
+
+    models = [(name, tmp_path / f"{name}.model.json", f"live2d-widget-model-{name}", "1.0") for name in ("haruto", "hibiki")]
+    monkeypatch.setattr(anime_corpus, "_render", fake_render)
+    monkeypatch.setattr(anime_corpus, "live2d_models", lambda cache: models)
+    monkeypatch.setattr(anime_corpus.shutil, "which", lambda name: "/usr/bin/" + name)
+    out = tmp_path / "corpus"
+    cfg = BuildConfig(str(out), str(tmp_path / "cache"), sources=("live2d",), sequences=2, sequence_length=3)
+    build_anime_corpus(cfg, log=lambda line: None)
+    assert {(m, j["sequences"], j["sequence_dir"].split("/")[-2]) for m, j in jobs} == \
+        {("haruto", 2, "sequences"), ("hibiki", 0, "sequences-tune")}
+    jobs.clear()
+    build_anime_corpus(BuildConfig(**{**cfg.__dict__, "tuning_sequences": 1}), log=lambda line: None)
+    assert [(m, j["frames"], j["sequences"]) for m, j in jobs] == [("hibiki", 0, 1)]  # only what is missing
+    assert (out / "sequences-tune" / "hibiki" / "seq_00" / "frame_002.png").is_file()
+    jobs.clear()
+    build_anime_corpus(BuildConfig(**{**cfg.__dict__, "tuning_sequences": 1}), log=lambda line: None)
+    assert jobs == []  # nothing left to do

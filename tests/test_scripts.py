@@ -36,3 +36,29 @@ def test_running_server_starts_answers_and_stops(model_dir):
             assert r.status == 200
         pid = server.pid
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_eval_sets_never_put_a_character_in_both_sets(tmp_path):
+    """The region chooser is fitted on held-out characters the evaluation does not score (either view)."""
+    val = tmp_path / "corpus" / "val"
+    for character in ("haruto", "koharu"):
+        (val / "live2d" / character).mkdir(parents=True)
+        for i in range(30):
+            (val / "live2d" / character / f"f_{i:04d}.png").write_bytes(b"x")
+    (val / "pokemon").mkdir()
+    for n in range(10, 400, 10):
+        (val / "pokemon" / f"{n}.png").write_bytes(b"x")
+        (val / "pokemon" / f"{n}-head.png").write_bytes(b"x")
+    (val / "openmoji").mkdir()
+    (val / "openmoji" / "1F600.png").write_bytes(b"x")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "eval_sets.py"), str(tmp_path / "corpus"),
+                          str(tmp_path / "eval"), str(tmp_path / "fit")], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    scored = {p.name for p in (tmp_path / "eval" / "val").iterdir()}
+    fitted = {p.name for p in (tmp_path / "fit" / "val").iterdir()}
+    assert sum(n.startswith("live2d-haruto") for n in scored) == 14 and sum(n.startswith("pokemon") for n in scored) == 16
+    character = lambda name: name.split(".")[0].removesuffix("-head")
+    assert not {character(n) for n in scored} & {character(n) for n in fitted}
+    assert "openmoji-1F600.png" in fitted and not any(n.startswith("live2d") for n in fitted)
+    assert (tmp_path / "eval" / "train").is_dir() and (tmp_path / "fit" / "train").is_dir()

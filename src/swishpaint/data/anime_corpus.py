@@ -87,7 +87,9 @@ class BuildConfig:
     size: int = 512  # output side for rendered art; other sources fit within it
     frames_per_model: int = 300  # Live2D poses tried per model (near-duplicates dropped)
     frames_per_outfit: int = 80  # dill's 15 outfits of two heroines: fewer each
-    sequences: int = 2  # per held-out model, for animation tests
+    sequences: int = 2  # per held-out model, for animation tests (OUT/sequences)
+    tuning_sequences: int = 0  # per training Live2D model, to tune the animation matching on characters
+    # that the benchmark does not score (OUT/sequences-tune); added to a finished build on a re-run
     sequence_length: int = 15
     sources: tuple[str, ...] = tuple(SOURCES)
     seed: int = 0
@@ -400,28 +402,28 @@ def _run_live2d(source: Source, cfg: BuildConfig, cache: Path, log: Callable[[st
     if shutil.which("xvfb-run") is None:
         raise DatasetError("Live2D rendering needs xvfb-run (apt-get install xvfb libgl1-mesa-dri)")
     for model_id, model_json, package, version in models:
-        if model_id in journal.done:
-            continue
         character = "black_heart" if "black" in model_id else "purple_heart" if source.name == "dill" \
             else model_id.split("-")[0]
         split = split_of(source.name, character)
         rel = f"{split}/{source.name}/{model_id}"
         held = split == "val" and source.name == "live2d"
+        tuning = source.name == "live2d" and not held and cfg.tuning_sequences > 0
+        sequences, sequence_dir = (cfg.sequences, out / "sequences" / model_id) if held else \
+            (cfg.tuning_sequences if tuning else 0, out / "sequences-tune" / model_id)
         job = {"model_json": str(model_json), "out_dir": str(out / rel), "frames": frames, "size": cfg.size,
-               "seed": cfg.seed, "sequences": cfg.sequences if held else 0,
-               "sequence_length": cfg.sequence_length, "sequence_dir": str(out / "sequences" / model_id)}
-        job_file = out / ".progress" / f"job-{model_id}.json"
-        atomic_write_text(job_file, json.dumps(job))
+               "seed": cfg.seed, "sequences": sequences, "sequence_length": cfg.sequence_length,
+               "sequence_dir": str(sequence_dir)}
+        if model_id in journal.done:
+            last = sequence_dir / f"seq_{sequences - 1:02d}" / f"frame_{cfg.sequence_length - 1:03d}.png"
+            if tuning and not last.is_file():  # a finished model: its tuning sequences only
+                result, error = _render(out, model_id, {**job, "frames": 0})
+                log(f"{source.name}: {model_id}: " + (f"{len(result['sequences'])} tuning sequences" if result
+                                                      else f"tuning sequences FAILED: {error}"))
+            continue
         start = time.time()
-        run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1100x1100x24", sys.executable, "-m",
-                              "swishpaint.data.live2d_render", str(job_file)], capture_output=True, text=True)
-        last = (run.stdout.strip().splitlines() or ["{}"])[-1]
-        try:
-            result = json.loads(last)
-        except json.JSONDecodeError:
-            result = None
-        if run.returncode != 0 or result is None:
-            log(f"{source.name}: {model_id} FAILED: {(run.stderr.strip().splitlines() or ['?'])[-1][:200]}")
+        result, error = _render(out, model_id, job)
+        if result is None:
+            log(f"{source.name}: {model_id} FAILED: {error}")
             journal.add({"key": model_id, "character": character, "package": package, "version": version,
                          "files": [], "rejected": "render failed"})
             continue
@@ -430,6 +432,22 @@ def _run_live2d(source: Source, cfg: BuildConfig, cache: Path, log: Callable[[st
                      "sequences": result["sequences"]})
         log(f"{source.name}: {model_id} -> {split}: {len(result['kept'])} images, {result['duplicates']} "
             f"near-duplicates dropped, {len(result['sequences'])} sequences, {time.time() - start:.0f}s")
+
+
+def _render(out: Path, model_id: str, job: dict) -> tuple[dict | None, str]:
+    """Run one render job in its own process under xvfb-run: (its RenderResult as a dict, or None and why)."""
+    job_file = out / ".progress" / f"job-{model_id}.json"
+    atomic_write_text(job_file, json.dumps(job))
+    run = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1100x1100x24", sys.executable, "-m",
+                          "swishpaint.data.live2d_render", str(job_file)], capture_output=True, text=True)
+    last = (run.stdout.strip().splitlines() or ["{}"])[-1]
+    try:
+        result = json.loads(last)
+    except json.JSONDecodeError:
+        result = None
+    if run.returncode != 0 or not isinstance(result, dict):
+        return None, (run.stderr.strip().splitlines() or ["?"])[-1][:200]
+    return result, ""
 
 
 def build_anime_corpus(cfg: BuildConfig, log: Callable[[str], None] = print) -> dict:

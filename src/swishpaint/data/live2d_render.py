@@ -149,7 +149,7 @@ def render(job: RenderJob) -> RenderResult:
     out.mkdir(parents=True, exist_ok=True)
     result = RenderResult()
     dedup = Deduper()
-    for old in sorted(out.glob("f_*.png")):  # resume: earlier frames count for near-duplicates
+    for old in sorted(out.glob("f_*.png")) if job.frames else ():  # resume: earlier frames count for near-duplicates
         if not old.stem.endswith("_z"):
             dedup.is_new(np.asarray(Image.open(old).convert("RGB")))
     renderer = Renderer(job)

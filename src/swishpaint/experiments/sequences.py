@@ -28,6 +28,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -41,6 +42,9 @@ from ..metrics.quality import rgb_to_lab
 from ..regions.flats import region_medians
 from ..regions.matching import ColouredRegions, background_regions, max_overlap
 from ..regions.segment import Segmentation, segment
+
+if TYPE_CHECKING:
+    from ..inference.sequence import SequenceConfig
 
 TOLERANCE = 10.0  # ΔE76
 WHITE = 0.95  # truth pixels with every channel at least this light are paper, not foreground
@@ -115,10 +119,15 @@ class SequenceReport:
 
 
 def evaluate_sequences(root: str | Path, model: str | None = None, device: str = INFERENCE_DEVICE,
-                       progress: bool = False) -> SequenceReport:
-    """Score every row on every pair of every sequence below root (see the module docstring)."""
+                       progress: bool = False, config: SequenceConfig | None = None,
+                       references: bool = True) -> SequenceReport:
+    """Score every row on every pair of every sequence below root (see the module docstring).
+    config: the matching settings (inference.sequence's defaults if None); references=False scores the
+    product's rows only (tuning)."""
     from ..inference.colorizer import Colorizer
-    from ..inference.sequence import colour_sequence
+    from ..inference.sequence import SequenceConfig, colour_sequence
+
+    config = config or SequenceConfig()
 
     colorizer = Colorizer.load(model, device=device)
     folders = find_sequences(root)
@@ -128,21 +137,23 @@ def evaluate_sequences(root: str | Path, model: str | None = None, device: str =
         if progress:
             print(f"  {folder}", flush=True)
         frames = load_frames(folder)
-        independent = [colorizer.colorize_regions(f.sketch).flats(0).colours for f in frames]
+        independent = [colorizer.colorize_regions(f.sketch).flats(0).colours for f in frames] if references else []
         for gap_name, gap in GAPS.items():
             for i in range(len(frames) - gap):
                 key, target = frames[i], frames[i + gap]
                 start = time.perf_counter()
-                direct = next(colour_sequence(colorizer, [target.sketch], key.key()))
+                direct = next(colour_sequence(colorizer, [target.sketch], key.key(), config))
                 seconds += time.perf_counter() - start
                 coloured += 1
                 unmatched += len(direct.unmatched)
-                chain = list(colour_sequence(colorizer, [f.sketch for f in frames[i + 1:i + gap + 1]], key.key()))
+                chain = list(colour_sequence(colorizer, [f.sketch for f in frames[i + 1:i + gap + 1]], key.key(),
+                                             config))
                 report.add("keyframe matching", gap_name, accuracy(target, direct.colours))
                 report.add("chained through the frames between", gap_name, accuracy(target, chain[-1].colours))
-                report.add("max-overlap (no alignment)", gap_name,
-                           accuracy(target, max_overlap(key.key(), target.segmentation.labels)))
-                report.add("independent (model, automatic)", gap_name, accuracy(target, independent[i + gap]))
+                if references:
+                    report.add("max-overlap (no alignment)", gap_name,
+                               accuracy(target, max_overlap(key.key(), target.segmentation.labels)))
+                    report.add("independent (model, automatic)", gap_name, accuracy(target, independent[i + gap]))
     report.seconds_per_frame = seconds / max(coloured, 1)
     report.unmatched_per_frame = unmatched / max(coloured, 1)
     return report

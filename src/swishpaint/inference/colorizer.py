@@ -31,8 +31,9 @@ from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from
                            load_grey, load_rgba, to_uint8)
 from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
-from ..models.registry import (CONFIG_FILE, DEFAULT_WORKING_SIZE, ModelLoadError, generator_input, load_model,
-                               read_model_card)
+from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, DEFAULT_WORKING_SIZE, ModelLoadError, generator_input,
+                               load_model, read_model_card)
+from ..regions.choice import RegionChooser, candidate_medians, region_options
 from ..regions.flats import FlatConfig, Flats, flats_from_network, line_zone
 from ..regions.segment import SegmentConfig, Segmentation, segment
 from .upsample import BAND_ROWS, guided_upsample_bands
@@ -61,6 +62,9 @@ class RegionColouring:
     network_small: torch.Tensor  # (K, 3, h, w), best first
     flat_config: FlatConfig
     working: int
+    candidate_colours: np.ndarray | None = None  # with hints: (count, K, 3) every candidate's median per
+    # region, raw model order, the options of the region chooser
+    chooser: RegionChooser | None = None
 
     def network(self, k: int = 0) -> np.ndarray:
         """(H, W, 3) float32: candidate k of the network at full size (guided upsampling)."""
@@ -80,9 +84,15 @@ class RegionColouring:
         return line_zone(self.segmentation, max(1.0, max(self.sketch.shape) / self.working))
 
     def flats(self, k: int = 0) -> Flats:
-        """Candidate k by regions: hinted regions in their hints' colour, the rest in the network's."""
+        """Candidate k by regions: hinted regions in their hints' colour, the rest in the network's; with
+        hints and a region chooser, candidate 1's unhinted regions take the chooser's pick instead."""
+        choose = None
+        if k == 0 and self.chooser is not None and self.candidate_colours is not None:
+            def choose(hinted: dict[int, np.ndarray], regions: np.ndarray) -> np.ndarray:
+                options = region_options(self.segmentation, self.sketch, self.candidate_colours, hinted)
+                return self.chooser.choose(options, regions)
         return flats_from_network(self.segmentation, self.network(k), self.hints, self.flat_config,
-                                  zone=self.line_zone)
+                                  zone=self.line_zone, choose_unhinted=choose)
 
     def image(self, k: int = 0, output: str = "final", keep_lines: bool = True,
               flats: Flats | None = None) -> np.ndarray:
@@ -149,12 +159,16 @@ class Colorizer:
     def __init__(self, model: torch.nn.Module, device: str | torch.device = INFERENCE_DEVICE,
                  working_size: int = DEFAULT_WORKING_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "",
                  candidate_order: list[int] | None = None, flat_config: FlatConfig = FlatConfig(),
-                 segment_config: SegmentConfig = SegmentConfig()):
+                 segment_config: SegmentConfig = SegmentConfig(), region_chooser: RegionChooser | None = None):
         self.device = torch.device(device)
         # Without hints, candidates come in this order (e.g. best on average on training data first).
         self.candidate_order = list(candidate_order or range(model.config.candidates))
         self.flat_config = flat_config  # how regions get their colours and shading (regions.flats)
         self.segment_config = segment_config  # how the sketch is split into regions (regions.segment)
+        self.region_chooser = region_chooser  # with hints, candidate 1's unhinted regions (regions.choice)
+        if region_chooser is not None and region_chooser.candidates != model.config.candidates:
+            raise ModelLoadError(f"{name}: the region chooser was fitted for {region_chooser.candidates} "
+                                 f"candidates, the model has {model.config.candidates}")
         self.model = model.eval().to(self.device)
         self.working_size = working_size
         self.max_pixels = max_pixels
@@ -169,6 +183,8 @@ class Colorizer:
             raise ModelLoadError(f"{path}: the bundled demo weights are missing from this install")
         model, device = cls._load_generator(path, device)
         card = read_model_card(path)
+        if (path / CHOOSER_FILE).is_file():
+            kwargs.setdefault("region_chooser", RegionChooser.load(path / CHOOSER_FILE))
         kwargs.setdefault("working_size", card.working_size)
         kwargs.setdefault("candidate_order", card.candidate_order)
         return cls(model, device, name=str(name_or_path or "demo"), **kwargs)
@@ -234,11 +250,14 @@ class Colorizer:
                 hint_full, resized = _as_hints(hints, (sketch.shape[2], sketch.shape[1]), self.max_pixels)
                 if resized and warnings is not None:
                     warnings.append(f"hints resized to the sketch's size {sketch.shape[2]}x{sketch.shape[1]}")
-            small_sketch, colours = self._colour(sketch, hint_full, working, candidates)
+            small_sketch, colours, every = self._colour(sketch, hint_full, working, candidates)
         plain = sketch[0].numpy()
         seg = (segmentation or segment(plain, self.segment_config)) if regions else None
         hints_np = hint_full.permute(1, 2, 0).numpy() if hint_full is not None else None
-        return RegionColouring(plain, seg, hints_np, small_sketch, colours, self.flat_config, working)
+        options = candidate_medians(seg, every.permute(0, 2, 3, 1).numpy()) \
+            if seg is not None and hints_np is not None else None
+        return RegionColouring(plain, seg, hints_np, small_sketch, colours, self.flat_config, working, options,
+                               self.region_chooser)
 
     def load_sketch(self, image: ImageLike) -> np.ndarray:
         """Any image the API takes -> the (H, W) float sketch in [0, 1] that gets segmented."""
@@ -257,8 +276,9 @@ class Colorizer:
         return list(colour_sequence(self, frames, key))
 
     def _colour(self, sketch: torch.Tensor, hints: torch.Tensor | None, working: int,
-                candidates: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(sketch at working size (1, sh, sw), the best `candidates` colourings (candidates, 3, sh, sw))."""
+                candidates: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(sketch at working size (1, sh, sw), the best `candidates` colourings (candidates, 3, sh, sw),
+        all K colourings in the model's own order (K, 3, sh, sw))."""
         h, w = sketch.shape[-2:]
         scale = min(1.0, working / max(h, w))
         sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
@@ -271,7 +291,7 @@ class Colorizer:
         x = generator_input(x, hx, self.model.config.in_channels).to(self.device)
         out = self.model(x)[0, :, :, :sh, :sw].float().cpu().clamp(0, 1)  # (K, 3, sh, sw)
         order = _rank_by_hints(out, small_hints) if small_hints is not None else self.candidate_order
-        return small, out[order[:candidates]]
+        return small, out[order[:candidates]], out
 
 
 def _rank_by_hints(colours: torch.Tensor, hints: torch.Tensor) -> list[int]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.registry import CONFIG_FILE, load_model, load_model_config, save_model
+from ..models.registry import CHOOSER_FILE, CONFIG_FILE, load_model, load_model_config, save_model
 from .colorizer import BUNDLED, Colorizer
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ def export_onnx(model: str | Path | None, out_dir: str | Path) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
         if source.resolve() != out_dir.resolve():
             shutil.copy(source / CONFIG_FILE, out_dir / CONFIG_FILE)
+            if (source / CHOOSER_FILE).is_file():  # the region chooser goes with the network it was fitted to
+                shutil.copy(source / CHOOSER_FILE, out_dir / CHOOSER_FILE)
     else:
         save_model(net, out_dir)
     m = net.config.size_multiple

@@ -35,6 +35,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
+CHOOSER_FILE = "region_choice.safetensors"  # the region chooser fitted to these weights (regions.choice)
 DEFAULT_WORKING_SIZE = 512  # the longer side a sketch is scaled down to when the model card names none
 
 
@@ -91,10 +92,12 @@ def model_spec(model: nn.Module) -> dict[str, Any]:
 
 
 def save_model(model: nn.Module, folder: str | Path, card: ModelCard | None = None) -> Path:
-    """Write config.yaml (the architecture, then the card's set fields) and model.safetensors, each atomically."""
+    """Write config.yaml (the architecture, then the card's set fields) and model.safetensors, each atomically.
+    A region chooser in the folder was fitted to the weights replaced here, so it goes (refit it)."""
     folder = Path(folder)
     card_keys = {k: v for k, v in to_dict(card or ModelCard()).items() if v is not None}
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / CHOOSER_FILE).unlink(missing_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     with atomic_path(folder / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp))

@@ -21,14 +21,20 @@ from .segment import Segmentation
 def region_fill(seg: Segmentation, hints: np.ndarray, sketch: np.ndarray, cfg: FlatConfig = FlatConfig()) -> np.ndarray:
     """Hinted regions keep their hints' colour; enclosed regions take the nearest hinted region's colour
     (fewest region steps, then the longest shared border); border regions without hints stay white."""
+    return fill_colours(seg, hinted_regions(seg, hints, cfg))[seg.labels] * sketch[..., None]
+
+
+def fill_colours(seg: Segmentation, hinted: dict[int, np.ndarray],
+                 adjacency: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """(count, 3) region fill's colour per region, from region -> hint colour (flats.hinted_regions);
+    `adjacency`: seg.adjacency() when the caller has it already."""
     import scipy.sparse as sp
     from scipy.sparse.csgraph import dijkstra
 
     count = seg.count
     colours = np.ones((count, 3), np.float32)
-    hinted = hinted_regions(seg, hints, cfg)
     if hinted:
-        pairs, lengths = seg.adjacency()
+        pairs, lengths = adjacency or seg.adjacency()
         # a step costs 1, minus a little for long shared borders so that ties go to the closest neighbour
         cost = 1.0 + 1.0 / (1.0 + lengths)
         graph = sp.coo_matrix((np.r_[cost, cost], (np.r_[pairs[:, 0], pairs[:, 1]], np.r_[pairs[:, 1], pairs[:, 0]])),
@@ -41,22 +47,28 @@ def region_fill(seg: Segmentation, hints: np.ndarray, sketch: np.ndarray, cfg: F
         fill = ~seg.touches_border() & reached
         colours[fill] = lut[nearest[fill]]
         colours[sources] = lut[sources]
-    return colours[seg.labels] * sketch[..., None]
+    return colours
 
 
 def oracle_flats(seg: Segmentation, truth: np.ndarray, sketch: np.ndarray) -> np.ndarray:
     """Every region in its true mean colour (over its pixels off the lines), lines multiplied over."""
+    return region_means(seg, truth)[0][seg.labels] * sketch[..., None]
+
+
+def region_means(seg: Segmentation, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((count, 3) mean colour of truth (H, W, 3) over each region's pixels off the lines, (count,) how
+    many pixels that is); a region wholly on lines uses all its pixels."""
     count = seg.count
     where = ~seg.lines
     weight = np.bincount(seg.labels[where], minlength=count)
+    off_lines = weight.copy()
     fallback = weight == 0
     colours = np.stack([np.bincount(seg.labels[where], truth[..., c][where], minlength=count) for c in range(3)], 1)
     if fallback.any():  # regions wholly on lines
         all_w = np.bincount(seg.labels.ravel(), minlength=count)
         all_c = np.stack([np.bincount(seg.labels.ravel(), truth[..., c].ravel(), minlength=count) for c in range(3)], 1)
         colours[fallback], weight = all_c[fallback], np.where(fallback, all_w, weight)
-    colours = colours / np.maximum(weight, 1)[:, None]
-    return colours[seg.labels].astype(np.float32) * sketch[..., None]
+    return (colours / np.maximum(weight, 1)[:, None]).astype(np.float32), off_lines
 
 
 def levin_colorize(sketch: np.ndarray, hints: np.ndarray, border_white: bool = True) -> np.ndarray:

@@ -16,6 +16,7 @@ hints (H, W, 4) float = RGB + mask.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -171,24 +172,33 @@ def line_zone(seg: Segmentation, width: float) -> np.ndarray:
     return far <= width
 
 
+UnhintedChoice = Callable[[dict[int, np.ndarray], np.ndarray], np.ndarray]  # (hinted, regions) -> colours
+
+
 def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray | None = None,
                        cfg: FlatConfig = FlatConfig(), line_width: float = 1.0,
-                       zone: np.ndarray | None = None) -> Flats:
+                       zone: np.ndarray | None = None, choose_unhinted: UnhintedChoice | None = None) -> Flats:
     """Colour every region: hints first, then the network's median colour, paper stays white.
 
     network: (H, W, 3) the network's colouring at the sketch's size. line_width: the reach (pixels) of
     the network's own line drawing around the ink, left out of statistics and shading; `zone`, that
-    area if already made (it is the same for every candidate of a sketch).
+    area if already made (it is the same for every candidate of a sketch). choose_unhinted: with hints,
+    the colours (len(regions), 3) of the unhinted regions that are not paper, from the hinted regions
+    (region -> colour) and those regions' indices (regions.choice); by default the network's.
     """
     zone = line_zone(seg, line_width) if zone is None else zone
     colours = region_medians(seg.labels, network, seg.count, where=~zone)
     by_hints = hinted_regions(seg, hints, cfg) if hints is not None else {}
-    colours[paper_regions(seg, colours, cfg, hinted=bool(by_hints))] = 1.0
+    paper = paper_regions(seg, colours, cfg, hinted=bool(by_hints))
+    colours[paper] = 1.0
     hinted = np.zeros(seg.count, bool)
     if by_hints:
         for region, colour in by_hints.items():
             colours[region] = colour
             hinted[region] = True
+        if choose_unhinted is not None:
+            free = np.flatnonzero(~hinted & ~paper)
+            colours[free] = choose_unhinted(by_hints, free)
     shading = network_shading(seg, network, colours, zone, cfg)
     return Flats(colours, hinted, seg.labels, shading)
 

@@ -41,7 +41,8 @@ class MatchConfig:
     w_shape: float = 0.25
     w_context: float = 0.75
     position_scale: float = 0.25  # a centroid distance of this share of the foreground size costs 1
-    max_cost: float = 2.2  # above: the region is unmatched (the network colours it, and it is reported)
+    max_cost: float = 2.8  # above: the region is unmatched (the network colours it, and it is reported);
+    # tuned on training characters' sequences (scripts/tune_matching.py, docs/sequence-benchmark.md)
     background_area: float = 0.02  # border regions at least this share of the image are background
 
 

@@ -1,0 +1,67 @@
+"""Make the anime evaluation set and the region chooser's fitting set from a built anime corpus.
+
+    python scripts/eval_sets.py /work/data/anime /work/data/anime-eval /work/data/anime-heldtune
+
+Both are folders of links (val/ plus a one-image train/, the layout `swishpaint evaluate` and
+`swishpaint fit-regions` read), and both hold only characters the network never trained on:
+- evaluation: 14 frames of each held-out Live2D character (every n/14-th file in name order) and 16
+  held-out Pokémon (every n/16-th);
+- fitting: every other held-out image that is not a Live2D character (the other held-out Pokémon
+  and the outlined-cartoon sets), so no character is both fitted on and scored.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+LIVE2D_FRAMES = 14
+POKEMON = 16
+
+
+def every_nth(files: list[Path], count: int) -> list[Path]:
+    return files[::max(1, len(files) // count)][:count]
+
+
+def link_set(folder: Path, images: dict[str, Path]) -> None:
+    for split in ("val", "train"):
+        (folder / split).mkdir(parents=True, exist_ok=True)
+    for name, source in images.items():
+        if not (folder / "val" / name).exists():
+            (folder / "val" / name).symlink_to(source.resolve())
+    first = folder / "train" / next(iter(images))
+    if not first.exists():  # the readers want a train split; it is not used
+        first.symlink_to(next(iter(images.values())).resolve())
+
+
+def main(corpus: str, eval_dir: str, fit_dir: str) -> int:
+    val = Path(corpus) / "val"
+    chosen: dict[str, Path] = {}
+    for character in sorted((val / "live2d").iterdir()):
+        for f in every_nth(sorted(character.glob("*.png")), LIVE2D_FRAMES):
+            chosen[f"live2d-{character.name}-{f.name}"] = f
+    for f in every_nth(sorted((val / "pokemon").glob("*.png")), POKEMON):
+        chosen[f"pokemon-{f.name}"] = f
+    scored_pokemon = {name.split("-")[1].split(".")[0] for name in chosen if name.startswith("pokemon-")}
+    rest = {}
+    for f in sorted(val.rglob("*.png")):
+        parts = f.relative_to(val).parts
+        name = "-".join(parts)
+        if parts[0].startswith("live2d") or name in chosen:
+            continue
+        if parts[0] == "pokemon" and f.name.split("-")[0].split(".")[0] in scored_pokemon:
+            continue  # the same Pokémon's other view: the character is scored
+        rest[name] = f
+    link_set(Path(eval_dir), chosen)
+    link_set(Path(fit_dir), rest)
+    print(f"{eval_dir}: {len(chosen)} images; {fit_dir}: {len(rest)} images")
+    return 0
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("corpus", help="a built anime corpus (swishpaint data build-anime --out CORPUS)")
+    p.add_argument("eval_dir", help="the evaluation set is linked here")
+    p.add_argument("fit_dir", help="the region chooser's fitting set is linked here")
+    args = p.parse_args()
+    raise SystemExit(main(args.corpus, args.eval_dir, args.fit_dir))
