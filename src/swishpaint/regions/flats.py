@@ -4,7 +4,8 @@ A colourist first fills every line-enclosed area with one base colour ("flats"),
 shadow inside it, and keeps the line art on top. Here:
 
 - a region with hints takes the hints' colour (the dominant one if several disagree);
-- a region without hints takes a robust colour of the network's output over it (the median);
+- a region without hints takes a robust colour of the network's output over it (the median), or, when
+  the person hinted elsewhere, what the caller's chooser picks (regions.choice);
 - large regions that touch the border and that the network leaves near white stay paper white;
 - shading is the network's luminance inside a region relative to the region's median luminance, a
   multiplier in (0, 1], so a layered file can hold it as a multiply layer.
