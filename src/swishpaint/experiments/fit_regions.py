@@ -17,7 +17,8 @@ import numpy as np
 from ..configs import INFERENCE_DEVICE
 from ..data.datasets import DataConfig, SketchColorDataset
 from ..data.hints import check_protocols, held_out_hints
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, OutputError
+from ..files import os_reason, prepare_output_dir
 from ..models.registry import CHOOSER_FILE
 from ..regions.choice import RegionChooser, RegionOptions
 from ..regions.classical import region_means
@@ -98,6 +99,7 @@ def fit_regions(model: str, data_root: str, out: str | None = None, overwrite: b
     target = Path(out) if out else Path(model) / CHOOSER_FILE
     if target.exists() and not overwrite:
         raise InvalidArgument(f"{target}: exists; pass --overwrite to replace it")
+    prepare_output_dir(target.parent)  # before minutes of colouring, not after
     colorizer = Colorizer.load(model, device=device, region_chooser=None)
     if not colorizer.takes_hints:
         raise InvalidArgument(f"{model}: takes no hints, so it has no use for a region chooser")
@@ -106,7 +108,10 @@ def fit_regions(model: str, data_root: str, out: str | None = None, overwrite: b
         raise InvalidArgument(f"{data_root}: no unhinted regions in its val split to fit on")
     examples = RegionExamples.join(list(by_hinting.values()))
     chooser = fit_region_chooser(examples, colorizer.candidates, cfg)
-    chooser.save(target)
+    try:
+        chooser.save(target)
+    except OSError as e:
+        raise OutputError(f"{target}: cannot write the region chooser ({os_reason(e)})") from None
     report = FitReport(images=n, regions=len(examples), error_network=examples.mean_error(np.zeros(len(examples), int)),
                        error_chooser=examples.mean_error(_picks(chooser, examples)),
                        error_best=examples.mean_error(examples.errors.argmin(1)), path=str(target))
