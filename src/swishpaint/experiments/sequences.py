@@ -13,7 +13,9 @@ absorbs anti-aliasing and render noise but not a different part's colour):
 - region accuracy: the share of the target's regions (the paper around the drawing left out) whose
   assigned colour is right;
 - foreground pixel accuracy: the share of non-white truth pixels off the lines whose region's colour is
-  right (BasicPBC's pixel accuracy, with flat truth colours per region).
+  right (BasicPBC's pixel accuracy, with flat truth colours per region);
+- render pixel accuracy: the same pixels, each compared with the render's own colour there (no flat
+  truth per region, so parts that the sketch's regions merge, and shading, count as errors).
 
 Rows, in the same run on the same pairs:
 - keyframe matching: the product's path (inference.sequence) from the reference frame alone;
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 TOLERANCE = 10.0  # ΔE76
 WHITE = 0.95  # truth pixels with every channel at least this light are paper, not foreground
 GAPS = {"next": 1, "10 apart": 10}
+METRICS = {"region_accuracy": "region acc", "pixel_accuracy": "pixel acc", "render_pixel_accuracy": "render px acc"}
 LINE_METHOD = "dilate"
 
 
@@ -85,31 +88,37 @@ def _lab(colours: np.ndarray) -> np.ndarray:
     return rgb_to_lab(t)[0, :, :, 0].T.numpy()
 
 
-def accuracy(frame: Frame, colours: np.ndarray) -> tuple[float, float]:
-    """(region accuracy, foreground pixel accuracy) of per-region colours (count, 3) on a frame."""
+def accuracy(frame: Frame, colours: np.ndarray) -> tuple[float, float, float]:
+    """(region accuracy, foreground pixel accuracy, render pixel accuracy) of per-region colours
+    (count, 3) on a frame. The last compares each foreground pixel's assigned colour with the render's
+    own pixel there, not with the region's dominant colour: no upper bound from how the sketch's
+    regions merge parts, and shading inside a part counts against every flat colouring alike."""
     right = np.linalg.norm(_lab(colours) - _lab(frame.colours), axis=1) <= TOLERANCE
     seg = frame.segmentation
     counted = ~background_regions(seg)
     region = float(right[counted].mean()) if counted.any() else 1.0
     foreground = (frame.truth.min(2) < WHITE) & ~seg.lines
-    pixel = float(right[seg.labels[foreground]].mean()) if foreground.any() else 1.0
-    return region, pixel
+    if not foreground.any():
+        return region, 1.0, 1.0
+    pixel = float(right[seg.labels[foreground]].mean())
+    assigned = _lab(colours)[seg.labels[foreground]]
+    render = float((np.linalg.norm(assigned - _lab(frame.truth[foreground]), axis=1) <= TOLERANCE).mean())
+    return region, pixel, render
 
 
 @dataclass
 class SequenceReport:
     sequences: list[str]
-    # row -> gap -> (region accuracies, pixel accuracies)
-    scores: dict[str, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
+    # row -> gap -> (region, pixel, render pixel) accuracy per pair
+    scores: dict[str, dict[str, list[tuple[float, float, float]]]] = field(default_factory=dict)
     seconds_per_frame: float = 0.0
     unmatched_per_frame: float = 0.0
 
-    def add(self, row: str, gap: str, score: tuple[float, float]) -> None:
+    def add(self, row: str, gap: str, score: tuple[float, float, float]) -> None:
         self.scores.setdefault(row, {}).setdefault(gap, []).append(score)
 
     def table(self) -> dict[str, dict[str, dict[str, float]]]:
-        return {row: {gap: {"region_accuracy": float(np.mean([s[0] for s in v])),
-                            "pixel_accuracy": float(np.mean([s[1] for s in v])), "pairs": len(v)}
+        return {row: {gap: {**{m: float(np.mean([s[i] for s in v])) for i, m in enumerate(METRICS)}, "pairs": len(v)}
                       for gap, v in gaps.items()} for row, gaps in self.scores.items()}
 
     def to_dict(self) -> dict:
@@ -161,9 +170,9 @@ def evaluate_sequences(root: str | Path, model: str | None = None, device: str =
 
 def format_sequence_table(report: SequenceReport, markdown: bool = False) -> str:
     table = report.table()
-    head = ["row"] + [f"{gap} {m}" for gap in GAPS for m in ("region acc", "pixel acc")]
-    rows = [[row] + [f"{100 * gaps[g][m]:.1f}" if g in gaps else "-" for g in GAPS
-                     for m in ("region_accuracy", "pixel_accuracy")] for row, gaps in table.items()]
+    head = ["row"] + [f"{gap} {label}" for gap in GAPS for label in METRICS.values()]
+    rows = [[row] + [f"{100 * gaps[g][m]:.1f}" if g in gaps else "-" for g in GAPS for m in METRICS]
+            for row, gaps in table.items()]
     lines = table_lines(head, rows, markdown)
     pairs = {g: next(iter(table.values()))[g]["pairs"] for g in GAPS if table and g in next(iter(table.values()))}
     notes = [f"{len(report.sequences)} sequences; pairs: " + ", ".join(f"{g} {n}" for g, n in pairs.items()),
