@@ -23,8 +23,8 @@ def main(root: str, values: list[float]) -> int:
         config = dataclasses.replace(base, match=dataclasses.replace(base.match, max_cost=value))
         report = evaluate_sequences(root, config=config, references=False)
         table = report.table()
-        cells = [f"{row[:5]} {gap}: {table[row][gap]['region_accuracy'] * 100:.1f} / {table[row][gap]['pixel_accuracy'] * 100:.1f}"
-                 for row in table for gap in table[row]]
+        cells = [f"{row[:5]} {gap}: {100 * scores['region_accuracy']:.1f} / {100 * scores['pixel_accuracy']:.1f}"
+                 for row in table for gap, scores in table[row].items()]
         print(f"max_cost {value}: " + "; ".join(cells) + f"; unmatched per frame {report.unmatched_per_frame:.2f}",
               flush=True)
     return 0

@@ -102,7 +102,8 @@ def test_fit_regions_writes_a_chooser_the_model_folder_then_uses_and_keeps_it(mo
     assert not path.exists() and Colorizer.load(model_dir).region_chooser is None
 
 
-def test_fit_regions_refuses_an_unwritable_destination_before_colouring_anything(model_dir, color_dir, tmp_path, capsys):
+def test_fit_regions_refuses_an_unwritable_destination_before_colouring_anything(model_dir, color_dir, tmp_path,
+                                                                                  capsys):
     (tmp_path / "file").write_text("not a folder")
     assert main(["fit-regions", "--model", str(model_dir), "--data", str(color_dir),
                  "--out", str(tmp_path / "file" / CHOOSER_FILE)]) == 2

@@ -57,7 +57,8 @@ def test_eval_sets_never_put_a_character_in_both_sets(tmp_path):
     assert run.returncode == 0, run.stderr
     scored = {p.name for p in (tmp_path / "eval" / "val").iterdir()}
     fitted = {p.name for p in (tmp_path / "fit" / "val").iterdir()}
-    assert sum(n.startswith("live2d-haruto") for n in scored) == 14 and sum(n.startswith("pokemon") for n in scored) == 16
+    assert sum(n.startswith("live2d-haruto") for n in scored) == 14
+    assert sum(n.startswith("pokemon") for n in scored) == 16
     character = lambda name: name.split(".")[0].removesuffix("-head")
     assert not {character(n) for n in scored} & {character(n) for n in fitted}
     assert "openmoji-1F600.png" in fitted and not any(n.startswith("live2d") for n in fitted)

@@ -36,6 +36,7 @@ REGION_FEATURES = ("log_area", "touches_border", "centre_y", "centre_x", "sketch
                    "log_area_over_smallest_hinted", "size_rank", "larger_hinted_share", "touches_hinted")
 OPTION_FEATURES = ("red", "green", "blue", "lightness", "saturation", "to_median", "to_candidate_1",
                    "to_neighbours", "to_fill", "to_hinted_neighbour")  # then the option's one-hot index
+FEATURE_NAMES = ",".join(REGION_FEATURES + OPTION_FEATURES)  # kept in the file: a chooser fits these only
 
 
 class RegionChooserError(SwishpaintError, ValueError):
@@ -60,54 +61,74 @@ def region_options(seg: Segmentation, sketch: np.ndarray, candidate_colours: np.
     """Options and features for every region. candidate_colours: (count, K, 3) median colour of each
     candidate per region (raw model order); hinted: region -> hint colour (regions.flats.hinted_regions)."""
     count = len(candidate_colours)
-    h, w = seg.labels.shape
     cands = candidate_colours.astype(np.float32)
     is_hinted = np.zeros(count, bool)
     hint_colour = np.zeros((count, 3), np.float32)
     for region, colour in hinted.items():
         is_hinted[region], hint_colour[region] = True, colour
-    pairs, lengths = seg.adjacency()
-    fill = fill_colours(seg, hinted, (pairs, lengths))
+    adjacency = seg.adjacency()
+    fill = fill_colours(seg, hinted, adjacency)
     options = np.concatenate([cands, np.ones((count, 1, 3), np.float32), fill[:, None]], 1)  # (count, O, 3)
+    region, neighbours, to_hinted = _region_features(seg, sketch, cands, is_hinted, hint_colour, options, adjacency)
+    median = np.median(cands, 1)
+    distance = lambda to: np.linalg.norm(options - to, axis=2)  # noqa: E731  (count, O)
+    per_option = {"red": options[..., 0], "green": options[..., 1], "blue": options[..., 2],
+                  "lightness": luminance(options), "saturation": options.max(2) - options.min(2),
+                  "to_median": distance(median[:, None]), "to_candidate_1": distance(cands[:, :1]),
+                  "to_neighbours": distance(neighbours[:, None]), "to_fill": distance(fill[:, None]),
+                  "to_hinted_neighbour": to_hinted}
+    n_opt = options.shape[1]
+    features = np.concatenate([np.broadcast_to(region[:, None], (count, n_opt, len(REGION_FEATURES))),
+                               np.stack([per_option[name] for name in OPTION_FEATURES], 2),
+                               np.broadcast_to(np.eye(n_opt, dtype=np.float32), (count, n_opt, n_opt))], 2)
+    return RegionOptions(options, features.astype(np.float32))
 
+
+def _region_features(seg: Segmentation, sketch: np.ndarray, cands: np.ndarray, is_hinted: np.ndarray,
+                     hint_colour: np.ndarray, options: np.ndarray, adjacency: tuple[np.ndarray, np.ndarray]):
+    """(REGION_FEATURES per region (count, R), the border-weighted mean colour of each region's
+    neighbours (count, 3), each option's distance to the nearest dabbed neighbour's colour (count, O))."""
+    count = len(cands)
+    h, w = seg.labels.shape
+    pairs, lengths = adjacency
     a, b = np.r_[pairs[:, 0], pairs[:, 1]], np.r_[pairs[:, 1], pairs[:, 0]]
     shared = np.r_[lengths, lengths].astype(np.float64)
     known = np.where(is_hinted[:, None], hint_colour, cands[:, 0])  # what each neighbour looks like
     neighbours = np.stack([np.bincount(a, shared * known[b, c], count) for c in range(3)], 1)
-    neighbours /= np.maximum(np.bincount(a, shared, count), 1e-6)[:, None]
-    to_hinted = np.full((count, options.shape[1]), 2.0, np.float32)  # 2 > any RGB distance: none near
+    neighbours = (neighbours / np.maximum(np.bincount(a, shared, count), 1e-6)[:, None]).astype(np.float32)
+    to_hinted = np.full(options.shape[:2], 2.0, np.float32)  # 2 > any RGB distance: no dabbed neighbour
     by_hint = is_hinted[b]
     if by_hint.any():
-        np.minimum.at(to_hinted, a[by_hint], np.linalg.norm(options[a[by_hint]] - hint_colour[b[by_hint]][:, None], axis=2))
-    touches_hinted = np.bincount(a[by_hint], minlength=count) > 0
+        gaps = np.linalg.norm(options[a[by_hint]] - hint_colour[b[by_hint]][:, None], axis=2)
+        np.minimum.at(to_hinted, a[by_hint], gaps)
 
     off_lines = np.bincount(seg.labels[~seg.lines], minlength=count).astype(np.float64)
-    order = np.argsort(-off_lines, kind="stable")
+    order = np.argsort(-off_lines, kind="stable")  # largest first
     rank = np.empty(count)
     rank[order] = np.arange(count)
     dabbed = is_hinted[order].astype(np.float64)
     larger_hinted = np.empty(count)
     larger_hinted[order] = (np.cumsum(dabbed) - dabbed) / np.maximum(np.arange(count), 1)
     smallest_hinted = off_lines[is_hinted].min() if is_hinted.any() else 1.0
-    median = np.median(cands, 1)
     centre = seg.centroids()
-    region = np.stack([
-        np.log(np.maximum(off_lines, 1) / (h * w)), seg.touches_border(), centre[:, 0] / h, centre[:, 1] / w, np.bincount(seg.labels.ravel(), sketch.ravel(), count) / np.maximum(seg.areas(), 1),
-        cands.std(1).mean(1), luminance(median), np.full(count, is_hinted.mean()),
-        np.full(count, np.log1p(is_hinted.sum())), np.full(count, off_lines[is_hinted].sum() / max(off_lines.sum(), 1)),
-        np.log(np.maximum(off_lines, 1) / max(smallest_hinted, 1)) * is_hinted.any(), rank / count,
-        larger_hinted, touches_hinted], 1).astype(np.float32)
-
-    n_opt = options.shape[1]
-    per_option = np.concatenate([
-        options, luminance(options)[..., None], (options.max(2) - options.min(2))[..., None],
-        np.linalg.norm(options - median[:, None], axis=2)[..., None],
-        np.linalg.norm(options - cands[:, :1], axis=2)[..., None],
-        np.linalg.norm(options - neighbours[:, None].astype(np.float32), axis=2)[..., None],
-        np.linalg.norm(options - fill[:, None], axis=2)[..., None], to_hinted[..., None],
-        np.broadcast_to(np.eye(n_opt, dtype=np.float32), (count, n_opt, n_opt))], 2)
-    features = np.concatenate([np.broadcast_to(region[:, None], (count, n_opt, region.shape[1])), per_option], 2)
-    return RegionOptions(options, features.astype(np.float32))
+    features = {
+        "log_area": np.log(np.maximum(off_lines, 1) / (h * w)),
+        "touches_border": seg.touches_border(),
+        "centre_y": centre[:, 0] / h,
+        "centre_x": centre[:, 1] / w,
+        "sketch_mean": np.bincount(seg.labels.ravel(), sketch.ravel(), count) / np.maximum(seg.areas(), 1),
+        "candidate_spread": cands.std(1).mean(1),
+        "median_lightness": luminance(np.median(cands, 1)),
+        "hinted_share": np.full(count, is_hinted.mean()),
+        "log_hinted": np.full(count, np.log1p(is_hinted.sum())),
+        "hinted_area_share": np.full(count, off_lines[is_hinted].sum() / max(off_lines.sum(), 1)),
+        "log_area_over_smallest_hinted": np.log(np.maximum(off_lines, 1) / max(smallest_hinted, 1)) * is_hinted.any(),
+        "size_rank": rank / count,
+        "larger_hinted_share": larger_hinted,
+        "touches_hinted": np.bincount(a[by_hint], minlength=count) > 0,
+    }
+    region = np.stack([features[name] for name in REGION_FEATURES], 1).astype(np.float32)
+    return region, neighbours, to_hinted
 
 
 def candidate_medians(seg: Segmentation, candidates: np.ndarray) -> np.ndarray:
@@ -167,7 +188,7 @@ class RegionChooser:
 
         with atomic_path(path) as tmp:
             save_file({k: np.ascontiguousarray(v, np.float32) for k, v in self.weights.items()}, str(tmp),
-                      metadata={"candidates": str(self.candidates), "features": ",".join(REGION_FEATURES + OPTION_FEATURES)})
+                      metadata={"candidates": str(self.candidates), "features": FEATURE_NAMES})
 
     @classmethod
     def load(cls, path: str | Path) -> "RegionChooser":
@@ -182,11 +203,13 @@ class RegionChooser:
             raise RegionChooserError(f"{path}: cannot read the region chooser ({e})") from None
         missing = {"mean", "std", "w1", "b1", "w2", "b2", "w3", "b3"} - set(weights)
         if missing or not meta.get("candidates", "").isdigit():
-            raise RegionChooserError(f"{path}: not a region chooser (missing {', '.join(sorted(missing)) or 'metadata'})")
-        if meta.get("features") != ",".join(REGION_FEATURES + OPTION_FEATURES):
+            what = ", ".join(sorted(missing)) or "metadata"
+            raise RegionChooserError(f"{path}: not a region chooser (missing {what})")
+        if meta.get("features") != FEATURE_NAMES:
             raise RegionChooserError(f"{path}: made for other features than this swishpaint's; refit it with "
                                      "swishpaint fit-regions")
         chooser = cls(weights, int(meta["candidates"]))
-        if weights["w1"].shape[1] != feature_count(chooser.candidates) or weights["mean"].shape[-1] != weights["w1"].shape[1]:
+        inputs = weights["w1"].shape[1]
+        if inputs != feature_count(chooser.candidates) or weights["mean"].shape[-1] != inputs:
             raise RegionChooserError(f"{path}: weight shapes do not match {chooser.candidates} candidates")
         return chooser

@@ -53,7 +53,8 @@ class Scorer(nn.Module):
 
     def __init__(self, features: int, hidden: int):
         super().__init__()
-        self.layer1, self.layer2, self.layer3 = nn.Linear(features, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, 1)
+        self.layer1, self.layer2 = nn.Linear(features, hidden), nn.Linear(hidden, hidden)
+        self.layer3 = nn.Linear(hidden, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = nn.functional.silu(self.layer1(x))
