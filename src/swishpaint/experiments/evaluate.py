@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ from ..metrics.fsim import fsim
 from ..metrics.quality import candidate_diversity, chroma, colourfulness, delta_e, psnr, ssim
 from ..metrics.ranking import closest_candidate
 from ..regions.classical import levin_colorize, oracle_flats, region_fill
-from ..regions.segment import segment
+from ..regions.segment import Segmentation, segment
 from ..regions.user_hints import USER_LIKE  # registers the user-like protocol
 
 HINT_PROTOCOLS = (USER_LIKE, "patches")  # evaluate reports both, each beside its classical references
@@ -134,6 +134,37 @@ def _add_fid(rows: list[Row], targets: list[torch.Tensor], inception_weights: st
         return f"FID unavailable: {e}"
 
 
+@dataclass
+class HeldOutImage:
+    """One held-out image as evaluation scores it: the sketch (8-bit image and (H, W) floats), the truth
+    ((3, H, W) tensor and (H, W, 3) array) and the sketch's regions."""
+
+    index: int
+    item: dict[str, torch.Tensor]
+    sketch_grey: Image.Image
+    sketch: np.ndarray
+    target: torch.Tensor
+    truth: np.ndarray
+    segmentation: Segmentation
+
+
+def held_out_images(data: SketchColorDataset, images: int, segment_config, progress: bool = False,
+                    desc: str = "evaluate") -> Iterator[HeldOutImage]:
+    """The first `images` (all if <= 0) of a held-out split, sketched and segmented once each."""
+    n = len(data) if images <= 0 else min(images, len(data))
+    indices = range(n)
+    if progress:
+        from tqdm import tqdm
+        indices = tqdm(indices, desc=desc)
+    for i in indices:
+        item = data[i]
+        sketch_im = sketch_image(item["sketch"])
+        sketch = np.asarray(sketch_im, np.float32) / 255
+        target = item["color"]
+        yield HeldOutImage(i, item, sketch_im, sketch, target, target.permute(1, 2, 0).numpy(),
+                           segment(sketch, segment_config))
+
+
 @torch.no_grad()
 def evaluate_model(model: str | None, data_root: str, size: int = 256, images: int = 0, hint_patches: int = 20,
                    line_method: str = "dilate", inception_weights: str | None = None, seed: int = 0,
@@ -156,17 +187,9 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
 
     protocols = HINT_PROTOCOLS if colorizer.takes_hints and hint_patches else ()
     targets, diversity = [], []
-    indices = range(n)
-    if progress:
-        from tqdm import tqdm
-        indices = tqdm(indices, desc="evaluate")
-    for i in indices:
-        item = data[i]
-        sketch_im = sketch_image(item["sketch"])
-        sketch = np.asarray(sketch_im, np.float32) / 255
-        target = item["color"]
-        truth = target.permute(1, 2, 0).numpy()
-        seg = segment(sketch, colorizer.segment_config)  # shared by every row below
+    for image in held_out_images(data, n, colorizer.segment_config, progress):
+        i, item, sketch_im, sketch = image.index, image.item, image.sketch_grey, image.sketch
+        target, truth, seg = image.target, image.truth, image.segmentation  # seg: shared by every row below
         colouring = colorizer.colorize_regions(sketch_im, candidates=k, segmentation=seg)
         first_flats = colouring.flats(0)  # candidate 1 in three outputs: its flats made once
         cands = torch.stack([torch.from_numpy(colouring.image(c, "final", flats=first_flats if c == 0 else None))

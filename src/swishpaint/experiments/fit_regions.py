@@ -22,19 +22,22 @@ from ..files import os_reason, prepare_output_dir
 from ..models.registry import CHOOSER_FILE
 from ..regions.choice import RegionChooser, RegionOptions
 from ..regions.classical import region_means
-from ..regions.segment import segment
 from ..regions.user_hints import USER_LIKE
 from ..training.region_choice import ChooserFitConfig, RegionExamples, fit_region_chooser
-from .evaluate import sketch_image
+from .evaluate import held_out_images
 
 DEFAULT_HINTINGS = ((USER_LIKE, (5, 10, 20, 40)), ("patches", (10, 20, 40)))
 
 
 class _Recorder:
-    """Stands in for the chooser inside the Colorizer's own flats, to see the exact regions it would decide."""
+    """Stands in for the chooser inside the Colorizer's own flats, to see the exact regions it would decide
+    (and the options it would decide among); it leaves candidate 1's colour in place."""
 
     options: RegionOptions | None = None
     regions: np.ndarray | None = None
+
+    def __init__(self, candidates: int):
+        self.candidates = candidates
 
     def choose(self, options: RegionOptions, regions: np.ndarray) -> np.ndarray:
         self.options, self.regions = options, regions
@@ -57,28 +60,30 @@ def collect_examples(colorizer, data_root: str, hintings=DEFAULT_HINTINGS, image
                      size: int = 256, line_method: str = "dilate",
                      progress: bool = False) -> tuple[dict[str, RegionExamples], int]:
     """('protocol:count' -> the examples of that hinting over the dataset's val split, images used).
-    Sketches are made as `swishpaint evaluate` makes them (same size and line method)."""
+    Sketches are made as `swishpaint evaluate` makes them (same size and line method); the colorizer's
+    own chooser, if any, stands aside meanwhile."""
     check_protocols([p for p, _ in hintings])
     data = SketchColorDataset(DataConfig(root=data_root, size=size, line_method=line_method), "val", train=False)
-    n = len(data) if images <= 0 else min(images, len(data))
+    own, colorizer.region_chooser = colorizer.region_chooser, _Recorder(colorizer.candidates)
+    try:
+        return _collect(colorizer, colorizer.region_chooser, data, hintings, images, seed, progress)
+    finally:
+        colorizer.region_chooser = own
+
+
+def _collect(colorizer, recorder: "_Recorder", data: SketchColorDataset, hintings, images: int, seed: int,
+             progress: bool) -> tuple[dict[str, RegionExamples], int]:
     parts: dict[str, list[RegionExamples]] = {}
-    indices = range(n)
-    if progress:
-        from tqdm import tqdm
-        indices = tqdm(indices, desc="fit-regions")
-    for i in indices:
-        item = data[i]
-        sketch_im = sketch_image(item["sketch"])
-        sketch = np.asarray(sketch_im, np.float32) / 255
-        truth = item["color"].permute(1, 2, 0).numpy()
-        seg = segment(sketch, colorizer.segment_config)
-        true_colour, area = region_means(seg, truth)
+    n = 0
+    for image in held_out_images(data, images, colorizer.segment_config, progress, desc="fit-regions"):
+        n += 1
+        seg = image.segmentation
+        true_colour, area = region_means(seg, image.truth)
         for protocol, counts in hintings:
             for count in counts:
-                hints = held_out_hints(item["sketch"], item["color"], i, count, seed, protocol)
-                colouring = colorizer.colorize_regions(sketch_im, hints=hints, segmentation=seg)
-                colouring.chooser = recorder = _Recorder()
-                colouring.flats(0)
+                hints = held_out_hints(image.item["sketch"], image.target, image.index, count, seed, protocol)
+                recorder.regions = None
+                colorizer.colorize_regions(image.sketch_grey, hints=hints, segmentation=seg).flats(0)
                 if recorder.regions is None or not len(recorder.regions):
                     continue
                 r = recorder.regions

@@ -63,8 +63,8 @@ class RegionColouring:
     network_small: torch.Tensor  # (K, 3, h, w), best first
     flat_config: FlatConfig
     working: int
-    candidate_colours: np.ndarray | None = None  # with hints: (count, K, 3) every candidate's median per
-    # region, raw model order, the options of the region chooser
+    candidate_colours: np.ndarray | None = None  # with hints and a region chooser: (count, K, 3) every
+    # candidate's median per region, raw model order, the chooser's options
     chooser: RegionChooser | None = None
 
     def network(self, k: int = 0) -> np.ndarray:
@@ -256,7 +256,7 @@ class Colorizer:
         seg = (segmentation or segment(plain, self.segment_config)) if regions else None
         hints_np = hint_full.permute(1, 2, 0).numpy() if hint_full is not None else None
         options = candidate_medians(seg, every.permute(0, 2, 3, 1).numpy()) \
-            if seg is not None and hints_np is not None else None
+            if seg is not None and hints_np is not None and self.region_chooser is not None else None
         return RegionColouring(plain, seg, hints_np, small_sketch, colours, self.flat_config, working, options,
                                self.region_chooser)
 
