@@ -118,3 +118,4 @@ def test_a_model_folder_with_a_broken_chooser_fails_in_one_line(model_dir, tmp_p
     assert main(["colorize", str(tmp_path / "s.png"), "--model", str(model_dir), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert CHOOSER_FILE in err and "cannot read the region chooser" in err and len(err.splitlines()) == 1
+    assert Colorizer.load(model_dir, region_chooser=None).region_chooser is None  # asked for none: the file is not read

@@ -184,8 +184,8 @@ class Colorizer:
             raise ModelLoadError(f"{path}: the bundled demo weights are missing from this install")
         model, device = cls._load_generator(path, device)
         card = read_model_card(path)
-        if (path / CHOOSER_FILE).is_file():
-            kwargs.setdefault("region_chooser", RegionChooser.load(path / CHOOSER_FILE))
+        if "region_chooser" not in kwargs and (path / CHOOSER_FILE).is_file():  # region_chooser=None: not read
+            kwargs["region_chooser"] = RegionChooser.load(path / CHOOSER_FILE)
         kwargs.setdefault("working_size", card.working_size)
         kwargs.setdefault("candidate_order", card.candidate_order)
         return cls(model, device, name=str(name_or_path or "demo"), **kwargs)
