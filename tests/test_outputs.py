@@ -111,7 +111,7 @@ def test_full_disk_mid_batch_loses_no_set_and_goes_on(model_dir, tmp_path, capsy
         return save(self, fp, *args, **kwargs)
 
     monkeypatch.setattr(Image.Image, "save", full_disk)
-    code = colorize(str(src), "-o", str(out), "--model", str(model_dir), "-k", "3")
+    code = colorize(str(src), "-o", str(out), "--model", str(model_dir), "-k", "3", "--overwrite")
     captured = capsys.readouterr()
     assert code == 1 and "Traceback" not in captured.err
     assert captured.err.strip() == f"swishpaint: error: {out / 'b_c2.png'}: cannot write (No space left on device)"
@@ -156,3 +156,54 @@ def test_invalid_model_folder_config_is_one_line(model_dir, tmp_path, capsys, co
     err = capsys.readouterr().err
     assert err.startswith(f"swishpaint: error: {model_dir / 'config.yaml'}: invalid model config")
     assert expected in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_earlier_result_is_kept_unless_overwrite_and_the_other_inputs_go_on(model_dir, tmp_path, capsys):
+    src = make_sketches(tmp_path / "in", {"a.png": 40, "b.png": 44})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b_c2.png").write_bytes(b"my earlier painting")
+    assert colorize(str(src), "-o", str(out), "--model", str(model_dir), "-k", "2") == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"swishpaint: error: {out / 'b_c2.png'}: exists; pass --overwrite to replace it"
+    assert (out / "b_c2.png").read_bytes() == b"my earlier painting" and not (out / "b.png").exists()
+    assert (out / "a_c2.png").is_file() and "colourised 1 of 2" in captured.out
+    assert colorize(str(src), "-o", str(out), "--model", str(model_dir), "-k", "2", "--overwrite") == 0
+    assert Image.open(out / "b_c2.png").size == (44, 44)
+
+
+def test_a_sketch_named_twice_is_coloured_once(model_dir, tmp_path, capsys):
+    src = make_sketches(tmp_path / "in", {"a.png": 40})
+    out = tmp_path / "out"
+    assert colorize(str(src / "a.png"), str(src / "a.png"), str(src), "-o", str(out), "--model", str(model_dir)) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"] and "colourised 1 of 1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model", ["bad", "good"])
+def test_a_run_that_writes_nothing_leaves_no_output_folder(model_dir, tmp_path, capsys, model):
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "new" / "out"
+    given = str(model_dir) if model == "good" else str(tmp_path / "no-model")
+    assert colorize(str(tmp_path / "broken.png"), "-o", str(out), "--model", given) != 0
+    assert not (tmp_path / "new").exists() and "Traceback" not in capsys.readouterr().err
+    kept = tmp_path / "kept"
+    kept.mkdir()  # a folder that was there before is never removed
+    assert colorize(str(tmp_path / "broken.png"), "-o", str(kept), "--model", given) != 0
+    assert kept.is_dir()
+
+
+def test_evaluate_reports_never_replace_an_input_nor_an_earlier_report(tmp_path, capsys):
+    folder = make_sketches(tmp_path / "pred", {"a.png": 40})
+    before = hashes(folder)
+    assert main(["evaluate", "--pred", str(folder), "--gt", str(folder), "--no-fid",
+                 "--json", str(folder / "a.png"), "--overwrite"]) == 2
+    assert "a.png: is one of the inputs" in capsys.readouterr().err and hashes(folder) == before
+    report = tmp_path / "report.json"
+    report.write_text("earlier")
+    assert main(["evaluate", "--pred", str(folder), "--gt", str(folder), "--no-fid", "--json", str(report)]) == 2
+    assert "report.json: exists; pass --overwrite" in capsys.readouterr().err and report.read_text() == "earlier"
+    assert main(["evaluate", "--pred", str(folder), "--gt", str(folder), "--no-fid", "--json", str(report),
+                 "--overwrite"]) == 0
+    assert report.read_text().startswith("{")
+    assert main(["evaluate", "--pred", str(folder), "--gt", str(folder), "--no-fid", "--json", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err

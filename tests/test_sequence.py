@@ -160,3 +160,42 @@ def test_sequence_benchmark_scores_every_row(tmp_path, model_dir):
     assert table["keyframe matching"]["next"]["pairs"] == 11 and table["keyframe matching"]["10 apart"]["pairs"] == 2
     assert table["keyframe matching"]["next"]["region_accuracy"] >= 0.9
     assert table["keyframe matching"]["10 apart"]["pixel_accuracy"] > table["max-overlap (no alignment)"]["10 apart"]["pixel_accuracy"]
+
+
+def test_palette_out_never_replaces_the_key_a_frame_or_an_earlier_palette(tmp_path, model_dir, capsys):
+    key_colour, _ = pose(0)
+    Image.fromarray((key_colour * 255).astype(np.uint8)).save(tmp_path / "key.png")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    Image.fromarray((pose(0.5)[1] * 255).astype(np.uint8)).save(frames / "f0.png")
+    (tmp_path / "palette.json").write_text("an earlier palette")
+    before = {p: p.read_bytes() for p in (tmp_path / "key.png", frames / "f0.png", tmp_path / "palette.json")}
+    for target, flags, problem in ((tmp_path / "key.png", ["--overwrite"], "is one of the inputs"),
+                                   (frames / "f0.png", ["--overwrite"], "is one of the inputs"),
+                                   (tmp_path / "palette.json", [], "exists; pass --overwrite"),
+                                   (frames, [], "is a folder")):
+        assert main(["colorize", str(frames), "-o", str(tmp_path / "out"), "--model", str(model_dir),
+                     "--reference", str(tmp_path / "key.png"), "--palette-out", str(target), *flags]) == 2
+        err = capsys.readouterr().err
+        assert err == f"swishpaint: error: {target}: {problem}" + err.split(problem, 1)[1] and err.count("\n") == 1
+    assert all(p.read_bytes() == b for p, b in before.items()) and not (tmp_path / "out").exists()
+
+
+def test_a_bad_frame_fails_alone_and_the_next_follows_the_last_good_one(tmp_path, model_dir, capsys):
+    key_colour, _ = pose(0)
+    Image.fromarray((key_colour * 255).astype(np.uint8)).save(tmp_path / "key.png")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    Image.fromarray((pose(0.5)[1] * 255).astype(np.uint8)).save(frames / "f0.png")
+    (frames / "f1.png").write_bytes(b"not a png")
+    Image.fromarray((pose(1.0)[1] * 255).astype(np.uint8)).save(frames / "f2.png")
+    out = tmp_path / "out"
+    assert main(["colorize", str(frames), "-o", str(out), "--model", str(model_dir),
+                 "--reference", str(tmp_path / "key.png")]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and "f1.png" in captured.err and "colourised 2 of 3" in captured.out
+    target = frame(1.0)
+    coloured = np.asarray(Image.open(out / "f2.png"), np.float32) / 255
+    medians = region_medians(target.segmentation.labels, coloured, target.segmentation.count,
+                             where=~target.segmentation.lines)
+    assert_all_right(accuracy(target, medians))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .configs import INFERENCE_DEVICE
 from .errors import SwishpaintError
+from .files import check_new_output, output_folder
 
 EXIT_USER_ERROR = 2
 DEVICE_HELP = f"cpu, cuda or cuda:N (default {INFERENCE_DEVICE})"
@@ -78,17 +79,32 @@ def _cmd_colorize(args) -> int:
                 or args.output != "final":
             raise UserError("--reference and --palette colour flats from the key: they take no --candidates, "
                             "--hints, --backend, --size or --output")
-        return run_colorize_sequence(args.inputs, Path(args.out), args.model, args.reference, args.reference_sketch,
-                                     args.palette, args.palette_out, args.device, args.keep_lines, args.layers)
+        with output_folder(args.out):
+            return run_colorize_sequence(args.inputs, Path(args.out), args.model, args.reference,
+                                         args.reference_sketch, args.palette, args.palette_out, args.device,
+                                         args.keep_lines, args.layers, args.overwrite)
     if args.reference_sketch or args.palette_out:
         raise UserError("--reference-sketch and --palette-out go with --reference KEY.png")
-    return run_colorize(args.inputs, Path(args.out), args.model, args.hints, args.candidates, args.size,
-                        args.device, args.keep_lines, args.backend, "flat" if args.flat else args.output, args.layers)
+    with output_folder(args.out):
+        return run_colorize(args.inputs, Path(args.out), args.model, args.hints, args.candidates, args.size,
+                            args.device, args.keep_lines, args.backend, "flat" if args.flat else args.output,
+                            args.layers, args.overwrite)
+
+
+def _check_reports(args) -> None:
+    """--json and --markdown: never onto a file evaluation reads, nor an earlier report unless --overwrite;
+    checked before minutes of scoring."""
+    folders = [Path(d) for d in (args.pred, args.gt, args.sketches, args.data, args.sequences) if d]
+    inputs = tuple(f for d in folders if d.is_dir() for f in d.rglob("*") if f.is_file())
+    for report in (args.json, args.markdown):
+        if report:
+            check_new_output(report, args.overwrite, inputs)
 
 
 def _cmd_evaluate(args) -> int:
     from .experiments.evaluate import FolderMismatch, evaluate_folders, evaluate_model, format_table, write_reports
 
+    _check_reports(args)
     if args.sequences:
         from .experiments.sequences import evaluate_sequences, find_sequences, format_sequence_table, \
             write_sequence_reports
@@ -172,7 +188,8 @@ def _cmd_serve(args) -> int:
 def _cmd_lines(args) -> int:
     from .inference.batch import run_lines
 
-    return run_lines(args.inputs, Path(args.out), args.method)
+    with output_folder(args.out):
+        return run_lines(args.inputs, Path(args.out), args.method, args.overwrite)
 
 
 def _print_manifest(m: dict, out: str, source_line) -> int:
@@ -267,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the keyframe's line art, when it is separate from KEY.png")
     s.add_argument("--palette", metavar="palette.json", help="colour the frames from a saved palette instead")
     s.add_argument("--palette-out", metavar="palette.json", help="save the keyframe's region colours as a palette")
+    s.add_argument("--overwrite", action="store_true", help="replace earlier results (by default an input whose "
+                                                           "outputs exist already fails, and nothing is replaced)")
     s.set_defaults(func=_cmd_colorize)
 
     s = sub.add_parser("evaluate", help="score a model on held-out data, or prediction folders")
@@ -288,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.add_argument("--json", help="write the results as JSON")
     s.add_argument("--markdown", help="write the table as markdown")
+    s.add_argument("--overwrite", action="store_true", help="replace existing --json / --markdown reports")
     s.set_defaults(func=_cmd_evaluate)
 
     s = sub.add_parser("fit-regions", help="fit a model's region chooser (colours of undabbed regions with hints)")
@@ -331,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("inputs", nargs="+")
     s.add_argument("-o", "--out", required=True)
     s.add_argument("--method", default="xdog", choices=("xdog", "dilate"))
+    s.add_argument("--overwrite", action="store_true", help="replace earlier results")
     s.set_defaults(func=_cmd_lines)
 
     s = sub.add_parser("data", help="build or check datasets")

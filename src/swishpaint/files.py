@@ -47,6 +47,40 @@ def prepare_output_dir(path: str | Path) -> Path:
     return path
 
 
+def check_new_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = ()) -> Path:
+    """The one rule for an output file: never an input (whatever the flags), never an existing file
+    unless the person passed --overwrite, never a folder; and its folder must be writable (made if
+    missing). OutputError names the file and why. Called before any slow work."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file name")
+    resolved = path.resolve()
+    if any(resolved == Path(i).resolve() for i in inputs):
+        raise OutputError(f"{path}: is one of the inputs; write the output elsewhere")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: exists; pass --overwrite to replace it")
+    prepare_output_dir(path.parent)
+    return path
+
+
+@contextlib.contextmanager
+def output_folder(path: str | Path) -> Iterator[Path]:
+    """prepare_output_dir for one run, and the folders it had to make are removed again if the run
+    left nothing in them (every input failed, or the model would not load): a failed run leaves no
+    trace. Folders that existed before are never touched."""
+    path = Path(path)
+    made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
+    prepare_output_dir(path)
+    try:
+        yield path
+    finally:
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: the run wrote something; keep it and the folders above
+                break
+
+
 class FileGroup:
     """Files written all or nothing: each is written to a temporary beside its target, and only when
     every one is complete and synced are they renamed into place. Used as a context manager: an

@@ -2,7 +2,8 @@
 
 Before any work, every input is given its own output names (planned in one place, plan_outputs):
 inputs found in a folder keep their subfolders, a name that would clash with another input's outputs
-gets a suffix, and no output may ever land on an input. Each input's outputs are written all or
+gets a suffix, and no output may ever land on an input. An earlier result already at an output's
+place fails that input (one line) unless --overwrite. Each input's outputs are written all or
 nothing (files.FileGroup), so a failure - a bad image, a full disk - leaves no partial set and never
 touches the other inputs' files. The exit code is 1 when any input failed, 0 otherwise.
 """
@@ -21,7 +22,7 @@ from PIL import Image
 from ..configs import INFERENCE_DEVICE
 from ..data.images import image_grid, list_images
 from ..errors import InvalidArgument, OutputError, SwishpaintError
-from ..files import FileGroup, prepare_output_dir
+from ..files import FileGroup, check_new_output, prepare_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ class Job:
 
 
 def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None) -> tuple[list[Source], list[str]]:
-    """Files and folders -> image files (folders searched recursively, skipping out_dir inside them),
-    plus errors for missing paths."""
+    """Files and folders -> image files (folders searched recursively, skipping out_dir inside them; a
+    file named twice is taken once), plus errors for missing paths."""
     files, errors = [], []
     out_resolved = out_dir.resolve() if out_dir is not None else None
     for item in inputs:
@@ -60,7 +61,12 @@ def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None) ->
             files.append(Source(p, Path(p.name)))
         else:
             errors.append(f"{p}: no such file or folder")
-    return files, errors
+    unique, seen = [], set()
+    for source in files:
+        if source.path.resolve() not in seen:
+            seen.add(source.path.resolve())
+            unique.append(source)
+    return unique, errors
 
 
 def _candidate_names(relative: Path) -> Iterable[str]:
@@ -95,8 +101,9 @@ def plan_outputs(sources: list[Source], out_dir: Path, file_names: Callable[[str
 
 
 def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_dir: Path,
-                  errors: list[str] | None = None) -> int:
-    """Run work(job) for every input; report failures one line each; print a summary; return the exit code."""
+                  errors: list[str] | None = None, overwrite: bool = False) -> int:
+    """Run work(job) for every input whose outputs are free (or overwrite); report failures one line
+    each; print a summary; return the exit code."""
     from tqdm import tqdm
 
     errors = list(errors or [])
@@ -107,6 +114,8 @@ def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_d
     bar = tqdm(jobs, disable=len(jobs) < 2 or not sys.stderr.isatty(), unit="img", file=sys.stderr)
     for job in bar:
         try:
+            for output in job.outputs:
+                check_new_output(output, overwrite)
             work(job)
             done += 1
         except SwishpaintError as e:  # a bad image, bad hints, an output that cannot be written
@@ -155,9 +164,11 @@ def colorize_names(candidates: int, layers: str | None = None) -> Callable[[str]
 
 def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hints: str | None = None,
                  candidates: int = 1, size: int | None = None, device: str = INFERENCE_DEVICE, keep_lines: bool = True,
-                 backend: str = "torch", output: str = "final", layers: str | None = None) -> int:
+                 backend: str = "torch", output: str = "final", layers: str | None = None,
+                 overwrite: bool = False) -> int:
     """`swishpaint colorize`: OUT/<name>.png, with K > 1 <name>_c1..cK.png and <name>_sheet.png, and
-    with layers="psd" or "ora" the layered file of candidate 1 plus its label map."""
+    with layers="psd" or "ora" the layered file of candidate 1 plus its label map. Earlier results are
+    replaced only with overwrite."""
     from .colorizer import OUTPUTS, Colorizer, check_working_size
     from .layered import write_label_map, write_layered
 
@@ -215,13 +226,13 @@ def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hin
         for w in warnings:
             print(f"swishpaint: warning: {path}: {w}", file=sys.stderr)
 
-    return process_files(jobs, work, "colourised", out_dir, errors)
+    return process_files(jobs, work, "colourised", out_dir, errors, overwrite)
 
 
 def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = None, reference: str | None = None,
                           reference_sketch: str | None = None, palette: str | None = None,
                           palette_out: str | None = None, device: str = INFERENCE_DEVICE, keep_lines: bool = True,
-                          layers: str | None = None) -> int:
+                          layers: str | None = None, overwrite: bool = False) -> int:
     """`swishpaint colorize FRAMES... --reference KEY.png` (or --palette): the frames, in the order given
     (folders sorted by name), coloured from the keyframe, each frame the reference for the next
     (inference.sequence). OUT/<name>.png, with layers <name>.psd/.ora and <name>.labels.png; regions
@@ -229,7 +240,7 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = 
     from .colorizer import Colorizer
     from .layered import write_label_map, write_layered
     from .palette import read_palette, write_palette
-    from .sequence import coloured_key, colour_sequence
+    from .sequence import SequenceColourer, coloured_key
 
     if (reference is None) == (palette is None):
         raise InvalidArgument("give --reference KEY.png or --palette palette.json (one of them)")
@@ -244,6 +255,9 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = 
             raise InvalidArgument(f"{given}: no such file")
     prepare_output_dir(out_dir)
     sources, errors = collect_inputs(inputs, out_dir)
+    if palette_out:  # before the model loads; never onto the key, a frame or an earlier palette
+        given = tuple(p for p in (reference, reference_sketch) if p)
+        check_new_output(palette_out, overwrite, given + tuple(s.path for s in sources))
     colorizer = Colorizer.load(model, device=device)
     key = read_palette(palette) if palette else coloured_key(Path(reference), reference_sketch and Path(reference_sketch),
                                                              colorizer)
@@ -251,10 +265,10 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = 
         write_palette(palette_out, key)
         print(f"wrote palette {palette_out} ({key.count} regions)")
     jobs = plan_outputs(sources, out_dir, colorize_names(1, layers))
-    frames = colour_sequence(colorizer, (job.source.path for job in jobs), key)
+    colourer = SequenceColourer(colorizer, key)
 
     def work(job: Job) -> None:
-        frame = next(frames)
+        frame = colourer.colour(job.source.path)  # a bad frame fails alone; the next follows the last good one
 
         def writes(group: FileGroup) -> None:
             group.write(job.outputs[0], _save(Image.fromarray(frame.image(keep_lines), "RGB")))
@@ -270,7 +284,7 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = 
             print(f"swishpaint: note: {job.source.path}: {len(frame.unmatched)} region(s) with no match in the "
                   f"reference, coloured by the network, at x, y = {where}", file=sys.stderr)
 
-    return process_files(jobs, work, "colourised", out_dir, errors)
+    return process_files(jobs, work, "colourised", out_dir, errors, overwrite)
 
 
 def thumbnail(im: Image.Image, max_cell: int = 384) -> Image.Image:
@@ -293,7 +307,7 @@ def _onnx_colorizer(model: str | None, backend: str):
     return OnnxColorizer.load(model)
 
 
-def run_lines(inputs: list[str], out_dir: Path, method: str = "xdog") -> int:
+def run_lines(inputs: list[str], out_dir: Path, method: str = "xdog", overwrite: bool = False) -> int:
     """`swishpaint lines`: OUT/<name>.png line art for every input image."""
     from ..data.images import load_rgb
     from ..data.lines import extract_lines
@@ -307,4 +321,4 @@ def run_lines(inputs: list[str], out_dir: Path, method: str = "xdog") -> int:
         im = Image.fromarray((sketch * 255).round().byte().numpy(), "L")
         write_outputs(lambda group: group.write(job.outputs[0], _save(im)))
 
-    return process_files(jobs, work, "extracted lines from", out_dir, errors)
+    return process_files(jobs, work, "extracted lines from", out_dir, errors, overwrite)

@@ -88,27 +88,40 @@ def _sketch_array(image: ImageLike, colorizer) -> np.ndarray:
     return colorizer.load_sketch(image)
 
 
-def colour_sequence(colorizer, frames: Iterable[ImageLike], key: ColouredRegions,
-                    cfg: SequenceConfig = SequenceConfig()) -> Iterator[FrameColouring]:
-    """Colour the frames in order from the key (see the module docstring); one frame at a time."""
-    key_features = region_features(key.labels, cfg.match)
-    previous, previous_features = key, key_features
-    for frame in frames:
-        sketch = _sketch_array(frame, colorizer)
-        seg = segment(sketch, colorizer.segment_config)
+class SequenceColourer:
+    """Colours a cut's frames one after another from the key (see the module docstring). A frame that
+    fails (a bad file) changes nothing, so the next frame is matched to the last one coloured."""
+
+    def __init__(self, colorizer, key: ColouredRegions, cfg: SequenceConfig = SequenceConfig()):
+        self.colorizer, self.key, self.cfg = colorizer, key, cfg
+        self.key_features = region_features(key.labels, cfg.match)
+        self.previous, self.previous_features = key, self.key_features
+
+    def colour(self, frame: ImageLike) -> FrameColouring:
+        cfg, key = self.cfg, self.key
+        sketch = _sketch_array(frame, self.colorizer)
+        seg = segment(sketch, self.colorizer.segment_config)
         features = region_features(seg.labels, cfg.match)
-        match = match_regions(previous, seg.labels, cfg.match, previous_features, features)
+        match = match_regions(self.previous, seg.labels, cfg.match, self.previous_features, features)
         colours, cost = match.colours.copy(), match.cost.copy()
-        if previous is not key:
+        if self.previous is not key:
             poor = (cost > cfg.rematch_cost) | (match.source < 0)
             if poor.any():
-                again = match_regions(key, seg.labels, cfg.match, key_features, features)
+                again = match_regions(key, seg.labels, cfg.match, self.key_features, features)
                 better = poor & (again.source >= 0) & (again.cost < cost)
                 colours[better], cost[better] = again.colours[better], again.cost[better]
         unmatched = np.flatnonzero(np.isnan(colours[:, 0]))
         if len(unmatched):
-            network = colorizer.colorize_regions(frame, regions=False).network(0)
-            colours[unmatched] = flats_from_network(seg, network, None, colorizer.flat_config).colours[unmatched]
+            network = self.colorizer.colorize_regions(frame, regions=False).network(0)
+            colours[unmatched] = flats_from_network(seg, network, None, self.colorizer.flat_config).colours[unmatched]
         result = FrameColouring(sketch, seg, colours.astype(np.float32), cost, unmatched)
-        previous, previous_features = result.regions(), features
-        yield result
+        self.previous, self.previous_features = result.regions(), features
+        return result
+
+
+def colour_sequence(colorizer, frames: Iterable[ImageLike], key: ColouredRegions,
+                    cfg: SequenceConfig = SequenceConfig()) -> Iterator[FrameColouring]:
+    """Colour the frames in order from the key; one frame at a time."""
+    colourer = SequenceColourer(colorizer, key, cfg)
+    for frame in frames:
+        yield colourer.colour(frame)
