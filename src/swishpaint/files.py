@@ -57,10 +57,15 @@ def check_new_output(path: str | Path, overwrite: bool = False, inputs: tuple[st
     resolved = path.resolve()
     if any(resolved == Path(i).resolve() for i in inputs):
         raise OutputError(f"{path}: is one of the inputs; write the output elsewhere")
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path}: exists; pass --overwrite to replace it")
+    keep_existing(path, overwrite)
     prepare_output_dir(path.parent)
     return path
+
+
+def keep_existing(path: Path, overwrite: bool = False) -> None:
+    """OutputError for a file already at `path` (an earlier result) unless the person passed --overwrite."""
+    if not overwrite and path.exists():
+        raise OutputError(f"{path}: exists; pass --overwrite to replace it")
 
 
 @contextlib.contextmanager
