@@ -85,6 +85,24 @@ def test_hints_checks(model_dir, sketches, tmp_path, capsys):
     assert code == 0 and "hints resized" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("model", ["swish_unet_tiny", "unet_tiny"])
+def test_cli_refuses_an_untrained_architecture_name(sketches, tmp_path, monkeypatch, capsys, model):
+    monkeypatch.chdir(tmp_path)
+    assert main(["colorize", str(sketches / "odd.png"), "-o", "out", "--model", model]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"swishpaint: error: {model}: an untrained architecture, not a trained model; "
+                   f"give a model folder (see swishpaint train)\n")
+    assert not list((tmp_path / "out").iterdir())  # nothing coloured with random weights
+
+
+def test_cli_names_a_model_path_that_is_an_image_file(sketches, tmp_path, capsys):
+    code = main(["colorize", str(sketches / "odd.png"), "-o", str(tmp_path / "out"),
+                 "--model", str(sketches / "odd.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == (f"swishpaint: error: {sketches / 'odd.png'}: not a model folder "
+                                         f"(give the folder holding config.yaml and model.safetensors)")
+
+
 def test_cli_output_modes_match_the_api(model_dir, sketches, tmp_path):
     sketch = sketches / "odd.png"
     hints = Image.new("RGBA", (70, 70), (0, 0, 0, 0))

@@ -33,7 +33,7 @@ from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from
 from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
 from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, DEFAULT_WORKING_SIZE, ModelLoadError, generator_input,
-                               load_model, read_model_card)
+                               is_architecture_name, load_model, read_model_card)
 from ..regions.choice import RegionChooser, candidate_medians, region_options
 from ..regions.flats import FlatConfig, Flats, flats_from_network, line_zone
 from ..regions.segment import SegmentConfig, Segmentation, segment
@@ -217,8 +217,13 @@ class Colorizer:
         self.multiple = model.config.size_multiple
 
     @classmethod
-    def load(cls, name_or_path: str | Path | None = None, device: str = INFERENCE_DEVICE, **kwargs) -> "Colorizer":
-        """The bundled demo model by default, or a model folder / registered name."""
+    def load(cls, name_or_path: str | Path | None = None, device: str = INFERENCE_DEVICE,
+             allow_untrained: bool = False, **kwargs) -> "Colorizer":
+        """The bundled demo model by default, or a model folder. A registered architecture name has random
+        weights and would colour noise without a word, so it is refused unless allow_untrained is set."""
+        if is_architecture_name(name_or_path) and not allow_untrained:
+            raise ModelLoadError(f"{name_or_path}: an untrained architecture, not a trained model; "
+                                 f"give a model folder (see swishpaint train)")
         path = Path(name_or_path) if name_or_path else BUNDLED
         if name_or_path is None and not (path / CONFIG_FILE).is_file():
             raise ModelLoadError(f"{path}: the bundled demo weights are missing from this install")
