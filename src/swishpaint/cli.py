@@ -51,8 +51,6 @@ def _cmd_train(args) -> int:
     if args.dry_run:
         print(dump_yaml(config), end="")
         return 0
-    if args.resume and args.start_over:
-        raise UserError("--resume and --start-over exclude each other")
     try:
         result = train(config, resume=args.resume, start_over=args.start_over)
     except TrainingDiverged as e:
@@ -236,9 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a model from a YAML config")
     s.add_argument("--config", help="YAML file, or the name of a packaged config (cpu-demo, paper, tiny, ...)")
     s.add_argument("overrides", nargs="*", help="key=value overrides, e.g. steps=100 data.root=DIR")
-    s.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
-    s.add_argument("--start-over", action="store_true",
-                   help="out_dir holds an earlier run: move it to out_dir/previous-N and start at step 0")
+    earlier = s.add_mutually_exclusive_group()  # what to do with an earlier run in out_dir: one or the other
+    earlier.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
+    earlier.add_argument("--start-over", action="store_true",
+                         help="out_dir holds an earlier run: move it to out_dir/previous-N and start at step 0")
     s.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     s.set_defaults(func=_cmd_train)
 
