@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from swishpaint.cli import main
+from swishpaint.errors import InvalidArgument
 from swishpaint.inference.colorizer import Colorizer
 from swishpaint.inference.upsample import guided_upsample
 
@@ -84,6 +85,24 @@ def test_hints_checks(model_dir, sketches, tmp_path, capsys):
     assert code == 0 and "hints resized" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("model", ["swish_unet_tiny", "unet_tiny"])
+def test_cli_refuses_an_untrained_architecture_name(sketches, tmp_path, monkeypatch, capsys, model):
+    monkeypatch.chdir(tmp_path)
+    assert main(["colorize", str(sketches / "odd.png"), "-o", "out", "--model", model]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"swishpaint: error: {model}: an untrained architecture, not a trained model; "
+                   f"give a model folder (see swishpaint train)\n")
+    assert not list((tmp_path / "out").iterdir())  # nothing coloured with random weights
+
+
+def test_cli_names_a_model_path_that_is_an_image_file(sketches, tmp_path, capsys):
+    code = main(["colorize", str(sketches / "odd.png"), "-o", str(tmp_path / "out"),
+                 "--model", str(sketches / "odd.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == (f"swishpaint: error: {sketches / 'odd.png'}: not a model folder "
+                                         f"(give the folder holding config.yaml and model.safetensors)")
+
+
 def test_cli_output_modes_match_the_api(model_dir, sketches, tmp_path):
     sketch = sketches / "odd.png"
     hints = Image.new("RGBA", (70, 70), (0, 0, 0, 0))
@@ -133,6 +152,38 @@ def test_python_api_accepts_paths_images_and_arrays(model_dir, sketches):
     assert np.array_equal(np.asarray(a[0]), np.asarray(b[0])) and np.array_equal(np.asarray(b[0]), np.asarray(d[0]))
     with pytest.raises(ValueError, match=f"between 1 and {TINY_CANDIDATES}"):
         c.colorize(path, candidates=TINY_CANDIDATES + 1)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"candidates": "3"}, f"candidates must be an integer between 1 and {TINY_CANDIDATES}, got '3'"),
+    ({"candidates": 2.5}, "got 2.5"),
+    ({"candidates": True}, "got True"),
+    ({"size": "64"}, "working size must be an integer between 32 and 1536, got '64'"),
+    ({"image": None}, "image must be a file path, bytes, a PIL image or a numpy array, got NoneType"),
+    ({"image": 5}, "got int"),
+    ({"image": np.zeros((0, 0), np.uint8)}, "image is empty (0x0)"),
+    ({"image": np.zeros((0, 4), np.float32)}, "image is empty (4x0)"),
+    ({"image": Image.new("L", (0, 5))}, "image is empty (0x5)"),
+    ({"image": np.full((8, 8), np.nan, np.float32)}, "image contains NaN or infinite values"),
+    ({"image": np.array([[0.5, np.inf]])}, "NaN or infinite"),
+    ({"image": np.zeros((4, 4, 5), np.uint8)}, "got shape (4, 4, 5)"),
+    ({"image": np.array([["a"]])}, "must hold numbers"),
+    ({"hints": 5}, "hints must be a file path, bytes, a PIL image, a numpy array or a tensor, got int"),
+])
+def test_python_api_refuses_wrong_arguments_with_invalid_argument(tiny_model, kwargs, message):
+    c = Colorizer(tiny_model, working_size=64)
+    call = {"image": np.full((32, 32), 255, np.uint8), **kwargs}
+    with pytest.raises(InvalidArgument) as e:
+        c.colorize(**call)
+    assert message in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(InvalidArgument):
+        c.colorize_regions(**call)
+
+
+def test_python_api_takes_numpy_integers_and_one_channel_arrays(tiny_model):
+    c = Colorizer(tiny_model, working_size=64)
+    out = c.colorize(np.full((16, 24, 1), 255, np.uint8), candidates=np.int64(2), size=np.int32(64))
+    assert len(out) == 2 and out[0].size == (24, 16)
 
 
 def test_keep_lines_keeps_the_ink_dark(model_dir, sketches):

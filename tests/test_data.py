@@ -65,6 +65,15 @@ def test_data_check_reports_unreadable_files(color_dir, capsys):
     assert "layout color" in out and "truncated.png" in out
 
 
+def test_data_check_fails_on_a_folder_without_images(tmp_path, capsys):
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    (tmp_path / "empty" / "train" / "notes.txt").write_text("no images")
+    assert main(["data", "check", str(tmp_path / "empty")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == (f"swishpaint: error: {tmp_path / 'empty'}: no images found in the "
+                                                   f"train or val split (layout color)\n")
+
+
 def test_lines_are_dark_on_white():
     im = drawing(1, 96)
     for method in ("xdog", "dilate"):

@@ -159,6 +159,32 @@ def test_evaluate_refuses_mismatched_folders(tmp_path, capsys):
     assert f"missing in {tmp_path / 'pred'}: b" in err and f"missing in {tmp_path / 'gt'}: z" in err
 
 
+@pytest.mark.parametrize("missing", ["pred", "gt", "sketches"])
+def test_evaluate_names_a_missing_folder_first(tmp_path, capsys, missing):
+    for d in ("pred", "gt", "sketches"):
+        if d != missing:
+            (tmp_path / d).mkdir()
+            drawing(0).save(tmp_path / d / "good.png")
+    assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"),
+                 "--sketches", str(tmp_path / "sketches"), "--no-fid"]) == 2
+    assert capsys.readouterr().err == f"swishpaint: error: {tmp_path / missing}: no such folder\n"
+
+
+def test_no_fid_says_nothing_about_fid(tmp_path, capsys):
+    for d in ("pred", "gt"):
+        (tmp_path / d).mkdir()
+    drawing(0).save(tmp_path / "gt" / "a.png")
+    drawing(1, 48).save(tmp_path / "gt" / "b.png")  # sizes differ: FID could not be computed anyway
+    for stem in ("a", "b"):
+        drawing(2).save(tmp_path / "pred" / f"{stem}.png")
+    args = ["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt")]
+    assert main(args + ["--no-fid", "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "FID" not in out and " fid" not in out and json.loads((tmp_path / "r.json").read_text())["fid_note"] == ""
+    assert main(args) == 0  # asked for: the reason it is missing is said
+    assert "FID unavailable: images differ in size" in capsys.readouterr().out
+
+
 def test_evaluate_folders_with_candidates(tmp_path, capsys):
     for d in ("pred", "gt"):
         (tmp_path / d).mkdir()

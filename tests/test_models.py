@@ -94,6 +94,27 @@ def test_load_errors_are_clear(tmp_path):
         create_model("swish_unet_tiny", widht=3)
 
 
+def test_a_file_that_is_not_in_a_model_folder_is_named_itself(tmp_path):
+    save_model(create_model("unet_tiny"), tmp_path / "m")
+    assert isinstance(load_model(tmp_path / "m" / "model.safetensors"), torch.nn.Module)  # a file in a model folder
+    (tmp_path / "good.png").write_bytes(b"png")
+    with pytest.raises(ModelLoadError) as e:
+        load_model(tmp_path / "good.png")
+    assert str(e.value) == (f"{tmp_path / 'good.png'}: not a model folder "
+                            f"(give the folder holding config.yaml and model.safetensors)")
+
+
+def test_colorizer_refuses_an_untrained_architecture_unless_asked(tmp_path, monkeypatch):
+    from swishpaint.inference.colorizer import Colorizer
+
+    monkeypatch.chdir(tmp_path)  # no folder of that name here
+    with pytest.raises(ModelLoadError) as e:
+        Colorizer.load("swish_unet_tiny")
+    assert str(e.value) == ("swish_unet_tiny: an untrained architecture, not a trained model; "
+                            "give a model folder (see swishpaint train)")
+    assert Colorizer.load("swish_unet_tiny", allow_untrained=True).candidates == create_model("swish_unet_tiny").config.candidates
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_registered_model_counts_flops(name):
     model = create_model(name)

@@ -16,6 +16,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from swishpaint.inference.colorizer import Colorizer  # noqa: E402
+from swishpaint.models.registry import ModelLoadError  # noqa: E402
 from swishpaint.server.app import ServerConfig, create_app  # noqa: E402
 
 from .conftest import TINY_CANDIDATES, drawing, sketch_of  # noqa: E402
@@ -103,7 +104,17 @@ def test_parts_and_start_give_the_page_each_candidates_flats_shading_and_palette
     assert np.abs(final - np.asarray(decode(every["images"][1]).convert("RGB"))).max() <= 2
     second = client.post("/api/colorize", files=files, data={"start": "1", "parts": "true"}).json()
     assert second["start"] == 1 and second["images"] == every["images"][1:2] and second["flats"] == every["flats"][1:2]
-    assert client.post("/api/colorize", files=files, data={"start": "2", "candidates": "2"}).status_code == 422
+    over = client.post("/api/colorize", files=files, data={"start": "2", "candidates": "2"})
+    assert over.status_code == 422
+    assert over.json()["error"] == f"start 2 + candidates 2 exceeds the model's {TINY_CANDIDATES} candidates"
+    schema = client.get("/openapi.json").text
+    assert f"this model makes {TINY_CANDIDATES}" in schema  # the schema's generic limit is not taken for the model's
+
+
+def test_server_refuses_an_untrained_architecture_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelLoadError, match="^swish_unet_tiny: an untrained architecture, not a trained model"):
+        create_app(ServerConfig(model="swish_unet_tiny"))
 
 
 @pytest.mark.parametrize("case,status,message", [

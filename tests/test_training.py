@@ -189,6 +189,35 @@ def test_cli_train_reports_bad_data_in_one_line(tmp_path, capsys):
     assert "steps: 7" in capsys.readouterr().out
 
 
+def test_override_errors_blame_the_command_line_and_give_an_example_that_works(tmp_path, capsys):
+    from swishpaint.cli import main
+
+    config = str(ROOT / "configs" / "tiny.yaml")
+    with pytest.raises(ConfigError, match=r"^override: unknown key\(s\) bogus; known: model, "):
+        load_config(config, ["bogus=1"])
+    with pytest.raises(ConfigError, match=r"^override\.data: unknown key\(s\) bogus; known: root, "):
+        load_config(config, ["data.bogus=1"])
+    (tmp_path / "stray.yaml").write_text("steps: 3\nstray: 1\n")
+    with pytest.raises(ConfigError, match=r"stray.yaml: unknown key\(s\) stray"):  # the file's own key: the file
+        load_config(tmp_path / "stray.yaml", ["steps=4"])
+    assert main(["train", "--config", config, "steps"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "swishpaint: error: override 'steps' must look like key=value (e.g. steps=100 or data.size=128)"
+    for example in ("steps=100", "data.size=128"):  # the examples the message gives are accepted
+        assert main(["train", "--config", config, "--dry-run", example]) == 0
+
+
+def test_resume_and_start_over_exclude_each_other(capsys):
+    from swishpaint.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--resume", "--start-over", "--dry-run"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "swishpaint train: error: argument --start-over: not allowed with argument --resume"
+    assert "Traceback" not in "".join(err)
+
+
 def test_time_box_ends_a_sitting_with_a_checkpoint_and_resume_continues(kaggle_dir, tmp_path):
     out = tmp_path / "run"
     first = train(tiny(kaggle_dir, out, "steps=50", "max_minutes=0.00001", "checkpoint_every=1000"), progress=False)

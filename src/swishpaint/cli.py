@@ -52,8 +52,6 @@ def _cmd_train(args) -> int:
     if args.dry_run:
         print(dump_yaml(config), end="")
         return 0
-    if args.resume and args.start_over:
-        raise UserError("--resume and --start-over exclude each other")
     try:
         result = train(config, resume=args.resume, start_over=args.start_over)
     except TrainingDiverged as e:
@@ -253,16 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a model from a YAML config")
     s.add_argument("--config", help="YAML file, or the name of a packaged config (cpu-demo, paper, tiny, ...)")
     s.add_argument("overrides", nargs="*", help="key=value overrides, e.g. steps=100 data.root=DIR")
-    s.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
-    s.add_argument("--start-over", action="store_true",
-                   help="out_dir holds an earlier run: move it to out_dir/previous-N and start at step 0")
+    earlier = s.add_mutually_exclusive_group()  # what to do with an earlier run in out_dir: one or the other
+    earlier.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
+    earlier.add_argument("--start-over", action="store_true",
+                         help="out_dir holds an earlier run: move it to out_dir/previous-N and start at step 0")
     s.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("colorize", aliases=["colourise"], help="colour sketches (files or folders)")
     s.add_argument("inputs", nargs="+", help="sketch files or folders")
     s.add_argument("-o", "--out", required=True, help="output folder")
-    s.add_argument("--model", help="model folder or registered name (default: the bundled demo model)")
+    s.add_argument("--model", help="trained model folder (default: the bundled demo model)")
     s.add_argument("--hints", help="RGBA PNG of colour hints (one input) or a folder of <stem>.png hints")
     s.add_argument("--candidates", "-k", type=int, default=1, help="how many colourings to write")
     s.add_argument("--size", type=int, help="working size (longer side) the sketch is scaled down to")
@@ -289,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_colorize)
 
     s = sub.add_parser("evaluate", help="score a model on held-out data, or prediction folders")
-    s.add_argument("--model", help="model folder or name (default: the bundled demo model)")
+    s.add_argument("--model", help="trained model folder (default: the bundled demo model)")
     s.add_argument("--data", help="dataset folder (its held-out split is scored)")
     s.add_argument("--pred", help="folder of predictions (<stem>.png, optional <stem>_cN.png)")
     s.add_argument("--gt", help="folder of ground-truth colour images, matched by file name")
@@ -342,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="the web page and REST API")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--model", help="model folder or name (default: the bundled demo model)")
+    s.add_argument("--model", help="trained model folder (default: the bundled demo model)")
     s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.add_argument("--queue", type=int, default=4, help="requests waiting or running before 503")
     s.set_defaults(func=_cmd_serve)

@@ -72,12 +72,27 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     return value
 
 
-def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
-    """Build dataclass `cls` from a dict; unknown keys raise ConfigError naming them."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+def _check_known(cls: type, data: dict, where: str) -> None:
+    """The one unknown-key rule: name every key of `data` that dataclass `cls` lacks, and the known ones."""
+    fields = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(fields)}")
+
+
+def check_keys(cls: type, data: dict, where: str) -> None:
+    """Unknown keys of `data` in `cls` and its nested sections, without checking values: so that keys from
+    one source (command-line overrides) are blamed on it, not on the file they are merged into."""
+    _check_known(cls, data, where)
+    hints = typing.get_type_hints(cls)
+    for key, value in data.items():
+        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+            check_keys(hints[key], value, f"{where}.{key}")
+
+
+def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
+    """Build dataclass `cls` from a dict; unknown keys raise ConfigError naming them."""
+    _check_known(cls, data, where)
     hints = typing.get_type_hints(cls)
     kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()}
     return cls(**kwargs)
@@ -86,7 +101,7 @@ def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """'a.b=3' -> (['a', 'b'], 3); the value is parsed as YAML so lists and numbers work."""
     if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like key=value (e.g. train.steps=100)")
+        raise ConfigError(f"override {text!r} must look like key=value (e.g. steps=100 or data.size=128)")
     key, raw = text.split("=", 1)
     return key.strip().split("."), yaml.safe_load(raw)
 

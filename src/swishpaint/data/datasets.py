@@ -215,7 +215,8 @@ def _grey_tensor(im: Image.Image) -> torch.Tensor:
 
 
 def check_dataset(root: str | Path, val_percent: float = 5.0, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
-    """Decode every file of a dataset: layout, counts per split, size range, unreadable files."""
+    """Decode every file of a dataset: layout, counts per split, size range, unreadable files. A folder
+    without a single image is no dataset, so it is an error, not a report of zeros."""
     report: dict = {"root": str(root), "layout": detect_layout(root), "splits": {}, "unreadable": {}}
     for split in SPLITS:
         _, refs = find_samples(root, split, val_percent)
@@ -231,4 +232,6 @@ def check_dataset(root: str | Path, val_percent: float = 5.0, max_pixels: int = 
             "min_size": list(min(sizes, key=lambda s: s[0] * s[1])) if sizes else None,
             "max_size": list(max(sizes, key=lambda s: s[0] * s[1])) if sizes else None,
         }
+    if not any(s["samples"] for s in report["splits"].values()):
+        raise DatasetError(f"{root}: no images found in the train or val split (layout {report['layout']})")
     return report

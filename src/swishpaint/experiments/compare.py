@@ -112,7 +112,7 @@ def _row(table: dict[str, dict], kind: str) -> tuple[str, dict]:
 def table1(report: dict) -> str:
     first = next(iter(report["rows"].values()))["evaluation"]
     lines = [f"Table 1: held-out split of {first['data']} ({first['images']} images, {first['size']} px, "
-             f"sketches by '{first['line_method']}'); candidate 1 unless noted. {first['fid_note']}.", "",
+             f"sketches by '{first['line_method']}'); candidate 1 unless noted." + (f" {first['fid_note']}." if first["fid_note"] else ""), "",
              "| model | FID | PSNR | SSIM | FSIM | ΔE | chroma |", "|---|---|---|---|---|---|---|"]
     def row(name, r):
         fid = f"{r['fid']:.1f}" if "fid" in r else "n/a"

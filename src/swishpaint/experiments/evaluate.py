@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator, Literal
 
 import numpy as np
@@ -27,6 +28,7 @@ from ..configs import INFERENCE_DEVICE
 from ..data.datasets import DataConfig, SketchColorDataset
 from ..data.hints import held_out_hints
 from ..data.images import image_to_tensor, list_images, load_rgb, tensor_to_image
+from ..errors import InvalidArgument
 from ..files import atomic_write_text
 from ..metrics.fid import FIDUnavailable, InceptionFeatures, fid_from_features, find_inception
 from ..metrics.fsim import fsim
@@ -117,9 +119,12 @@ def _summarise(rows: list[Row]) -> None:
 
 def _add_fid(rows: list[Row], targets: list[torch.Tensor], inception_weights: str | None,
              enabled: bool = True) -> str:
-    """Add 'fid' to the means of every row of a FID_KINDS kind; returns how FID was computed or why not."""
+    """Add 'fid' to the means of every row of a FID_KINDS kind; returns how FID was computed or why not,
+    or nothing when it was switched off (no note about a number nobody asked for)."""
     if not enabled:
-        return "FID not computed (switched off)"
+        return ""
+    if len({t.shape for t in targets}) > 1:
+        return "FID unavailable: images differ in size"
     try:
         net = InceptionFeatures(find_inception(inception_weights))
         real = torch.cat([net(torch.stack(targets[i:i + 16])) for i in range(0, len(targets), 16)])
@@ -226,9 +231,20 @@ class FolderMismatch(ValueError):
     """Prediction and ground-truth folders do not hold the same file names."""
 
 
+def _check_folder(folder: str) -> None:
+    """A missing folder lists no images, which would read as every file missing from it: name it instead."""
+    path = Path(folder)
+    if not path.exists():
+        raise InvalidArgument(f"{folder}: no such folder")
+    if not path.is_dir():
+        raise InvalidArgument(f"{folder}: not a folder")
+
+
 def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
                      inception_weights: str | None = None, fid: bool = True) -> Evaluation:
     """Score predictions against ground truth matched by file stem (prediction resized to the truth)."""
+    for folder in filter(None, (pred_dir, gt_dir, sketch_dir)):
+        _check_folder(folder)
     gt = {p.stem: p for p in list_images(gt_dir)}
     preds = {p.stem: p for p in list_images(pred_dir)}
     cand_files = {s: p for s, p in preds.items() if "_c" in s and s.rsplit("_c", 1)[1].isdigit()}
@@ -263,8 +279,7 @@ def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
             sketch_row.scores.add(image_to_tensor(resize(load_rgb(matches[0]))), target)
         targets.append(target)
     _summarise(rows)
-    fid_note = _add_fid(rows, targets, inception_weights, fid) if len({t.shape for t in targets}) == 1 \
-        else "FID unavailable: images differ in size"
+    fid_note = _add_fid(rows, targets, inception_weights, fid)
     return Evaluation({"pred": pred_dir, "gt": gt_dir, "images": len(gt)}, rows, fid_note,
                       float(np.mean(diversity)) if diversity else None)
 
@@ -276,7 +291,7 @@ def format_table(result: Evaluation, markdown: bool = False) -> str:
     rows = [[row.name] + [f"{row.means[c]:.4f}" if c in ("ssim", "fsim") else f"{row.means[c]:.2f}"
                           if c in row.means else "-" for c in cols] for row in result.rows]
     lines = table_lines(head, rows, markdown)
-    notes = [result.fid_note]
+    notes = [result.fid_note] if result.fid_note else []
     if result.diversity is not None:
         notes.append(f"candidate diversity (mean pairwise ΔE): {result.diversity:.2f}")
     return "\n".join(lines + [""] + notes)

@@ -33,7 +33,7 @@ from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from
 from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
 from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, DEFAULT_WORKING_SIZE, ModelLoadError, generator_input,
-                               load_model, read_model_card)
+                               is_architecture_name, load_model, read_model_card)
 from ..regions.choice import RegionChooser, candidate_medians, region_options
 from ..regions.flats import FlatConfig, Flats, flats_from_network, line_zone
 from ..regions.segment import SegmentConfig, Segmentation, segment
@@ -116,21 +116,58 @@ class RegionColouring:
         return out
 
 
+def _is_int(value: object) -> bool:
+    """A whole number as a count (numpy's too), not a bool, float or string that merely compares like one."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_working_size(size: int) -> None:
     """Refuse working sizes whose activations would not fit the memory budget."""
+    if not _is_int(size):
+        raise InvalidArgument(f"working size must be an integer between 32 and {MAX_WORKING_SIZE}, got {size!r}")
     if not 32 <= size <= MAX_WORKING_SIZE:
         raise InvalidArgument(f"working size {size} is outside 32..{MAX_WORKING_SIZE} "
                               f"(the limit keeps peak memory within 3 GB)")
 
 
+def check_candidates(candidates: int, available: int) -> None:
+    """Refuse a candidate count the model cannot give (a string or float would fail deep in slicing)."""
+    if not _is_int(candidates) or not 1 <= candidates <= available:
+        raise InvalidArgument(f"candidates must be an integer between 1 and {available}, got {candidates!r}")
+
+
+def _check_size(width: int, height: int) -> None:
+    if width == 0 or height == 0:
+        raise InvalidArgument(f"image is empty ({width}x{height})")
+
+
+def _array_image(array: np.ndarray) -> Image.Image:
+    """An (H, W) or (H, W, 1|2|3|4) array as a PIL image: uint8 as it is, other numbers in [0, 1], or in
+    [0, 255] when any value is above 1. Refused here: shapes, dtypes and values no image has."""
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or array.ndim == 3 and array.shape[2] not in (2, 3, 4):
+        raise InvalidArgument(f"image array must be (H, W) or (H, W, 1|2|3|4), got shape {array.shape}")
+    _check_size(array.shape[1], array.shape[0])
+    if array.dtype.kind not in "buif":
+        raise InvalidArgument(f"image array must hold numbers, got dtype {array.dtype}")
+    if array.dtype == np.uint8:
+        return Image.fromarray(array)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise InvalidArgument("image contains NaN or infinite values")
+    return from_float_array(array / 255.0 if array.max() > 1.0 else array)
+
+
 def _as_grey(image: ImageLike, max_pixels: int) -> Image.Image:
+    """Where every sketch enters the API: anything but a path, bytes, PIL image or usable array is refused."""
     if isinstance(image, (str, Path, bytes)):
         return load_grey(image, max_pixels)
     if isinstance(image, np.ndarray):
-        if image.dtype == np.uint8:
-            image = Image.fromarray(image)
-        else:  # floats in [0, 1], or in [0, 255] when any value is above 1
-            image = from_float_array(image / 255.0 if image.max() > 1.0 else image)
+        image = _array_image(image)
+    elif not isinstance(image, Image.Image):
+        raise InvalidArgument(f"image must be a file path, bytes, a PIL image or a numpy array, "
+                              f"got {type(image).__name__}")
+    _check_size(image.width, image.height)
     return composite_on_white(image).convert("L")
 
 
@@ -145,6 +182,9 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
             if hints.ndim != 3 or hints.shape[2] != 4:
                 raise NotRGBA("<hints array>", "hints must be an RGBA array (H, W, 4)")
             im = Image.fromarray(hints.astype(np.uint8), "RGBA")
+        elif not isinstance(hints, Image.Image):
+            raise InvalidArgument(f"hints must be a file path, bytes, a PIL image, a numpy array or a tensor, "
+                                  f"got {type(hints).__name__}")
         else:
             if hints.mode not in ("RGBA", "LA", "PA"):
                 raise NotRGBA("<hints image>", f"hints must be RGBA (alpha > 0 marks a hint), got mode {hints.mode}")
@@ -177,8 +217,13 @@ class Colorizer:
         self.multiple = model.config.size_multiple
 
     @classmethod
-    def load(cls, name_or_path: str | Path | None = None, device: str = INFERENCE_DEVICE, **kwargs) -> "Colorizer":
-        """The bundled demo model by default, or a model folder / registered name."""
+    def load(cls, name_or_path: str | Path | None = None, device: str = INFERENCE_DEVICE,
+             allow_untrained: bool = False, **kwargs) -> "Colorizer":
+        """The bundled demo model by default, or a model folder. A registered architecture name has random
+        weights and would colour noise without a word, so it is refused unless allow_untrained is set."""
+        if is_architecture_name(name_or_path) and not allow_untrained:
+            raise ModelLoadError(f"{name_or_path}: an untrained architecture, not a trained model; "
+                                 f"give a model folder (see swishpaint train)")
         path = Path(name_or_path) if name_or_path else BUNDLED
         if name_or_path is None and not (path / CONFIG_FILE).is_file():
             raise ModelLoadError(f"{path}: the bundled demo weights are missing from this install")
@@ -235,8 +280,7 @@ class Colorizer:
         """Colour one sketch by regions and keep the parts (layered files, the web page, evaluation).
         `segmentation`: the sketch's regions when the caller has them already (evaluation colours one
         sketch several times)."""
-        if not 1 <= candidates <= self.candidates:
-            raise InvalidArgument(f"candidates must be between 1 and {self.candidates}, got {candidates}")
+        check_candidates(candidates, self.candidates)
         if hints is not None and not self.takes_hints:
             raise InvalidArgument(f"model {self.name} takes no hints (it has 1 input channel)")
         if size is not None:

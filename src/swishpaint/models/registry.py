@@ -118,12 +118,14 @@ def _read_spec(path: Path) -> dict[str, Any]:
 
 
 def _model_folder(path: Path) -> Path:
-    """A model folder from itself, a file in it, or a training checkpoint folder (its generator/)."""
-    if path.is_file():
-        path = path.parent
-    if not (path / CONFIG_FILE).is_file() and (path / "generator" / CONFIG_FILE).is_file():
-        path = path / "generator"
-    return path
+    """A model folder from itself, a file in it, or a training checkpoint folder (its generator/). Any
+    other file is refused by its own name, not blamed on a config.yaml beside it that was never given."""
+    folder = path.parent if path.is_file() else path
+    if not (folder / CONFIG_FILE).is_file() and (folder / "generator" / CONFIG_FILE).is_file():
+        folder = folder / "generator"
+    if path.is_file() and not (folder / CONFIG_FILE).is_file():
+        raise ModelLoadError(f"{path}: not a model folder (give the folder holding {CONFIG_FILE} and {WEIGHTS_FILE})")
+    return folder
 
 
 def _build_from_folder(path: Path, spec: dict[str, Any]) -> nn.Module:
@@ -145,12 +147,16 @@ def _build_from_folder(path: Path, spec: dict[str, Any]) -> nn.Module:
         raise ModelLoadError(f"{where}: invalid model config ({str(e).splitlines()[0]})") from None
 
 
+def is_architecture_name(name_or_path: str | Path | None) -> bool:
+    """A registered name that is no folder here: it builds an architecture with random, untrained weights."""
+    return name_or_path is not None and not Path(name_or_path).exists() and str(name_or_path) in MODELS
+
+
 def read_model_card(path: str | Path) -> ModelCard:
     """The model card of a model folder (or a file in it, or a checkpoint); the default card for a registered name."""
-    path = Path(path)
-    if not path.exists() and str(path) in MODELS:
+    if is_architecture_name(path):
         return ModelCard()
-    path = _model_folder(path)
+    path = _model_folder(Path(path))
     spec = _read_spec(path)
     card = {k: v for k, v in spec.items() if k not in ("arch", "config")}
     try:
@@ -171,10 +177,10 @@ def load_model(name_or_path: str | Path, map_location: str | torch.device = "cpu
 
     Never unpickles: weights come only from safetensors.
     """
+    if is_architecture_name(name_or_path):
+        return create_model(str(name_or_path))
     path = Path(name_or_path)
     if not path.exists():
-        if str(name_or_path) in MODELS:
-            return create_model(str(name_or_path))
         raise ModelLoadError(f"{name_or_path}: no such model folder or registered model "
                              f"(known names: {', '.join(MODELS)})")
     path = _model_folder(path)
@@ -212,7 +218,7 @@ def _has_real(model: nn.Module) -> bool:
 
 __all__ = [
     "ARCHITECTURES", "MODELS", "ModelCard", "ModelLoadError", "build_model", "create_model", "save_model",
-    "load_model", "read_model_card", "count_parameters", "count_flops", "model_spec",
+    "load_model", "read_model_card", "is_architecture_name", "count_parameters", "count_flops", "model_spec",
 ]
 
 

@@ -211,7 +211,9 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
     @app.post("/api/colorize")
     async def colorize(sketch: UploadFile = File(..., description="the sketch: PNG, JPEG or WEBP"),
                        hints: UploadFile | None = File(None, description="RGBA PNG; alpha > 0 marks a hint"),
-                       candidates: int = Form(1, ge=1, le=32),
+                       candidates: int = Form(1, ge=1, le=32, description=f"how many colourings to return: "
+                                              f"this model makes {colorizer.candidates} (start + candidates "
+                                              f"must not exceed that; 32 is the limit of any model)"),
                        start: int = Form(0, ge=0, le=31, description="rank of the first candidate returned (0 = "
                                          "best): the page's re-roll asks for the next one with the same hints"),
                        parts: bool = Form(False, description="also return each candidate's flats, shading and "
@@ -220,9 +222,11 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
                        output: str = Form("final", description="final (flats + shading + lines), flat, network"),
                        layers: str | None = Form(None, description="psd or ora: also return the layered file "
                                                                    "of the first candidate returned")) -> dict:
-        if start + candidates > colorizer.candidates:
-            after = f" after start {start}" if start else ""
-            raise ApiError(422, f"candidates must be between 1 and {colorizer.candidates - start}{after}")
+        available = colorizer.candidates
+        if start + candidates > available:
+            if start:
+                raise ApiError(422, f"start {start} + candidates {candidates} exceeds the model's {available} candidates")
+            raise ApiError(422, f"candidates must be between 1 and {available}, got {candidates}")
         if output not in OUTPUTS:
             raise ApiError(422, f"output must be one of {', '.join(OUTPUTS)}")
         if layers not in (None, "", "psd", "ora") or (layers and output == "network"):

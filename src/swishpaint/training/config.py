@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..configs import ConfigError, apply_overrides, find_config, from_dict, load_yaml
+from ..configs import ConfigError, apply_overrides, check_keys, find_config, from_dict, load_yaml
 from ..data.datasets import DataConfig
 from ..data.hints import check_protocols
 from ..losses import LossConfig
@@ -74,6 +74,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
     """A TrainConfig from a YAML file or packaged config name (or the defaults) plus key=value overrides;
     unknown keys raise."""
     data = load_yaml(find_config(path)) if path else {}
+    check_keys(TrainConfig, apply_overrides({}, list(overrides)), "override")
     apply_overrides(data, list(overrides))
     config = from_dict(TrainConfig, data, where=str(path or "config"))
     config.validate()
