@@ -10,13 +10,45 @@ from typing import Any, TypeVar
 
 import yaml
 
-from .errors import SwishpaintError
+from .errors import InvalidArgument, SwishpaintError
 
 T = TypeVar("T")
 
 # Where colorize, evaluate and serve run unless told otherwise: the CPU gives the same numbers on every
 # machine (training's TrainConfig.device is "auto" instead: it wants the GPU whenever there is one).
 INFERENCE_DEVICE = "cpu"
+DEVICES = "cpu, cuda or cuda:N"  # what --device takes (mps too, on a Mac that has it)
+
+
+def check_device(name: str, where: str = "") -> str:
+    """`name` if this machine can run on it, else InvalidArgument naming `where` (default "--device NAME")
+    and why.
+
+    The one device check: every user-given device passes it before a model is loaded, so a bad or
+    missing accelerator is one line at once, not a traceback from deep inside torch or safetensors
+    (which blames the weights file). Returns the name unchanged, for the caller to pass on.
+    """
+    import torch  # here, not at the top: the CLI imports this module before it knows it needs torch
+
+    where = where or f"--device {name}"
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise InvalidArgument(f"{where}: not a device ({DEVICES})") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InvalidArgument(f"{where}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= count:
+            raise InvalidArgument(f"{where}: this machine has {count} CUDA device(s), "
+                                  f"cuda:0 to cuda:{count - 1}")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise InvalidArgument(f"{where}: MPS is not available on this machine")
+    elif device.type != "cpu":
+        raise InvalidArgument(f"{where}: not a device swishpaint runs on ({DEVICES})")
+    return name
 
 # The YAML configs ship inside the package (the repository's configs/ is a link to this folder).
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "config_files"

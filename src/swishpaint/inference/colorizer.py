@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..configs import INFERENCE_DEVICE
+from ..configs import INFERENCE_DEVICE, check_device
 from ..data.hints import hints_from_rgba, resize_hints
 from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from_float_array, image_to_tensor,
                            load_grey, load_rgba, to_uint8)
@@ -178,7 +178,9 @@ class Colorizer:
 
     @classmethod
     def load(cls, name_or_path: str | Path | None = None, device: str = INFERENCE_DEVICE, **kwargs) -> "Colorizer":
-        """The bundled demo model by default, or a model folder / registered name."""
+        """The bundled demo model by default, or a model folder / registered name. The device is checked
+        first: colorize, serve, evaluate and fit-regions all load their model here."""
+        check_device(device)
         path = Path(name_or_path) if name_or_path else BUNDLED
         if name_or_path is None and not (path / CONFIG_FILE).is_file():
             raise ModelLoadError(f"{path}: the bundled demo weights are missing from this install")
