@@ -11,12 +11,16 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ..models.registry import CHOOSER_FILE, CONFIG_FILE, load_model, load_model_config, save_model
+from ..models.registry import CHOOSER_FILE, CONFIG_FILE, ModelLoadError, load_model, load_model_config, save_model
 from .colorizer import BUNDLED, Colorizer
+
+if TYPE_CHECKING:  # an optional dependency, imported where it is used
+    import onnxruntime
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,22 @@ def export_onnx(model: str | Path | None, out_dir: str | Path) -> Path:
     return out_dir / ONNX_FILE
 
 
+def _open_session(onnx_path: Path, options: onnxruntime.SessionOptions) -> onnxruntime.InferenceSession:
+    """An onnxruntime session on the CPU; a damaged or foreign model.onnx is a one-line ModelLoadError naming
+    it (onnxruntime's own errors are plain Exceptions with a long prefix, and would end in a traceback)."""
+    import onnxruntime as ort
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+    load_errors = tuple(getattr(ort_errors, name) for name in (
+        "Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NoModel", "NoSuchFile", "NotImplemented")
+        if hasattr(ort_errors, name))
+    try:
+        return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    except load_errors as e:
+        reason = (str(e).split(" failed:", 1)[-1].strip().splitlines() or [type(e).__name__])[0].rstrip(".")
+        raise ModelLoadError(f"{onnx_path}: not a valid ONNX model ({reason})") from None
+
+
 class OnnxGenerator:
     """Quacks like the torch generator for the Colorizer: .config, .eval(), .to(), __call__."""
 
@@ -62,7 +82,7 @@ class OnnxGenerator:
         # ORT's idle threads spin after each run by default, stealing the cores from the PyTorch
         # steps that follow (guided upsampling, line compositing); end to end this cost 20% on 2 cores
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.session = _open_session(onnx_path, options)
         self.config = config
 
     def eval(self):
