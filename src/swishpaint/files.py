@@ -8,9 +8,9 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
-from .errors import OutputError
+from .errors import InvalidArgument, OutputError
 
 
 def sha256_file(path: str | Path) -> str:
@@ -45,6 +45,14 @@ def prepare_output_dir(path: str | Path) -> Path:
     except OSError as e:
         raise OutputError(f"{path}: cannot write to the output folder ({os_reason(e)})") from None
     return path
+
+
+def refuse_overwrite(targets: Iterable[str | Path], overwrite: bool) -> None:
+    """The one rule for earlier outputs: a command that would replace an existing file stops, naming
+    it, unless the user passed --overwrite. Called before the slow work, so nothing is half done."""
+    existing = next((Path(t) for t in targets if Path(t).exists()), None)
+    if existing is not None and not overwrite:
+        raise InvalidArgument(f"{existing}: exists; pass --overwrite to replace it")
 
 
 class FileGroup:

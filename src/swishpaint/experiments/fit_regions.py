@@ -18,7 +18,7 @@ from ..configs import INFERENCE_DEVICE
 from ..data.datasets import DataConfig, SketchColorDataset
 from ..data.hints import check_protocols, held_out_hints
 from ..errors import InvalidArgument, OutputError
-from ..files import os_reason, prepare_output_dir
+from ..files import os_reason, prepare_output_dir, refuse_overwrite
 from ..models.registry import CHOOSER_FILE
 from ..regions.choice import RegionChooser, RegionOptions
 from ..regions.classical import region_means
@@ -102,8 +102,7 @@ def fit_regions(model: str, data_root: str, out: str | None = None, overwrite: b
     from ..inference.colorizer import Colorizer
 
     target = Path(out) if out else Path(model) / CHOOSER_FILE
-    if target.exists() and not overwrite:
-        raise InvalidArgument(f"{target}: exists; pass --overwrite to replace it")
+    refuse_overwrite([target], overwrite)
     prepare_output_dir(target.parent)  # before minutes of colouring, not after
     colorizer = Colorizer.load(model, device=device, region_chooser=None)
     if not colorizer.takes_hints:
