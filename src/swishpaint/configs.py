@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import yaml
 
 from .errors import InvalidArgument, SwishpaintError
+from .files import os_reason
 
 T = TypeVar("T")
 
@@ -120,7 +121,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like key=value (e.g. train.steps=100)")
     key, raw = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw)
+    try:
+        return key.strip().split("."), yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {text!r}: not valid YAML ({yaml_problem(e)})") from None
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -174,13 +178,29 @@ def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     return merge(load_yaml(base_path, (*_chain, here)), data)
 
 
-def _read_yaml(path: str | Path) -> dict:
+def read_yaml_file(path: str | Path, what: str = "config") -> Any:
+    """The parsed content of a YAML file. The one place swishpaint reads YAML files (training and compare
+    configs, a model folder's config.yaml), so an unreadable or malformed file is always one ConfigError
+    line naming it. The bytes go to the parser, which decodes them (a bad byte is a YAML error too)."""
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        return yaml.safe_load(Path(path).read_bytes())
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
+        raise ConfigError(f"{path}: cannot read {what} ({os_reason(e)})") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(e)})") from None
+
+
+def yaml_problem(e: yaml.YAMLError) -> str:
+    """A YAML error in one line, e.g. "line 2, column 1: expected ',' or ']', but got '<stream end>'".
+    PyYAML's own message spans several lines (context, the offending line, a caret), which would break
+    the one-line error; the caller names the file or option."""
+    problem = getattr(e, "problem", None) or next(iter(str(e).splitlines()), "") or type(e).__name__
+    mark = getattr(e, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
+
+
+def _read_yaml(path: str | Path) -> dict:
+    data = read_yaml_file(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping at the top level")
     return data
