@@ -32,7 +32,6 @@ def check_device(name: str, where: str = "") -> str:
     import torch  # here, not at the top: the CLI imports this module before it knows it needs torch
 
     where = where or f"--device {name}"
-
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError):
@@ -50,6 +49,7 @@ def check_device(name: str, where: str = "") -> str:
     elif device.type != "cpu":
         raise InvalidArgument(f"{where}: not a device swishpaint runs on ({DEVICES})")
     return name
+
 
 # The YAML configs ship inside the package (the repository's configs/ is a link to this folder).
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "config_files"
