@@ -73,7 +73,7 @@ def main() -> None:
                         trained={"step": card.step, "val": val, "last_logged_step": log[-1]["step"],
                                  "config": train_cfg})
     save_model(model, args.out, bundled)
-    export_onnx(args.out, args.out)
+    export_onnx(args.out, args.out, overwrite=True)  # the weights just changed
     print(f"bundled step {card.step} into {args.out}; candidate order {order}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -256,3 +258,36 @@ def test_hinted_regions_take_the_hint_colour_in_every_candidate_and_nothing_acro
         assert np.abs(im[16:32, 16:32] - [0, 0, 255]).max() <= 1
     assert np.abs(plain[16:32, 16:32] - [0, 0, 255]).mean() > 40  # an untrained network ignores hints
     assert np.abs(flat[0][40:, 40:] - [0, 0, 255]).mean() > 40  # outside the box: not the hint's colour
+
+
+def one_error_line(err: str) -> str:
+    """The single stderr line of a user error (and proof there is nothing else: no traceback)."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("device,expected", [
+    pytest.param("cuda", "CUDA is not available on this machine",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+    pytest.param("cuda:0", "CUDA is not available on this machine",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+    ("banana", "not a device (cpu, cuda or cuda:N)"),
+])
+def test_unusable_device_is_one_line_naming_the_option_not_the_weights(model_dir, sketches, tmp_path, capsys,
+                                                                      device, expected):
+    out = tmp_path / "out"
+    assert main(["colorize", str(sketches / "odd.png"), "-o", str(out), "--model", str(model_dir),
+                 "--device", device]) == 2
+    assert one_error_line(capsys.readouterr().err) == f"swishpaint: error: --device {device}: {expected}"
+    assert not out.exists() or not any(out.iterdir())
+    with pytest.raises(InvalidArgument, match=re.escape(f"--device {device}: {expected}")):
+        Colorizer.load(model_dir, device=device)
+
+
+def test_evaluate_and_fit_regions_check_the_device_too(model_dir, tmp_path, capsys):
+    assert main(["evaluate", "--model", str(model_dir), "--data", str(tmp_path), "--device", "banana"]) == 2
+    assert main(["fit-regions", "--model", str(model_dir), "--data", str(tmp_path), "--device", "banana"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["swishpaint: error: --device banana: not a device (cpu, cuda or cuda:N)"] * 2
+    assert not (model_dir / "region_choice.safetensors").exists()

@@ -207,3 +207,16 @@ def test_evaluate_reports_never_replace_an_input_nor_an_earlier_report(tmp_path,
     assert report.read_text().startswith("{")
     assert main(["evaluate", "--pred", str(folder), "--gt", str(folder), "--no-fid", "--json", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("arch: swish_unet\nconfig: {widths: [4, 8\n", "line 3, column 1: expected ',' or ']', but got '<stream end>'"),
+    ("arch: swish_unet\n  config: x: y\n", "line 2, column 9: mapping values are not allowed here"),
+])
+def test_model_config_yaml_syntax_error_is_one_line(model_dir, tmp_path, capsys, text, expected):
+    (model_dir / "config.yaml").write_text(text)
+    src = make_sketches(tmp_path / "in", {"cat.png": 40})
+    assert colorize(str(src), "-o", str(tmp_path / "out"), "--model", str(model_dir)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == [f"swishpaint: error: {model_dir / 'config.yaml'}: not valid YAML ({expected})"]

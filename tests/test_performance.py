@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +18,16 @@ from swishpaint.inference.colorizer import Colorizer
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_onnx_backend_matches_pytorch(model_dir, tmp_path):
+def test_onnx_backend_matches_pytorch(model_dir, tmp_path, capfd, recwarn):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     from swishpaint.cli import main
     from swishpaint.inference.onnx import OnnxColorizer
 
     assert main(["export", "onnx", "--model", str(model_dir), "--out", str(tmp_path / "onnx")]) == 0
+    captured = capfd.readouterr()  # the exporter's notices about torchvision and LeafSpec are silenced
+    assert captured.err == "" and captured.out == f"wrote {tmp_path / 'onnx' / 'model.onnx'}\n"
+    assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
     onnx_net = OnnxColorizer.load(tmp_path / "onnx").model
     torch_net = Colorizer.load(model_dir).model
     for shape in [(1, 5, 32, 48), (2, 5, 64, 32)]:  # dynamic batch, height and width
@@ -35,6 +39,55 @@ def test_onnx_backend_matches_pytorch(model_dir, tmp_path):
     a = np.asarray(Colorizer.load(model_dir).colorize(sketch)[0], np.int16)
     b = np.asarray(OnnxColorizer.load(tmp_path / "onnx").colorize(sketch)[0], np.int16)
     assert np.abs(a - b).max() <= 1
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not_onnx"])
+def test_damaged_onnx_model_is_one_line_naming_the_file(tmp_path, capsys, damage):
+    pytest.importorskip("onnxruntime")
+    from swishpaint.cli import main
+    from swishpaint.inference.colorizer import BUNDLED
+
+    model = Path(shutil.copytree(BUNDLED, tmp_path / "model"))
+    good = (BUNDLED / "model.onnx").read_bytes()
+    (model / "model.onnx").write_bytes({"truncated": good[:2000], "empty": b"", "not_onnx": b"garbage"}[damage])
+    Image.new("L", (40, 40), 255).save(tmp_path / "in.png")
+    assert main(["colorize", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "--model", str(model),
+                 "--backend", "onnx"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith(f"swishpaint: error: {model / 'model.onnx'}: not a valid ONNX model (")
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_export_to_a_file_or_over_an_earlier_export_is_refused_before_exporting(model_dir, tmp_path, capsys,
+                                                                                monkeypatch):
+    import swishpaint.inference.onnx as onnx_module
+    from swishpaint.cli import main
+
+    exported = []
+    monkeypatch.setattr(onnx_module, "_export_network", lambda net, path: exported.append(path.write_bytes(b"new")))
+    (tmp_path / "taken.txt").write_text("an existing file")
+    assert main(["export", "onnx", "--model", str(model_dir), "--out", str(tmp_path / "taken.txt")]) == 2
+    assert one_error_line(capsys.readouterr().err) == \
+        f"swishpaint: error: {tmp_path / 'taken.txt'}: output folder is a file"
+    assert (tmp_path / "taken.txt").read_text() == "an existing file"
+
+    out = tmp_path / "onnx"
+    out.mkdir()
+    (out / "model.onnx").write_bytes(b"an earlier export")
+    assert main(["export", "onnx", "--model", str(model_dir), "--out", str(out)]) == 2
+    assert one_error_line(capsys.readouterr().err) == \
+        f"swishpaint: error: {out / 'model.onnx'}: exists; pass --overwrite to replace it"
+    assert (out / "model.onnx").read_bytes() == b"an earlier export" and not exported
+    assert sorted(p.name for p in out.iterdir()) == ["model.onnx"]  # config.yaml was not copied either
+
+    assert main(["export", "onnx", "--model", str(model_dir), "--out", str(out), "--overwrite"]) == 0
+    assert (out / "model.onnx").read_bytes() == b"new" and (out / "config.yaml").is_file()
 
 
 def test_channels_last_computes_the_same_function(model_dir):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import io
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
 pytest.importorskip("fastapi")
@@ -19,7 +21,7 @@ from swishpaint.inference.colorizer import Colorizer  # noqa: E402
 from swishpaint.models.registry import ModelLoadError  # noqa: E402
 from swishpaint.server.app import ServerConfig, create_app  # noqa: E402
 
-from .conftest import TINY_CANDIDATES, drawing, sketch_of  # noqa: E402
+from .conftest import TINY_CANDIDATES, drawing, free_port, sketch_of  # noqa: E402
 
 
 def png(im: Image.Image) -> bytes:
@@ -317,3 +319,34 @@ def test_sequence_errors_answer_in_the_error_shape(client):
     assert r.status_code == 415 and set(r.json()) == {"error"} and "f1.png" in r.json()["error"]
     r = client.post("/api/colorize-sequence", files=files[:1])  # a key and no frames
     assert r.status_code == 422 and set(r.json()) == {"error"} and "frames" in r.json()["error"]
+
+
+def serve_error(capsys, *args: str) -> str:
+    """`swishpaint serve ARGS` that must fail at once: exit 2 and its one stderr line, no traceback."""
+    from swishpaint.cli import main
+
+    assert main(["serve", *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1"])
+def test_serve_refuses_a_port_out_of_range_in_one_line(capsys, port):
+    assert serve_error(capsys, "--port", port) == f"swishpaint: error: --port {port}: not a port number (1 to 65535)"
+
+
+def test_serve_on_a_busy_port_is_one_line_before_the_model_loads(capsys, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # a model that does not exist: the port check must come first
+        err = serve_error(capsys, "--port", str(port), "--model", str(tmp_path / "no-model"))
+    assert err == f"swishpaint: error: --port {port}: address already in use"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_serve_on_a_missing_accelerator_is_one_line(capsys):
+    err = serve_error(capsys, "--port", str(free_port()), "--device", "cuda")
+    assert err == "swishpaint: error: --device cuda: CUDA is not available on this machine"

@@ -257,3 +257,32 @@ def test_packaged_configs_load_by_name_and_the_repository_folder_is_the_same_fil
     (tmp_path / "tiny.yaml").write_text("steps: 3\nmodel: {name: swish_unet_tiny}\ndata: {size: 32}\n"
                                         "discriminator: {widths: [4, 8]}\n")
     assert load_config(tmp_path / "tiny.yaml").steps == 3  # a path always wins over a packaged name
+
+
+@pytest.mark.parametrize("text,args,expected", [
+    ("steps: [1\n", [], "{c}: not valid YAML (line 2, column 1: expected ',' or ']', but got '<stream end>')"),
+    ("a: b\n  c: d: e\n", [], "{c}: not valid YAML (line 2, column 4: mapping values are not allowed here)"),
+    ("steps: 3\n", ["steps=[1"],
+     "override 'steps=[1': not valid YAML (line 1, column 3: expected ',' or ']', but got '<stream end>')"),
+])
+def test_yaml_syntax_errors_are_one_line_with_line_and_column(tmp_path, capsys, text, args, expected):
+    from swishpaint.cli import main
+
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    assert main(["train", "--config", str(config), "--dry-run", *args]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == ["swishpaint: error: " + expected.format(c=config)]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_training_on_a_missing_accelerator_is_one_line_before_anything_is_written(kaggle_dir, tmp_path, capsys):
+    from swishpaint.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(ROOT / "configs" / "tiny.yaml"), f"data.root={kaggle_dir}",
+                 f"out_dir={out}", "device=cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["swishpaint: error: device=cuda: CUDA is not available on this machine"]
+    assert not out.exists()

@@ -162,7 +162,7 @@ def _cmd_compare(args) -> int:
 def _cmd_export(args) -> int:
     from .inference.onnx import export_onnx
 
-    path = export_onnx(args.model, args.out)
+    path = export_onnx(args.model, args.out, args.overwrite)
     print(f"wrote {path}")
     return 0
 
@@ -329,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("format", choices=("onnx",))
     s.add_argument("--model", help="model folder or name (default: the bundled demo model)")
     s.add_argument("--out", required=True, help="output folder (model.onnx + config.yaml)")
+    s.add_argument("--overwrite", action="store_true", help="replace an earlier export in the output folder")
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("bench", help="speed and memory benchmarks, written to a JSON file")

@@ -10,13 +10,46 @@ from typing import Any, TypeVar
 
 import yaml
 
-from .errors import SwishpaintError
+from .errors import InvalidArgument, SwishpaintError
+from .files import os_reason
 
 T = TypeVar("T")
 
 # Where colorize, evaluate and serve run unless told otherwise: the CPU gives the same numbers on every
 # machine (training's TrainConfig.device is "auto" instead: it wants the GPU whenever there is one).
 INFERENCE_DEVICE = "cpu"
+DEVICES = "cpu, cuda or cuda:N"  # what --device takes (mps too, on a Mac that has it)
+
+
+def check_device(name: str, where: str = "") -> str:
+    """`name` if this machine can run on it, else InvalidArgument naming `where` (default "--device NAME")
+    and why.
+
+    The one device check: every user-given device passes it before a model is loaded, so a bad or
+    missing accelerator is one line at once, not a traceback from deep inside torch or safetensors
+    (which blames the weights file). Returns the name unchanged, for the caller to pass on.
+    """
+    import torch  # here, not at the top: the CLI imports this module before it knows it needs torch
+
+    where = where or f"--device {name}"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise InvalidArgument(f"{where}: not a device ({DEVICES})") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InvalidArgument(f"{where}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= count:
+            raise InvalidArgument(f"{where}: this machine has {count} CUDA device(s), "
+                                  f"cuda:0 to cuda:{count - 1}")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise InvalidArgument(f"{where}: MPS is not available on this machine")
+    elif device.type != "cpu":
+        raise InvalidArgument(f"{where}: not a device swishpaint runs on ({DEVICES})")
+    return name
+
 
 # The YAML configs ship inside the package (the repository's configs/ is a link to this folder).
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "config_files"
@@ -103,7 +136,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like key=value (e.g. steps=100 or data.size=128)")
     key, raw = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw)
+    try:
+        return key.strip().split("."), yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {text!r}: not valid YAML ({yaml_problem(e)})") from None
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -157,13 +193,29 @@ def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     return merge(load_yaml(base_path, (*_chain, here)), data)
 
 
-def _read_yaml(path: str | Path) -> dict:
+def read_yaml_file(path: str | Path, what: str = "config") -> Any:
+    """The parsed content of a YAML file. The one place swishpaint reads YAML files (training and compare
+    configs, a model folder's config.yaml), so an unreadable or malformed file is always one ConfigError
+    line naming it. The bytes go to the parser, which decodes them (a bad byte is a YAML error too)."""
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        return yaml.safe_load(Path(path).read_bytes())
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read config ({e.strerror})") from None
+        raise ConfigError(f"{path}: cannot read {what} ({os_reason(e)})") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(e)})") from None
+
+
+def yaml_problem(e: yaml.YAMLError) -> str:
+    """A YAML error in one line, e.g. "line 2, column 1: expected ',' or ']', but got '<stream end>'".
+    PyYAML's own message spans several lines (context, the offending line, a caret), which would break
+    the one-line error; the caller names the file or option."""
+    problem = getattr(e, "problem", None) or next(iter(str(e).splitlines()), "") or type(e).__name__
+    mark = getattr(e, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
+
+
+def _read_yaml(path: str | Path) -> dict:
+    data = read_yaml_file(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping at the top level")
     return data

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..configs import INFERENCE_DEVICE
+from ..configs import INFERENCE_DEVICE, check_device
 from ..data.hints import hints_from_rgba, resize_hints
 from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from_float_array, image_to_tensor,
                            load_grey, load_rgba, to_uint8)
@@ -220,7 +220,9 @@ class Colorizer:
     def load(cls, name_or_path: str | Path | None = None, device: str = INFERENCE_DEVICE,
              allow_untrained: bool = False, **kwargs) -> "Colorizer":
         """The bundled demo model by default, or a model folder. A registered architecture name has random
-        weights and would colour noise without a word, so it is refused unless allow_untrained is set."""
+        weights and would colour noise without a word, so it is refused unless allow_untrained is set. The
+        device is checked first: colorize, serve, evaluate and fit-regions all load their model here."""
+        check_device(device)
         if is_architecture_name(name_or_path) and not allow_untrained:
             raise ModelLoadError(f"{name_or_path}: an untrained architecture, not a trained model; "
                                  f"give a model folder (see swishpaint train)")

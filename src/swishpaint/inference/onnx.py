@@ -7,47 +7,115 @@ with onnxruntime (optional dependency: pip install 'swishpaint[onnx]').
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
 
-from ..models.registry import CHOOSER_FILE, CONFIG_FILE, load_model, load_model_config, save_model
+from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, WEIGHTS_FILE, ModelLoadError, load_model, load_model_config,
+                               save_model)
 from .colorizer import BUNDLED, Colorizer
+
+if TYPE_CHECKING:  # an optional dependency, imported where it is used
+    import onnxruntime
 
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
+EXPORTER_REGISTRY_LOG = "torch.onnx._internal.exporter._registration"  # logs the torchvision notices
 
 
-def export_onnx(model: str | Path | None, out_dir: str | Path) -> Path:
-    """Export a model (folder or name; the bundled one by default) to out_dir/model.onnx, atomically."""
-    from torch.export import Dim
+def export_onnx(model: str | Path | None, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Export a model (folder or name; the bundled one by default) to out_dir/model.onnx.
 
-    from ..files import atomic_path
+    The output folder and any file already there that the export would replace are checked first (an
+    existing file only goes with overwrite), because the export takes half a minute; model.onnx and the
+    files copied beside it are then written all or nothing.
+    """
+    from ..files import FileGroup, keep_existing, prepare_output_dir
 
     source = Path(model) if model else BUNDLED
+    out_dir = prepare_output_dir(out_dir)
+    from_folder = source.is_dir() and (source / CONFIG_FILE).is_file()
+    copies = _files_to_copy(source, out_dir) if from_folder else []
+    saved = [] if from_folder else [CONFIG_FILE, WEIGHTS_FILE]  # a registered name or a checkpoint
+    for name in (ONNX_FILE, *(f.name for f in copies), *saved):
+        keep_existing(out_dir / name, overwrite)
     net = load_model(source).eval()
-    out_dir = Path(out_dir)
-    if source.is_dir() and (source / CONFIG_FILE).is_file():
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if source.resolve() != out_dir.resolve():
-            shutil.copy(source / CONFIG_FILE, out_dir / CONFIG_FILE)
-            if (source / CHOOSER_FILE).is_file():  # the region chooser goes with the network it was fitted to
-                shutil.copy(source / CHOOSER_FILE, out_dir / CHOOSER_FILE)
-    else:
+    with FileGroup() as group:
+        group.write(out_dir / ONNX_FILE, lambda tmp: _export_network(net, tmp))
+        for f in copies:
+            group.write(out_dir / f.name, lambda tmp, f=f: shutil.copyfile(f, tmp))
+    if saved:
         save_model(net, out_dir)
+    return out_dir / ONNX_FILE
+
+
+def _files_to_copy(source: Path, out_dir: Path) -> list[Path]:
+    """What goes beside model.onnx from a model folder: its config.yaml, and the region chooser fitted to
+    the network; nothing when exporting into the model folder itself."""
+    if source.resolve() == out_dir.resolve():
+        return []
+    return [f for f in (source / CONFIG_FILE, source / CHOOSER_FILE) if f.is_file()]
+
+
+def _export_network(net: torch.nn.Module, path: Path) -> None:
+    """torch.onnx.export with dynamic batch, height and width (multiples of the model's size rule)."""
+    from torch.export import Dim
+
     m = net.config.size_multiple
     x = torch.rand(1, net.config.in_channels, 2 * m, 3 * m)
     h, w = Dim("h", min=1, max=4096 // m), Dim("w", min=1, max=4096 // m)
-    with atomic_path(out_dir / ONNX_FILE) as tmp:
-        torch.onnx.export(net, (x,), str(tmp), dynamo=True, external_data=False, verbose=False,
+    with _quiet_exporter():
+        torch.onnx.export(net, (x,), str(path), dynamo=True, external_data=False, verbose=False,
                           input_names=["sketch"], output_names=["candidates"],
                           dynamic_shapes={"x": {0: Dim("batch", min=1, max=256), 2: m * h, 3: m * w}})
-    return out_dir / ONNX_FILE
+
+
+class _DropRecords(logging.Filter):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the two notices every export prints that say nothing about the user's model: the exporter's
+    "torchvision is not installed. Skipping torchvision::..." log lines and a FutureWarning about
+    LeafSpec from torch's own pytree code. Only these, and only around the export call."""
+    logger, drop = logging.getLogger(EXPORTER_REGISTRY_LOG), _DropRecords("torchvision is not installed")
+    logger.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*LeafSpec", category=FutureWarning)
+            yield
+    finally:
+        logger.removeFilter(drop)
+
+
+def _open_session(onnx_path: Path, options: onnxruntime.SessionOptions) -> onnxruntime.InferenceSession:
+    """An onnxruntime session on the CPU; a damaged or foreign model.onnx is a one-line ModelLoadError naming
+    it (onnxruntime's own errors are plain Exceptions with a long prefix, and would end in a traceback)."""
+    import onnxruntime as ort
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+    load_errors = tuple(getattr(ort_errors, name) for name in (
+        "Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NoModel", "NoSuchFile", "NotImplemented")
+        if hasattr(ort_errors, name))
+    try:
+        return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    except load_errors as e:
+        reason = (str(e).split(" failed:", 1)[-1].strip().splitlines() or [type(e).__name__])[0].rstrip(".")
+        raise ModelLoadError(f"{onnx_path}: not a valid ONNX model ({reason})") from None
 
 
 class OnnxGenerator:
@@ -62,7 +130,7 @@ class OnnxGenerator:
         # ORT's idle threads spin after each run by default, stealing the cores from the PyTorch
         # steps that follow (guided upsampling, line compositing); end to end this cost 20% on 2 cores
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.session = _open_session(onnx_path, options)
         self.config = config
 
     def eval(self):

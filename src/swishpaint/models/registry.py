@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import SwishpaintError
-from ..configs import ConfigError, from_dict, to_dict
+from ..configs import ConfigError, from_dict, read_yaml_file, to_dict
 from ..files import atomic_path, atomic_write_text
 from .swish_unet import SwishUNet, SwishUNetConfig
 from .unet import UNet, UNetConfig
@@ -107,9 +107,9 @@ def save_model(model: nn.Module, folder: str | Path, card: ModelCard | None = No
 
 def _read_spec(path: Path) -> dict[str, Any]:
     try:
-        spec = yaml.safe_load((path / CONFIG_FILE).read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ModelLoadError(f"{path / CONFIG_FILE}: cannot read model config ({e})") from None
+        spec = read_yaml_file(path / CONFIG_FILE, "model config")
+    except ConfigError as e:
+        raise ModelLoadError(str(e)) from None
     if not isinstance(spec, dict) or "arch" not in spec or "config" not in spec:
         raise ModelLoadError(f"{path / CONFIG_FILE}: not a swishpaint model config (needs arch and config)")
     if spec["arch"] not in ARCHITECTURES:

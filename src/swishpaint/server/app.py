@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import io
 import logging
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from ..configs import INFERENCE_DEVICE
 from ..data.images import (UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA, from_float_array, load_grey,
                            load_rgb, load_rgba, to_float_array)
 from ..errors import InvalidArgument, SwishpaintError
+from ..files import os_reason
 from ..inference.colorizer import OUTPUTS, Colorizer
 from ..inference.layered import LAYERED_TYPES, label_map_bytes, label_map_rgb_bytes, layered_bytes
 
@@ -317,7 +320,24 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
     return app
 
 
+def check_listen(host: str, port: int) -> None:
+    """Prove host:port can be listened on before the model loads and uvicorn starts: a port out of range
+    or already taken is then one line, where uvicorn would raise OverflowError or log its failure over
+    several lines and exit 3. The probe binds as uvicorn does (SO_REUSEADDR) and closes at once."""
+    if not 1 <= port <= 65535:
+        raise InvalidArgument(f"--port {port}: not a port number (1 to 65535)")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise InvalidArgument(f"--port {port}: address already in use") from None
+        raise InvalidArgument(f"--host {host}: cannot listen on port {port} ({os_reason(e)})") from None
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, config: ServerConfig = ServerConfig()) -> None:
     import uvicorn
 
+    check_listen(host, port)
     uvicorn.run(create_app(config), host=host, port=port, log_level="info")

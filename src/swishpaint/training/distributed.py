@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..configs import check_device
+
 
 @dataclass
 class DistInfo:
@@ -30,11 +32,11 @@ class DistInfo:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """'auto': this rank's GPU when there is one, else the CPU; any other name passes the one device check
+    (an InvalidArgument naming the config key, not a traceback from torch)."""
     if name == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use device=cpu")
-    return torch.device(name)
+    return torch.device(check_device(name, where=f"device={name}"))
 
 
 def init_distributed(device: str = "auto") -> DistInfo:
