@@ -10,8 +10,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from .errors import InvalidArgument, SwishpaintError
-from .files import os_reason
+from .errors import InvalidArgument, SwishpaintError, os_reason
 
 T = TypeVar("T")
 

@@ -21,3 +21,8 @@ class InvalidArgument(SwishpaintError, ValueError):
 
 class OutputError(SwishpaintError):
     """An output cannot be written: the folder is a file, read-only, or the disk is full."""
+
+
+def os_reason(e: OSError) -> str:
+    """An OSError as a short reason, without the file name the caller already prints."""
+    return e.strerror or str(e)

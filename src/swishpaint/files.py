@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import OutputError
+from .errors import OutputError, os_reason
 
 
 def sha256_file(path: str | Path) -> str:
@@ -20,11 +20,6 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def os_reason(e: OSError) -> str:
-    """An OSError as a short reason, without the file name the caller already prints."""
-    return e.strerror or str(e)
 
 
 def prepare_output_dir(path: str | Path) -> Path:

@@ -17,8 +17,8 @@ import numpy as np
 from ..configs import INFERENCE_DEVICE
 from ..data.datasets import DataConfig, SketchColorDataset
 from ..data.hints import check_protocols, held_out_hints
-from ..errors import InvalidArgument, OutputError
-from ..files import check_new_output, os_reason
+from ..errors import InvalidArgument, OutputError, os_reason
+from ..files import check_new_output
 from ..models.registry import CHOOSER_FILE
 from ..regions.choice import RegionChooser, RegionOptions
 from ..regions.classical import region_means

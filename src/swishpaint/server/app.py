@@ -32,8 +32,7 @@ from starlette.exceptions import HTTPException
 from ..configs import INFERENCE_DEVICE
 from ..data.images import (UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA, from_float_array, load_grey,
                            load_rgb, load_rgba, to_float_array)
-from ..errors import InvalidArgument, SwishpaintError
-from ..files import os_reason
+from ..errors import InvalidArgument, SwishpaintError, os_reason
 from ..inference.colorizer import OUTPUTS, Colorizer
 from ..inference.layered import LAYERED_TYPES, label_map_bytes, label_map_rgb_bytes, layered_bytes
 
