@@ -1,6 +1,7 @@
 """Colouring an animation from a keyframe: region matching, chaining, palettes, the CLI and the benchmark."""
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -162,12 +163,20 @@ def test_sequence_benchmark_scores_every_row(tmp_path, model_dir):
     assert table["keyframe matching"]["10 apart"]["pixel_accuracy"] > table["max-overlap (no alignment)"]["10 apart"]["pixel_accuracy"]
 
 
+def write_cut(folder: Path, frames: dict[str, float | bytes]) -> Path:
+    """folder/key.png (pose 0, coloured) and folder/frames/<name>: pose t's line art, or raw bytes."""
+    Image.fromarray((pose(0)[0] * 255).astype(np.uint8)).save(folder / "key.png")
+    (folder / "frames").mkdir()
+    for name, t in frames.items():
+        if isinstance(t, bytes):
+            (folder / "frames" / name).write_bytes(t)
+        else:
+            Image.fromarray((pose(t)[1] * 255).astype(np.uint8)).save(folder / "frames" / name)
+    return folder / "frames"
+
+
 def test_palette_out_never_replaces_the_key_a_frame_or_an_earlier_palette(tmp_path, model_dir, capsys):
-    key_colour, _ = pose(0)
-    Image.fromarray((key_colour * 255).astype(np.uint8)).save(tmp_path / "key.png")
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    Image.fromarray((pose(0.5)[1] * 255).astype(np.uint8)).save(frames / "f0.png")
+    frames = write_cut(tmp_path, {"f0.png": 0.5})
     (tmp_path / "palette.json").write_text("an earlier palette")
     before = {p: p.read_bytes() for p in (tmp_path / "key.png", frames / "f0.png", tmp_path / "palette.json")}
     for target, flags, problem in ((tmp_path / "key.png", ["--overwrite"], "is one of the inputs"),
@@ -182,13 +191,7 @@ def test_palette_out_never_replaces_the_key_a_frame_or_an_earlier_palette(tmp_pa
 
 
 def test_a_bad_frame_fails_alone_and_the_next_follows_the_last_good_one(tmp_path, model_dir, capsys):
-    key_colour, _ = pose(0)
-    Image.fromarray((key_colour * 255).astype(np.uint8)).save(tmp_path / "key.png")
-    frames = tmp_path / "frames"
-    frames.mkdir()
-    Image.fromarray((pose(0.5)[1] * 255).astype(np.uint8)).save(frames / "f0.png")
-    (frames / "f1.png").write_bytes(b"not a png")
-    Image.fromarray((pose(1.0)[1] * 255).astype(np.uint8)).save(frames / "f2.png")
+    frames = write_cut(tmp_path, {"f0.png": 0.5, "f1.png": b"not a png", "f2.png": 1.0})
     out = tmp_path / "out"
     assert main(["colorize", str(frames), "-o", str(out), "--model", str(model_dir),
                  "--reference", str(tmp_path / "key.png")]) == 1
