@@ -134,7 +134,7 @@ def test_bench_train_quick_writes_results(tmp_path, capsys):
 
     out = tmp_path / "results.json"
     assert main(["bench", "train", "--quick", "--runs", "1", "--out", str(out)]) == 0
-    data = json.loads(out.read_text())["train"]
+    data = json.loads(out.read_text())["train-quick"]
     assert data["quick"] and {"cpu-demo (SwishU-net)", "U-net baseline"} <= set(data)
     assert all(data[k]["images_per_s"] > 0 for k in ("cpu-demo (SwishU-net)", "U-net baseline"))
 
@@ -144,10 +144,33 @@ def test_bench_regions_quick_measures_every_case(tmp_path):
 
     out = tmp_path / "results.json"
     assert main(["bench", "regions", "--quick", "--runs", "1", "--out", str(out)]) == 0
-    data = json.loads(out.read_text())["regions"]
+    data = json.loads(out.read_text())["regions-quick"]
     for case in ("segmentation", "segmentation_large", "pipeline"):
         assert "error" not in data[case], data[case]
     assert data["segmentation"]["median_ms"] > 0 and data["pipeline"]["ratio"] > 0
+
+
+def test_bench_refuses_a_results_file_it_cannot_update_before_measuring(tmp_path, capsys, monkeypatch):
+    from swishpaint.cli import main
+
+    recorded = {"regions": {"quick": False, "pipeline": {"ratio": 1.2}}}
+    out = tmp_path / "results.json"
+    for content, problem in (("not json", "not a swishpaint results file (JSONDecodeError)"),
+                             ("[1, 2]", "not a swishpaint results file (not a JSON object)")):
+        out.write_text(content)
+        assert main(["bench", "regions", "--quick", "--out", str(out)]) == 2
+        err = capsys.readouterr()
+        assert err.err == f"swishpaint: error: {out}: {problem}; give another --out\n" and "segmentation" not in err.out
+        assert out.read_text() == content
+    assert main(["bench", "regions", "--runs", "0", "--out", str(out)]) == 2
+    assert "--runs must be at least 1" in capsys.readouterr().err
+    out.write_text(json.dumps(recorded))
+    from swishpaint.experiments import bench
+
+    monkeypatch.setattr(bench, "bench_regions", lambda runs, quick: {"pipeline": {"ratio": 9.9}})  # a smoke test's
+    assert main(["bench", "regions", "--quick", "--runs", "1", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["regions"] == recorded["regions"] and data["regions-quick"]["pipeline"]["ratio"] == 9.9
 
 
 def test_bench_case_failure_is_reported_not_hung_on():

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..files import atomic_write_text
+from ..errors import InvalidArgument, OutputError
+from ..files import atomic_write_text, prepare_output_dir
 from ..metrics.timing import median_time
 
 
@@ -292,14 +293,43 @@ def bench_regions(runs: int, quick: bool) -> dict:
             "targets": {"segmentation_ms_512": 60, "pipeline_ratio": 1.5, "sequence_seconds_per_frame_512": 0.5}}
 
 
+def section_name(what: str, quick: bool) -> str:
+    """The results file's section for a run: a --quick smoke test has its own ("regions-quick"), so it
+    never replaces the recorded full numbers."""
+    return f"{what}-quick" if quick else what
+
+
+def read_results(out: Path) -> dict:
+    """The results file's sections ({} when it does not exist yet); anything else at that path is refused
+    before minutes of measuring, not after."""
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder; give the results file's name")
+    if not out.exists():
+        return {}
+    try:
+        data = json.loads(out.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise OutputError(f"{out}: not a swishpaint results file ({e.__class__.__name__}); give another --out") from None
+    if not isinstance(data, dict):
+        raise OutputError(f"{out}: not a swishpaint results file (not a JSON object); give another --out")
+    return data
+
+
 def run_bench(what: str, out: Path, runs: int = 5, quick: bool = False) -> dict:
-    """Run a benchmark and merge its section into the results file (atomically)."""
+    """Run a benchmark and merge its section into the results file (atomically): a run refreshes its own
+    section (section_name) and keeps the others."""
     from .page_bench import bench_page
 
+    if runs < 1:
+        raise InvalidArgument(f"--runs must be at least 1, got {runs}")
+    read_results(out)
+    prepare_output_dir(out.parent)
     result = {"infer": bench_infer, "train": bench_train, "regions": bench_regions, "page": bench_page}[what](runs, quick)
-    data = json.loads(out.read_text()) if out.is_file() else {}
-    data[what] = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.processor() or platform.machine(),
-                  "torch": torch.__version__, "threads": torch.get_num_threads(), "quick": quick, **result}
+    data = read_results(out)  # again: another bench may have written its section meanwhile
+    data[section_name(what, quick)] = {"date": time.strftime("%Y-%m-%d %H:%M"),
+                                       "machine": platform.processor() or platform.machine(),
+                                       "torch": torch.__version__, "threads": torch.get_num_threads(), "quick": quick,
+                                       **result}
     atomic_write_text(out, json.dumps(data, indent=1))
     print(f"wrote {out}")
     return data
