@@ -275,6 +275,41 @@ def test_health_answers_within_a_second_during_slow_decoding_and_encoding(colori
         assert big.result().status_code == 200
 
 
+def test_a_request_holds_its_queue_slot_while_it_decodes(colorizer, monkeypatch):
+    import swishpaint.server.app as app_module
+
+    gate, started, real = threading.Event(), threading.Event(), app_module.load_grey
+
+    def held(*args, **kwargs):  # a large upload still decoding
+        started.set()
+        gate.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "load_grey", held)
+    client = TestClient(create_app(ServerConfig(queue_size=1), colorizer))
+    sketch = png(sketch_of(drawing(0, 64)))
+    post = lambda: client.post("/api/colorize", files={"sketch": ("s.png", sketch, "image/png")})  # noqa: E731
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(post)
+        assert started.wait(10)
+        assert client.get("/api/health").json()["pending"] == 1
+        assert post().status_code == 503  # decoding counts against the queue: no unbounded decodes
+        gate.set()
+        assert first.result().status_code == 200
+    assert client.get("/api/health").json()["pending"] == 0
+
+
+def test_a_sequence_request_past_its_pixel_budget_is_refused(colorizer):
+    from .test_sequence import SIZE
+
+    client = TestClient(create_app(ServerConfig(max_sequence_pixels=2 * SIZE * SIZE), colorizer))
+    files, _ = cut_upload()  # three frames of SIZE²
+    r = client.post("/api/colorize-sequence", files=files)
+    assert r.status_code == 413 and "at frame 3" in r.json()["error"] and "smaller parts" in r.json()["error"]
+    assert client.post("/api/colorize-sequence", files=files[:3]).status_code == 200
+    assert client.get("/api/health").json()["pending"] == 0
+
+
 def cut_upload(key_sketch: bool = False) -> tuple[list, list[float]]:
     """A coloured keyframe of the walking character of test_sequence and three later frames' line art,
     as the multipart files of /api/colorize-sequence, with the frames' times."""

@@ -1,7 +1,8 @@
 """`swishpaint serve`: a FastAPI app with a REST API and one self-contained page (no CDN, no build step).
 
 Decoding runs in a thread pool and inference plus PNG encoding in one worker thread, all off the
-event loop, behind a bounded queue: when it is full the API answers 503 with Retry-After, and
+event loop, behind one bounded queue that decoding counts against too (a request holds its slot from
+its decode to its reply): when it is full the API answers 503 with Retry-After, and
 /api/health stays responsive while the model works. The upload cap is enforced while the body
 streams, so a chunked upload without Content-Length is cut off at the cap, not spooled first. Every
 error is a JSON body {"error": ...} whose HTTP status follows from the exception's type; tracebacks
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import errno
 import io
 import logging
@@ -47,6 +49,8 @@ class ServerConfig:
     max_pixels: int = UPLOAD_MAX_PIXELS
     queue_size: int = 4  # requests waiting or running before 503
     max_frames: int = 48  # frames in one /api/colorize-sequence request (the body cap still holds)
+    max_sequence_pixels: int = 64_000_000  # all frames of one sequence request together: line art
+    # compresses so well that the body cap alone would let 48 frames of 16 Mpx (GBs, minutes) through
     device: str = INFERENCE_DEVICE
 
 
@@ -199,16 +203,21 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
         return {"models": [{"name": colorizer.name, "candidates": colorizer.candidates,
                             "takes_hints": colorizer.takes_hints, "working_size": colorizer.working_size}]}
 
-    async def in_worker(work):
-        """Run `work` on the one inference thread, behind the bounded queue: 503 when it is full."""
+    @contextlib.asynccontextmanager
+    async def queue_slot():
+        """A place in the bounded queue for one request, from its decode to its reply: 503 when it is full."""
         if not slots.acquire(blocking=False):
             raise ApiError(503, "busy: too many requests in the queue; try again shortly", {"Retry-After": "2"})
         state["pending"] += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(executor, work)
+            yield
         finally:
             state["pending"] -= 1
             slots.release()
+
+    async def in_worker(work):
+        """Run `work` on the one inference thread (inside the request's queue slot)."""
+        return await asyncio.get_running_loop().run_in_executor(executor, work)
 
     @app.post("/api/colorize")
     async def colorize(sketch: UploadFile = File(..., description="the sketch: PNG, JPEG or WEBP"),
@@ -242,11 +251,6 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
                 if hint_bytes else None
             return grey, hint_im
 
-        loop = asyncio.get_running_loop()
-        grey, hint_im = await loop.run_in_executor(None, decode)  # a 4096² decode takes seconds
-        if hint_im is not None and not colorizer.takes_hints:
-            raise ApiError(422, "this model takes no hints")
-
         def work():
             notes: list[str] = []
             colouring = colorizer.colorize_regions(grey, hints=hint_im, candidates=start + candidates,
@@ -270,7 +274,11 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
                                                                colouring.sketch), LAYERED_TYPES[layers])
             return images, notes, extra
 
-        urls, warnings, extra = await in_worker(work)
+        async with queue_slot():
+            grey, hint_im = await asyncio.get_running_loop().run_in_executor(None, decode)  # 4096²: seconds
+            if hint_im is not None and not colorizer.takes_hints:
+                raise ApiError(422, "this model takes no hints")
+            urls, warnings, extra = await in_worker(work)  # work reads grey and hint_im, decoded just above
         return {"width": grey.width, "height": grey.height, "start": start, "candidates": len(urls),
                 "warnings": warnings, "images": urls, **extra}
 
@@ -293,10 +301,14 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
             key_rgb = to_float_array(load_rgb(key_bytes, config.max_pixels, name=key.filename or "key"))
             key_lines = load_grey(key_sketch_bytes, config.max_pixels, name=key_sketch.filename or "key sketch") \
                 if key_sketch_bytes else None
-            return key_rgb, key_lines, [load_grey(data, config.max_pixels, name=f.filename or f"frame {i + 1}")
-                                        for i, (f, data) in enumerate(zip(frames, frame_bytes))]
-
-        key_rgb, key_lines, greys = await asyncio.get_running_loop().run_in_executor(None, decode)
+            greys, total = [], 0
+            for i, (f, data) in enumerate(zip(frames, frame_bytes)):
+                greys.append(load_grey(data, config.max_pixels, name=f.filename or f"frame {i + 1}"))
+                total += greys[-1].width * greys[-1].height
+                if total > config.max_sequence_pixels:
+                    raise ApiError(413, f"the frames hold more than {config.max_sequence_pixels // 1_000_000} Mpx "
+                                        f"together (at frame {i + 1}); send the cut in smaller parts")
+            return key_rgb, key_lines, greys
 
         def work():
             colourings = colorizer.colorize_sequence(greys, reference=key_rgb, reference_sketch=key_lines)
@@ -305,7 +317,9 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
                      "unmatched": [list(centre) for centre in c.unmatched_centres()]}
                     for grey, c in zip(greys, colourings)]
 
-        return {"frames": await in_worker(work)}
+        async with queue_slot():
+            key_rgb, key_lines, greys = await asyncio.get_running_loop().run_in_executor(None, decode)
+            return {"frames": await in_worker(work)}
 
     @app.get("/", include_in_schema=False)
     async def index():
