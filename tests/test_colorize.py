@@ -84,7 +84,12 @@ def test_hints_checks(model_dir, sketches, tmp_path, capsys):
     hints.save(tmp_path / "small_hints.png")
     code = main(["colorize", str(sketch), "-o", str(tmp_path / "o2"), "--model", str(model_dir),
                  "--hints", str(tmp_path / "small_hints.png"), "-k", "2"])
-    assert code == 0 and "hints resized" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 0 and "hints resized from 35x35 to the sketch's size 70x70" in err and "stretched" not in err
+    hints.resize((35, 20)).save(tmp_path / "wide_hints.png")
+    code = main(["colorize", str(sketch), "-o", str(tmp_path / "o3"), "--model", str(model_dir),
+                 "--hints", str(tmp_path / "wide_hints.png")])
+    assert code == 0 and "from 35x20 to the sketch's size 70x70 and stretched" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("model", ["swish_unet_tiny", "unet_tiny"])

@@ -171,8 +171,9 @@ def _as_grey(image: ImageLike, max_pixels: int) -> Image.Image:
     return composite_on_white(image).convert("L")
 
 
-def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels: int) -> tuple[torch.Tensor, bool]:
-    """Hints as (4, H, W) at the sketch's size; returns (hints, resized?)."""
+def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels: int) -> tuple[torch.Tensor, str]:
+    """Hints as (4, H, W) at the sketch's size (W, H), and a note for the person when they had to be
+    resized ("" when not): stretched to another shape, they may no longer sit on their regions."""
     if isinstance(hints, torch.Tensor):
         t = hints
     else:
@@ -190,8 +191,13 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
                 raise NotRGBA("<hints image>", f"hints must be RGBA (alpha > 0 marks a hint), got mode {hints.mode}")
             im = hints.convert("RGBA")
         t = hints_from_rgba(im)
-    resized = tuple(t.shape[-2:]) != (size[1], size[0])
-    return (resize_hints(t, (size[1], size[0])) if resized else t), resized
+    h, w = t.shape[-2:]
+    if (w, h) == tuple(size):
+        return t, ""
+    note = f"hints resized from {w}x{h} to the sketch's size {size[0]}x{size[1]}"
+    if abs(w / h - size[0] / size[1]) > 0.01 * size[0] / size[1]:
+        note += " and stretched (their shape differs from the sketch's): check that they sit on their regions"
+    return resize_hints(t, (size[1], size[0])), note
 
 
 class Colorizer:
@@ -294,9 +300,9 @@ class Colorizer:
             del grey
             hint_full = None
             if hints is not None:
-                hint_full, resized = _as_hints(hints, (sketch.shape[2], sketch.shape[1]), self.max_pixels)
-                if resized and warnings is not None:
-                    warnings.append(f"hints resized to the sketch's size {sketch.shape[2]}x{sketch.shape[1]}")
+                hint_full, note = _as_hints(hints, (sketch.shape[2], sketch.shape[1]), self.max_pixels)
+                if note and warnings is not None:
+                    warnings.append(note)
             small_sketch, colours, every = self._colour(sketch, hint_full, working, candidates)
         plain = sketch[0].numpy()
         seg = (segmentation or segment(plain, self.segment_config)) if regions else None
