@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 
 import numpy as np
 import pytest
@@ -58,11 +59,13 @@ def test_color_only_folder_extracts_and_caches_sketches_and_skips_bad_files(colo
 
 def test_data_check_reports_unreadable_files(color_dir, capsys):
     report = check_dataset(color_dir)
-    assert report["splits"]["train"]["samples"] == 12 and report["splits"]["val"]["samples"] == 3
+    assert report["splits"]["train"]["samples"] == 8 and report["splits"]["val"]["samples"] == 3  # readable only
+    assert report["splits"]["train"]["unreadable"] == 4 and report["splits"]["val"]["unreadable"] == 0
     assert len(report["unreadable"]) == 4
     assert main(["data", "check", str(color_dir)]) == 1
     out = capsys.readouterr().out
     assert "layout color" in out and "truncated.png" in out
+    assert "train      8 samples" in out and ", 4 unreadable" in out
 
 
 def test_data_check_fails_on_a_folder_without_images(tmp_path, capsys):
@@ -200,3 +203,138 @@ def test_image_tensor_conversions_round_trip_and_round_half_up():
     assert image_to_tensor(im).shape == (3, 16, 16) and image_to_tensor(im.convert("RGBA"), "RGBA").shape == (4, 16, 16)
     half = torch.full((1, 1, 2), 0.5 / 255)  # exactly half a level: rounds up, as every writer does
     assert np.asarray(tensor_to_image(half)).tolist() == [[1, 1]]
+
+
+def test_data_check_and_training_say_not_a_folder_for_a_file(tmp_path, capsys):
+    drawing(0).save(tmp_path / "sketch.png")
+    assert main(["data", "check", str(tmp_path / "sketch.png")]) == 2
+    assert capsys.readouterr().err == f"swishpaint: error: {tmp_path / 'sketch.png'}: not a folder\n"
+    with pytest.raises(Exception, match="not a folder"):
+        SketchColorDataset(DataConfig(root=str(tmp_path / "sketch.png")), "train")
+
+
+# ---------------------------------------------------------------- data pack
+
+
+def _col(tmp_path, name: str = "col", n: int = 3):
+    """A tiny colour-only corpus: n train images and one val image, 48 px."""
+    root = tmp_path / name
+    for split, count in (("train", n), ("val", 1)):
+        (root / split).mkdir(parents=True)
+        for i in range(count):
+            drawing(i + 10 * (split == "val"), 48).save(root / split / f"img{i}.png")
+    return root
+
+
+def _tree(folder):
+    """{relative path: bytes} of every file below folder: proves a refused run changed nothing."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _pack(*args) -> int:
+    return main(["data", "pack", *map(str, args)])
+
+
+def _one_error(capsys, expected: str) -> None:
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"swishpaint: error: {expected}"] and "Traceback" not in captured.err
+
+
+def test_pack_refuses_an_output_that_is_or_is_inside_or_holds_its_input(tmp_path, capsys):
+    col = _col(tmp_path)
+    before = _tree(col)
+    assert _pack(col, col) == 2
+    _one_error(capsys, f"{col}: is the input folder; write the pack elsewhere")
+    assert _pack(col, col / "train" / "sub") == 2
+    _one_error(capsys, f"{col / 'train' / 'sub'}: is inside the input folder {col}; write the pack elsewhere")
+    assert _pack(col, tmp_path) == 2
+    _one_error(capsys, f"{tmp_path}: holds the input folder {col}; write the pack elsewhere")
+    assert _tree(col) == before and not (col / "train" / "sub").exists()
+
+
+def test_pack_gives_images_sharing_a_stem_their_own_names(tmp_path, capsys):
+    col = _col(tmp_path, n=1)
+    drawing(5, 48).save(col / "train" / "img0.jpg")
+    assert _pack(col, tmp_path / "p") == 0
+    assert "packed 3 images" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "p" / "train").iterdir()) == ["img0.webp", "img0_png.webp"]
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    assert sorted(f["file"] for f in manifest["files"]) == ["train/img0.webp", "train/img0_png.webp", "val/img0.webp"]
+
+
+def test_pack_resumes_only_its_own_pack_and_refuses_other_folders(tmp_path, capsys):
+    col = _col(tmp_path)
+    foreign = tmp_path / "nonempty"
+    (foreign / "train").mkdir(parents=True)
+    Image.new("RGB", (8, 8), "red").save(foreign / "train" / "img0.webp")
+    assert _pack(col, foreign) == 2
+    _one_error(capsys, f"{foreign}: is not empty and holds no earlier pack; pass --overwrite to pack into it "
+                       f"anyway, or choose an empty folder")
+    assert _tree(foreign).keys() == {"train/img0.webp"}
+
+    packed = tmp_path / "p"
+    assert _pack(col, packed, "--max-side", 32) == 0
+    first = _tree(packed)
+    (packed / "train" / "img1.webp").unlink()  # an interrupted run: a re-run packs only what is missing
+    assert _pack(col, packed, "--max-side", 32) == 0
+    assert _tree(packed) == first
+    capsys.readouterr()
+    assert _pack(col, packed, "--max-side", 16) == 2
+    _one_error(capsys, f"{packed}: was packed with --max-side 32; pass --overwrite to repack everything with the "
+                       f"new settings, or choose another folder")
+    assert _tree(packed) == first
+    assert _pack(col, packed, "--max-side", 16, "--max-per-folder", 2, "--overwrite") == 0
+    assert "removed 1 image(s) of the earlier pack" in capsys.readouterr().out
+    assert sorted(_tree(packed)) == ["manifest.json", "train/img0.webp", "train/img1.webp", "val/img0.webp"]
+    with Image.open(packed / "train" / "img0.webp") as im:
+        assert max(im.size) == 16
+    assert json.loads((packed / "manifest.json").read_text())["packed"]["max_side"] == 16
+    assert _pack(col, foreign, "--overwrite") == 0  # a foreign folder, on request: every image packed anew
+    with Image.open(foreign / "train" / "img0.webp") as im:
+        assert im.size == (48, 48)
+
+
+def test_pack_names_every_unreadable_image_and_exits_1(tmp_path, capsys):
+    col = _col(tmp_path)
+    (col / "train" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    assert _pack(col, tmp_path / "p") == 1
+    captured = capsys.readouterr()
+    err = captured.err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"swishpaint: error: {col / 'train' / 'bad.png'}: ")
+    assert err[0].endswith("; not packed")
+    assert "packed 4 images" in captured.out and "1 unreadable image(s) skipped" in captured.out
+
+
+@pytest.mark.parametrize("option, value, problem", [
+    ("--max-side", "-5", "must be at least 1 (pixels of the longest side)"),
+    ("--max-side", "0", "must be at least 1 (pixels of the longest side)"),
+    ("--quality", "-1", "must be 0 to 100, or 101 for lossless"),
+    ("--quality", "500", "must be 0 to 100, or 101 for lossless"),
+    ("--max-per-folder", "-2", "must be 0 (keep all) or more"),
+])
+def test_pack_settings_out_of_range_are_one_line_before_any_work(tmp_path, capsys, option, value, problem):
+    col = _col(tmp_path, n=1)
+    assert _pack(col, tmp_path / "p6", option, value) == 2
+    _one_error(capsys, f"{option} {value}: {problem}")
+    assert not (tmp_path / "p6").exists()
+
+
+def test_pack_and_builds_into_a_file_are_one_line(tmp_path, capsys):
+    col = _col(tmp_path, n=1)
+    sketch = tmp_path / "sketch.png"
+    drawing(0).save(sketch)
+    before = sketch.read_bytes()
+    assert _pack(col, sketch) == 2
+    _one_error(capsys, f"{sketch}: output folder is a file")
+    assert main(["data", "build-demo", "--out", str(sketch)]) == 2
+    _one_error(capsys, f"{sketch}: output folder is a file")
+    assert main(["data", "build-anime", "--out", str(sketch), "--sources", "openmoji"]) == 2
+    _one_error(capsys, f"{sketch}: output folder is a file")
+    assert sketch.read_bytes() == before
+    assert _pack(tmp_path / "missing", tmp_path / "p") == 2
+    _one_error(capsys, f"{tmp_path / 'missing'}: no such dataset folder")
+    assert _pack(sketch, tmp_path / "p") == 2
+    _one_error(capsys, f"{sketch}: not a folder")
+    assert main(["data", "build-demo", "--out", str(tmp_path / "d"), "--workers", "0"]) == 2
+    _one_error(capsys, "--workers 0: must be at least 1")
+    assert not (tmp_path / "d").exists() and not (tmp_path / "p").exists()

@@ -199,12 +199,37 @@ def _print_manifest(m: dict, out: str, source_line) -> int:
     return 0
 
 
+def _check_counts(args, minimums: dict[str, int]) -> None:
+    """One line naming the option for a count below its least sensible value (0 workers, a negative
+    size), before any download or render starts."""
+    for option, least in minimums.items():
+        value = getattr(args, option.lstrip("-").replace("-", "_"))
+        if value < least:
+            raise UserError(f"{option} {value}: must be at least {least}")
+
+
+def _cmd_data_pack(args) -> int:
+    """Pack, then one line per unreadable image left out (exit 1 then, like colorize's bad files)."""
+    from .data.pack import pack_corpus
+
+    report = pack_corpus(args.root, args.out, args.max_side, args.quality, args.max_per_folder, args.overwrite)
+    for path, reason in report["skipped"].items():
+        print(f"swishpaint: error: {path}: {reason}; not packed", file=sys.stderr)
+    if report["removed"]:
+        print(f"removed {report['removed']} image(s) of the earlier pack that these settings leave out")
+    skipped = len(report["skipped"])
+    print(f"packed {report['images']} images, {report['bytes'] / 2**20:.1f} MiB into {args.out}"
+          + (f"; {skipped} unreadable image(s) skipped" if skipped else ""))
+    return 1 if skipped else 0
+
+
 def _cmd_data(args) -> int:
     if args.data_cmd == "build-demo":
         from tqdm import tqdm
 
         from .data.demo_corpus import build_demo_corpus
 
+        _check_counts(args, {"--max-per-source": 1, "--max-side": 1, "--workers": 1})
         cache = Path(args.cache) if args.cache else Path(args.out) / ".debs"
         m = build_demo_corpus(args.out, cache, args.max_per_source, args.max_side, args.workers, progress=tqdm)
         return _print_manifest(m, args.out, lambda name, s: (
@@ -213,6 +238,7 @@ def _cmd_data(args) -> int:
     if args.data_cmd == "build-anime":
         from .data.anime_corpus import SOURCES, BuildConfig, build_anime_corpus
 
+        _check_counts(args, {"--frames-per-model": 1, "--tuning-sequences": 0})
         cache = args.cache or str(Path(args.out) / ".cache")
         cfg = BuildConfig(args.out, cache, frames_per_model=args.frames_per_model,
                           tuning_sequences=args.tuning_sequences,
@@ -222,17 +248,14 @@ def _cmd_data(args) -> int:
             f"{name:13s} train {s['train']:5d} val {s['val']:4d} characters {s['characters']:4d} "
             f"rejected {s['rejected']:4d}  {s['licence']}"))
     if args.data_cmd == "pack":
-        from .data.pack import pack_corpus
-
-        report = pack_corpus(args.root, args.out, args.max_side, args.quality, args.max_per_folder)
-        print(f"packed {report['images']} images, {report['bytes'] / 2**20:.1f} MiB into {args.out}")
-        return 0
+        return _cmd_data_pack(args)
     from .data.datasets import check_dataset
 
     report = check_dataset(args.root)
     print(f"layout {report['layout']}")
     for split, s in report["splits"].items():
-        print(f"{split:5s} {s['samples']:6d} samples, sizes {s['min_size']} .. {s['max_size']}")
+        print(f"{split:5s} {s['samples']:6d} samples, sizes {s['min_size']} .. {s['max_size']}"
+              + (f", {s['unreadable']} unreadable" if s["unreadable"] else ""))
     for path, reason in report["unreadable"].items():
         print(f"unreadable: {path}: {reason}")
     return 1 if report["unreadable"] else 0
@@ -376,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--max-side", type=int, default=320)
     k.add_argument("--quality", type=int, default=90, help="WebP quality (101 = lossless)")
     k.add_argument("--max-per-folder", type=int, default=0, help="keep at most this many images per folder")
+    k.add_argument("--overwrite", action="store_true",
+                   help="pack into a non-empty OUT that is not an earlier pack of ROOT with these settings, "
+                        "repacking everything (by default such an OUT is refused; the same pack resumes)")
     c = dsub.add_parser("check", help="layout, counts, sizes and unreadable files of a dataset")
     c.add_argument("root")
     s.set_defaults(func=_cmd_data)

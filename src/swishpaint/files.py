@@ -8,7 +8,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .errors import OutputError, os_reason
 
@@ -55,6 +55,18 @@ def check_new_output(path: str | Path, overwrite: bool = False, inputs: tuple[st
     keep_existing(path, overwrite)
     prepare_output_dir(path.parent)
     return path
+
+
+def candidate_names(relative: Path) -> Iterable[str]:
+    """dog.webp -> dog, dog_webp, dog_2, dog_3, ...: the first that clashes with nothing is used. One rule
+    for every command that derives output names from input stems (colorize, lines, data pack), so two
+    inputs differing only in suffix never share an output."""
+    yield relative.stem
+    yield f"{relative.stem}_{relative.suffix.lstrip('.').lower()}"
+    n = 2
+    while True:
+        yield f"{relative.stem}_{n}"
+        n += 1
 
 
 def keep_existing(path: Path, overwrite: bool = False) -> None:

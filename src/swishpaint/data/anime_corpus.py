@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image
 
-from ..files import atomic_write_text
+from ..files import atomic_write_text, prepare_output_dir
 from .datasets import DatasetError
 from .demo_corpus import Filter, _fit, fetch_package, judge
 from .images import ImageError, composite_on_white, load_rgb, open_image, save_png
@@ -454,10 +454,11 @@ def build_anime_corpus(cfg: BuildConfig, log: Callable[[str], None] = print) -> 
     """Build (or resume) the corpus; returns (and writes) the manifest."""
     start = time.time()
     out, cache = Path(cfg.out), Path(cfg.cache)
-    out.mkdir(parents=True, exist_ok=True)
     for name in cfg.sources:
         if name not in SOURCES:
             raise DatasetError(f"unknown source {name!r}; choose from {', '.join(SOURCES)}")
+    prepare_output_dir(out)  # a file or read-only --out fails here, not after minutes of downloads
+    prepare_output_dir(cache)
     order = sorted(cfg.sources, key=lambda s: PRIORITY.index(s))  # anime first, then the rest
     for name in order:
         t = time.time()

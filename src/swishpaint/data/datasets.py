@@ -89,8 +89,10 @@ def _layout_of(folder: Path) -> str:
 def detect_layout(root: str | Path) -> str:
     """'kaggle', 'paired' or 'color' for a dataset folder (looking into train/ when present)."""
     root = Path(root)
-    if not root.is_dir():
+    if not root.exists():
         raise DatasetError(f"{root}: no such dataset folder")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
     return _layout_of(_split_dir(root, "train") or root)
 
 
@@ -215,23 +217,30 @@ def _grey_tensor(im: Image.Image) -> torch.Tensor:
 
 
 def check_dataset(root: str | Path, val_percent: float = 5.0, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
-    """Decode every file of a dataset: layout, counts per split, size range, unreadable files. A folder
+    """Decode every file of a dataset: layout, counts per split, size range, unreadable files. 'samples'
+    counts only samples whose files all decode (what training gets); 'unreadable' the others. A folder
     without a single image is no dataset, so it is an error, not a report of zeros."""
     report: dict = {"root": str(root), "layout": detect_layout(root), "splits": {}, "unreadable": {}}
+    found = 0
     for split in SPLITS:
         _, refs = find_samples(root, split, val_percent)
-        sizes = []
+        found += len(refs)
+        sizes, bad = [], 0
         for ref in refs:
+            readable = True
             for path in filter(None, (ref.color, ref.sketch)):
                 try:
                     sizes.append(load_rgb(path, max_pixels).size)
                 except ImageError as e:
                     report["unreadable"][str(path)] = e.reason
+                    readable = False
+            bad += not readable
         report["splits"][split] = {
-            "samples": len(refs),
+            "samples": len(refs) - bad,
+            "unreadable": bad,
             "min_size": list(min(sizes, key=lambda s: s[0] * s[1])) if sizes else None,
             "max_size": list(max(sizes, key=lambda s: s[0] * s[1])) if sizes else None,
         }
-    if not any(s["samples"] for s in report["splits"].values()):
+    if not found:
         raise DatasetError(f"{root}: no images found in the train or val split (layout {report['layout']})")
     return report

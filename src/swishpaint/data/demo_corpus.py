@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..files import atomic_write_text
+from ..files import atomic_write_text, prepare_output_dir
 from .datasets import DatasetError
 from .images import ImageError, load_rgb, save_png
 
@@ -189,6 +189,8 @@ def build_demo_corpus(out: str | Path, cache: str | Path, max_per_source: int = 
     """Build the corpus into `out`; returns (and writes) the manifest."""
     start = time.time()
     out, cache = Path(out), Path(cache)
+    prepare_output_dir(out)  # a file or read-only --out fails here, not after the downloads
+    prepare_output_dir(cache)
     manifest: dict = {"sources": {}, "files": [], "max_side": max_side, "max_per_source": max_per_source}
     tasks = []
     for source in sources:

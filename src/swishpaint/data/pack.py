@@ -3,6 +3,10 @@
 `swishpaint data pack DIR OUT` writes every image of DIR/train and DIR/val (and DIR/sequences, when
 present) as WebP with its longest side at most `max_side`, in the same layout, so training and
 evaluation read OUT unchanged. The manifest is copied with its file names pointing at the packed files.
+
+Packing is resumable: OUT/manifest.json records where and how it was packed (written before the first
+image), and a re-run with the same root and settings skips the images already there. Any other
+non-empty OUT is refused unless overwrite, because its files would otherwise pass for packed ones.
 """
 
 from __future__ import annotations
@@ -10,26 +14,98 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..files import atomic_write, atomic_write_text
+from ..errors import InvalidArgument, OutputError
+from ..files import FileGroup, atomic_write_text, candidate_names, output_folder
 from .datasets import DatasetError
 from .demo_corpus import _fit
 from .images import ImageError, list_images, load_rgb
 
 FOLDERS = ("train", "val", "sequences")
+LOSSLESS = 101  # --quality 101: lossless WebP
 
 
-def pack_corpus(root: str | Path, out: str | Path, max_side: int = 320, quality: int = 90,
-                max_per_folder: int = 0) -> dict:
-    """Pack `root` into `out`; returns {'images', 'bytes', 'skipped'}. Re-running skips packed files.
+def check_settings(max_side: int, quality: int, max_per_folder: int) -> None:
+    """InvalidArgument naming the option for a value WebP or the subset cannot honour (0 pixels would
+    write 1x1 images, -1 packs nothing), before any folder is made."""
+    if max_side < 1:
+        raise InvalidArgument(f"--max-side {max_side}: must be at least 1 (pixels of the longest side)")
+    if not 0 <= quality <= LOSSLESS:
+        raise InvalidArgument(f"--quality {quality}: must be 0 to 100, or {LOSSLESS} for lossless")
+    if max_per_folder < 0:
+        raise InvalidArgument(f"--max-per-folder {max_per_folder}: must be 0 (keep all) or more")
 
-    quality 101 means lossless WebP. max_per_folder > 0 keeps an evenly spaced subset of each
-    folder's images (e.g. fewer frames of each Live2D model) to fit a size budget.
-    """
-    root, out = Path(root), Path(out)
+
+def check_apart(root: Path, out: Path) -> None:
+    """OutputError when OUT is the input, inside it, or holds it: packing would write into the corpus
+    it reads (WebP copies beside the originals, the pack packed again, the manifest replaced)."""
+    r, o = root.resolve(), out.resolve()
+    if o == r:
+        raise OutputError(f"{out}: is the input folder; write the pack elsewhere")
+    if r in o.parents:
+        raise OutputError(f"{out}: is inside the input folder {root}; write the pack elsewhere")
+    if o in r.parents:
+        raise OutputError(f"{out}: holds the input folder {root}; write the pack elsewhere")
+
+
+def _read_root(root: Path) -> dict | None:
+    """The corpus's manifest (None without one), read before any work so a broken one fails at once."""
+    if not root.exists():
+        raise DatasetError(f"{root}: no such dataset folder")
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
     if not (root / "train").is_dir():
         raise DatasetError(f"{root}: no train/ folder to pack")
-    renamed: dict[str, str] = {}
-    skipped: dict[str, str] = {}
+    path = root / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DatasetError(f"{path}: cannot read the manifest ({e})") from None
+    if not isinstance(manifest, dict):
+        raise DatasetError(f"{path}: not a corpus manifest (expected a JSON object)")
+    return manifest
+
+
+def _settings(root: Path, max_side: int, quality: int, max_per_folder: int) -> dict:
+    return {"from": str(root.resolve()), "max_side": max_side, "quality": quality, "max_per_folder": max_per_folder}
+
+
+def _earlier_pack(out: Path) -> dict | None:
+    """The settings recorded in OUT/manifest.json by an earlier pack, or None (no such manifest)."""
+    try:
+        packed = json.loads((out / "manifest.json").read_text()).get("packed")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+    return packed if isinstance(packed, dict) else None
+
+
+def _may_resume(out: Path, settings: dict, overwrite: bool) -> bool:
+    """True when OUT's existing images are an earlier run of this very pack (skip them); False when
+    there is nothing to resume or overwrite repacks everything; OutputError for any other non-empty
+    OUT, whose files would otherwise pass for packed ones."""
+    if not out.is_dir() or not any(out.iterdir()) or overwrite:
+        return False
+    earlier = _earlier_pack(out)
+    if earlier is None:
+        raise OutputError(f"{out}: is not empty and holds no earlier pack; pass --overwrite to pack into it "
+                          f"anyway, or choose an empty folder")
+    if Path(earlier.get("from", "")).resolve() != Path(settings["from"]):
+        raise OutputError(f"{out}: holds a pack of {earlier.get('from')}; pass --overwrite to repack "
+                          f"everything, or choose another folder")
+    changed = [f"--{key.replace('_', '-')} {earlier.get(key)}" for key in ("max_side", "quality", "max_per_folder")
+               if earlier.get(key) != settings[key]]
+    if changed:
+        raise OutputError(f"{out}: was packed with {', '.join(changed)}; pass --overwrite to repack everything "
+                          f"with the new settings, or choose another folder")
+    return True
+
+
+def plan_pack(root: Path, max_per_folder: int) -> list[tuple[Path, str]]:
+    """(source image, packed name relative to OUT) for every image to pack. Names are <stem>.webp; two
+    images of one folder that share a stem (a.png, a.jpg) get their own names by files.candidate_names
+    (a.webp, a_jpg.webp), so none overwrites another."""
+    plan = []
     for folder in FOLDERS:
         if not (root / folder).is_dir():
             continue
@@ -40,26 +116,71 @@ def pack_corpus(root: str | Path, out: str | Path, max_side: int = 320, quality:
             if max_per_folder and len(paths) > max_per_folder and folder != "sequences":
                 step = len(paths) / max_per_folder
                 paths = [paths[int(i * step)] for i in range(max_per_folder)]
+            taken: set[str] = set()
             for path in paths:
-                rel = path.relative_to(root).as_posix()
-                target = out / Path(rel).with_suffix(".webp")
-                renamed[rel] = target.relative_to(out).as_posix()
-                if target.is_file():
-                    continue
+                rel = Path(path.relative_to(root).as_posix())
+                name = next(n for n in candidate_names(rel) if f"{n}.webp" not in taken)
+                taken.add(f"{name}.webp")
+                plan.append((path, (rel.parent / f"{name}.webp").as_posix()))
+    return plan
+
+
+def _write_webp(path: Path, target: Path, max_side: int, quality: int) -> None:
+    """One image, all or nothing (FileGroup: no half-written WebP; a full disk is an OutputError)."""
+    im = _fit(load_rgb(path), max_side)
+    with FileGroup() as group:
+        group.write(target, lambda tmp: im.save(tmp, format="WEBP", quality=min(quality, 100),
+                                                lossless=quality >= LOSSLESS, method=6))
+
+
+def _remove_stale(out: Path, packed: set[str]) -> int:
+    """After a repack over an earlier pack: remove that pack's images the new settings did not write
+    (e.g. a smaller --max-per-folder), since training reads every image in OUT, not the manifest."""
+    removed = 0
+    for folder in FOLDERS:
+        for path in list_images(out / folder) if (out / folder).is_dir() else []:
+            if path.relative_to(out).as_posix() not in packed:
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def pack_corpus(root: str | Path, out: str | Path, max_side: int = 320, quality: int = 90,
+                max_per_folder: int = 0, overwrite: bool = False) -> dict:
+    """Pack `root` into `out`; returns {'images', 'bytes', 'skipped', 'removed'}. A re-run with the same
+    settings resumes (skips packed files); overwrite repacks everything into any folder.
+
+    quality 101 means lossless WebP. max_per_folder > 0 keeps an evenly spaced subset of each
+    folder's images (e.g. fewer frames of each Live2D model) to fit a size budget. Unreadable images
+    are left out and listed in 'skipped' ({path: reason}).
+    """
+    root, out = Path(root), Path(out)
+    check_settings(max_side, quality, max_per_folder)
+    source_manifest = _read_root(root)
+    check_apart(root, out)
+    settings = _settings(root, max_side, quality, max_per_folder)
+    with output_folder(out):
+        resume = _may_resume(out, settings, overwrite)
+        repacking = overwrite and _earlier_pack(out) is not None
+        plan = plan_pack(root, max_per_folder)
+        if not resume:  # recorded first, so an interrupted pack can be resumed
+            atomic_write_text(out / "manifest.json", json.dumps({"packed": settings, "complete": False}, indent=1))
+        renamed: dict[str, str] = {}
+        skipped: dict[str, str] = {}
+        for path, name in plan:
+            rel = path.relative_to(root).as_posix()
+            if not (resume and (out / name).is_file()):
                 try:
-                    im = _fit(load_rgb(path), max_side)
+                    _write_webp(path, out / name, max_side, quality)
                 except ImageError as e:
-                    skipped[rel] = e.reason
-                    renamed.pop(rel)
+                    skipped[str(path)] = e.reason
                     continue
-                atomic_write(target, lambda tmp, im=im: im.save(tmp, format="WEBP", quality=min(quality, 100),
-                                                                 lossless=quality > 100, method=6))
-    if (root / "manifest.json").is_file():
-        manifest = json.loads((root / "manifest.json").read_text())
-        manifest["files"] = [dict(f, file=renamed[f["file"]]) for f in manifest.get("files", []) if f["file"] in renamed]
-        manifest["packed"] = {"from": str(root), "max_side": max_side, "quality": quality,
-                              "max_per_folder": max_per_folder}
+            renamed[rel] = name
+        removed = _remove_stale(out, set(renamed.values())) if repacking else 0
+        manifest = dict(source_manifest or {})
+        files = source_manifest.get("files", []) if source_manifest else [{"file": rel} for rel in renamed]
+        manifest["files"] = [dict(f, file=renamed[f["file"]]) for f in files if f.get("file") in renamed]
+        manifest["packed"] = settings
         atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return {"images": len(renamed), "bytes": size, "skipped": skipped}
-
+    return {"images": len(renamed), "bytes": size, "skipped": skipped, "removed": removed}

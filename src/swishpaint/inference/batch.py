@@ -22,7 +22,7 @@ from PIL import Image
 from ..configs import INFERENCE_DEVICE
 from ..data.images import image_grid, list_images
 from ..errors import InvalidArgument, OutputError, SwishpaintError
-from ..files import FileGroup, check_new_output, keep_existing, prepare_output_dir
+from ..files import FileGroup, candidate_names, check_new_output, keep_existing, prepare_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +69,6 @@ def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None) ->
     return unique, errors
 
 
-def _candidate_names(relative: Path) -> Iterable[str]:
-    """dog.webp -> dog, dog_webp, dog_2, dog_3, ...: the first that clashes with nothing is used."""
-    yield relative.stem
-    yield f"{relative.stem}_{relative.suffix.lstrip('.').lower()}"
-    n = 2
-    while True:
-        yield f"{relative.stem}_{n}"
-        n += 1
-
-
 def plan_outputs(sources: list[Source], out_dir: Path, file_names: Callable[[str], list[str]]) -> list[Job]:
     """Give every input its own outputs: out_dir/<subfolders>/<name> + file_names(name).
 
@@ -90,7 +80,7 @@ def plan_outputs(sources: list[Source], out_dir: Path, file_names: Callable[[str
     jobs = []
     for source in sources:
         folder = out_dir / source.relative.parent
-        for name in _candidate_names(source.relative):
+        for name in candidate_names(source.relative):
             outputs = tuple(folder / f for f in file_names(name))
             resolved = {o.resolve() for o in outputs}
             if resolved.isdisjoint(taken) and resolved.isdisjoint(inputs):
