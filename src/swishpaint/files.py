@@ -1,16 +1,18 @@
 """Safe file output: atomic writes (a reader never sees a half-written file), all-or-nothing groups of
-files, an early check that an output folder is usable, and the one SHA-256 file hash."""
+files, an early check that an output folder is usable, the one reader of the JSON records swishpaint
+keeps beside its outputs, and the one SHA-256 file hash."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .errors import OutputError, os_reason
+from .errors import OutputError, SwishpaintError, os_reason
 
 
 def sha256_file(path: str | Path) -> str:
@@ -20,6 +22,18 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def read_json_object(path: Path, error: type[SwishpaintError], what: str) -> dict:
+    """A JSON file that must hold an object (a manifest, a results file); anything else is `error`
+    naming the file and what it should have been, e.g. "not a corpus manifest (JSONDecodeError: ...)"."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise error(f"{path}: not {what} ({e.__class__.__name__}: {e})") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: not {what} (not a JSON object)")
+    return data
 
 
 def prepare_output_dir(path: str | Path) -> Path:

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from ..errors import InvalidArgument, OutputError
-from ..files import FileGroup, atomic_write_text, candidate_names, output_folder
+from ..files import FileGroup, atomic_write_text, candidate_names, output_folder, read_json_object
 from .datasets import DatasetError
 from .demo_corpus import _fit
 from .images import ImageError, list_images, load_rgb
@@ -58,13 +58,7 @@ def _read_root(root: Path) -> dict | None:
     path = root / "manifest.json"
     if not path.is_file():
         return None
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DatasetError(f"{path}: cannot read the manifest ({e})") from None
-    if not isinstance(manifest, dict):
-        raise DatasetError(f"{path}: not a corpus manifest (expected a JSON object)")
-    return manifest
+    return read_json_object(path, DatasetError, "a corpus manifest")
 
 
 def _settings(root: Path, max_side: int, quality: int, max_per_folder: int) -> dict:

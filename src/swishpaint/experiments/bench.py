@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import InvalidArgument, OutputError
-from ..files import atomic_write_text, prepare_output_dir
+from ..files import atomic_write_text, prepare_output_dir, read_json_object
 from ..metrics.timing import median_time
 
 
@@ -306,13 +306,7 @@ def read_results(out: Path) -> dict:
         raise OutputError(f"{out}: is a folder; give the results file's name")
     if not out.exists():
         return {}
-    try:
-        data = json.loads(out.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise OutputError(f"{out}: not a swishpaint results file ({e.__class__.__name__}); give another --out") from None
-    if not isinstance(data, dict):
-        raise OutputError(f"{out}: not a swishpaint results file (not a JSON object); give another --out")
-    return data
+    return read_json_object(out, OutputError, "a swishpaint results file")
 
 
 def run_bench(what: str, out: Path, runs: int = 5, quick: bool = False) -> dict:
