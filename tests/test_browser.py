@@ -331,6 +331,42 @@ def test_switching_candidates_keeps_the_fills_and_undo_shows_the_chosen_candidat
     np.testing.assert_array_equal(canvas(page, "view")[..., :3], third)
 
 
+def leaving_asks(page) -> bool:
+    """Whether the page's beforeunload handler asks before the page goes (it cancels the event)."""
+    return page.evaluate("() => !window.dispatchEvent(new Event('beforeunload', { cancelable: true }))")
+
+
+def test_unsaved_work_asks_before_leaving_or_opening_another_sketch(server, browser_page, sketch, tmp_path):
+    other = tmp_path / "other.png"
+    sketch_of(drawing(4, 96)).save(other)
+    page = browser_page
+    dialogs: list[str] = []
+    answer = {"confirm": False}
+
+    def on_dialog(dialog):
+        dialogs.append(dialog.type)
+        dialog.accept() if answer.get(dialog.type) else dialog.dismiss()
+    page.on("dialog", on_dialog)
+    open_sketch(page, server, sketch)
+    assert not leaving_asks(page)  # nothing done yet
+    paint_stroke(page)
+    assert leaving_asks(page)
+    page.set_input_files("#file", str(other))  # confirm() dismissed: the sketch and its stroke stay
+    page.wait_for_selector("#status:has-text('Kept sketch.png')")
+    assert dialogs == ["confirm"] and page.evaluate("() => document.getElementById('hints').width") == 160
+    assert (canvas(page, "hints")[..., 3] > 0).any()
+    downloaded_hints(page, tmp_path)  # a download keeps the work: leaving and replacing need no question
+    assert not leaving_asks(page)
+    page.set_input_files("#file", str(other))
+    page.wait_for_selector("#status:has-text('other.png')")
+    assert dialogs == ["confirm"] and page.evaluate("() => document.getElementById('hints').width") == 96
+    paint_stroke(page)
+    answer["confirm"] = True
+    page.set_input_files("#file", str(sketch))  # confirmed: replaced
+    page.wait_for_selector("#status:has-text('sketch.png: 160')")
+    assert dialogs == ["confirm", "confirm"] and not leaving_asks(page)
+
+
 def test_cut_strip_shows_the_key_and_each_coloured_frame(server, browser_page, tmp_path):
     from .test_sequence import pose
 

@@ -22,7 +22,7 @@ const S = {
   labels: null, regionStart: null, regionPixels: null, regionBox: null,  // regions as CSR lists + bounding boxes
   locked: new Map(),  // region -> the colour (a 32-bit RGBA word) the bucket filled it with
   flats: null, shading: null, candidateColours: null,  // the shown flats (locks painted in) and the server's own colours
-  result: null, candidate: 0, maxCandidates: 1,
+  result: null, candidate: 0, maxCandidates: 1, unsaved: false,
   view: "final", tool: "brush", used: [], undo: [], redo: [],
   zoom: 1, tx: 0, ty: 0, panning: null, space: false, drawing: null,
 };
@@ -77,12 +77,18 @@ async function loadSketch(file) {
   if (!/^image\/(png|jpeg|webp)$/.test(file.type)) { setStatus(`${file.name}: choose a PNG, JPEG or WEBP image`, "error"); return; }
   let img;
   try { img = await createImageBitmap(file); } catch (e) { setStatus(`${file.name}: the browser cannot read this image`, "error"); return; }
+  if (S.unsaved && !confirm(`Open ${file.name}? The strokes, fills and colouring of ${S.sketchFile.name} ` +
+                            "have not been downloaded since they changed, and would be lost.")) {
+    setStatus(`Kept ${S.sketchFile.name}: ${file.name} was not opened.`);
+    return;
+  }
   const w = img.width, h = img.height;
   for (const c of [viewCanvas, hintCanvas]) { c.width = w; c.height = h; }
   viewCtx.fillStyle = "#fff"; viewCtx.fillRect(0, 0, w, h); viewCtx.drawImage(img, 0, 0);
   const rgba = viewCtx.getImageData(0, 0, w, h).data, grey = new Uint8ClampedArray(w * h);
   for (let p = 0, i = 0; p < grey.length; p++, i += 4) grey[p] = (rgba[i] * 299 + rgba[i + 1] * 587 + rgba[i + 2] * 114 + 500) / 1000;
-  Object.assign(S, { w, h, grey, sketchFile: file, hintData: new ImageData(w, h), viewData: new ImageData(w, h), undo: [], redo: [] });
+  Object.assign(S, { w, h, grey, sketchFile: file, hintData: new ImageData(w, h), viewData: new ImageData(w, h), undo: [], redo: [],
+                     unsaved: false });
   hintCtx.clearRect(0, 0, w, h);
   forgetColouring();
   $("stack").hidden = false; $("drop-hint").hidden = true; $("run").disabled = false;
@@ -205,12 +211,16 @@ async function showCandidate(i) {
     const shown = await decodeCandidate(body, i);
     if (S.result !== body) return;  // a newer answer arrived meanwhile: this candidate is not in it
     useCandidate(i, shown);
+    markUnsaved();
   } catch (e) { setStatus(`Could not show candidate ${body.start + i + 1}: ${e.message}`, "error"); }
 }
 
 // ---- edits and their history -------------------------------------------------------------------------
 
+function markUnsaved() { S.unsaved = true; }  // until the next download: what leaving the page would lose
+
 function remember(entry) {
+  markUnsaved();
   S.undo.push(entry); S.redo = [];
   let bytes = S.undo.reduce((sum, e) => sum + e.bytes, 0);
   while (bytes > HISTORY_BYTES && S.undo.length > 1) bytes -= S.undo.shift().bytes;
@@ -237,14 +247,14 @@ function applyState(entry, which) {
 function undo() {
   const e = S.undo.pop();
   if (!e) return;
-  applyState(e, "before"); S.redo.push(e);
+  applyState(e, "before"); S.redo.push(e); markUnsaved();
   setStatus(`Undone: ${e.what}.`);
 }
 
 function redo() {
   const e = S.redo.pop();
   if (!e) return;
-  applyState(e, "after"); S.undo.push(e);
+  applyState(e, "after"); S.undo.push(e); markUnsaved();
   setStatus(`Redone: ${e.what}.`);
 }
 
@@ -439,6 +449,7 @@ function adoptColouring(body, regions, shown) {
     return img;
   }));
   useCandidate(0, shown);
+  markUnsaved();
   $("results").hidden = false;
   for (const id of ["reroll", "download-png", "download-layered"]) $(id).disabled = false;
 }
@@ -481,10 +492,12 @@ function finalImage() {
 }
 
 const stem = () => (S.sketchFile ? S.sketchFile.name.replace(/\.[^.]*$/, "") : "sketch");
-$("download-png").addEventListener("click", async () => download(await canvasBlob(finalImage()), `${stem()}_colour.png`));
+function saved(blob, name) { download(blob, name); S.unsaved = false; }  // a download keeps the work: leaving is safe
+
+$("download-png").addEventListener("click", async () => saved(await canvasBlob(finalImage()), `${stem()}_colour.png`));
 $("download-hints").addEventListener("click", async () => {
   const hints = hintsCanvas();
-  if (hints) download(await canvasBlob(hints), `${stem()}_hints.png`);
+  if (hints) saved(await canvasBlob(hints), `${stem()}_hints.png`);
   else setStatus("No hints yet: paint strokes or fill regions first.", "error");
 });
 $("download-layered").addEventListener("click", async () => {
@@ -493,7 +506,7 @@ $("download-layered").addEventListener("click", async () => {
   setStatus(`Making the .${format} file…`, "busy");
   try {
     const body = await colorize({ start: S.candidate, candidates: 1, layers: format });
-    download(dataUrlBlob(body.layered), `${stem()}.${format}`);
+    saved(dataUrlBlob(body.layered), `${stem()}.${format}`);
     setStatus(`Downloaded ${stem()}.${format}: layers lines, shading, flats.`);
   } catch (e) { setStatus(failure("Could not make the layered file", e), "error"); }
 });
@@ -535,12 +548,18 @@ $("clear").addEventListener("click", () => {
 $("zoom-in").addEventListener("click", () => zoomCentre(1.25));
 $("zoom-out").addEventListener("click", () => zoomCentre(0.8));
 $("zoom-fit").addEventListener("click", fit);
-$("file").addEventListener("change", (ev) => loadSketch(ev.target.files[0]));
+$("file").addEventListener("change", (ev) => { loadSketch(ev.target.files[0]); ev.target.value = ""; });  // the same file can be chosen again
 $("hints-file").addEventListener("change", (ev) => loadHints(ev.target.files[0]));
 viewport.addEventListener("dragover", (ev) => { ev.preventDefault(); viewport.classList.add("over"); });
 viewport.addEventListener("dragleave", () => viewport.classList.remove("over"));
 viewport.addEventListener("drop", (ev) => { ev.preventDefault(); viewport.classList.remove("over"); loadSketch(ev.dataTransfer.files[0]); });
 window.addEventListener("resize", () => { if (S.w) fit(); });
+window.addEventListener("beforeunload", (ev) => {
+  // The work lives only in this page: ask before a reload or a closed tab loses it.
+  if (!S.unsaved) return;
+  ev.preventDefault();
+  ev.returnValue = "";  // what older Chromium needs to ask
+});
 // The cut strip: a coloured keyframe and a cut's frames go to /api/colorize-sequence, and the key and
 // the coloured frames come back side by side, each frame noting the regions the key had no match for
 // (the network coloured those: where a colourist looks first).
