@@ -102,6 +102,16 @@ def downloaded_hints(page, folder: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGBA"))
 
 
+def paint_stroke(page) -> None:
+    """One hint stroke with the brush, from near the top left corner inwards."""
+    page.keyboard.press("h")
+    box = page.locator("#hints").bounding_box()
+    page.mouse.move(box["x"] + 30, box["y"] + 30)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 120, box["y"] + 90, steps=8)
+    page.mouse.up()
+
+
 def rgb(hex_colour: str) -> tuple[int, int, int]:
     return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
 
@@ -116,11 +126,7 @@ def sketch(tmp_path) -> Path:
 def test_page_upload_paint_and_colourise(server, browser_page, sketch, tmp_path):
     page = browser_page
     open_sketch(page, server, sketch)
-    box = page.locator("#hints").bounding_box()
-    page.mouse.move(box["x"] + 30, box["y"] + 30)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 120, box["y"] + 90, steps=8)
-    page.mouse.up()
+    paint_stroke(page)
     assert (canvas(page, "hints")[..., 3] > 0).sum() > 50
     body = colourise(page)
     assert page.locator("#candidates-list img").count() == 3 == len(body["flats"])
@@ -226,22 +232,139 @@ def test_no_request_leaves_the_local_server(server, browser_page, sketch):
     assert outside == []
 
 
-def test_a_failed_request_clears_the_results_and_disables_the_downloads(server, browser_page, tmp_path):
-    sketch = tmp_path / "sketch.png"
-    sketch_of(drawing(4, 96)).save(sketch)
+def failing(page, how: str):
+    """Make every colourise request fail: a 503 from a full queue, or no answer at all."""
+    def answer(route):
+        if how == "503":
+            route.fulfill(status=503, content_type="application/json", headers={"Retry-After": "2"},
+                          body='{"error": "busy: too many requests in the queue; try again shortly"}')
+        else:
+            route.abort()
+    page.route("**/api/colorize", answer)
+
+
+def page_errors(page) -> list[str]:
+    """The page's uncaught errors and unhandled rejections, as they happen."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def test_a_failed_request_keeps_the_colouring_fills_hints_and_history(server, browser_page, sketch, tmp_path):
+    page = browser_page
+    errors = page_errors(page)
+    open_sketch(page, server, sketch)
+    labels = labels_from(colourise(page))
+    page.check("input[name=view][value=flats]")
+    x, y = deep_point(labels)
+    region = labels == labels[y, x]
+    fill(page, x, y)
+    paint_stroke(page)
+    view, hints = canvas(page, "view"), downloaded_hints(page, tmp_path)
+    for how, button in (("503", "#reroll"), ("503", "#run"), ("network", "#run")):
+        failing(page, how)
+        page.click(button)
+        page.wait_for_selector("#status.error")
+        page.unroute("**/api/colorize")
+        np.testing.assert_array_equal(canvas(page, "view"), view)  # the colouring and the fill, as they were
+        assert page.locator("#candidates-list img").count() == 3 and page.is_visible("#results")
+        assert all(page.is_enabled(b) for b in ("#run", "#reroll", "#download-png", "#download-layered"))
+        np.testing.assert_array_equal(downloaded_hints(page, tmp_path), hints)  # strokes and the fill as a hint
+        status = page.text_content("#status")
+        assert "Could not colourise" in status and ("busy, try again" in status) == (how == "503")
+    page.keyboard.press("Control+z")  # the history too: the stroke, then the fill
+    page.keyboard.press("Control+z")
+    assert (canvas(page, "view")[region][:, :3] != rgb(FILL)).any()
+    page.keyboard.press("Control+Shift+z")
+    np.testing.assert_array_equal(canvas(page, "view"), view)
+    colourise(page)  # and the next run works, the fill still locked
+    assert (canvas(page, "view")[region][:, :3] == rgb(FILL)).all()
+    page.click("#clear")
+    page.click("#download-hints")
+    page.wait_for_selector("#status:has-text('No hints yet')")  # clearing removed the stroke and the fill
+    assert errors == []
+
+
+def test_before_any_colouring_a_failed_run_leaves_the_tools_working(server, browser_page, sketch, tmp_path):
+    page = browser_page
+    errors = page_errors(page)
+    open_sketch(page, server, sketch)
+    paint_stroke(page)
+    hints = canvas(page, "hints")
+    failing(page, "503")
+    page.click("#run")
+    page.wait_for_selector("#status.error:has-text('busy')")
+    np.testing.assert_array_equal(downloaded_hints(page, tmp_path), hints)
+    page.keyboard.press("Control+z")
+    assert (canvas(page, "hints")[..., 3] == 0).all()
+    page.keyboard.press("Control+Shift+z")
+    page.click("#clear")
+    page.keyboard.press("b")
+    click_pixel(page, 5, 5)
+    page.wait_for_selector("#status:has-text('Colourise first')")
+    assert errors == []
+
+
+def test_switching_candidates_keeps_the_fills_and_undo_shows_the_chosen_candidate(server, browser_page, sketch,
+                                                                                 tmp_path):
     page = browser_page
     open_sketch(page, server, sketch)
-    colourise(page)
-    assert page.is_enabled("#download-png") and page.is_enabled("#reroll")
-    page.route("**/api/colorize", lambda route: route.fulfill(
-        status=503, content_type="application/json", body='{"error": "busy: too many requests"}'))
-    page.click("#reroll")
-    page.wait_for_selector("#status.error")
-    assert "busy" in page.text_content("#status")
-    assert page.locator("#candidates-list img").count() == 0
-    assert not page.is_enabled("#download-png") and not page.is_enabled("#download-layered")
-    assert not page.is_visible("#results")
-    assert page.is_enabled("#download-hints")  # the person's hints are theirs to keep
+    body = colourise(page)
+    labels = labels_from(body)
+    page.check("input[name=view][value=flats]")
+    x, y = deep_point(labels)
+    region = labels == labels[y, x]
+    fill(page, x, y)
+    page.click("#candidates-list img >> nth=2")
+    page.wait_for_function("() => document.querySelector('#candidates-list img.chosen').dataset.index === '2'")
+    third = np.asarray(decode(body["flats"][2]).convert("RGB"))
+    shown = canvas(page, "view")[..., :3]
+    assert (shown[region] == rgb(FILL)).all()  # the fill stays on top of the chosen candidate
+    np.testing.assert_array_equal(shown[~region], third[~region])
+    page.check("input[name=view][value=final]")
+    with page.expect_download() as download:
+        page.click("#download-png")
+    download.value.save_as(tmp_path / "colour.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "colour.png").convert("RGBA")), canvas(page, "view"))
+    page.check("input[name=view][value=flats]")
+    page.keyboard.press("Control+z")  # undo gives the region the chosen candidate's colour, not an earlier one's
+    np.testing.assert_array_equal(canvas(page, "view")[..., :3], third)
+
+
+def leaving_asks(page) -> bool:
+    """Whether the page's beforeunload handler asks before the page goes (it cancels the event)."""
+    return page.evaluate("() => !window.dispatchEvent(new Event('beforeunload', { cancelable: true }))")
+
+
+def test_unsaved_work_asks_before_leaving_or_opening_another_sketch(server, browser_page, sketch, tmp_path):
+    other = tmp_path / "other.png"
+    sketch_of(drawing(4, 96)).save(other)
+    page = browser_page
+    dialogs: list[str] = []
+    answer = {"confirm": False}
+
+    def on_dialog(dialog):
+        dialogs.append(dialog.type)
+        dialog.accept() if answer.get(dialog.type) else dialog.dismiss()
+    page.on("dialog", on_dialog)
+    open_sketch(page, server, sketch)
+    assert not leaving_asks(page)  # nothing done yet
+    paint_stroke(page)
+    assert leaving_asks(page)
+    page.set_input_files("#file", str(other))  # confirm() dismissed: the sketch and its stroke stay
+    page.wait_for_selector("#status:has-text('Kept sketch.png')")
+    assert dialogs == ["confirm"] and page.evaluate("() => document.getElementById('hints').width") == 160
+    assert (canvas(page, "hints")[..., 3] > 0).any()
+    downloaded_hints(page, tmp_path)  # a download keeps the work: leaving and replacing need no question
+    assert not leaving_asks(page)
+    page.set_input_files("#file", str(other))
+    page.wait_for_selector("#status:has-text('other.png')")
+    assert dialogs == ["confirm"] and page.evaluate("() => document.getElementById('hints').width") == 96
+    paint_stroke(page)
+    answer["confirm"] = True
+    page.set_input_files("#file", str(sketch))  # confirmed: replaced
+    page.wait_for_selector("#status:has-text('sketch.png: 160')")
+    assert dialogs == ["confirm", "confirm"] and not leaving_asks(page)
 
 
 def test_cut_strip_shows_the_key_and_each_coloured_frame(server, browser_page, tmp_path):

@@ -6,7 +6,11 @@
 // also a hint: the next run sends the hints canvas (strokes) with every filled region painted whole, and a
 // region painted whole keeps its colour in every candidate (regions.flats.hinted_regions), which is what
 // makes re-roll keep the locked regions. Flats hold one colour per region, so a fill and its undo are one
-// colour per region: no pixel copies.
+// colour per region: no pixel copies. What a region shows is always its lock, else the shown candidate's
+// colour (candidateColours), whichever candidate is shown and whatever undo does.
+//
+// A failed request changes nothing: the colouring, locks, strokes and history stay as they were, and only
+// a successful answer replaces the colouring (its locks follow their regions to the new label map).
 "use strict";
 const $ = (id) => document.getElementById(id);
 const viewCanvas = $("view"), hintCanvas = $("hints"), viewport = $("viewport"), stack = $("stack");
@@ -17,7 +21,8 @@ const S = {
   w: 0, h: 0, sketchFile: null, grey: null, hintData: null, viewData: null,
   labels: null, regionStart: null, regionPixels: null, regionBox: null,  // regions as CSR lists + bounding boxes
   locked: new Map(),  // region -> the colour (a 32-bit RGBA word) the bucket filled it with
-  flats: null, shading: null, result: null, candidate: 0, maxCandidates: 1,
+  flats: null, shading: null, candidateColours: null,  // the shown flats (locks painted in) and the server's own colours
+  result: null, candidate: 0, maxCandidates: 1, unsaved: false,
   view: "final", tool: "brush", used: [], undo: [], redo: [],
   zoom: 1, tx: 0, ty: 0, panning: null, space: false, drawing: null,
 };
@@ -72,13 +77,18 @@ async function loadSketch(file) {
   if (!/^image\/(png|jpeg|webp)$/.test(file.type)) { setStatus(`${file.name}: choose a PNG, JPEG or WEBP image`, "error"); return; }
   let img;
   try { img = await createImageBitmap(file); } catch (e) { setStatus(`${file.name}: the browser cannot read this image`, "error"); return; }
+  if (S.unsaved && !confirm(`Open ${file.name}? The strokes, fills and colouring of ${S.sketchFile.name} ` +
+                            "have not been downloaded since they changed, and would be lost.")) {
+    setStatus(`Kept ${S.sketchFile.name}: ${file.name} was not opened.`);
+    return;
+  }
   const w = img.width, h = img.height;
   for (const c of [viewCanvas, hintCanvas]) { c.width = w; c.height = h; }
   viewCtx.fillStyle = "#fff"; viewCtx.fillRect(0, 0, w, h); viewCtx.drawImage(img, 0, 0);
   const rgba = viewCtx.getImageData(0, 0, w, h).data, grey = new Uint8ClampedArray(w * h);
   for (let p = 0, i = 0; p < grey.length; p++, i += 4) grey[p] = (rgba[i] * 299 + rgba[i + 1] * 587 + rgba[i + 2] * 114 + 500) / 1000;
   Object.assign(S, { w, h, grey, sketchFile: file, hintData: new ImageData(w, h), viewData: new ImageData(w, h), undo: [], redo: [],
-                     locked: new Map() });
+                     unsaved: false });
   hintCtx.clearRect(0, 0, w, h);
   forgetColouring();
   $("stack").hidden = false; $("drop-hint").hidden = true; $("run").disabled = false;
@@ -88,8 +98,9 @@ async function loadSketch(file) {
 }
 
 function forgetColouring() {
-  // After a failure nothing from an earlier request may stay on screen or downloadable.
-  Object.assign(S, { labels: null, regionStart: null, regionPixels: null, regionBox: null, flats: null, shading: null, result: null });
+  // A new sketch: the last one's colouring goes, and its locks with it (they name its regions).
+  Object.assign(S, { labels: null, regionStart: null, regionPixels: null, regionBox: null, flats: null, shading: null,
+                     candidateColours: null, result: null, locked: new Map() });
   $("candidates-list").replaceChildren();
   $("results").hidden = true;
   $("palette-flats").replaceChildren();
@@ -99,18 +110,18 @@ function forgetColouring() {
 
 // ---- regions and views -------------------------------------------------------------------------------
 
-function setRegions(labelPixels) {
+function regionsOf(labelPixels) {
   // The label map as CSR lists: the pixels of region r are regionPixels[regionStart[r] .. regionStart[r + 1]).
-  const n = S.w * S.h, d = labelPixels.data, labels = new Int32Array(n);
+  const W = labelPixels.width, H = labelPixels.height, n = W * H, d = labelPixels.data, labels = new Int32Array(n);
   let count = 0;
   for (let p = 0, i = 0; p < n; p++, i += 4) { const l = d[i] + 256 * d[i + 1]; labels[p] = l; if (l >= count) count = l + 1; }
   const start = new Int32Array(count + 1), box = new Int32Array(count * 4);
-  for (let r = 0; r < count; r++) { box[4 * r] = S.w; box[4 * r + 1] = S.h; box[4 * r + 2] = -1; box[4 * r + 3] = -1; }
+  for (let r = 0; r < count; r++) { box[4 * r] = W; box[4 * r + 1] = H; box[4 * r + 2] = -1; box[4 * r + 3] = -1; }
   for (let p = 0; p < n; p++) start[labels[p] + 1]++;
   for (let r = 0; r < count; r++) start[r + 1] += start[r];
   const next = start.slice(0, count), pixels = new Int32Array(n);
-  for (let y = 0, p = 0; y < S.h; y++) {
-    for (let x = 0; x < S.w; x++, p++) {
+  for (let y = 0, p = 0; y < H; y++) {
+    for (let x = 0; x < W; x++, p++) {
       const r = labels[p], b = 4 * r;
       pixels[next[r]++] = p;
       if (x < box[b]) box[b] = x;
@@ -119,7 +130,17 @@ function setRegions(labelPixels) {
       if (y > box[b + 3]) box[b + 3] = y;
     }
   }
-  Object.assign(S, { labels, regionStart: start, regionPixels: pixels, regionBox: box });
+  return { labels, regionStart: start, regionPixels: pixels, regionBox: box };
+}
+
+function carryLocks(next) {
+  // Locks and the fills' undo steps name regions of the label map in use: move them to the new one (a
+  // region's first pixel names it there), so none names a region of a map that is gone. The server
+  // segments the sketch alone, so for one sketch this is the identity.
+  if (!S.labels) { S.locked = new Map(); return; }
+  const to = (r) => next.labels[S.regionPixels[S.regionStart[r]]];
+  S.locked = new Map([...S.locked].map(([r, colour]) => [to(r), colour]));
+  for (const e of [...S.undo, ...S.redo]) if (e.region !== undefined) e.region = to(e.region);
 }
 
 function paintPixel(out, p) {
@@ -144,6 +165,7 @@ function render() {
 
 function renderRegion(r, colour) {
   // Give region r one flat colour and repaint its pixels of the view: one loop per view, no per-pixel branches.
+  if (!S.flats) return 0;  // no colouring yet: nothing shows regions
   const pixels = S.regionPixels.subarray(S.regionStart[r], S.regionStart[r + 1]), n = pixels.length;
   const flat = words(S.flats), out = words(S.viewData.data), grey = S.grey, shading = S.shading;
   const cr = colour & 255, cg = (colour >>> 8) & 255, cb = (colour >>> 16) & 255;
@@ -160,21 +182,45 @@ function renderRegion(r, colour) {
   return n;
 }
 
+async function decodeCandidate(body, i) {
+  // Candidate i of an answer as the views use it; touches no state, so a failure leaves the page as it was.
+  const [flats, shading] = await Promise.all([pixelsOf(dataUrlBlob(body.flats[i])), pixelsOf(dataUrlBlob(body.shading[i]))]);
+  const n = flats.width * flats.height, grey = new Uint8ClampedArray(n);
+  for (let p = 0; p < n; p++) grey[p] = shading.data[4 * p];
+  return { flats: flats.data, shading: grey };
+}
+
+function useCandidate(i, shown) {
+  // Show decoded candidate i of S.result with the fills on top: a lock keeps its colour in every candidate.
+  const from = words(shown.flats), colours = new Uint32Array(S.regionStart.length - 1);
+  for (let r = 0; r < colours.length; r++) {
+    if (S.regionStart[r] < S.regionStart[r + 1]) colours[r] = from[S.regionPixels[S.regionStart[r]]];
+  }
+  for (const [r, colour] of S.locked) {
+    for (let j = S.regionStart[r]; j < S.regionStart[r + 1]; j++) from[S.regionPixels[j]] = colour;
+  }
+  Object.assign(S, { flats: shown.flats, shading: shown.shading, candidateColours: colours, candidate: S.result.start + i });
+  for (const img of document.querySelectorAll("#candidates-list img")) img.classList.toggle("chosen", img.dataset.index === String(i));
+  swatches($("palette-flats"), S.result.palettes[i]);
+  render();
+}
+
 async function showCandidate(i) {
   const body = S.result;
-  S.candidate = body.start + i;
-  const [flats, shading] = await Promise.all([pixelsOf(dataUrlBlob(body.flats[i])), pixelsOf(dataUrlBlob(body.shading[i]))]);
-  const n = S.w * S.h, grey = new Uint8ClampedArray(n);
-  for (let p = 0; p < n; p++) grey[p] = shading.data[4 * p];
-  S.flats = flats.data; S.shading = grey;
-  for (const img of document.querySelectorAll("#candidates-list img")) img.classList.toggle("chosen", img.dataset.index === String(i));
-  swatches($("palette-flats"), body.palettes[i]);
-  render();
+  try {
+    const shown = await decodeCandidate(body, i);
+    if (S.result !== body) return;  // a newer answer arrived meanwhile: this candidate is not in it
+    useCandidate(i, shown);
+    markUnsaved();
+  } catch (e) { setStatus(`Could not show candidate ${body.start + i + 1}: ${e.message}`, "error"); }
 }
 
 // ---- edits and their history -------------------------------------------------------------------------
 
+function markUnsaved() { S.unsaved = true; }  // until the next download: what leaving the page would lose
+
 function remember(entry) {
+  markUnsaved();
   S.undo.push(entry); S.redo = [];
   let bytes = S.undo.reduce((sum, e) => sum + e.bytes, 0);
   while (bytes > HISTORY_BYTES && S.undo.length > 1) bytes -= S.undo.shift().bytes;
@@ -182,13 +228,16 @@ function remember(entry) {
 
 const words = (bytes) => new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);  // RGBA as one word
 
-function regionColour(r) { return words(S.flats)[S.regionPixels[S.regionStart[r]]]; }
+function setLock(r, colour) {
+  // Lock region r to a colour (undefined: unlock it) and show it: its lock, else the shown candidate's colour.
+  if (colour === undefined) S.locked.delete(r); else S.locked.set(r, colour);
+  return S.candidateColours ? renderRegion(r, colour === undefined ? S.candidateColours[r] : colour) : 0;
+}
 
 function applyState(entry, which) {
   const state = entry[which];
-  if (entry.region !== undefined) {  // a fill: the region's colour and lock
-    if (state.locked === undefined) S.locked.delete(entry.region); else S.locked.set(entry.region, state.locked);
-    renderRegion(entry.region, state.colour);
+  if (entry.region !== undefined) {  // a fill: the region's lock, and so its colour
+    setLock(entry.region, state.locked);
   } else {  // a stroke, clear or loaded hints: the whole hints layer
     S.hintData.data.set(state.hints);
     hintCtx.putImageData(S.hintData, 0, 0);
@@ -198,14 +247,14 @@ function applyState(entry, which) {
 function undo() {
   const e = S.undo.pop();
   if (!e) return;
-  applyState(e, "before"); S.redo.push(e);
+  applyState(e, "before"); S.redo.push(e); markUnsaved();
   setStatus(`Undone: ${e.what}.`);
 }
 
 function redo() {
   const e = S.redo.pop();
   if (!e) return;
-  applyState(e, "after"); S.undo.push(e);
+  applyState(e, "after"); S.undo.push(e); markUnsaved();
   setStatus(`Redone: ${e.what}.`);
 }
 
@@ -217,10 +266,9 @@ function bucket(x, y) {
   const t0 = performance.now();
   const r = S.labels[y * S.w + x];
   const [cr, cg, cb] = hexRgb($("color").value), colour = (cr | cg << 8 | cb << 16 | 255 << 24) >>> 0;
-  const before = { colour: regionColour(r), locked: S.locked.get(r) };
-  S.locked.set(r, colour);
-  const n = renderRegion(r, colour);
-  remember({ what: `fill region ${r}`, region: r, before, after: { colour, locked: colour }, bytes: 64 });
+  const before = { locked: S.locked.get(r) };
+  const n = setLock(r, colour);
+  remember({ what: `fill region ${r}`, region: r, before, after: { locked: colour }, bytes: 64 });
   const ms = performance.now() - t0;
   document.body.dataset.lastFillMs = ms.toFixed(2);
   useColour($("color").value);
@@ -360,7 +408,7 @@ document.addEventListener("keyup", (ev) => { if (ev.key === " ") { S.space = fal
 function hintsCanvas() {
   // What the next run gets: the strokes, with every filled region painted whole over them.
   const out = new ImageData(new Uint8ClampedArray(S.hintData.data), S.w, S.h), to = words(out.data);
-  for (const [r, colour] of S.locked) {
+  for (const [r, colour] of S.regionPixels ? S.locked : []) {
     const pixels = S.regionPixels.subarray(S.regionStart[r], S.regionStart[r + 1]);
     for (let j = 0; j < pixels.length; j++) to[pixels[j]] = colour;
   }
@@ -380,33 +428,49 @@ async function colorize(fields) {
   for (const [k, v] of Object.entries(fields)) form.append(k, String(v));
   const r = await fetch("/api/colorize", { method: "POST", body: form });
   const body = await r.json().catch(() => ({ error: `server answered ${r.status}` }));
-  if (!r.ok) throw new Error(body.error || `server answered ${r.status}`);
+  if (!r.ok) throw Object.assign(new Error(body.error || `server answered ${r.status}`), { status: r.status });
   return body;
 }
 
+function failure(what, e) {
+  // The status line for a failed request; a full queue (503) passes, so say to try again.
+  const why = e.status === 503 ? "the server is busy, try again in a moment" : e.message;
+  return `${what}: ${why}. Your colouring, fills and hints are as they were.`;
+}
+
+function adoptColouring(body, regions, shown) {
+  // A successful answer replaces the colouring: new regions (the locks moved to them), candidates, views.
+  carryLocks(regions);
+  Object.assign(S, regions, { result: body });
+  $("candidates-list").replaceChildren(...body.images.map((src, i) => {
+    const img = new Image();
+    img.src = src; img.alt = `candidate ${body.start + i + 1}`; img.dataset.index = String(i);
+    img.addEventListener("click", () => showCandidate(i));
+    return img;
+  }));
+  useCandidate(0, shown);
+  markUnsaved();
+  $("results").hidden = false;
+  for (const id of ["reroll", "download-png", "download-layered"]) $(id).disabled = false;
+}
+
 async function run(start, candidates) {
-  if (!S.sketchFile) return;
+  const file = S.sketchFile;
+  if (!file) return;
   for (const id of ["run", "reroll"]) $(id).disabled = true;
   setStatus(start ? `Re-rolling: candidate ${start + 1} of ${S.maxCandidates}…` : "Colourising…", "busy");
   try {
+    // everything is fetched and decoded before anything is replaced, so a failure on the way changes nothing
     const body = await colorize({ start, candidates, parts: true });
-    S.result = body;
-    setRegions(await pixelsOf(dataUrlBlob(body.labels_rgb)));
-    const list = $("candidates-list");
-    list.replaceChildren(...body.images.map((src, i) => {
-      const img = new Image();
-      img.src = src; img.alt = `candidate ${body.start + i + 1}`; img.dataset.index = String(i);
-      img.addEventListener("click", () => showCandidate(i));
-      return img;
-    }));
-    await showCandidate(0);
-    $("results").hidden = false;
-    for (const id of ["reroll", "download-png", "download-layered"]) $(id).disabled = false;
+    const labelPixels = await pixelsOf(dataUrlBlob(body.labels_rgb));
+    if (labelPixels.width !== S.w || labelPixels.height !== S.h) throw new Error("the answer is not the sketch's size");
+    const regions = regionsOf(labelPixels), shown = await decodeCandidate(body, 0);
+    if (S.sketchFile !== file) return;  // another sketch was opened meanwhile: this answer is not for it
+    adoptColouring(body, regions, shown);
     setStatus(`Done: candidate ${S.candidate + 1} of ${S.maxCandidates}, ${S.regionStart.length - 1} regions.` +
               (body.warnings.length ? " " + body.warnings.join("; ") : ""));
   } catch (e) {
-    forgetColouring();
-    setStatus(`Could not colourise: ${e.message}`, "error");
+    if (S.sketchFile === file) setStatus(failure("Could not colourise", e), "error");
   } finally {
     $("run").disabled = false;
     $("reroll").disabled = !S.result;
@@ -428,10 +492,12 @@ function finalImage() {
 }
 
 const stem = () => (S.sketchFile ? S.sketchFile.name.replace(/\.[^.]*$/, "") : "sketch");
-$("download-png").addEventListener("click", async () => download(await canvasBlob(finalImage()), `${stem()}_colour.png`));
+function saved(blob, name) { download(blob, name); S.unsaved = false; }  // a download keeps the work: leaving is safe
+
+$("download-png").addEventListener("click", async () => saved(await canvasBlob(finalImage()), `${stem()}_colour.png`));
 $("download-hints").addEventListener("click", async () => {
   const hints = hintsCanvas();
-  if (hints) download(await canvasBlob(hints), `${stem()}_hints.png`);
+  if (hints) saved(await canvasBlob(hints), `${stem()}_hints.png`);
   else setStatus("No hints yet: paint strokes or fill regions first.", "error");
 });
 $("download-layered").addEventListener("click", async () => {
@@ -440,9 +506,9 @@ $("download-layered").addEventListener("click", async () => {
   setStatus(`Making the .${format} file…`, "busy");
   try {
     const body = await colorize({ start: S.candidate, candidates: 1, layers: format });
-    download(dataUrlBlob(body.layered), `${stem()}.${format}`);
+    saved(dataUrlBlob(body.layered), `${stem()}.${format}`);
     setStatus(`Downloaded ${stem()}.${format}: layers lines, shading, flats.`);
-  } catch (e) { setStatus(`Could not make the layered file: ${e.message}`, "error"); }
+  } catch (e) { setStatus(failure("Could not make the layered file", e), "error"); }
 });
 
 async function loadHints(file) {
@@ -474,21 +540,26 @@ $("clear").addEventListener("click", () => {
   hintCtx.clearRect(0, 0, S.w, S.h);
   S.hintData = new ImageData(S.w, S.h);
   remember({ what: "clear hint strokes", before: { hints: before }, after: { hints: S.hintData.data.slice() }, bytes: 8 * S.w * S.h });
-  for (const [r] of S.locked) {  // and unlock every fill, each its own undo step
-    remember({ what: `unlock region ${r}`, region: r, before: { colour: regionColour(r), locked: S.locked.get(r) },
-               after: { colour: regionColour(r) }, bytes: 64 });
+  for (const [r, colour] of [...S.locked]) {  // and remove every fill (the candidate's colour returns), each its own undo step
+    remember({ what: `unlock region ${r}`, region: r, before: { locked: colour }, after: { locked: undefined }, bytes: 64 });
+    setLock(r, undefined);
   }
-  S.locked.clear();
 });
 $("zoom-in").addEventListener("click", () => zoomCentre(1.25));
 $("zoom-out").addEventListener("click", () => zoomCentre(0.8));
 $("zoom-fit").addEventListener("click", fit);
-$("file").addEventListener("change", (ev) => loadSketch(ev.target.files[0]));
+$("file").addEventListener("change", (ev) => { loadSketch(ev.target.files[0]); ev.target.value = ""; });  // the same file can be chosen again
 $("hints-file").addEventListener("change", (ev) => loadHints(ev.target.files[0]));
 viewport.addEventListener("dragover", (ev) => { ev.preventDefault(); viewport.classList.add("over"); });
 viewport.addEventListener("dragleave", () => viewport.classList.remove("over"));
 viewport.addEventListener("drop", (ev) => { ev.preventDefault(); viewport.classList.remove("over"); loadSketch(ev.dataTransfer.files[0]); });
 window.addEventListener("resize", () => { if (S.w) fit(); });
+window.addEventListener("beforeunload", (ev) => {
+  // The work lives only in this page: ask before a reload or a closed tab loses it.
+  if (!S.unsaved) return;
+  ev.preventDefault();
+  ev.returnValue = "";  // what older Chromium needs to ask
+});
 // The cut strip: a coloured keyframe and a cut's frames go to /api/colorize-sequence, and the key and
 // the coloured frames come back side by side, each frame noting the regions the key had no match for
 // (the network coloured those: where a colourist looks first).
