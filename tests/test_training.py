@@ -175,7 +175,7 @@ def test_two_process_gloo_run_keeps_ranks_identical(kaggle_dir, tmp_path):
     assert [p.name for p in C.list_checkpoints(out)] == ["ckpt-00000003", "ckpt-00000006"]
 
 
-def test_cli_train_reports_bad_data_in_one_line(tmp_path, capsys):
+def test_cli_train_reports_bad_data_in_one_line(kaggle_dir, tmp_path, capsys):
     from swishpaint.cli import main
 
     config = str(ROOT / "configs" / "tiny.yaml")
@@ -185,11 +185,11 @@ def test_cli_train_reports_bad_data_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"swishpaint: error: {tmp_path / 'missing'}: no such dataset folder",
                    f"swishpaint: error: {tmp_path / 'empty'}: no images found for the 'train' split (layout color)"]
-    assert main(["train", "--config", config, "--dry-run", "steps=7"]) == 0
+    assert main(["train", "--config", config, "--dry-run", f"data.root={kaggle_dir}", "steps=7"]) == 0
     assert "steps: 7" in capsys.readouterr().out
 
 
-def test_override_errors_blame_the_command_line_and_give_an_example_that_works(tmp_path, capsys):
+def test_override_errors_blame_the_command_line_and_give_an_example_that_works(kaggle_dir, tmp_path, capsys):
     from swishpaint.cli import main
 
     config = str(ROOT / "configs" / "tiny.yaml")
@@ -204,7 +204,7 @@ def test_override_errors_blame_the_command_line_and_give_an_example_that_works(t
     err = capsys.readouterr().err.strip()
     assert err == "swishpaint: error: override 'steps' must look like key=value (e.g. steps=100 or data.size=128)"
     for example in ("steps=100", "data.size=128"):  # the examples the message gives are accepted
-        assert main(["train", "--config", config, "--dry-run", example]) == 0
+        assert main(["train", "--config", config, "--dry-run", f"data.root={kaggle_dir}", example]) == 0
 
 
 def test_resume_and_start_over_exclude_each_other(capsys):
@@ -242,14 +242,14 @@ def test_configs_extend_a_base_and_enum_strings_are_checked_by_their_type(tmp_pa
         load_config(None, ["optim.schedule=linear"])
 
 
-def test_packaged_configs_load_by_name_and_the_repository_folder_is_the_same_files(tmp_path, capsys):
+def test_packaged_configs_load_by_name_and_the_repository_folder_is_the_same_files(kaggle_dir, tmp_path, capsys):
     from swishpaint.cli import main
     from swishpaint.configs import PACKAGED_CONFIGS, packaged_configs
 
     assert (ROOT / "configs").resolve() == PACKAGED_CONFIGS  # one copy: configs/ links to the package's
     assert {"cpu-demo", "paper", "paper-wpl", "tiny", "compare-demo"} <= set(packaged_configs())
     assert load_config("tiny") == load_config("tiny.yaml") == load_config(ROOT / "configs" / "tiny.yaml")
-    assert main(["train", "--config", "paper-wpl", "--dry-run"]) == 0
+    assert main(["train", "--config", "paper-wpl", "--dry-run", f"data.root={kaggle_dir}"]) == 0
     assert "perceptual: false" in capsys.readouterr().out
     assert main(["train", "--config", "nope", "--dry-run"]) == 2
     err = capsys.readouterr().err.strip()

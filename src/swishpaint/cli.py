@@ -45,12 +45,13 @@ def _plain(config) -> dict:
 
 def _cmd_train(args) -> int:
     from .training.config import load_config
-    from .training.loop import TrainingDiverged, train
+    from .training.loop import TrainingDiverged, check_data, train
     from .configs import dump_yaml
 
     config = load_config(args.config, args.overrides)
     if args.dry_run:
         print(dump_yaml(config), end="")
+        check_data(config)  # after the config, which helps to fix it: a passing dry run means the data is there
         return 0
     try:
         result = train(config, resume=args.resume, start_over=args.start_over)
@@ -63,10 +64,22 @@ def _cmd_train(args) -> int:
         print(f"resumed from step {result['resumed_step']} ({result['resumed_from']})")
     if result.get("bad_files"):
         print(f"skipped {len(result['bad_files'])} unreadable training file(s)")
-    state = "stopped at" if result["stopped"] else "finished at"
-    print(f"{state} step {result['step']}; checkpoint {result['checkpoint']}; best val PSNR "
-          f"{result['best_score']:.2f} dB" if result["best_score"] > -1e9 else f"{state} step {result['step']}")
+    print(_train_summary(result))
     return 0
+
+
+def _train_summary(result: dict) -> str:
+    """The last line of a run: where it ended, the checkpoint that holds it and, when stopped early (Ctrl-C,
+    SIGTERM, the time box), how to go on; a stop with no word on the checkpoint leaves people guessing."""
+    state = "stopped at" if result["stopped"] else "finished at"
+    line = f"{state} step {result['step']}"
+    if result["checkpoint"]:
+        line += f"; checkpoint {result['checkpoint']}"
+    if result["best_score"] > -1e9:
+        line += f"; best val PSNR {result['best_score']:.2f} dB"
+    if result["stopped"]:
+        line += "; continue with the same command and --resume"
+    return line
 
 
 def _cmd_colorize(args) -> int:
@@ -278,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     earlier.add_argument("--resume", action="store_true", help="continue from the newest good checkpoint")
     earlier.add_argument("--start-over", action="store_true",
                          help="out_dir holds an earlier run: move it to out_dir/previous-N and start at step 0")
-    s.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    s.add_argument("--dry-run", action="store_true",
+                   help="print the resolved config, check that the data folder holds a batch, and exit")
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("colorize", aliases=["colourise"], help="colour sketches (files or folders)")

@@ -39,6 +39,11 @@ class RunFolderInUse(SwishpaintError):
     """A new run was pointed at a folder that holds an earlier run (say --resume or --start-over)."""
 
 
+class ModelMismatch(CheckpointError):
+    """Weights do not fit the model the config builds (other shapes or names): a config change, not
+    damage, so falling back to an older checkpoint of the same run would not help."""
+
+
 # What a run writes into its folder; an earlier run's copies are moved aside together on --start-over.
 RUN_FILES = ("config.yaml", "log.jsonl", "best", "samples", "tensorboard")
 ARCHIVE_PREFIX = "previous-"
@@ -146,7 +151,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         if sha256_file(f) != digest:
             raise CheckpointError(f"{path}: damaged checkpoint ({name} does not match its recorded hash)")
     try:
-        return {"meta": meta,
+        return {"meta": meta, "path": path,
                 "discriminator": load_file(str(path / "discriminator.safetensors")),
                 "generator": load_file(str(path / "generator" / "model.safetensors")),
                 "optimizers": load_file(str(path / "optimizers.safetensors"))}
@@ -154,17 +159,53 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: damaged checkpoint ({e})") from None
 
 
+def mismatch(model: nn.Module, tensors: dict[str, torch.Tensor]) -> str | None:
+    """Why `tensors` cannot load into `model` (missing or extra names, other shapes), or None when
+    they fit; said in a few words, because torch's own message lists every tensor on many lines."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in tensors]
+    extra = [k for k in tensors if k not in own]
+    resized = [k for k in own if k in tensors and tuple(own[k].shape) != tuple(tensors[k].shape)]
+    if resized:
+        k = resized[0]
+        more = f"; {len(resized) - 1} more" if len(resized) > 1 else ""
+        return (f"size mismatch for {k}: {list(tensors[k].shape)} in the checkpoint, "
+                f"{list(own[k].shape)} in this config{more}")
+    if missing or extra:
+        names = missing or extra
+        what = "missing from the checkpoint" if missing else "in the checkpoint but not in this model"
+        more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+        return f"{names[0]}{more} {what}"
+    return None
+
+
+def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], where: Path) -> None:
+    """model.load_state_dict, checked first, so a config that builds another model is one ModelMismatch
+    naming the checkpoint instead of torch's many-line RuntimeError."""
+    reason = mismatch(model, tensors)
+    if reason is not None:
+        raise ModelMismatch(f"{where}: the checkpoint was made with a different model ({reason}); "
+                            f"resume with the run's own config, or start a new run")
+    model.load_state_dict(tensors)
+
+
 def restore(ckpt: dict[str, Any], generator: nn.Module, discriminator: nn.Module,
             optimizers: dict[str, torch.optim.Optimizer], schedulers: dict[str, Any]) -> dict[str, Any]:
-    """Load what read_checkpoint returned into live objects; returns the checkpoint's state dict."""
-    meta = ckpt["meta"]
-    generator.load_state_dict(ckpt["generator"])
-    discriminator.load_state_dict(ckpt["discriminator"])
+    """Load what read_checkpoint returned into live objects; returns the checkpoint's state dict.
+    ModelMismatch when the live objects were built from another config than the checkpoint's."""
+    meta, where = ckpt["meta"], Path(ckpt.get("path", "checkpoint"))
+    load_weights(generator, ckpt["generator"], where)
+    load_weights(discriminator, ckpt["discriminator"], where)
     tensors = ckpt["optimizers"]
-    for name, opt in optimizers.items():
-        opt.load_state_dict(_unflatten_optimizer(name, tensors, meta["param_groups"][name]))
-    for name, sched in schedulers.items():
-        sched.load_state_dict(meta["schedulers"][name])
+    try:
+        for name, opt in optimizers.items():
+            opt.load_state_dict(_unflatten_optimizer(name, tensors, meta["param_groups"][name]))
+        for name, sched in schedulers.items():
+            sched.load_state_dict(meta["schedulers"][name])
+    except (ValueError, KeyError, TypeError) as e:  # e.g. other parameter groups (loss.l2_mode)
+        raise ModelMismatch(f"{where}: the checkpoint was made with other optimiser settings "
+                            f"({str(e).splitlines()[0]}); resume with the run's own config, or start a new run"
+                            ) from None
     torch.set_rng_state(tensors["rng.torch"])
     if torch.cuda.is_available():
         states = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda")]
@@ -183,14 +224,50 @@ def newest_good_checkpoint(out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
         except CheckpointError as e:
             log.error("%s; falling back to the previous checkpoint", e)
     detail = f"all {len(found)} checkpoint(s) are damaged" if found else "it holds no checkpoint"
-    raise CheckpointError(f"{out_dir}: nothing to resume from ({detail}); "
-                          f"run without --resume to start a new run")
+    # A folder with a run in it refuses a plain new run, so point at the flag that works there.
+    instead = (f"--start-over moves it to {out_dir}/{ARCHIVE_PREFIX}N and starts again" if earlier_run(out_dir)
+               else "run without --resume to start a new run")
+    raise CheckpointError(f"{out_dir}: nothing to resume from ({detail}); {instead}")
+
+
+def _is_run_config(path: Path) -> bool:
+    """Whether `path` loads as a training config, as the config.yaml a run writes does (a person's own
+    file of the same name does not, and must not be taken for a run and moved or replaced)."""
+    from .config import load_config  # here: the config module is heavier than checkpoints need
+
+    try:
+        load_config(path)
+    except (SwishpaintError, OSError, ValueError, TypeError):
+        return False
+    return True
 
 
 def earlier_run(out_dir: str | Path) -> list[Path]:
-    """What an earlier run left in out_dir (checkpoints, log, best model, ...); empty for a fresh folder."""
+    """What an earlier run left in out_dir (checkpoints, log, best model, ...); empty for a fresh folder.
+
+    config.yaml alone counts when it is a training config (a run stopped before its first log line)."""
     out_dir = Path(out_dir)
-    return list_checkpoints(out_dir) + [out_dir / n for n in RUN_FILES[1:] if (out_dir / n).exists()]
+    found = list_checkpoints(out_dir) + [out_dir / n for n in RUN_FILES[1:] if (out_dir / n).exists()]
+    config = out_dir / RUN_FILES[0]
+    if config.is_file() and (found or _is_run_config(config)):
+        found.insert(0, config)
+    return found
+
+
+def _is_run_entry(name: str) -> bool:
+    """A name a run (or --start-over) writes; hidden names are temporaries or tools' own (.git, .DS_Store)."""
+    numbered = lambda prefix: name.startswith(prefix) and name[len(prefix):].isdigit()
+    return name in RUN_FILES[1:] or numbered(PREFIX) or numbered(ARCHIVE_PREFIX) or name.startswith(".")
+
+
+def foreign_entries(out_dir: str | Path) -> list[Path]:
+    """What in out_dir no swishpaint run wrote: a run must not write among (or over) a person's files."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    earlier = earlier_run(out_dir)
+    return sorted(p for p in out_dir.iterdir()
+                  if not _is_run_entry(p.name) and not (p.name == RUN_FILES[0] and p in earlier))
 
 
 def archive_run(out_dir: str | Path) -> Path:

@@ -9,6 +9,7 @@ training/objective.py's; this module holds the plumbing: AMP, optimisers, freezi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -28,7 +29,7 @@ from .. import losses as L
 from ..configs import dump_yaml, to_dict
 from ..data.datasets import DatasetError, SketchColorDataset
 from ..errors import SwishpaintError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, output_folder
 from ..models.discriminator import ResNetDiscriminator
 from ..models.registry import WEIGHTS_FILE, ModelCard, create_model, generator_input, save_model
 from . import checkpoints as C
@@ -203,15 +204,31 @@ def gan_step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, flo
     return out
 
 
+def check_enough_data(dataset: SketchColorDataset, cfg: TrainConfig, info: DistInfo) -> int:
+    """Batches per epoch on each process; DatasetError when there is not even one, checked before the
+    run writes anything (the batches themselves start only in the loop)."""
+    per_epoch = len(dataset) // info.world_size // cfg.batch_size
+    if per_epoch == 0:
+        raise DatasetError(f"{cfg.data.root}: {len(dataset)} training images are fewer than one batch "
+                           f"({cfg.batch_size} x {info.world_size} processes)")
+    return per_epoch
+
+
+def check_data(config: TrainConfig) -> None:
+    """What --dry-run can check in a moment: the data root exists and holds at least one batch of
+    training images (and validation images when the run validates). DatasetError names what is wrong."""
+    train_set = SketchColorDataset(config.data, "train", seed=config.seed)
+    check_enough_data(train_set, config, DistInfo())
+    if config.val_every <= config.steps:
+        SketchColorDataset(config.data, "val", train=False, seed=config.seed)
+
+
 def _batches(dataset: SketchColorDataset, state: TrainState) -> Iterator[dict]:
     """Endless batches, resumable at any step: epoch and offset follow from the step count."""
     cfg, info = state.config, state.info
     sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True,
                                  seed=cfg.seed, drop_last=True)
-    per_epoch = len(sampler) // cfg.batch_size
-    if per_epoch == 0:
-        raise DatasetError(f"{cfg.data.root}: {len(dataset)} training images are fewer than one batch "
-                         f"({cfg.batch_size} x {info.world_size} processes)")
+    per_epoch = check_enough_data(dataset, cfg, info)
     while True:
         epoch, offset = divmod(state.step, per_epoch)
         sampler.set_epoch(epoch)
@@ -299,33 +316,65 @@ def _save(state: TrainState, out_dir: Path, extra: dict | None = None) -> Path |
     return path
 
 
+def best_on_disk(folder: Path) -> float:
+    """The validation PSNR that `folder` (the run's best/) was saved with, or -inf when it is missing
+    or damaged. A resume that fell back past a damaged checkpoint knows only that checkpoint's older
+    best score, and best/ may hold a better model saved since: it is replaced only by a better one."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from ..models.registry import read_model_card
+
+    if not (folder / WEIGHTS_FILE).is_file():
+        return -math.inf
+    try:
+        score = (read_model_card(folder).val or {}).get("psnr_best")
+        load_file(str(folder / WEIGHTS_FILE))  # the weights are intact, not only their record
+    except (SwishpaintError, OSError, SafetensorError):
+        return -math.inf
+    return float(score) if isinstance(score, (int, float)) and math.isfinite(score) else -math.inf
+
+
 def resume_state(state: TrainState, out_dir: Path) -> Path:
     """Load the newest checkpoint that verifies (damaged ones are skipped with an error); the run
-    continues under the checkpoint's run id. CheckpointError when none is usable."""
+    continues under the checkpoint's run id, and best/ is kept unless beaten (best_on_disk).
+    CheckpointError when none is usable, ModelMismatch when the config builds another model."""
     path, ckpt = C.newest_good_checkpoint(out_dir)
     meta = C.restore(ckpt, state.g, state.d, {"g": state.opt_g, "d": state.opt_d},
                      {"g": state.sched_g, "d": state.sched_d})
     state.step = int(meta["step"])
-    state.best_score = float(meta.get("best_score", -math.inf))
+    known, saved_best = float(meta.get("best_score", -math.inf)), best_on_disk(out_dir / "best")
+    if saved_best > known:
+        log.info("best/ holds a better model (val PSNR %.2f dB) than %s knew; it is kept unless beaten",
+                 saved_best, path.name)
+    state.best_score = max(known, saved_best)
     state.run_id = meta.get("run_id") or state.run_id
     return path
 
 
 def claim_out_dir(out_dir: Path, resume: bool, start_over: bool, info: DistInfo) -> Path | None:
-    """A new run never mixes with an earlier one in the same folder: without --resume it refuses,
-    unless start_over moves the earlier run to out_dir/previous-N (returned)."""
-    earlier = C.earlier_run(out_dir) if not resume else []
-    if earlier and not start_over:
+    """A new run never mixes with an earlier one in the same folder, nor writes among a person's own
+    files: without --resume it refuses a folder holding a run, unless start_over moves that run to
+    out_dir/previous-N (returned), and it always refuses a folder holding anything else."""
+    if resume:
+        return None  # resume_state finds the run, or says there is none
+    earlier = C.earlier_run(out_dir)
+    if not earlier:
+        if C.foreign_entries(out_dir):
+            raise C.RunFolderInUse(f"{out_dir}: not empty and not a swishpaint run; choose another out_dir")
+        return None
+    if not start_over:
         names = ", ".join(p.name for p in earlier[-3:])
         raise C.RunFolderInUse(f"{out_dir}: holds an earlier run ({names}); continue it with --resume, "
                                f"or --start-over to move it to {out_dir}/{C.ARCHIVE_PREFIX}N and start again")
-    archived = C.archive_run(out_dir) if earlier and info.is_main else None
+    archived = C.archive_run(out_dir) if info.is_main else None
     barrier(info)
     return archived
 
 
 def init_weights(state: TrainState, path: str | Path) -> None:
-    """Load starting weights for fine-tuning (see TrainConfig.init_from); shapes must match the config."""
+    """Load starting weights for fine-tuning (see TrainConfig.init_from); shapes must match the config,
+    else one CheckpointError naming the first difference."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -333,44 +382,57 @@ def init_weights(state: TrainState, path: str | Path) -> None:
     try:
         if (path / "state.json").is_file():
             ckpt = C.read_checkpoint(path)
-            state.g.load_state_dict(ckpt["generator"])
-            state.d.load_state_dict(ckpt["discriminator"])
+            pairs = [(state.g, ckpt["generator"]), (state.d, ckpt["discriminator"])]
         else:
-            state.g.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
+            pairs = [(state.g, load_file(str(path / WEIGHTS_FILE)))]
     except C.CheckpointError:
         raise
-    except (OSError, RuntimeError, SafetensorError) as e:
+    except (OSError, SafetensorError) as e:
         raise C.CheckpointError(f"{path}: cannot start from these weights ({str(e).splitlines()[0]})") from None
+    for model, tensors in pairs:
+        reason = C.mismatch(model, tensors)
+        if reason is not None:
+            raise C.ModelMismatch(f"{path}: cannot start from these weights: they were made for a different "
+                                  f"model ({reason}); set model.* as they were made, or leave out init_from")
+        model.load_state_dict(tensors)
+
+
+def _output_folder(out_dir: Path, info: DistInfo):
+    """files.output_folder on the process that writes: out_dir is checked (a file, read-only) before any
+    work, and a folder made here is removed again if the run fails before writing into it."""
+    return output_folder(out_dir) if info.is_main else contextlib.nullcontext(out_dir)
 
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True, start_over: bool = False) -> dict[str, Any]:
     """Train until config.steps (or a stop request); returns a summary dict.
 
     resume: continue from out_dir's newest good checkpoint (an error if there is none). Without it,
-    out_dir must hold no earlier run, unless start_over moves that run aside first.
+    out_dir must hold no earlier run, unless start_over moves that run aside first. Everything that
+    can be refused (out_dir, data, weights) is checked before the run writes its first file.
     """
     info = init_distributed(config.device)
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     out_dir = Path(config.out_dir)
     try:
-        state = build_state(config, info)
-        with_hints = state.in_channels == 5
-        train_set = SketchColorDataset(config.data, "train", with_hints=with_hints, seed=config.seed)
-        val_set = SketchColorDataset(config.data, "val", train=False, seed=config.seed) \
-            if config.val_every <= config.steps else None
-        archived = claim_out_dir(out_dir, resume, start_over, info)
-        resumed = resume_state(state, out_dir) if resume else None
-        if resumed is not None and info.is_main:
-            log.info("resumed from step %d (%s)", state.step, resumed)
-        if config.init_from and resumed is None:
-            init_weights(state, config.init_from)
-        if info.is_main:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out_dir / "config.yaml", dump_yaml(config))
-        write_log = _log_writer(out_dir, info.is_main, state.step if resumed else None)
-        resumed_step = state.step if resumed else None
-        result = _run(state, train_set, val_set, out_dir, write_log, progress and info.is_main)
+        with _output_folder(out_dir, info):
+            state = build_state(config, info)
+            with_hints = state.in_channels == 5
+            train_set = SketchColorDataset(config.data, "train", with_hints=with_hints, seed=config.seed)
+            check_enough_data(train_set, config, info)
+            val_set = SketchColorDataset(config.data, "val", train=False, seed=config.seed) \
+                if config.val_every <= config.steps else None
+            archived = claim_out_dir(out_dir, resume, start_over, info)
+            resumed = resume_state(state, out_dir) if resume else None
+            if resumed is not None and info.is_main:
+                log.info("resumed from step %d (%s)", state.step, resumed)
+            if config.init_from and resumed is None:
+                init_weights(state, config.init_from)
+            if info.is_main:
+                atomic_write_text(out_dir / "config.yaml", dump_yaml(config))
+            write_log = _log_writer(out_dir, info.is_main, state.step if resumed else None)
+            resumed_step = state.step if resumed else None
+            result = _run(state, train_set, val_set, out_dir, write_log, progress and info.is_main)
         result["resumed_from"] = str(resumed) if resumed else None
         result["resumed_step"] = resumed_step
         result["archived"] = str(archived) if archived else None
