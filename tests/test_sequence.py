@@ -100,6 +100,30 @@ def test_chained_frames_keep_the_keys_colours(model_dir):
         assert image.shape == (SIZE, SIZE, 3) and image[frame(t).sketch < 0.2].max() < 60  # lines kept
 
 
+@pytest.mark.parametrize("form", ["path", "pil", "uint8", "float"])
+def test_the_keyframe_may_be_any_image_the_api_takes(model_dir, tmp_path, form):
+    key_colour, _ = pose(0)
+    as_uint8 = (key_colour * 255).round().astype(np.uint8)
+    Image.fromarray(as_uint8).save(tmp_path / "key.png")
+    reference = {"path": tmp_path / "key.png", "pil": Image.open(tmp_path / "key.png"), "uint8": as_uint8,
+                 "float": as_uint8 / np.float32(255)}[form]
+    colouring, = Colorizer.load(model_dir).colorize_sequence(pose(0.5)[1], reference=reference)  # one frame alone
+    assert_all_right(accuracy(frame(0.5), colouring.colours))
+
+
+def test_sequence_api_arguments_are_checked_in_words(model_dir, tmp_path):
+    from swishpaint.errors import InvalidArgument
+
+    colorizer = Colorizer.load(model_dir)
+    with pytest.raises(InvalidArgument, match="give a reference keyframe or a palette$"):
+        colorizer.colorize_sequence([pose(0.5)[1]])
+    with pytest.raises(InvalidArgument, match="not both"):
+        colorizer.colorize_sequence([pose(0.5)[1]], reference=pose(0)[0], palette=frame(0).key())
+    write_palette(tmp_path / "p.json", frame(0).key())  # a palette file's path works as well as its contents
+    colouring, = colorizer.colorize_sequence([pose(0.5)[1]], palette=tmp_path / "p.json")
+    assert_all_right(accuracy(frame(0.5), colouring.colours))
+
+
 def test_palette_round_trips_and_bad_palettes_are_one_line_errors(tmp_path, capsys):
     key = frame(0).key()
     write_palette(tmp_path / "p.json", key)
@@ -115,6 +139,27 @@ def test_palette_round_trips_and_bad_palettes_are_one_line_errors(tmp_path, caps
                  "--palette", str(tmp_path / "short.json")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"swishpaint: error: {tmp_path / 'short.json'}: ") and err.count("\n") == 1
+    assert f'has {key.count} regions but "colours" has 1 entries' in err
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda spec: spec.pop("labels"), 'missing "labels"'),
+    (lambda spec: spec["colours"][2].pop("rgb"), 'colour 2 has no "rgb"'),
+    (lambda spec: spec["colours"][1].update(rgb="#gg0000"), "colour 1: '#gg0000' is not #rrggbb"),
+    (lambda spec: spec["colours"][0].update(rgb="green"), "colour 0: 'green' is not #rrggbb"),
+    (lambda spec: spec.update(labels="a picture"), '"labels" is not a PNG data URL'),
+    (lambda spec: spec.update(colours={"rgb": "#000000"}), '"colours" must be a list'),
+])
+def test_a_hand_edited_palette_gone_wrong_says_what_to_fix(tmp_path, edit, message):
+    from swishpaint.inference.palette import PaletteError
+
+    write_palette(tmp_path / "p.json", frame(0).key())
+    spec = json.loads((tmp_path / "p.json").read_text())
+    edit(spec)
+    (tmp_path / "p.json").write_text(json.dumps(spec))
+    with pytest.raises(PaletteError) as e:
+        read_palette(tmp_path / "p.json")
+    assert str(e.value).startswith(f"{tmp_path / 'p.json'}: {message}")
 
 
 def test_cli_colours_frames_from_a_key_saves_and_applies_its_palette(tmp_path, model_dir):
@@ -202,3 +247,20 @@ def test_a_bad_frame_fails_alone_and_the_next_follows_the_last_good_one(tmp_path
     medians = region_medians(target.segmentation.labels, coloured, target.segmentation.count,
                              where=~target.segmentation.lines)
     assert_all_right(accuracy(target, medians))
+
+
+def test_flat_goes_with_a_reference_and_a_long_list_of_unmatched_regions_says_it_is_cut(tmp_path, model_dir, capsys,
+                                                                                      monkeypatch):
+    frames = write_cut(tmp_path, {"f0.png": 0.5})
+    from swishpaint.inference import sequence
+
+    import dataclasses
+
+    real = sequence.SequenceColourer.colour  # as if twelve regions had matched nothing
+    monkeypatch.setattr(sequence.SequenceColourer, "colour",
+                        lambda self, f: dataclasses.replace(real(self, f), unmatched=np.arange(12)))
+    monkeypatch.setattr(sequence.FrameColouring, "unmatched_centres", lambda self: [(i, i) for i in range(12)])
+    assert main(["colorize", str(frames), "-o", str(tmp_path / "out"), "--model", str(model_dir),
+                 "--reference", str(tmp_path / "key.png"), "--flat"]) == 0
+    note = capsys.readouterr().err
+    assert "12 region(s) with no match" in note and "(7, 7), ..." in note and "(8, 8)" not in note

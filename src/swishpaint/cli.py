@@ -86,10 +86,9 @@ def _cmd_colorize(args) -> int:
     from .inference.batch import run_colorize, run_colorize_sequence
 
     if args.reference or args.palette:
-        if args.candidates != 1 or args.hints or args.backend != "torch" or args.size or args.flat \
-                or args.output != "final":
-            raise UserError("--reference and --palette colour flats from the key: they take no --candidates, "
-                            "--hints, --backend, --size or --output")
+        if args.candidates != 1 or args.hints or args.backend != "torch" or args.size or args.output != "final":
+            raise UserError("--reference and --palette colour flats from the key (--flat is what they give): "
+                            "they take no --candidates, --hints, --backend, --size or --output")
         with output_folder(args.out):
             return run_colorize_sequence(args.inputs, Path(args.out), args.model, args.reference,
                                          args.reference_sketch, args.palette, args.palette_out, args.device,

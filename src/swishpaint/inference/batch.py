@@ -270,7 +270,8 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = 
 
         write_outputs(writes)
         if len(frame.unmatched):
-            where = ", ".join(f"({x}, {y})" for x, y in frame.unmatched_centres()[:8])
+            centres = frame.unmatched_centres()
+            where = ", ".join(f"({x}, {y})" for x, y in centres[:8]) + (", ..." if len(centres) > 8 else "")
             print(f"swishpaint: note: {job.source.path}: {len(frame.unmatched)} region(s) with no match in the "
                   f"reference, coloured by the network, at x, y = {where}", file=sys.stderr)
 

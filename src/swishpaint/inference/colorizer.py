@@ -29,7 +29,7 @@ from PIL import Image
 from ..configs import INFERENCE_DEVICE, check_device
 from ..data.hints import hints_from_rgba, resize_hints
 from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from_float_array, image_to_tensor,
-                           load_grey, load_rgba, to_uint8)
+                           load_rgb, load_rgba, to_uint8)
 from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
 from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, DEFAULT_WORKING_SIZE, ModelLoadError, generator_input,
@@ -158,17 +158,22 @@ def _array_image(array: np.ndarray) -> Image.Image:
     return from_float_array(array / 255.0 if array.max() > 1.0 else array)
 
 
-def _as_grey(image: ImageLike, max_pixels: int) -> Image.Image:
-    """Where every sketch enters the API: anything but a path, bytes, PIL image or usable array is refused."""
+def _as_rgb(image: ImageLike, max_pixels: int) -> Image.Image:
+    """Where every image enters the API (a sketch, a coloured keyframe), as RGB on white: anything but a
+    path, bytes, PIL image or usable array is refused."""
     if isinstance(image, (str, Path, bytes)):
-        return load_grey(image, max_pixels)
+        return load_rgb(image, max_pixels)
     if isinstance(image, np.ndarray):
         image = _array_image(image)
     elif not isinstance(image, Image.Image):
         raise InvalidArgument(f"image must be a file path, bytes, a PIL image or a numpy array, "
                               f"got {type(image).__name__}")
     _check_size(image.width, image.height)
-    return composite_on_white(image).convert("L")
+    return composite_on_white(image)
+
+
+def _as_grey(image: ImageLike, max_pixels: int) -> Image.Image:
+    return _as_rgb(image, max_pixels).convert("L")
 
 
 def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels: int) -> tuple[torch.Tensor, str]:
@@ -316,15 +321,27 @@ class Colorizer:
         """Any image the API takes -> the (H, W) float sketch in [0, 1] that gets segmented."""
         return np.asarray(_as_grey(image, self.max_pixels), np.float32) / 255
 
+    def load_colour(self, image: ImageLike) -> np.ndarray:
+        """Any image the API takes -> (H, W, 3) float RGB in [0, 1] (a coloured keyframe)."""
+        return np.asarray(_as_rgb(image, self.max_pixels), np.float32) / 255
+
     def colorize_sequence(self, frames: list[ImageLike], reference: ImageLike | None = None,
                           reference_sketch: ImageLike | None = None, palette=None) -> list:
         """Colour an animation's frames (sketches, in order) from a coloured keyframe `reference` (its
-        line art `reference_sketch` when separate) or a palette (inference.palette's ColouredRegions);
+        line art `reference_sketch` when separate) or a palette (a palette file, or inference.palette's
+        ColouredRegions); any image the API takes, frames too (a single frame may be given alone);
         returns one inference.sequence.FrameColouring per frame (.image(), .unmatched)."""
+        from .palette import read_palette
         from .sequence import coloured_key, colour_sequence
 
-        if (reference is None) == (palette is None):
+        if reference is None and palette is None:
+            raise InvalidArgument("give a reference keyframe or a palette")
+        if reference is not None and palette is not None:
             raise InvalidArgument("give a reference keyframe or a palette, not both")
+        if isinstance(frames, (str, Path, bytes, np.ndarray, Image.Image)):
+            frames = [frames]  # one frame given alone, not a list of them
+        if isinstance(palette, (str, Path)):
+            palette = read_palette(palette)
         key = palette if palette is not None else coloured_key(reference, reference_sketch, self)
         return list(colour_sequence(self, frames, key))
 

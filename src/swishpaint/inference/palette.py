@@ -76,24 +76,41 @@ def read_palette(path: str | Path) -> ColouredRegions:
 
 
 def palette_from_dict(spec, path: str | Path = "<palette>") -> ColouredRegions:
+    """A palette's JSON object -> the keyframe's regions and colours; each malformed part is named the way
+    a person editing the file would look for it ("colour 4 has no \"rgb\"")."""
     if not isinstance(spec, dict) or spec.get("version") != VERSION:
         raise PaletteError(path, f"not a version {VERSION} swishpaint palette")
-    try:
-        colours = np.array([_parse_rgb(c["rgb"]) for c in spec["colours"]], np.float32).reshape(-1, 3)
-        url = spec["labels"]
-        if not url.startswith(PNG_URL):
-            raise ValueError("labels is not a PNG data URL")
-        labels = np.asarray(Image.open(io.BytesIO(base64.b64decode(url[len(PNG_URL):]))), np.int32)
-    except (KeyError, TypeError, ValueError, OSError) as e:
-        raise PaletteError(path, f"malformed palette ({e})") from None
-    if labels.ndim != 2 or labels.shape != (spec.get("height"), spec.get("width")):
+    for key in ("width", "height", "colours", "labels"):
+        if key not in spec:
+            raise PaletteError(path, f'missing "{key}"')
+    if not isinstance(spec["colours"], list):
+        raise PaletteError(path, '"colours" must be a list of {"rgb": "#rrggbb", ...}')
+    colours = np.array([_colour(i, entry, path) for i, entry in enumerate(spec["colours"])], np.float32).reshape(-1, 3)
+    labels = _labels(spec["labels"], path)
+    if labels.ndim != 2 or labels.shape != (spec["height"], spec["width"]):
         raise PaletteError(path, "the label map does not match width and height")
     if labels.size == 0 or labels.max() >= len(colours):
-        raise PaletteError(path, f"the label map has regions beyond the {len(colours)} colours")
+        raise PaletteError(path, f"the label map has {int(labels.max()) + 1 if labels.size else 0} regions but "
+                                 f'"colours" has {len(colours)} entries: keep one entry per region (edit '
+                                 f"their rgb, do not remove them)")
     return ColouredRegions(labels, colours)
 
 
-def _parse_rgb(text: str) -> tuple[float, float, float]:
-    if not (isinstance(text, str) and len(text) == 7 and text[0] == "#"):
-        raise ValueError(f"colour {text!r} is not #rrggbb")
+def _colour(index: int, entry, path: str | Path) -> tuple[float, float, float]:
+    """Entry `index` of "colours" (counted from 0, as the label map counts regions)."""
+    if not isinstance(entry, dict) or "rgb" not in entry:
+        raise PaletteError(path, f'colour {index} has no "rgb"')
+    text = entry["rgb"]
+    if not (isinstance(text, str) and len(text) == 7 and text[0] == "#") or \
+            any(c not in "0123456789abcdefABCDEF" for c in text[1:]):
+        raise PaletteError(path, f"colour {index}: {text!r} is not #rrggbb")
     return tuple(int(text[i:i + 2], 16) / 255 for i in (1, 3, 5))
+
+
+def _labels(url, path: str | Path) -> np.ndarray:
+    if not (isinstance(url, str) and url.startswith(PNG_URL)):
+        raise PaletteError(path, '"labels" is not a PNG data URL (it must stay as swishpaint wrote it)')
+    try:
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(url[len(PNG_URL):]))), np.int32)
+    except (ValueError, OSError) as e:
+        raise PaletteError(path, f'"labels" cannot be read ({e})') from None

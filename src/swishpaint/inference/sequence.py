@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from ..data.images import load_rgb, to_float_array, to_uint8
+from ..data.images import to_uint8
 from ..data.lines import extract_lines
 from ..regions.flats import Flats, flats_from_network, region_medians
 from ..regions.matching import ColouredRegions, MatchConfig, match_regions, region_features
@@ -72,8 +72,7 @@ class FrameColouring:
 def coloured_key(colour: ImageLike, sketch: ImageLike | None, colorizer) -> ColouredRegions:
     """A coloured keyframe -> its regions (from its line art, else lines found in its colours) and the
     median colour of each off the lines."""
-    rgb = to_float_array(load_rgb(colour, colorizer.max_pixels)) if not isinstance(colour, np.ndarray) \
-        else np.asarray(colour, np.float32)
+    rgb = colorizer.load_colour(colour)
     lines = _sketch_array(sketch, colorizer) if sketch is not None else extract_lines(rgb, KEY_LINE_METHOD).numpy()
     if lines.shape != rgb.shape[:2]:
         from ..errors import InvalidArgument
