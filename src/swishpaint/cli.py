@@ -176,11 +176,8 @@ def _cmd_evaluate(args) -> int:
 
     _check_reports(args)
     if args.sequences:
-        from .experiments.sequences import evaluate_sequences, find_sequences, format_sequence_table, \
-            write_sequence_reports
+        from .experiments.sequences import evaluate_sequences, format_sequence_table, write_sequence_reports
 
-        if not find_sequences(args.sequences):
-            raise UserError(f"{args.sequences}: no folders of frame_*.png renders below it")
         report = evaluate_sequences(args.sequences, args.model, args.device, progress=True)
         print(format_sequence_table(report))
         write_sequence_reports(report, args.json, args.markdown)
