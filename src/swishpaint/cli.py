@@ -373,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--layers", nargs="?", const="psd", choices=("psd", "ora"),
                    help="also write <name>.psd (or .ora) with lines, shading and flats layers, and the "
                         "region label map <name>.labels.png")
-    s.add_argument("--backend", default="torch", choices=("torch", "onnx"))
+    s.add_argument("--backend", default="torch", choices=("torch", "onnx"),
+                   help="torch (default) or onnx: onnx runs a --model folder made by `swishpaint export onnx`")
     s.add_argument("--reference", metavar="KEY.png",
                    help="a coloured keyframe: the inputs are the frames that follow, in order, and each region "
                         "takes the colour of the matching region in the key (the previous frame chains)")
@@ -396,7 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sketches", help="with --pred/--gt: sketches for the 'sketch as output' baseline")
     s.add_argument("--size", type=int, default=256, help="evaluation size (square centre crops)")
     s.add_argument("--images", type=int, default=0, help="score only the first N held-out images")
-    s.add_argument("--hints", type=int, default=20, help="hint patches from the ground truth (0 = off)")
+    s.add_argument("--hints", type=int, default=20, metavar="N",
+                   help="hints from the ground truth, scored under two protocols side by side: user-like "
+                        "(one dab in each of the N largest coloured regions) and patches (N random patches); "
+                        "each beside region fill and Levin 2004 (default 20; 0 = none)")
     s.add_argument("--line-method", default="dilate", choices=("xdog", "dilate"),
                    help="line extraction for colour-only data (default differs from training's xdog)")
     s.add_argument("--inception-weights", help="TorchScript Inception-v3 for FID")
@@ -419,7 +423,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.set_defaults(func=_cmd_fit_regions)
 
-    s = sub.add_parser("compare", help="Table 1 and Table 2: SwishU-net vs U-net vs SwishU-net-WPL")
+    s = sub.add_parser("compare", help="Table 1 and Table 2: SwishU-net vs U-net vs SwishU-net-WPL",
+                       description="Train (or load) every model of a comparison config with the same step "
+                                   "budget on the same data, score them on the same held-out split (Table 1, "
+                                   "with the sketch baseline) and measure parameters, GFLOPs per 512x512 image "
+                                   "and ms per image here (Table 2). Writes table1.md, table2.md, results.json "
+                                   "(and, with matplotlib, tables.png) into the config's out_dir and prints the tables.")
     s.add_argument("--config", required=True, help="compare YAML file, or a packaged name (compare-demo)")
     s.set_defaults(func=_cmd_compare)
 
