@@ -242,3 +242,15 @@ models:
     again = json.loads((tmp_path / "cmp" / "results.json").read_text())
     assert {k: (r["folder"], r["evaluation"]["table"]) for k, r in again["rows"].items()} == \
         {k: (r["folder"], r["evaluation"]["table"]) for k, r in first["rows"].items()}
+
+
+def test_help_says_what_the_hint_protocols_compare_and_backend_are(capsys):
+    """--help agrees with the README: two hint protocols, what compare writes, what onnx needs."""
+    for command in ("evaluate", "compare", "colorize"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "user-like (one dab in each of the N largest coloured regions) and patches (N random patches)" in text
+    assert "(default 20; 0 = none)" in text
+    assert "Writes table1.md, table2.md, results.json" in text
+    assert "onnx runs a --model folder made by `swishpaint export onnx`" in text

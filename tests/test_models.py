@@ -156,3 +156,63 @@ def test_every_model_knows_its_paper_scale_model_by_registry_name(name):
 
     paper = paper_scale_model(create_model(name))
     assert paper in MODELS and MODELS[paper][0] == MODELS[name][0]
+
+
+@pytest.mark.parametrize("size", ["37", "0", "-8"])
+def test_info_refuses_a_size_the_model_cannot_take_in_one_line(size, capsys):
+    from swishpaint.cli import main
+
+    assert main(["info", "swish_unet_tiny", "--size", size]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"swishpaint: error: --size must be a positive multiple of 8 for this model, got {size}\n"
+
+
+def test_info_describes_the_bundled_model_by_default_and_labels_an_architecture_untrained(capsys):
+    from swishpaint.cli import main
+    from swishpaint.inference.colorizer import BUNDLED
+
+    assert main(["info", "--size", "64"]) == 0
+    lines = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0] == f"model {BUNDLED} (the bundled demo model)"
+    assert {"working size 256", "region chooser yes (region_choice.safetensors)"} <= set(lines)
+    assert any(line.startswith("candidate order 0 ") for line in lines)
+    assert any(line.startswith("trained step ") for line in lines)
+    assert main(["info", "swish_unet_tiny", "--size", "64"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split(maxsplit=1)[1] == "swish_unet_tiny (an untrained architecture: random weights)"
+    assert "working size" not in out and "region chooser" not in out
+
+
+def test_info_of_a_model_folder_shows_how_it_runs_and_its_card(tmp_path, capsys):
+    from swishpaint.cli import main
+    from swishpaint.models import ModelCard
+
+    card = ModelCard(working_size=128, candidate_order=[1, 0], step=7, val={"psnr_best": 12.5})
+    save_model(create_model("swish_unet_tiny", candidates=2), tmp_path / "m", card)
+    assert main(["info", str(tmp_path / "m"), "--size", "64"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split(maxsplit=1) == ["model", str(tmp_path / "m")]
+    assert [" ".join(line.split()) for line in lines[4:]] == [
+        "working size 128", "candidate order 1 0", "region chooser none (swishpaint fit-regions fits one)",
+        "step 7", "val psnr_best 12.5"]
+    (tmp_path / "m" / "region_choice.safetensors").write_bytes(b"")
+    assert main(["info", str(tmp_path / "m"), "--size", "64"]) == 0
+    assert "region chooser  yes (region_choice.safetensors)" in capsys.readouterr().out
+
+
+def test_a_training_run_folder_points_to_its_model(tmp_path, capsys):
+    """info and colorize on a run folder name the model inside it, not the training config.yaml."""
+    from swishpaint.cli import main
+
+    run = tmp_path / "runs" / "tiny"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("steps: 3\n")
+    save_model(create_model("swish_unet_tiny"), run / "best")
+    expected = f"swishpaint: error: {run}: a training run; its model is {run / 'best'}\n"
+    assert main(["info", str(run)]) == 2
+    assert capsys.readouterr().err == expected
+    assert main(["colorize", str(tmp_path / "x.png"), "-o", str(tmp_path / "out"), "--model", str(run)]) == 2
+    assert capsys.readouterr().err == expected
+    (run / "best").rename(tmp_path / "elsewhere")  # no model inside: the config itself is named
+    with pytest.raises(ModelLoadError, match="config.yaml: not a swishpaint model config"):
+        load_model(run)

@@ -208,6 +208,29 @@ def test_sequence_benchmark_scores_every_row(tmp_path, model_dir):
     assert table["keyframe matching"]["10 apart"]["pixel_accuracy"] > table["max-overlap (no alignment)"]["10 apart"]["pixel_accuracy"]
 
 
+def test_sequences_too_short_to_pair_are_refused_in_one_line(tmp_path, capsys):
+    """Single-frame sequences make no pair: refused before the model loads, not scored as an empty table."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        Image.fromarray((pose(0)[0] * 255).astype(np.uint8)).save(tmp_path / name / "frame_000.png")
+    assert main(["evaluate", "--sequences", str(tmp_path), "--model", str(tmp_path / "no-model")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (f"swishpaint: error: {tmp_path}: no sequence has 2 or more frames to pair "
+                                 f'(frames a pair needs: "next" 2, "10 apart" 11)\n')
+    assert main(["evaluate", "--sequences", str(tmp_path / "a" / "frame_000.png")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_sequence_table_counts_one_sequence_in_the_singular():
+    from swishpaint.experiments.sequences import SequenceReport, format_sequence_table
+
+    report = SequenceReport(["walker/seq_00"])
+    report.add("keyframe matching", "next", (1.0, 1.0, 0.5))
+    assert "\n1 sequence; pairs: next 1\n" in format_sequence_table(report)
+    report.sequences.append("walker/seq_01")
+    assert "\n2 sequences; pairs: next 1\n" in format_sequence_table(report)
+
+
 def write_cut(folder: Path, frames: dict[str, float | bytes]) -> Path:
     """folder/key.png (pose 0, coloured) and folder/frames/<name>: pose t's line art, or raw bytes."""
     Image.fromarray((pose(0)[0] * 255).astype(np.uint8)).save(folder / "key.png")

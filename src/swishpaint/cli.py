@@ -25,16 +25,75 @@ class UserError(SwishpaintError):
 
 
 def _cmd_info(args) -> int:
+    """What a model is and costs: the bundled model by default, like every command that runs one; a model
+    folder adds how it runs (its card); a registered name is labelled untrained, its weights being random."""
+    from .inference.colorizer import model_path
     from .models import count_flops, count_parameters, load_model
+    from .models.registry import is_architecture_name
 
-    model = load_model(args.model)
+    untrained = is_architecture_name(args.model)
+    path = args.model if untrained else model_path(args.model)
+    model = load_model(path)
+    _check_info_size(args.size, model.config.size_multiple)
     params = count_parameters(model)
     flops = count_flops(model, args.size)
-    print(f"model      {args.model}")
-    print(f"arch       {type(model).__name__} {json.dumps(_plain(model.config))}")
-    print(f"parameters {params:,} ({params / 1e6:.2f} M)")
-    print(f"FLOPs      {flops / 1e9:.1f} GFLOP per {args.size}x{args.size} image (forward, counted)")
+    rows = [("model", f"{path}{_model_note(args.model, untrained)}"),
+            ("arch", f"{type(model).__name__} {json.dumps(_plain(model.config))}"),
+            ("parameters", f"{params:,} ({params / 1e6:.2f} M)"),
+            ("FLOPs", f"{flops / 1e9:.1f} GFLOP per {args.size}x{args.size} image (forward, counted)")]
+    rows += [] if untrained else _folder_info(path)
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}} {value}")
     return 0
+
+
+def _model_note(given: str | None, untrained: bool) -> str:
+    """Which kind of model info describes: random weights and the default must not pass for a chosen,
+    trained model."""
+    if untrained:
+        return " (an untrained architecture: random weights)"
+    return "" if given else " (the bundled demo model)"
+
+
+def _check_info_size(size: int, multiple: int) -> None:
+    """The network takes only sizes it can halve at every level; refused here in one line rather than as
+    a traceback from inside the FLOP count."""
+    if size < 1 or size % multiple:
+        raise UserError(f"--size must be a positive multiple of {multiple} for this model, got {size}")
+
+
+def _folder_info(path) -> list[tuple[str, str]]:
+    """How a model folder runs and where it came from: its working size, candidate order, region chooser
+    and the other model card fields it records (those left unset are left out)."""
+    from .configs import to_dict
+    from .models.registry import chooser_path, read_model_card
+
+    card = read_model_card(path)
+    chooser = chooser_path(path)
+    rows = [("working size", str(card.working_size)),
+            ("candidate order", " ".join(map(str, card.candidate_order)) if card.candidate_order
+             else "the model's own (none recorded)"),
+            ("region chooser", f"yes ({chooser.name})" if chooser.is_file()
+             else "none (swishpaint fit-regions fits one)")]
+    recorded = {k: v for k, v in to_dict(card).items()
+                if v is not None and k not in ("working_size", "candidate_order")}
+    return rows + [(name, _brief(value)) for name, value in recorded.items()]
+
+
+def _brief(value, nested: bool = False) -> str:
+    """A card value on one line: numbers to 4 digits, a flat mapping inline, a deeper one (the training
+    config) by its size only, since config.yaml holds it in full and a dump would bury the rest."""
+    if isinstance(value, dict):
+        if nested and any(isinstance(v, dict) for v in value.values()):
+            return f"{{{len(value)} settings}}"
+        inner = ", ".join(f"{k} {_brief(v, True)}" for k, v in value.items())
+        return f"{{{inner}}}" if nested else inner
+    if isinstance(value, (list, tuple)):
+        return " ".join(_brief(v, True) for v in value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def _plain(config) -> dict:
@@ -116,11 +175,8 @@ def _cmd_evaluate(args) -> int:
 
     _check_reports(args)
     if args.sequences:
-        from .experiments.sequences import evaluate_sequences, find_sequences, format_sequence_table, \
-            write_sequence_reports
+        from .experiments.sequences import evaluate_sequences, format_sequence_table, write_sequence_reports
 
-        if not find_sequences(args.sequences):
-            raise UserError(f"{args.sequences}: no folders of frame_*.png renders below it")
         report = evaluate_sequences(args.sequences, args.model, args.device, progress=True)
         print(format_sequence_table(report))
         write_sequence_reports(report, args.json, args.markdown)
@@ -278,9 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    s = sub.add_parser("info", help="parameters and FLOPs of a model")
-    s.add_argument("model", nargs="?", default="swish_unet_paper", help="registered name or model folder")
-    s.add_argument("--size", type=int, default=512)
+    s = sub.add_parser("info", help="parameters, FLOPs and model card of a model",
+                       description="Describe a model: parameters, FLOPs, and for a model folder its working "
+                                   "size, candidate order, region chooser and model card.")
+    s.add_argument("model", nargs="?", help="model folder, or a registered architecture name (untrained, "
+                                            "e.g. swish_unet_paper); default: the bundled demo model")
+    s.add_argument("--size", type=int, default=512,
+                   help="image side the FLOPs are counted for; a multiple of the model's size multiple "
+                        "(default 512)")
     s.set_defaults(func=_cmd_info)
 
     s = sub.add_parser("train", help="train a model from a YAML config")
@@ -311,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--layers", nargs="?", const="psd", choices=("psd", "ora"),
                    help="also write <name>.psd (or .ora) with lines, shading and flats layers, and the "
                         "region label map <name>.labels.png")
-    s.add_argument("--backend", default="torch", choices=("torch", "onnx"))
+    s.add_argument("--backend", default="torch", choices=("torch", "onnx"),
+                   help="torch (default) or onnx: onnx runs a --model folder made by `swishpaint export onnx`")
     s.add_argument("--reference", metavar="KEY.png",
                    help="a coloured keyframe: the inputs are the frames that follow, in order, and each region "
                         "takes the colour of the matching region in the key (the previous frame chains)")
@@ -334,7 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sketches", help="with --pred/--gt: sketches for the 'sketch as output' baseline")
     s.add_argument("--size", type=int, default=256, help="evaluation size (square centre crops)")
     s.add_argument("--images", type=int, default=0, help="score only the first N held-out images")
-    s.add_argument("--hints", type=int, default=20, help="hint patches from the ground truth (0 = off)")
+    s.add_argument("--hints", type=int, default=20, metavar="N",
+                   help="hints from the ground truth, scored under two protocols side by side: user-like "
+                        "(one dab in each of the N largest coloured regions) and patches (N random patches); "
+                        "each beside region fill and Levin 2004 (default 20; 0 = none)")
     s.add_argument("--line-method", default="dilate", choices=("xdog", "dilate"),
                    help="line extraction for colour-only data (default differs from training's xdog)")
     s.add_argument("--inception-weights", help="TorchScript Inception-v3 for FID")
@@ -357,7 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.set_defaults(func=_cmd_fit_regions)
 
-    s = sub.add_parser("compare", help="Table 1 and Table 2: SwishU-net vs U-net vs SwishU-net-WPL")
+    s = sub.add_parser("compare", help="Table 1 and Table 2: SwishU-net vs U-net vs SwishU-net-WPL",
+                       description="Train (or load) every model of a comparison config with the same step "
+                                   "budget on the same data, score them on the same held-out split (Table 1, "
+                                   "with the sketch baseline) and measure parameters, GFLOPs per 512x512 image "
+                                   "and ms per image here (Table 2). Writes table1.md, table2.md, results.json "
+                                   "(and, with matplotlib, tables.png) into the config's out_dir and prints the tables.")
     s.add_argument("--config", required=True, help="compare YAML file, or a packaged name (compare-demo)")
     s.set_defaults(func=_cmd_compare)
 

@@ -38,6 +38,7 @@ import torch
 from ..configs import INFERENCE_DEVICE
 from ..data.images import load_rgb, to_float_array
 from ..data.lines import extract_lines
+from ..errors import InvalidArgument
 from ..files import atomic_write_text
 from .evaluate import table_lines
 from ..metrics.quality import rgb_to_lab
@@ -81,6 +82,19 @@ def find_sequences(root: str | Path) -> list[Path]:
     """Folders below root holding frame_*.png, sorted."""
     root = Path(root)
     return sorted({p.parent for p in root.rglob("frame_*.png")})
+
+
+def sequence_folders(root: str | Path) -> list[Path]:
+    """The sequences below root, refused in one line when they make no pair at all (every one too short),
+    before the model loads: scoring nothing would print an empty table and pass."""
+    folders = find_sequences(root)
+    if not folders:
+        raise InvalidArgument(f"{root}: no folders of frame_*.png renders below it")
+    least = min(GAPS.values()) + 1
+    if all(len(list(f.glob("frame_*.png"))) < least for f in folders):
+        needs = ", ".join(f'"{name}" {gap + 1}' for name, gap in GAPS.items())
+        raise InvalidArgument(f"{root}: no sequence has {least} or more frames to pair (frames a pair needs: {needs})")
+    return folders
 
 
 def _lab(colours: np.ndarray) -> np.ndarray:
@@ -138,8 +152,8 @@ def evaluate_sequences(root: str | Path, model: str | None = None, device: str =
 
     config = config or SequenceConfig()
 
+    folders = sequence_folders(root)
     colorizer = Colorizer.load(model, device=device)
-    folders = find_sequences(root)
     report = SequenceReport([str(f) for f in folders])
     seconds, coloured, unmatched = 0.0, 0, 0
     for folder in folders:
@@ -175,7 +189,8 @@ def format_sequence_table(report: SequenceReport, markdown: bool = False) -> str
             for row, gaps in table.items()]
     lines = table_lines(head, rows, markdown)
     pairs = {g: next(iter(table.values()))[g]["pairs"] for g in GAPS if table and g in next(iter(table.values()))}
-    notes = [f"{len(report.sequences)} sequences; pairs: " + ", ".join(f"{g} {n}" for g, n in pairs.items()),
+    count = len(report.sequences)
+    notes = [f"{count} sequence{'' if count == 1 else 's'}; pairs: " + ", ".join(f"{g} {n}" for g, n in pairs.items()),
              f"a colour is right within ΔE76 {TOLERANCE:g} of the truth's dominant colour in the region",
              f"keyframe matching: {report.seconds_per_frame:.3f} s per frame (segmentation, matching, network "
              f"fallback), {report.unmatched_per_frame:.2f} unmatched regions per frame"]

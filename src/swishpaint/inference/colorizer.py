@@ -32,7 +32,7 @@ from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from
                            load_rgb, load_rgba, to_uint8)
 from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
-from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, DEFAULT_WORKING_SIZE, ModelLoadError, generator_input,
+from ..models.registry import (CONFIG_FILE, chooser_path, DEFAULT_WORKING_SIZE, ModelLoadError, generator_input,
                                is_architecture_name, load_model, read_model_card)
 from ..regions.choice import RegionChooser, candidate_medians, region_options
 from ..regions.flats import FlatConfig, Flats, flats_from_network, line_zone
@@ -205,6 +205,16 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
     return resize_hints(t, (size[1], size[0])), note
 
 
+def model_path(name_or_path: str | Path | None) -> Path:
+    """The folder a --model names, and the one home of its default: every command that runs a model
+    (and `info`, which describes it) means the bundled demo model when none is given."""
+    if name_or_path:
+        return Path(name_or_path)
+    if not (BUNDLED / CONFIG_FILE).is_file():
+        raise ModelLoadError(f"{BUNDLED}: the bundled demo weights are missing from this install")
+    return BUNDLED
+
+
 class Colorizer:
     """A loaded generator plus the pre/post-processing that makes any sketch size work."""
 
@@ -237,13 +247,12 @@ class Colorizer:
         if is_architecture_name(name_or_path) and not allow_untrained:
             raise ModelLoadError(f"{name_or_path}: an untrained architecture, not a trained model; "
                                  f"give a model folder (see swishpaint train)")
-        path = Path(name_or_path) if name_or_path else BUNDLED
-        if name_or_path is None and not (path / CONFIG_FILE).is_file():
-            raise ModelLoadError(f"{path}: the bundled demo weights are missing from this install")
+        path = model_path(name_or_path)
         model, device = cls._load_generator(path, device)
         card = read_model_card(path)
-        if "region_chooser" not in kwargs and (path / CHOOSER_FILE).is_file():  # region_chooser=None: not read
-            kwargs["region_chooser"] = RegionChooser.load(path / CHOOSER_FILE)
+        chooser = chooser_path(path)
+        if "region_chooser" not in kwargs and chooser.is_file():  # region_chooser=None: not read
+            kwargs["region_chooser"] = RegionChooser.load(chooser)
         kwargs.setdefault("working_size", card.working_size)
         kwargs.setdefault("candidate_order", card.candidate_order)
         return cls(model, device, name=str(name_or_path or "demo"), **kwargs)

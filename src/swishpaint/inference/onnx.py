@@ -20,7 +20,7 @@ import torch
 
 from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, WEIGHTS_FILE, ModelLoadError, load_model, load_model_config,
                                save_model)
-from .colorizer import BUNDLED, Colorizer
+from .colorizer import Colorizer, model_path
 
 if TYPE_CHECKING:  # an optional dependency, imported where it is used
     import onnxruntime
@@ -40,7 +40,7 @@ def export_onnx(model: str | Path | None, out_dir: str | Path, overwrite: bool =
     """
     from ..files import FileGroup, keep_existing, prepare_output_dir
 
-    source = Path(model) if model else BUNDLED
+    source = model_path(model)
     out_dir = prepare_output_dir(out_dir)
     from_folder = source.is_dir() and (source / CONFIG_FILE).is_file()
     copies = _files_to_copy(source, out_dir) if from_folder else []

@@ -105,13 +105,26 @@ def save_model(model: nn.Module, folder: str | Path, card: ModelCard | None = No
     return folder
 
 
+RUN_MODELS = ("best", "generator")  # where a training run folder (or a checkpoint) keeps a model, preferred first
+
+
+def _run_hint(path: Path) -> str | None:
+    """'runs/x: a training run; its model is runs/x/best' when a folder that is no model holds one: a run
+    folder's config.yaml is the training config, and blaming that file sends people the wrong way."""
+    for name in RUN_MODELS:
+        if (path / name / CONFIG_FILE).is_file():
+            return f"{path}: a training run; its model is {path / name}"
+    return None
+
+
 def _read_spec(path: Path) -> dict[str, Any]:
     try:
         spec = read_yaml_file(path / CONFIG_FILE, "model config")
     except ConfigError as e:
-        raise ModelLoadError(str(e)) from None
+        raise ModelLoadError(_run_hint(path) or str(e)) from None
     if not isinstance(spec, dict) or "arch" not in spec or "config" not in spec:
-        raise ModelLoadError(f"{path / CONFIG_FILE}: not a swishpaint model config (needs arch and config)")
+        raise ModelLoadError(_run_hint(path)
+                             or f"{path / CONFIG_FILE}: not a swishpaint model config (needs arch and config)")
     if spec["arch"] not in ARCHITECTURES:
         raise ModelLoadError(f"{path / CONFIG_FILE}: unknown architecture {spec['arch']!r}")
     return spec
@@ -145,6 +158,12 @@ def _build_from_folder(path: Path, spec: dict[str, Any]) -> nn.Module:
         raise
     except (ConfigError, ValueError, TypeError, RuntimeError) as e:
         raise ModelLoadError(f"{where}: invalid model config ({str(e).splitlines()[0]})") from None
+
+
+def chooser_path(path: str | Path) -> Path:
+    """Where a model folder's region chooser lives (it may be absent): beside the weights it was fitted to,
+    so a checkpoint's is in its generator/ and a file given for its folder finds it too."""
+    return _model_folder(Path(path)) / CHOOSER_FILE
 
 
 def is_architecture_name(name_or_path: str | Path | None) -> bool:
