@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from swishpaint.cli import main
+from swishpaint.data.images import to_uint8
 from swishpaint.errors import SwishpaintError
 from swishpaint.inference.layered import (
     composite,
@@ -339,3 +340,68 @@ def test_cli_sequence_layered_file_composites_to_the_png_without_lines(model_dir
     assert names == LAYER_ORDER and visible == [False, True, True]
     png = np.asarray(Image.open(out / "f0.png").convert("RGB")) / 255.0
     assert np.abs(shown - png).max() <= TOLERANCE and np.abs(merged - png).max() <= TOLERANCE
+
+
+def colour_line_sketch() -> Image.Image:
+    """`line_sketch` with a red and a blue colour-trace line across it (RGB)."""
+    rgb = np.asarray(line_sketch().convert("RGB")).copy()
+    rgb[18:20, 12:50] = (220, 20, 20)  # red
+    rgb[42:44, 12:50] = (20, 40, 220)  # blue
+    return Image.fromarray(rgb)
+
+
+@pytest.mark.parametrize("kind", ["psd", "ora"])
+def test_cli_colour_trace_lines_keep_their_colour_in_the_png_and_the_lines_layer(model_dir, tmp_path, kind):
+    colour_line_sketch().save(tmp_path / "page.png")
+    out = tmp_path / "out"
+    assert main(["colorize", str(tmp_path / "page.png"), "-o", str(out), "--model", str(model_dir),
+                 "--layers", kind, "--flat"]) == 0
+    from swishpaint.inference.colorizer import Colorizer
+
+    png = np.asarray(Image.open(out / "page.png").convert("RGB")).astype(int)
+    flats = Colorizer.load(model_dir).colorize_regions(tmp_path / "page.png").flats(0).image
+    expected = flats * np.asarray(colour_line_sketch()) / 255  # the flats × the lines in their own colours
+    assert np.abs(png / 255 - expected).max() <= TOLERANCE
+    red, blue = png[18:20, 12:50].reshape(-1, 3), png[42:44, 12:50].reshape(-1, 3)
+    assert (red[:, 0] > red[:, 1:].max(1)).all() and (blue[:, 2] > blue[:, :2].max(1)).all()  # not grey
+    names, visible, shown, merged = read_layered(out / f"page.{kind}")
+    assert np.abs(shown - png / 255).max() <= TOLERANCE and np.abs(merged - png / 255).max() <= TOLERANCE
+    if kind == "ora":
+        with zipfile.ZipFile(out / "page.ora") as ora:
+            lines = np.asarray(Image.open(ora.open("data/lines.png")).convert("RGBA")).astype(int)
+        # over white, the lines layer alone gives the sketch's colour back (within a few /255)
+        alone = 255 * (1 - lines[..., 3:] / 255) + lines[..., :3] * lines[..., 3:] / 255
+        assert np.abs(alone[18:20, 12:50] - [220, 20, 20]).max() <= 3
+        assert np.abs(alone[42:44, 12:50] - [20, 40, 220]).max() <= 3
+
+
+def test_colour_lines_are_multiplied_over_every_output_and_in_sequences(model_dir, tmp_path):
+    from swishpaint.inference.colorizer import Colorizer
+    from swishpaint.inference.sequence import SequenceColourer
+    from swishpaint.regions.matching import ColouredRegions
+
+    c = Colorizer.load(model_dir)
+    sketch = colour_line_sketch()
+    colouring = c.colorize_regions(sketch)
+    assert colouring.line_colour is not None and colouring.lines().shape == (64, 64, 3)
+    flats = colouring.flats(0)
+    expected = to_uint8(flats.image * flats.shading[..., None] * np.asarray(sketch) / 255)
+    assert np.abs(colouring.image(0).astype(int) - expected).max() <= 1
+    key = c.colorize_regions(line_sketch())
+    frame = SequenceColourer(c, ColouredRegions(key.segmentation.labels, key.flats(0).colours)).colour(sketch)
+    assert (frame.image()[18:20, 12:50, 0].astype(int) > frame.image()[18:20, 12:50, 1] + 60).all()
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+def test_grey_sketches_carry_no_colour_copy_and_colour_as_before(model_dir, mode):
+    from swishpaint.inference.colorizer import Colorizer
+
+    c = Colorizer.load(model_dir)
+    sketch = line_sketch().convert(mode)
+    colouring = c.colorize_regions(sketch)
+    assert colouring.line_colour is None  # grey, even stored as RGB: nothing extra held
+    for output in ("final", "flat", "network"):
+        before = colouring.image(0, output)  # the grey rule, as it was: colours × grey sketch, in bands
+        flats = colouring.flats(0) if output != "network" else None
+        rows = colouring.network(0) if flats is None else flats.rows(0, 64, shading=output == "final")
+        assert before.tobytes() == to_uint8(rows * colouring.sketch[..., None]).tobytes()

@@ -209,7 +209,7 @@ def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hin
                 group.write(job.outputs[candidates + 1], _save(contact_sheet(cells)))
             if layers:
                 group.write(job.outputs[-2], lambda tmp: write_layered(
-                    tmp, f".{layers}", first_flats.image, first_flats.shading, colouring.sketch,
+                    tmp, f".{layers}", first_flats.image, first_flats.shading, colouring.lines(),
                     hidden_layers(output, keep_lines)))  # composites to the PNG beside it
                 group.write(job.outputs[-1], lambda tmp: write_label_map(tmp, colouring.segmentation.labels))
 
@@ -266,7 +266,7 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = 
             if layers:
                 flats = frame.flats()
                 group.write(job.outputs[-2], lambda tmp: write_layered(
-                    tmp, f".{layers}", flats.image, flats.shading, frame.sketch,
+                    tmp, f".{layers}", flats.image, flats.shading, frame.lines(),
                     hidden_layers(keep_lines=keep_lines)))  # its shading is white: visible or not, the same
                 group.write(job.outputs[-1], lambda tmp: write_label_map(tmp, frame.segmentation.labels))
 

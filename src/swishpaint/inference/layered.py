@@ -93,6 +93,15 @@ def lines_layer(sketch: np.ndarray) -> np.ndarray:
     return np.concatenate([to_uint8(np.clip(colour, 0.0, 1.0)), alpha[..., None]], axis=-1)
 
 
+def line_rows(sketch: np.ndarray, line_colour: np.ndarray | None, y0: int = 0, y1: int | None = None) -> np.ndarray:
+    """Rows y0..y1 of the lines multiplied over a colouring, float32 in [0, 1]: (rows, W, 3) in the sketch's
+    own colours when it has them (`line_colour`, uint8), else (rows, W, 1) grey. Colour-trace lines
+    (iro-sen) stay red or blue; a grey sketch gives exactly its grey, as before."""
+    if line_colour is None:
+        return sketch[y0:y1, :, None]
+    return line_colour[y0:y1] / np.float32(255)
+
+
 def hidden_layers(output: str = "final", keep_lines: bool = True) -> frozenset[str]:
     """The layers the PNG of `output` ("final" or "flat") and `keep_lines` leaves out: written hidden, not
     dropped, so the layered file composites to that PNG and the artist can still turn them on."""

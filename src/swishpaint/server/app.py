@@ -271,7 +271,7 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
                     extra["palettes"].append(flat_palette(flats.colours, seg.areas()))
                 if layers and k == start:
                     extra["layered"] = _data_url(layered_bytes(f".{layers}", flats.image, flats.shading,
-                                                               colouring.sketch, hidden_layers(output, keep_lines)),
+                                                               colouring.lines(), hidden_layers(output, keep_lines)),
                                                  LAYERED_TYPES[layers])
             return images, notes, extra
 
