@@ -14,9 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from swishpaint.cli import main
+from swishpaint.data.images import to_uint8
 from swishpaint.errors import SwishpaintError
 from swishpaint.inference.layered import (
     composite,
+    hidden_layers,
     label_map_path,
     label_palette,
     lines_layer,
@@ -27,6 +30,8 @@ from swishpaint.inference.layered import (
 H, W = 48, 64
 TOLERANCE = 2 / 255
 LAYER_ORDER = ["lines", "shading", "flats"]  # top to bottom
+PSD_MODES = {b"mul ": "multiply", b"norm": "normal"}
+ORA_MODES = {"svg:multiply": "multiply", "svg:src-over": "normal"}
 
 
 def regions(seed: int, count: int, height: int = H, width: int = W) -> np.ndarray:
@@ -73,6 +78,10 @@ def blend(layers_bottom_up: list[tuple[np.ndarray, str]]) -> np.ndarray:
 
 @pytest.fixture
 def pytoshop_reader():
+    return _pytoshop()
+
+
+def _pytoshop():
     """pytoshop, with PIL's PackBits codec standing in where its optional Cython decoder is not built."""
     import pytoshop
     import pytoshop.codecs as codecs
@@ -241,3 +250,158 @@ def test_bad_inputs_name_the_array(tmp_path, parts, change, message):
     with pytest.raises(ValueError, match=message):
         write_layers(tmp_path / "page.psd", args["flats"], args["shading"], args["sketch"], args["labels"])
     assert list(tmp_path.iterdir()) == []
+
+
+def read_layered(path) -> tuple[list[str], list[bool], np.ndarray, np.ndarray]:
+    """A layered file read back by an independent reader: layer names and visibility (top first), the
+    composite of its visible layers, and its stored merged image (floats in [0, 1])."""
+    if path.suffix == ".psd":
+        with open(path, "rb") as f:
+            psd = _pytoshop().read(f)
+            records = psd.layer_and_mask_info.layer_info.layer_records[::-1]  # top first
+            layers = [(np.dstack([r.channels[c].image for c in (0, 1, 2, -1)]), PSD_MODES[r.blend_mode], r.visible)
+                      for r in records]
+            names = [r.name for r in records]
+            merged = np.dstack([psd.image_data.channels[c] for c in range(3)]) / 255.0
+    else:
+        with zipfile.ZipFile(path) as ora:
+            stack = ElementTree.fromstring(ora.read("stack.xml")).find("stack").findall("layer")
+            assert all(layer.get("visibility") in ("visible", "hidden") for layer in stack)
+            layers = [(np.asarray(Image.open(ora.open(layer.get("src"))).convert("RGBA")),
+                       ORA_MODES[layer.get("composite-op")], layer.get("visibility") == "visible") for layer in stack]
+            names = [layer.get("name") for layer in stack]
+            merged = np.asarray(Image.open(ora.open("mergedimage.png")).convert("RGB")) / 255.0
+    visible = [shown for _, _, shown in layers]
+    return names, visible, blend([(rgba, mode) for rgba, mode, shown in layers[::-1] if shown]), merged
+
+
+def test_hidden_layers_follow_the_png_options():
+    assert hidden_layers() == frozenset()
+    assert hidden_layers("flat") == {"shading"}
+    assert hidden_layers("final", keep_lines=False) == {"lines"}
+    assert hidden_layers("flat", keep_lines=False) == {"lines", "shading"}
+
+
+@pytest.mark.parametrize("suffix", [".psd", ".ora"])
+@pytest.mark.parametrize("hidden", [frozenset(), {"shading"}, {"lines"}, {"lines", "shading"}])
+def test_hidden_layers_are_kept_flagged_and_left_out_of_the_composite(tmp_path, parts, suffix, hidden):
+    path = write_layers(tmp_path / f"page{suffix}", parts["flats"], parts["shading"], parts["sketch"],
+                        hidden=frozenset(hidden))[0]
+    names, visible, shown, merged = read_layered(path)
+    assert names == LAYER_ORDER  # every layer is there to edit
+    assert visible == [name not in hidden for name in LAYER_ORDER]
+    expected = parts["flats"] * (1 if "shading" in hidden else parts["shading"]) * \
+        (1 if "lines" in hidden else parts["sketch"])
+    assert np.abs(shown - expected).max() <= TOLERANCE
+    assert np.abs(merged - expected).max() <= TOLERANCE
+
+
+def test_only_lines_and_shading_can_be_hidden(tmp_path, parts):
+    with pytest.raises(ValueError, match="cannot hide flats"):
+        write_layers(tmp_path / "page.ora", parts["flats"], parts["shading"], parts["sketch"], hidden=frozenset({"flats"}))
+    assert list(tmp_path.iterdir()) == []
+
+
+def line_sketch(size: int = 64) -> Image.Image:
+    """White paper with a dark grey box and a cross: a few regions, grey lines."""
+    grey = np.full((size, size), 255, np.uint8)
+    grey[8:56, [8, 9, 54, 55]] = grey[[8, 9, 54, 55], 8:56] = 30
+    grey[30:32, 8:56] = grey[8:56, 30:32] = 60
+    return Image.fromarray(grey)
+
+
+@pytest.mark.parametrize("kind", ["psd", "ora"])
+@pytest.mark.parametrize("flags", [[], ["--flat"], ["--no-keep-lines"], ["--flat", "--no-keep-lines"]])
+def test_cli_layered_file_composites_to_the_png_beside_it(model_dir, tmp_path, kind, flags):
+    line_sketch().save(tmp_path / "page.png")
+    out = tmp_path / "out"
+    assert main(["colorize", str(tmp_path / "page.png"), "-o", str(out), "--model", str(model_dir),
+                 "--layers", kind, *flags]) == 0
+    names, visible, shown, merged = read_layered(out / f"page.{kind}")
+    assert names == LAYER_ORDER
+    assert visible == ["--no-keep-lines" not in flags, "--flat" not in flags, True]
+    png = np.asarray(Image.open(out / "page.png").convert("RGB")) / 255.0
+    assert np.abs(shown - png).max() <= TOLERANCE
+    assert np.abs(merged - png).max() <= TOLERANCE
+
+
+def test_cli_sequence_layered_file_composites_to_the_png_without_lines(model_dir, tmp_path):
+    sketch = line_sketch()
+    key = np.asarray(sketch.convert("RGB")).copy()
+    key[12:28, 12:28] = (200, 40, 40)
+    Image.fromarray(key).save(tmp_path / "key.png")
+    sketch.save(tmp_path / "key_sketch.png")
+    sketch.save(tmp_path / "f0.png")
+    out = tmp_path / "out"
+    assert main(["colorize", str(tmp_path / "f0.png"), "-o", str(out), "--model", str(model_dir), "--reference",
+                 str(tmp_path / "key.png"), "--reference-sketch", str(tmp_path / "key_sketch.png"),
+                 "--layers", "ora", "--no-keep-lines"]) == 0
+    names, visible, shown, merged = read_layered(out / "f0.ora")
+    assert names == LAYER_ORDER and visible == [False, True, True]
+    png = np.asarray(Image.open(out / "f0.png").convert("RGB")) / 255.0
+    assert np.abs(shown - png).max() <= TOLERANCE and np.abs(merged - png).max() <= TOLERANCE
+
+
+def colour_line_sketch() -> Image.Image:
+    """`line_sketch` with a red and a blue colour-trace line across it (RGB)."""
+    rgb = np.asarray(line_sketch().convert("RGB")).copy()
+    rgb[18:20, 12:50] = (220, 20, 20)  # red
+    rgb[42:44, 12:50] = (20, 40, 220)  # blue
+    return Image.fromarray(rgb)
+
+
+@pytest.mark.parametrize("kind", ["psd", "ora"])
+def test_cli_colour_trace_lines_keep_their_colour_in_the_png_and_the_lines_layer(model_dir, tmp_path, kind):
+    colour_line_sketch().save(tmp_path / "page.png")
+    out = tmp_path / "out"
+    assert main(["colorize", str(tmp_path / "page.png"), "-o", str(out), "--model", str(model_dir),
+                 "--layers", kind, "--flat"]) == 0
+    from swishpaint.inference.colorizer import Colorizer
+
+    png = np.asarray(Image.open(out / "page.png").convert("RGB")).astype(int)
+    flats = Colorizer.load(model_dir).colorize_regions(tmp_path / "page.png").flats(0).image
+    expected = flats * np.asarray(colour_line_sketch()) / 255  # the flats × the lines in their own colours
+    assert np.abs(png / 255 - expected).max() <= TOLERANCE
+    red, blue = png[18:20, 12:50].reshape(-1, 3), png[42:44, 12:50].reshape(-1, 3)
+    assert (red[:, 0] > red[:, 1:].max(1)).all() and (blue[:, 2] > blue[:, :2].max(1)).all()  # not grey
+    names, visible, shown, merged = read_layered(out / f"page.{kind}")
+    assert np.abs(shown - png / 255).max() <= TOLERANCE and np.abs(merged - png / 255).max() <= TOLERANCE
+    if kind == "ora":
+        with zipfile.ZipFile(out / "page.ora") as ora:
+            lines = np.asarray(Image.open(ora.open("data/lines.png")).convert("RGBA")).astype(int)
+        # over white, the lines layer alone gives the sketch's colour back (within a few /255)
+        alone = 255 * (1 - lines[..., 3:] / 255) + lines[..., :3] * lines[..., 3:] / 255
+        assert np.abs(alone[18:20, 12:50] - [220, 20, 20]).max() <= 3
+        assert np.abs(alone[42:44, 12:50] - [20, 40, 220]).max() <= 3
+
+
+def test_colour_lines_are_multiplied_over_every_output_and_in_sequences(model_dir, tmp_path):
+    from swishpaint.inference.colorizer import Colorizer
+    from swishpaint.inference.sequence import SequenceColourer
+    from swishpaint.regions.matching import ColouredRegions
+
+    c = Colorizer.load(model_dir)
+    sketch = colour_line_sketch()
+    colouring = c.colorize_regions(sketch)
+    assert colouring.line_colour is not None and colouring.lines().shape == (64, 64, 3)
+    flats = colouring.flats(0)
+    expected = to_uint8(flats.image * flats.shading[..., None] * np.asarray(sketch) / 255)
+    assert np.abs(colouring.image(0).astype(int) - expected).max() <= 1
+    key = c.colorize_regions(line_sketch())
+    frame = SequenceColourer(c, ColouredRegions(key.segmentation.labels, key.flats(0).colours)).colour(sketch)
+    assert (frame.image()[18:20, 12:50, 0].astype(int) > frame.image()[18:20, 12:50, 1] + 60).all()
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA"])
+def test_grey_sketches_carry_no_colour_copy_and_colour_as_before(model_dir, mode):
+    from swishpaint.inference.colorizer import Colorizer
+
+    c = Colorizer.load(model_dir)
+    sketch = line_sketch().convert(mode)
+    colouring = c.colorize_regions(sketch)
+    assert colouring.line_colour is None  # grey, even stored as RGB: nothing extra held
+    for output in ("final", "flat", "network"):
+        before = colouring.image(0, output)  # the grey rule, as it was: colours × grey sketch, in bands
+        flats = colouring.flats(0) if output != "network" else None
+        rows = colouring.network(0) if flats is None else flats.rows(0, 64, shading=output == "final")
+        assert before.tobytes() == to_uint8(rows * colouring.sketch[..., None]).tobytes()

@@ -160,7 +160,7 @@ def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hin
     with layers="psd" or "ora" the layered file of candidate 1 plus its label map. Earlier results are
     replaced only with overwrite."""
     from .colorizer import OUTPUTS, Colorizer, check_working_size
-    from .layered import write_label_map, write_layered
+    from .layered import hidden_layers, write_label_map, write_layered
 
     prepare_output_dir(out_dir)  # before the model loads: an unusable -o fails at once
     sources, errors = collect_inputs(inputs, out_dir)
@@ -208,8 +208,9 @@ def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hin
             if candidates > 1:
                 group.write(job.outputs[candidates + 1], _save(contact_sheet(cells)))
             if layers:
-                group.write(job.outputs[-2], lambda tmp: write_layered(tmp, f".{layers}", first_flats.image,
-                                                                       first_flats.shading, colouring.sketch))
+                group.write(job.outputs[-2], lambda tmp: write_layered(
+                    tmp, f".{layers}", first_flats.image, first_flats.shading, colouring.lines(),
+                    hidden_layers(output, keep_lines)))  # composites to the PNG beside it
                 group.write(job.outputs[-1], lambda tmp: write_label_map(tmp, colouring.segmentation.labels))
 
         write_outputs(writes)
@@ -228,7 +229,7 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = 
     (inference.sequence). OUT/<name>.png, with layers <name>.psd/.ora and <name>.labels.png; regions
     the network had to colour are reported on stderr, one line per frame."""
     from .colorizer import Colorizer
-    from .layered import write_label_map, write_layered
+    from .layered import hidden_layers, write_label_map, write_layered
     from .palette import read_palette, write_palette
     from .sequence import SequenceColourer, coloured_key
 
@@ -264,8 +265,9 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = 
             group.write(job.outputs[0], _save(Image.fromarray(frame.image(keep_lines), "RGB")))
             if layers:
                 flats = frame.flats()
-                group.write(job.outputs[-2], lambda tmp: write_layered(tmp, f".{layers}", flats.image, flats.shading,
-                                                                       frame.sketch))
+                group.write(job.outputs[-2], lambda tmp: write_layered(
+                    tmp, f".{layers}", flats.image, flats.shading, frame.lines(),
+                    hidden_layers(keep_lines=keep_lines)))  # its shading is white: visible or not, the same
                 group.write(job.outputs[-1], lambda tmp: write_label_map(tmp, frame.segmentation.labels))
 
         write_outputs(writes)

@@ -24,7 +24,7 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageChops
 
 from ..configs import INFERENCE_DEVICE, check_device
 from ..data.hints import hints_from_rgba, resize_hints
@@ -37,6 +37,7 @@ from ..models.registry import (CONFIG_FILE, chooser_path, DEFAULT_WORKING_SIZE, 
 from ..regions.choice import RegionChooser, candidate_medians, region_options
 from ..regions.flats import FlatConfig, Flats, flats_from_network, line_zone
 from ..regions.segment import SegmentConfig, Segmentation, segment
+from .layered import line_rows
 from .upsample import BAND_ROWS, guided_upsample_bands
 
 BUNDLED = Path(__file__).resolve().parent.parent / "weights" / "demo"
@@ -54,7 +55,8 @@ OUTPUTS = ("final", "flat", "network")  # flats × shading × lines; flats × li
 class RegionColouring:
     """One sketch coloured by regions, kept in parts: the sketch (H, W) in [0, 1], its regions, the
     hints (H, W, 4) if any, and the network's best candidates at working size. Full-size parts are made
-    one candidate at a time (`flats(k)`, `image(k)`), so memory holds one candidate, not K."""
+    one candidate at a time (`flats(k)`, `image(k)`), so memory holds one candidate, not K. A sketch with
+    colour (colour-trace lines) also keeps `line_colour`, its RGB, for the lines multiplied over."""
 
     sketch: np.ndarray
     segmentation: Segmentation | None
@@ -66,6 +68,11 @@ class RegionColouring:
     candidate_colours: np.ndarray | None = None  # with hints and a region chooser: (count, K, 3) every
     # candidate's median per region, raw model order, the chooser's options
     chooser: RegionChooser | None = None
+    line_colour: np.ndarray | None = None  # (H, W, 3) uint8, only when the sketch has colour
+
+    def lines(self, y0: int = 0, y1: int | None = None) -> np.ndarray:
+        """Rows y0..y1 of the line art multiplied over the colours (see `line_rows`)."""
+        return line_rows(self.sketch, self.line_colour, y0, y1)
 
     def network(self, k: int = 0) -> np.ndarray:
         """(H, W, 3) float32: candidate k of the network at full size (guided upsampling)."""
@@ -111,7 +118,7 @@ class RegionColouring:
             y1 = min(h, y0 + BAND_ROWS)
             rows = network[y0:y1] if flats is None else flats.rows(y0, y1, shading=output == "final")
             if keep_lines:
-                rows = rows * self.sketch[y0:y1, :, None]  # multiply the original lines over the colours
+                rows = rows * self.lines(y0, y1)  # multiply the original lines over the colours
             out[y0:y1] = to_uint8(rows)
         return out
 
@@ -173,7 +180,23 @@ def _as_rgb(image: ImageLike, max_pixels: int) -> Image.Image:
 
 
 def _as_grey(image: ImageLike, max_pixels: int) -> Image.Image:
+    """The sketch as 8-bit grey: what is segmented and what the network sees."""
     return _as_rgb(image, max_pixels).convert("L")
+
+
+def _line_colour(rgb: Image.Image) -> np.ndarray | None:
+    """The sketch's (H, W, 3) uint8 RGB when any pixel has colour, else None: a grey sketch carries no
+    copy (a 7000² RGB copy is 147 MB), a coloured one keeps its lines' colour in the output."""
+    r, g, b = rgb.split()
+    if ImageChops.difference(r, g).getbbox() is None and ImageChops.difference(g, b).getbbox() is None:
+        return None
+    return np.asarray(rgb)
+
+
+def _as_sketch(image: ImageLike, max_pixels: int) -> tuple[Image.Image, np.ndarray | None]:
+    """The grey sketch and, when the sketch has colour, its RGB (see `_line_colour`)."""
+    rgb = _as_rgb(image, max_pixels)
+    return rgb.convert("L"), _line_colour(rgb)
 
 
 def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels: int) -> tuple[torch.Tensor, str]:
@@ -309,7 +332,7 @@ class Colorizer:
             check_working_size(size)
         working = size or self.working_size
         with torch.inference_mode():
-            grey = _as_grey(image, self.max_pixels)
+            grey, line_colour = _as_sketch(image, self.max_pixels)
             sketch = image_to_tensor(grey, "L")  # (1, H, W)
             del grey
             hint_full = None
@@ -324,7 +347,7 @@ class Colorizer:
         options = candidate_medians(seg, every.permute(0, 2, 3, 1).numpy()) \
             if seg is not None and hints_np is not None and self.region_chooser is not None else None
         return RegionColouring(plain, seg, hints_np, small_sketch, colours, self.flat_config, working, options,
-                               self.region_chooser)
+                               self.region_chooser, line_colour)
 
     def load_sketch(self, image: ImageLike) -> np.ndarray:
         """Any image the API takes -> the (H, W) float sketch in [0, 1] that gets segmented."""
@@ -333,6 +356,11 @@ class Colorizer:
     def load_colour(self, image: ImageLike) -> np.ndarray:
         """Any image the API takes -> (H, W, 3) float RGB in [0, 1] (a coloured keyframe)."""
         return np.asarray(_as_rgb(image, self.max_pixels), np.float32) / 255
+
+    def load_lines(self, image: ImageLike) -> tuple[np.ndarray, np.ndarray | None]:
+        """`load_sketch`, and the sketch's RGB uint8 when it has colour (its lines keep it; see `line_rows`)."""
+        grey, line_colour = _as_sketch(image, self.max_pixels)
+        return np.asarray(grey, np.float32) / 255, line_colour
 
     def colorize_sequence(self, frames: list[ImageLike], reference: ImageLike | None = None,
                           reference_sketch: ImageLike | None = None, palette=None) -> list:

@@ -11,6 +11,11 @@ Layers, top to bottom:
   "shading"  multiply, opaque
   "flats"    normal, opaque
 and, when region labels are given, a label map PNG beside the file (see `write_label_map`).
+All three layers are always written, so a person can edit any of them; a layer the PNG beside the file
+left out (`--flat`: no shading; `--no-keep-lines`: no lines) is written hidden (`hidden_layers`),
+so the file as opened composites to that PNG. Both formats carry the flag: the PSD layer record's
+visible bit (psd-tools `Layer.visible`; its merged image leaves hidden layers out) and OpenRaster's
+`visibility="hidden"`.
 
 The format follows the suffix: .psd (8-bit RGB, written with psd-tools; blend keys 'mul ' and
 'norm') or .ora (OpenRaster: a zip with an uncompressed `mimetype` first, stack.xml with
@@ -53,8 +58,10 @@ class Layer:
     name: str
     pixels: np.ndarray
     blend: str  # "multiply" or "normal"
+    visible: bool = True
 
 
+HIDEABLE_LAYERS = ("lines", "shading")  # flats is the opaque base: hiding it would show no colouring
 PSD_BLEND_KEYS = {"multiply": b"mul ", "normal": b"norm"}
 ORA_COMPOSITE_OPS = {"multiply": "svg:multiply", "normal": "svg:src-over"}
 
@@ -86,14 +93,45 @@ def lines_layer(sketch: np.ndarray) -> np.ndarray:
     return np.concatenate([to_uint8(np.clip(colour, 0.0, 1.0)), alpha[..., None]], axis=-1)
 
 
-def layer_stack(flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray) -> list[Layer]:
-    """The three layers, top to bottom, as 8-bit RGBA."""
+def line_rows(sketch: np.ndarray, line_colour: np.ndarray | None, y0: int = 0, y1: int | None = None) -> np.ndarray:
+    """Rows y0..y1 of the lines multiplied over a colouring, float32 in [0, 1]: (rows, W, 3) in the sketch's
+    own colours when it has them (`line_colour`, uint8), else (rows, W, 1) grey. Colour-trace lines
+    (iro-sen) stay red or blue; a grey sketch gives exactly its grey, as before."""
+    if line_colour is None:
+        return sketch[y0:y1, :, None]
+    return line_colour[y0:y1] / np.float32(255)
+
+
+def hidden_layers(output: str = "final", keep_lines: bool = True) -> frozenset[str]:
+    """The layers the PNG of `output` ("final" or "flat") and `keep_lines` leaves out: written hidden, not
+    dropped, so the layered file composites to that PNG and the artist can still turn them on."""
+    return frozenset({"shading"} if output == "flat" else set()) | frozenset(set() if keep_lines else {"lines"})
+
+
+def layer_stack(flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray,
+                hidden: frozenset[str] = frozenset()) -> list[Layer]:
+    """The three layers, top to bottom, as 8-bit RGBA; those named in `hidden` are written hidden."""
     flats, shading, sketch = _checked_parts(flats, shading, sketch)
-    return [
+    _check_hidden(hidden)
+    layers = [
         Layer("lines", lines_layer(sketch), "multiply"),
         Layer("shading", _opaque(shading), "multiply"),
         Layer("flats", _opaque(flats), "normal"),
     ]
+    return [Layer(l.name, l.pixels, l.blend, l.name not in hidden) for l in layers]
+
+
+def visible_composite(flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray,
+                      hidden: frozenset[str] = frozenset()) -> np.ndarray:
+    """`composite` of the visible layers only: a hidden multiply layer changes nothing."""
+    flats, shading, sketch = _checked_parts(flats, shading, sketch)
+    _check_hidden(hidden)
+    result = flats.copy()
+    if "shading" not in hidden:
+        result *= shading
+    if "lines" not in hidden:
+        result *= sketch
+    return result
 
 
 def label_map_path(layered_path: str | Path) -> Path:
@@ -108,10 +146,12 @@ def write_layers(
     shading: np.ndarray,
     sketch: np.ndarray,
     labels: np.ndarray | None = None,
+    hidden: frozenset[str] = frozenset(),
 ) -> list[Path]:
     """Write the layered file (format from the suffix) and, given labels, the label map; return their paths.
 
-    flats: H×W×3, shading and sketch: H×W or H×W×3, all float in [0, 1]; labels: H×W integers ≥ 0.
+    flats: H×W×3, shading and sketch: H×W or H×W×3, all float in [0, 1]; labels: H×W integers ≥ 0;
+    hidden: names of layers written hidden (see `hidden_layers`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -126,34 +166,37 @@ def write_layers(
         if labels.shape != flats.shape[:2]:
             raise ValueError(f"labels are {labels.shape}, the images {flats.shape[:2]}")
     with atomic_path(path) as tmp:
-        write_layered(tmp, suffix, flats, shading, sketch)
+        write_layered(tmp, suffix, flats, shading, sketch, hidden)
     written = [path]
     if labels is not None:
         written.append(write_label_map(label_path, labels))
     return written
 
 
-def write_layered(path: str | Path, suffix: str, flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray) -> None:
+def write_layered(path: str | Path, suffix: str, flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray,
+                  hidden: frozenset[str] = frozenset()) -> None:
     """Write the layered file in the format of `suffix` (".psd" or ".ora") straight to `path`, which
-    is a temporary: callers make the write atomic (write_layers, or the CLI's all-or-nothing groups)."""
+    is a temporary: callers make the write atomic (write_layers, or the CLI's all-or-nothing groups).
+    Layers named in `hidden` are written hidden, and the merged image leaves them out."""
     flats, shading, sketch = _checked_parts(flats, shading, sketch)
-    layers = layer_stack(flats, shading, sketch)
+    layers = layer_stack(flats, shading, sketch, hidden)
     if suffix == ".psd":
         write_psd(path, layers)
     else:
-        write_ora(path, layers, to_uint8(composite(flats, shading, sketch)))
+        write_ora(path, layers, to_uint8(visible_composite(flats, shading, sketch, hidden)))
 
 
 LAYERED_TYPES = {"psd": "image/vnd.adobe.photoshop", "ora": "image/openraster"}
 
 
-def layered_bytes(suffix: str, flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray) -> bytes:
+def layered_bytes(suffix: str, flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray,
+                  hidden: frozenset[str] = frozenset()) -> bytes:
     """The layered file's bytes (for the REST API), written through a temporary file."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"layers{suffix}"
-        write_layered(path, suffix, flats, shading, sketch)
+        write_layered(path, suffix, flats, shading, sketch, hidden)
         return path.read_bytes()
 
 
@@ -177,8 +220,8 @@ def label_map_rgb_bytes(labels: np.ndarray) -> bytes:
 def write_psd(path: str | Path, layers: list[Layer]) -> None:
     """Write 8-bit RGB PSD layers (given top to bottom) with psd-tools, which also stores the merged image.
 
-    psd-tools composites the merged image itself (multiply included), so previews and apps that
-    only read the merged image see the same result; it needs no compiled extension.
+    psd-tools composites the merged image itself (multiply included, hidden layers left out), so
+    previews and apps that only read the merged image see the same result; it needs no compiled extension.
     """
     from psd_tools import PSDImage
     from psd_tools.constants import BlendMode
@@ -187,7 +230,8 @@ def write_psd(path: str | Path, layers: list[Layer]) -> None:
     height, width = layers[0].pixels.shape[:2]
     psd = PSDImage.new("RGB", (width, height), depth=8)
     for layer in reversed(layers):  # a PSD lists its layers bottom first
-        psd.create_pixel_layer_from_array(layer.pixels, name=layer.name, blend_mode=modes[layer.blend])
+        written = psd.create_pixel_layer_from_array(layer.pixels, name=layer.name, blend_mode=modes[layer.blend])
+        written.visible = layer.visible  # the layer record's visible flag
     psd.save(str(path))
 
 
@@ -265,10 +309,17 @@ def _stack_xml(layers: list[Layer], width: int, height: int) -> bytes:
             x="0",
             y="0",
             opacity="1.0",
-            visibility="visible",
+            visibility="visible" if layer.visible else "hidden",
             **{"composite-op": ORA_COMPOSITE_OPS[layer.blend]},
         )
     return ElementTree.tostring(image, encoding="UTF-8", xml_declaration=True)
+
+
+def _check_hidden(hidden: frozenset[str]) -> None:
+    """A misspelt layer name would silently hide nothing: refuse it."""
+    unknown = set(hidden) - set(HIDEABLE_LAYERS)
+    if unknown:
+        raise ValueError(f"cannot hide {', '.join(sorted(unknown))}: only {' and '.join(HIDEABLE_LAYERS)} can be hidden")
 
 
 def _zip_entry(name: str, compression: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:

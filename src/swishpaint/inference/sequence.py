@@ -25,6 +25,7 @@ from ..data.lines import extract_lines
 from ..regions.flats import Flats, flats_from_network, region_medians
 from ..regions.matching import ColouredRegions, MatchConfig, match_regions, region_features
 from ..regions.segment import Segmentation, segment
+from .layered import line_rows
 
 ImageLike = Any  # a path, PIL image or array: what Colorizer takes (inference.colorizer.ImageLike)
 
@@ -40,13 +41,19 @@ class SequenceConfig:
 @dataclass
 class FrameColouring:
     """One frame coloured from its reference: sketch (H, W) in [0, 1], its regions, colours (count, 3),
-    cost (count,) of each region's match, and `unmatched`: the regions the network coloured."""
+    cost (count,) of each region's match, `unmatched`: the regions the network coloured, and the
+    sketch's RGB when it has colour (`line_colour`, see layered.line_rows)."""
 
     sketch: np.ndarray
     segmentation: Segmentation
     colours: np.ndarray
     cost: np.ndarray
     unmatched: np.ndarray
+    line_colour: np.ndarray | None = None
+
+    def lines(self) -> np.ndarray:
+        """The line art multiplied over the flats: (H, W, 3) colour or (H, W, 1) grey."""
+        return line_rows(self.sketch, self.line_colour)
 
     def flats(self) -> Flats:
         """Flat colours without shading (what a layered file holds)."""
@@ -57,7 +64,7 @@ class FrameColouring:
         """(H, W, 3) uint8: flats × lines."""
         colours = self.colours[self.segmentation.labels]
         if keep_lines:
-            colours *= self.sketch[..., None]
+            colours = colours * self.lines()
         return to_uint8(colours)
 
     def regions(self) -> ColouredRegions:
@@ -98,7 +105,7 @@ class SequenceColourer:
 
     def colour(self, frame: ImageLike) -> FrameColouring:
         cfg, key = self.cfg, self.key
-        sketch = _sketch_array(frame, self.colorizer)
+        sketch, line_colour = self.colorizer.load_lines(frame)
         seg = segment(sketch, self.colorizer.segment_config)
         features = region_features(seg.labels, cfg.match)
         match = match_regions(self.previous, seg.labels, cfg.match, self.previous_features, features)
@@ -113,7 +120,7 @@ class SequenceColourer:
         if len(unmatched):
             network = self.colorizer.colorize_regions(frame, regions=False).network(0)
             colours[unmatched] = flats_from_network(seg, network, None, self.colorizer.flat_config).colours[unmatched]
-        result = FrameColouring(sketch, seg, colours.astype(np.float32), cost, unmatched)
+        result = FrameColouring(sketch, seg, colours.astype(np.float32), cost, unmatched, line_colour)
         self.previous, self.previous_features = result.regions(), features
         return result
 

@@ -36,7 +36,7 @@ from ..data.images import (UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA
                            load_rgb, load_rgba, to_float_array)
 from ..errors import InvalidArgument, SwishpaintError, os_reason
 from ..inference.colorizer import OUTPUTS, Colorizer
-from ..inference.layered import LAYERED_TYPES, label_map_bytes, label_map_rgb_bytes, layered_bytes
+from ..inference.layered import LAYERED_TYPES, hidden_layers, label_map_bytes, label_map_rgb_bytes, layered_bytes
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -271,7 +271,8 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
                     extra["palettes"].append(flat_palette(flats.colours, seg.areas()))
                 if layers and k == start:
                     extra["layered"] = _data_url(layered_bytes(f".{layers}", flats.image, flats.shading,
-                                                               colouring.sketch), LAYERED_TYPES[layers])
+                                                               colouring.lines(), hidden_layers(output, keep_lines)),
+                                                 LAYERED_TYPES[layers])
             return images, notes, extra
 
         async with queue_slot():
