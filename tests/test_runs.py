@@ -125,6 +125,10 @@ def test_fine_tuning_from_weights_of_another_model_is_one_line(kaggle_dir, tmp_p
     assert err.startswith(f"swishpaint: error: {first / 'ckpt-00000005'}: cannot start from these weights: they "
                           f"were made for a different model (size mismatch for head.")
     assert not out.exists()
+    before = hashes(first)  # --start-over into a run: the bad weights are refused before the run is moved
+    assert train_cli(kaggle_dir, first, "steps=5", f"init_from={first / 'ckpt-00000005'}",
+                     "model.overrides.candidates=4", "--start-over") == 2
+    assert hashes(first) == before and not (first / "previous-1").exists()
 
 
 def test_out_dir_that_is_a_file_is_refused_before_any_work(kaggle_dir, tmp_path, capsys):

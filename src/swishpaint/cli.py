@@ -163,11 +163,10 @@ def _cmd_colorize(args) -> int:
 def _check_reports(args) -> None:
     """--json and --markdown: never onto a file evaluation reads, nor an earlier report unless --overwrite;
     checked before minutes of scoring."""
-    folders = [Path(d) for d in (args.pred, args.gt, args.sketches, args.data, args.sequences) if d]
-    inputs = tuple(f for d in folders if d.is_dir() for f in d.rglob("*") if f.is_file())
+    folders = tuple(d for d in (args.pred, args.gt, args.sketches, args.data, args.sequences) if d)
     for report in (args.json, args.markdown):
         if report:
-            check_new_output(report, args.overwrite, inputs)
+            check_new_output(report, args.overwrite, folders)
 
 
 def _cmd_evaluate(args) -> int:

@@ -57,14 +57,14 @@ def prepare_output_dir(path: str | Path) -> Path:
 
 
 def check_new_output(path: str | Path, overwrite: bool = False, inputs: tuple[str | Path, ...] = ()) -> Path:
-    """The one rule for an output file: never an input (whatever the flags), never an existing file
-    unless the person passed --overwrite, never a folder; and its folder must be writable (made if
-    missing). OutputError names the file and why. Called before any slow work."""
+    """The one rule for an output file: never an input (a file in `inputs` or in a folder there, whatever
+    the flags), never an existing file unless the person passed --overwrite, never a folder; and its
+    folder must be writable (made if missing). OutputError names the file and why. Called before any
+    slow work."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name")
-    resolved = path.resolve()
-    if any(resolved == Path(i).resolve() for i in inputs):
+    if is_input(path, inputs):
         raise OutputError(f"{path}: is one of the inputs; write the output elsewhere")
     keep_existing(path, overwrite)
     prepare_output_dir(path.parent)
@@ -81,6 +81,16 @@ def candidate_names(relative: Path) -> Iterable[str]:
     while True:
         yield f"{relative.stem}_{n}"
         n += 1
+
+
+def is_input(path: Path, inputs: tuple[str | Path, ...]) -> bool:
+    """`path` is one of the input files, or an existing file inside one of the input folders."""
+    resolved = path.resolve()
+    for given in map(Path, inputs):
+        given = given.resolve()
+        if resolved == given or (given.is_dir() and path.exists() and resolved.is_relative_to(given)):
+            return True
+    return False
 
 
 def keep_existing(path: Path, overwrite: bool = False) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import InvalidArgument, OutputError
-from ..files import atomic_write_text, prepare_output_dir, read_json_object
+from ..files import atomic_write_text, check_new_output, read_json_object
 from ..metrics.timing import median_time
 
 
@@ -302,8 +302,7 @@ def section_name(what: str, quick: bool) -> str:
 def read_results(out: Path) -> dict:
     """The results file's sections ({} when it does not exist yet); anything else at that path is refused
     before minutes of measuring, not after."""
-    if out.is_dir():
-        raise OutputError(f"{out}: is a folder; give the results file's name")
+    check_new_output(out, overwrite=True)  # a file it may update: not a folder, in a writable folder
     if not out.exists():
         return {}
     return read_json_object(out, OutputError, "a swishpaint results file")
@@ -317,7 +316,6 @@ def run_bench(what: str, out: Path, runs: int = 5, quick: bool = False) -> dict:
     if runs < 1:
         raise InvalidArgument(f"--runs must be at least 1, got {runs}")
     read_results(out)
-    prepare_output_dir(out.parent)
     result = {"infer": bench_infer, "train": bench_train, "regions": bench_regions, "page": bench_page}[what](runs, quick)
     data = read_results(out)  # again: another bench may have written its section meanwhile
     data[section_name(what, quick)] = {"date": time.strftime("%Y-%m-%d %H:%M"),

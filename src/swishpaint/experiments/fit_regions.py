@@ -19,7 +19,7 @@ from ..data.datasets import DataConfig, SketchColorDataset
 from ..data.hints import check_protocols, held_out_hints
 from ..errors import InvalidArgument, OutputError, os_reason
 from ..files import check_new_output
-from ..models.registry import CHOOSER_FILE
+from ..models.registry import chooser_path
 from ..regions.choice import RegionChooser, RegionOptions
 from ..regions.classical import region_means
 from ..regions.user_hints import USER_LIKE
@@ -101,7 +101,7 @@ def fit_regions(model: str, data_root: str, out: str | None = None, overwrite: b
     overwrite."""
     from ..inference.colorizer import Colorizer
 
-    target = Path(out) if out else Path(model) / CHOOSER_FILE
+    target = Path(out) if out else chooser_path(model)  # where Colorizer.load looks for it
     check_new_output(target, overwrite)  # before minutes of colouring, not after
     colorizer = Colorizer.load(model, device=device, region_chooser=None)
     if not colorizer.takes_hints:

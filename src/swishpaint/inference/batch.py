@@ -63,8 +63,9 @@ def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None) ->
             errors.append(f"{p}: no such file or folder")
     unique, seen = [], set()
     for source in files:
-        if source.path.resolve() not in seen:
-            seen.add(source.path.resolve())
+        resolved = source.path.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
             unique.append(source)
     return unique, errors
 

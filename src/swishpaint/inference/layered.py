@@ -66,13 +66,21 @@ PSD_BLEND_KEYS = {"multiply": b"mul ", "normal": b"norm"}
 ORA_COMPOSITE_OPS = {"multiply": "svg:multiply", "normal": "svg:src-over"}
 
 
-def composite(flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray) -> np.ndarray:
-    """The default colouring output, flats × shading × sketch: H×W×3 float32 in [0, 1].
+def composite(flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray,
+              hidden: frozenset[str] = frozenset()) -> np.ndarray:
+    """The default colouring output, flats × shading × sketch: H×W×3 float32 in [0, 1], of the layers
+    not `hidden` (a hidden multiply layer changes nothing).
 
     shading and sketch may be H×W grey or H×W×3 RGB; the layered file composites to this product.
     """
     flats, shading, sketch = _checked_parts(flats, shading, sketch)
-    return flats * shading * sketch
+    _check_hidden(hidden)
+    result = flats.copy()
+    if "shading" not in hidden:
+        result *= shading
+    if "lines" not in hidden:
+        result *= sketch
+    return result
 
 
 def lines_layer(sketch: np.ndarray) -> np.ndarray:
@@ -119,19 +127,6 @@ def layer_stack(flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray,
         Layer("flats", _opaque(flats), "normal"),
     ]
     return [Layer(l.name, l.pixels, l.blend, l.name not in hidden) for l in layers]
-
-
-def visible_composite(flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray,
-                      hidden: frozenset[str] = frozenset()) -> np.ndarray:
-    """`composite` of the visible layers only: a hidden multiply layer changes nothing."""
-    flats, shading, sketch = _checked_parts(flats, shading, sketch)
-    _check_hidden(hidden)
-    result = flats.copy()
-    if "shading" not in hidden:
-        result *= shading
-    if "lines" not in hidden:
-        result *= sketch
-    return result
 
 
 def label_map_path(layered_path: str | Path) -> Path:
@@ -183,7 +178,7 @@ def write_layered(path: str | Path, suffix: str, flats: np.ndarray, shading: np.
     if suffix == ".psd":
         write_psd(path, layers)
     else:
-        write_ora(path, layers, to_uint8(visible_composite(flats, shading, sketch, hidden)))
+        write_ora(path, layers, to_uint8(composite(flats, shading, sketch, hidden)))
 
 
 LAYERED_TYPES = {"psd": "image/vnd.adobe.photoshop", "ora": "image/openraster"}

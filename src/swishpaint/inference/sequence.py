@@ -64,7 +64,7 @@ class FrameColouring:
         """(H, W, 3) uint8: flats × lines."""
         colours = self.colours[self.segmentation.labels]
         if keep_lines:
-            colours = colours * self.lines()
+            colours *= self.lines()  # in place: no second full-size copy
         return to_uint8(colours)
 
     def regions(self) -> ColouredRegions:
@@ -118,7 +118,7 @@ class SequenceColourer:
                 colours[better], cost[better] = again.colours[better], again.cost[better]
         unmatched = np.flatnonzero(np.isnan(colours[:, 0]))
         if len(unmatched):
-            network = self.colorizer.colorize_regions(frame, regions=False).network(0)
+            network = self.colorizer.colorize_regions(sketch, regions=False).network(0)  # decoded once
             colours[unmatched] = flats_from_network(seg, network, None, self.colorizer.flat_config).colours[unmatched]
         result = FrameColouring(sketch, seg, colours.astype(np.float32), cost, unmatched, line_colour)
         self.previous, self.previous_features = result.regions(), features

@@ -422,12 +422,12 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, star
             check_enough_data(train_set, config, info)
             val_set = SketchColorDataset(config.data, "val", train=False, seed=config.seed) \
                 if config.val_every <= config.steps else None
+            if config.init_from and not resume:  # checked before claim_out_dir may move an earlier run
+                init_weights(state, config.init_from)
             archived = claim_out_dir(out_dir, resume, start_over, info)
             resumed = resume_state(state, out_dir) if resume else None
             if resumed is not None and info.is_main:
                 log.info("resumed from step %d (%s)", state.step, resumed)
-            if config.init_from and resumed is None:
-                init_weights(state, config.init_from)
             if info.is_main:
                 atomic_write_text(out_dir / "config.yaml", dump_yaml(config))
             write_log = _log_writer(out_dir, info.is_main, state.step if resumed else None)
