@@ -66,7 +66,7 @@ def check_new_output(path: str | Path, overwrite: bool = False, inputs: tuple[st
         raise OutputError(f"{path}: is a folder; give a file name")
     if is_input(path, inputs):
         raise OutputError(f"{path}: is one of the inputs; write the output elsewhere")
-    keep_existing(path, overwrite)
+    refuse_existing(path, overwrite)
     prepare_output_dir(path.parent)
     return path
 
@@ -93,7 +93,7 @@ def is_input(path: Path, inputs: tuple[str | Path, ...]) -> bool:
     return False
 
 
-def keep_existing(path: Path, overwrite: bool = False) -> None:
+def refuse_existing(path: Path, overwrite: bool = False) -> None:
     """OutputError for a file already at `path` (an earlier result) unless the person passed --overwrite."""
     if not overwrite and path.exists():
         raise OutputError(f"{path}: exists; pass --overwrite to replace it")

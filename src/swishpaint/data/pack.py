@@ -175,6 +175,7 @@ def pack_corpus(root: str | Path, out: str | Path, max_side: int = 320, quality:
         files = source_manifest.get("files", []) if source_manifest else [{"file": rel} for rel in renamed]
         manifest["files"] = [dict(f, file=renamed[f["file"]]) for f in files if f.get("file") in renamed]
         manifest["packed"] = settings
+        manifest["complete"] = True  # the first record said False: an interrupted pack is told apart
         atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return {"images": len(renamed), "bytes": size, "skipped": skipped, "removed": removed}

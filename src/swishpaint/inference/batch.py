@@ -22,7 +22,7 @@ from PIL import Image
 from ..configs import INFERENCE_DEVICE
 from ..data.images import image_grid, list_images
 from ..errors import InvalidArgument, OutputError, SwishpaintError
-from ..files import FileGroup, candidate_names, check_new_output, keep_existing, prepare_output_dir
+from ..files import FileGroup, candidate_names, check_new_output, prepare_output_dir, refuse_existing
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_d
     for job in bar:
         try:
             for output in job.outputs:
-                keep_existing(output, overwrite)
+                refuse_existing(output, overwrite)
             work(job)
             done += 1
         except SwishpaintError as e:  # a bad image, bad hints, an output that cannot be written

@@ -38,7 +38,7 @@ def export_onnx(model: str | Path | None, out_dir: str | Path, overwrite: bool =
     existing file only goes with overwrite), because the export takes half a minute; model.onnx and the
     files copied beside it are then written all or nothing.
     """
-    from ..files import FileGroup, keep_existing, prepare_output_dir
+    from ..files import FileGroup, prepare_output_dir, refuse_existing
 
     source = model_path(model)
     out_dir = prepare_output_dir(out_dir)
@@ -46,7 +46,7 @@ def export_onnx(model: str | Path | None, out_dir: str | Path, overwrite: bool =
     copies = _files_to_copy(source, out_dir) if from_folder else []
     saved = [] if from_folder else [CONFIG_FILE, WEIGHTS_FILE]  # a registered name or a checkpoint
     for name in (ONNX_FILE, *(f.name for f in copies), *saved):
-        keep_existing(out_dir / name, overwrite)
+        refuse_existing(out_dir / name, overwrite)
     net = load_model(source).eval()
     with FileGroup() as group:
         group.write(out_dir / ONNX_FILE, lambda tmp: _export_network(net, tmp))
