@@ -359,15 +359,16 @@ def claim_out_dir(out_dir: Path, resume: bool, start_over: bool, info: DistInfo)
     if resume:
         return None  # resume_state finds the run, or says there is none
     earlier = C.earlier_run(out_dir)
-    if not earlier:
-        if C.foreign_entries(out_dir):
-            raise C.RunFolderInUse(f"{out_dir}: not empty and not a swishpaint run; choose another out_dir")
-        return None
-    if not start_over:
+    if not earlier and C.foreign_entries(out_dir):
+        raise C.RunFolderInUse(f"{out_dir}: not empty and not a swishpaint run; choose another out_dir")
+    if earlier and not start_over:
         names = ", ".join(p.name for p in earlier[-3:])
         raise C.RunFolderInUse(f"{out_dir}: holds an earlier run ({names}); continue it with --resume, "
                                f"or --start-over to move it to {out_dir}/{C.ARCHIVE_PREFIX}N and start again")
-    archived = C.archive_run(out_dir) if info.is_main else None
+    # every process looks before the main one changes the folder: else a slower one would take the
+    # config.yaml this run writes next for an earlier run's
+    barrier(info)
+    archived = C.archive_run(out_dir) if earlier and info.is_main else None
     barrier(info)
     return archived
 
