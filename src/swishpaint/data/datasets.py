@@ -88,12 +88,18 @@ def _layout_of(folder: Path) -> str:
 
 def detect_layout(root: str | Path) -> str:
     """'kaggle', 'paired' or 'color' for a dataset folder (looking into train/ when present)."""
+    root = check_root(root)
+    return _layout_of(_split_dir(root, "train") or root)
+
+
+def check_root(root: str | Path) -> Path:
+    """DatasetError unless `root` is an existing folder (said the same way by every command that reads one)."""
     root = Path(root)
     if not root.exists():
         raise DatasetError(f"{root}: no such dataset folder")
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder")
-    return _layout_of(_split_dir(root, "train") or root)
+    return root
 
 
 def _hash_is_val(name: str, val_percent: float) -> bool:

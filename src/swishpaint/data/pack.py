@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import InvalidArgument, OutputError
 from ..files import FileGroup, atomic_write_text, candidate_names, output_folder, read_json_object
-from .datasets import DatasetError
+from .datasets import DatasetError, check_root
 from .demo_corpus import _fit
 from .images import ImageError, list_images, load_rgb
 
@@ -49,10 +49,7 @@ def check_apart(root: Path, out: Path) -> None:
 
 def _read_root(root: Path) -> dict | None:
     """The corpus's manifest (None without one), read before any work so a broken one fails at once."""
-    if not root.exists():
-        raise DatasetError(f"{root}: no such dataset folder")
-    if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder")
+    check_root(root)
     if not (root / "train").is_dir():
         raise DatasetError(f"{root}: no train/ folder to pack")
     path = root / "manifest.json"
@@ -74,13 +71,12 @@ def _earlier_pack(out: Path) -> dict | None:
     return packed if isinstance(packed, dict) else None
 
 
-def _may_resume(out: Path, settings: dict, overwrite: bool) -> bool:
-    """True when OUT's existing images are an earlier run of this very pack (skip them); False when
-    there is nothing to resume or overwrite repacks everything; OutputError for any other non-empty
-    OUT, whose files would otherwise pass for packed ones."""
+def _may_resume(out: Path, earlier: dict | None, settings: dict, overwrite: bool) -> bool:
+    """True when OUT's existing images are an earlier run (`earlier`: its recorded settings) of this very
+    pack (skip them); False when there is nothing to resume or overwrite repacks everything; OutputError
+    for any other non-empty OUT, whose files would otherwise pass for packed ones."""
     if not out.is_dir() or not any(out.iterdir()) or overwrite:
         return False
-    earlier = _earlier_pack(out)
     if earlier is None:
         raise OutputError(f"{out}: is not empty and holds no earlier pack; pass --overwrite to pack into it "
                           f"anyway, or choose an empty folder")
@@ -154,8 +150,9 @@ def pack_corpus(root: str | Path, out: str | Path, max_side: int = 320, quality:
     check_apart(root, out)
     settings = _settings(root, max_side, quality, max_per_folder)
     with output_folder(out):
-        resume = _may_resume(out, settings, overwrite)
-        repacking = overwrite and _earlier_pack(out) is not None
+        earlier = _earlier_pack(out)
+        resume = _may_resume(out, earlier, settings, overwrite)
+        repacking = overwrite and earlier is not None
         plan = plan_pack(root, max_per_folder)
         if not resume:  # recorded first, so an interrupted pack can be resumed
             atomic_write_text(out / "manifest.json", json.dumps({"packed": settings, "complete": False}, indent=1))

@@ -80,7 +80,7 @@ def coloured_key(colour: ImageLike, sketch: ImageLike | None, colorizer) -> Colo
     """A coloured keyframe -> its regions (from its line art, else lines found in its colours) and the
     median colour of each off the lines."""
     rgb = colorizer.load_colour(colour)
-    lines = _sketch_array(sketch, colorizer) if sketch is not None else extract_lines(rgb, KEY_LINE_METHOD).numpy()
+    lines = colorizer.load_sketch(sketch) if sketch is not None else extract_lines(rgb, KEY_LINE_METHOD).numpy()
     if lines.shape != rgb.shape[:2]:
         from ..errors import InvalidArgument
 
@@ -88,10 +88,6 @@ def coloured_key(colour: ImageLike, sketch: ImageLike | None, colorizer) -> Colo
                               f"the reference {rgb.shape[1]}x{rgb.shape[0]}: they must be the same size")
     seg = segment(lines, colorizer.segment_config)
     return ColouredRegions(seg.labels, region_medians(seg.labels, rgb, seg.count, where=~seg.lines))
-
-
-def _sketch_array(image: ImageLike, colorizer) -> np.ndarray:
-    return colorizer.load_sketch(image)
 
 
 class SequenceColourer:

@@ -179,13 +179,14 @@ def mismatch(model: nn.Module, tensors: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
-def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], where: Path) -> None:
+def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], where: Path,
+                 problem: str = "the checkpoint was made with a different model",
+                 advice: str = "resume with the run's own config, or start a new run") -> None:
     """model.load_state_dict, checked first, so a config that builds another model is one ModelMismatch
-    naming the checkpoint instead of torch's many-line RuntimeError."""
+    naming the checkpoint (or starting weights) instead of torch's many-line RuntimeError."""
     reason = mismatch(model, tensors)
     if reason is not None:
-        raise ModelMismatch(f"{where}: the checkpoint was made with a different model ({reason}); "
-                            f"resume with the run's own config, or start a new run")
+        raise ModelMismatch(f"{where}: {problem} ({reason}); {advice}")
     model.load_state_dict(tensors)
 
 

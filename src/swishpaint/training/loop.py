@@ -391,11 +391,8 @@ def init_weights(state: TrainState, path: str | Path) -> None:
     except (OSError, SafetensorError) as e:
         raise C.CheckpointError(f"{path}: cannot start from these weights ({str(e).splitlines()[0]})") from None
     for model, tensors in pairs:
-        reason = C.mismatch(model, tensors)
-        if reason is not None:
-            raise C.ModelMismatch(f"{path}: cannot start from these weights: they were made for a different "
-                                  f"model ({reason}); set model.* as they were made, or leave out init_from")
-        model.load_state_dict(tensors)
+        C.load_weights(model, tensors, path, "cannot start from these weights: they were made for a different model",
+                       "set model.* as they were made, or leave out init_from")
 
 
 def _output_folder(out_dir: Path, info: DistInfo):
