@@ -168,6 +168,32 @@ def test_bucket_fills_exactly_the_clicked_region_and_undo_redo_restore(server, b
     assert page.input_value("#color") == FILL
 
 
+def test_colour_trace_lines_keep_their_colour_in_the_view_fills_and_the_png_download(server, browser_page, tmp_path):
+    from .test_layered import colour_line_sketch
+
+    page = browser_page
+    path = tmp_path / "trace.png"
+    colour_line_sketch().resize((128, 128), Image.NEAREST).save(path)
+    open_sketch(page, server, path)
+    body = colourise(page)
+    shown = canvas(page, "view")[..., :3].astype(int)
+    served = np.asarray(decode(body["images"][0]).convert("RGB")).astype(int)
+    assert np.abs(shown - served).max() <= 2  # the page composites what the server returns
+    red, blue = shown[37:39, 24:100].reshape(-1, 3), shown[85:87, 24:100].reshape(-1, 3)
+    assert (red[:, 0] > red[:, 1:].max(1)).all() and (blue[:, 2] > blue[:, :2].max(1)).all()  # not grey
+    labels = labels_from(body)
+    x, y = deep_point(labels)
+    fill(page, x, y)
+    filled = canvas(page, "view")[..., :3].astype(int)
+    region = labels == labels[y, x]
+    np.testing.assert_array_equal((filled != shown).any(-1), region)  # the fill repaints that region only
+    with page.expect_download() as download:
+        page.click("#download-png")
+    png_path = tmp_path / download.value.suggested_filename
+    download.value.save_as(png_path)
+    np.testing.assert_array_equal(np.asarray(Image.open(png_path).convert("RGB")), filled)  # lines in colour
+
+
 def test_reroll_keeps_locked_regions_and_the_layered_download_holds_them(server, browser_page, sketch, tmp_path,
                                                                         pytoshop_reader):  # noqa: F811
     page = browser_page

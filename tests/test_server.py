@@ -7,6 +7,7 @@ import io
 import socket
 import threading
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -92,6 +93,22 @@ def test_output_field_and_layers_and_labels(client):
     rgb = np.asarray(decode(bodies["flat"]["labels_rgb"]).convert("RGB"), np.int32)  # what the page reads
     np.testing.assert_array_equal(rgb[..., 0] + 256 * rgb[..., 1], labels)
     assert client.post("/api/colorize", files=files, data={"output": "bogus"}).status_code == 422
+
+
+def test_colour_trace_lines_keep_their_colour_in_the_answer_and_the_layered_file(client, colorizer):
+    from .test_layered import colour_line_sketch
+
+    files = {"sketch": ("page.png", png(colour_line_sketch()), "image/png")}
+    body = client.post("/api/colorize", files=files, data={"layers": "ora", "parts": "true"}).json()
+    image = np.asarray(decode(body["images"][0]).convert("RGB")).astype(int)
+    expected = colorizer.colorize_regions(colour_line_sketch()).image(0)  # what the CLI and the API write
+    assert np.abs(image - expected).max() <= 1
+    red, blue = image[18:20, 12:50].reshape(-1, 3), image[42:44, 12:50].reshape(-1, 3)
+    assert (red[:, 0] > red[:, 1:].max(1)).all() and (blue[:, 2] > blue[:, :2].max(1)).all()  # not grey
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(body["layered"].split(",", 1)[1]))) as ora:
+        lines = np.asarray(Image.open(ora.open("data/lines.png")).convert("RGBA")).astype(int)
+    alone = 255 * (1 - lines[..., 3:] / 255) + lines[..., :3] * lines[..., 3:] / 255  # the layer over white
+    assert np.abs(alone[18:20, 12:50] - [220, 20, 20]).max() <= 3
 
 
 def test_parts_and_start_give_the_page_each_candidates_flats_shading_and_palette(client):
@@ -255,7 +272,7 @@ def test_health_answers_within_a_second_during_slow_decoding_and_encoding(colori
     import swishpaint.server.app as app_module
 
     started = threading.Event()
-    name = {"decode": "load_grey", "encode": "_png_data_url"}[slow_part]
+    name = {"decode": "open_image", "encode": "_png_data_url"}[slow_part]
     real = getattr(app_module, name)
 
     def slow(*args, **kwargs):  # CPU-bound work that holds its thread, as a 4096² decode or encode does
@@ -278,14 +295,14 @@ def test_health_answers_within_a_second_during_slow_decoding_and_encoding(colori
 def test_a_request_holds_its_queue_slot_while_it_decodes(colorizer, monkeypatch):
     import swishpaint.server.app as app_module
 
-    gate, started, real = threading.Event(), threading.Event(), app_module.load_grey
+    gate, started, real = threading.Event(), threading.Event(), app_module.open_image
 
     def held(*args, **kwargs):  # a large upload still decoding
         started.set()
         gate.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(app_module, "load_grey", held)
+    monkeypatch.setattr(app_module, "open_image", held)
     client = TestClient(create_app(ServerConfig(queue_size=1), colorizer))
     sketch = png(sketch_of(drawing(0, 64)))
     post = lambda: client.post("/api/colorize", files={"sketch": ("s.png", sketch, "image/png")})  # noqa: E731

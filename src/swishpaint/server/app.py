@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException
 
 from ..configs import INFERENCE_DEVICE
 from ..data.images import (UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA, from_float_array, load_grey,
-                           load_rgb, load_rgba, to_float_array)
+                           load_rgb, load_rgba, open_image, to_float_array)
 from ..errors import InvalidArgument, SwishpaintError, os_reason
 from ..inference.colorizer import OUTPUTS, Colorizer
 from ..inference.layered import LAYERED_TYPES, hidden_layers, label_map_bytes, label_map_rgb_bytes, layered_bytes
@@ -246,14 +246,15 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
         hint_bytes = await _read_limited(hints, config.max_upload_bytes, "hints") if hints and hints.filename else None
 
         def decode():
-            grey = load_grey(sketch_bytes, config.max_pixels, name=sketch.filename or "sketch")
+            # in its own mode: colour-trace lines keep their colour in the output and the layered file
+            drawing = open_image(sketch_bytes, config.max_pixels, name=sketch.filename or "sketch")
             hint_im = load_rgba(hint_bytes, config.max_pixels, name=hints.filename or "hints", require_alpha=True) \
                 if hint_bytes else None
-            return grey, hint_im
+            return drawing, hint_im
 
         def work():
             notes: list[str] = []
-            colouring = colorizer.colorize_regions(grey, hints=hint_im, candidates=start + candidates,
+            colouring = colorizer.colorize_regions(drawing, hints=hint_im, candidates=start + candidates,
                                                    warnings=notes, regions=output != "network")
             seg = colouring.segmentation
             images, extra = [], {}
@@ -276,11 +277,11 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
             return images, notes, extra
 
         async with queue_slot():
-            grey, hint_im = await asyncio.get_running_loop().run_in_executor(None, decode)  # 4096²: seconds
+            drawing, hint_im = await asyncio.get_running_loop().run_in_executor(None, decode)  # 4096²: seconds
             if hint_im is not None and not colorizer.takes_hints:
                 raise ApiError(422, "this model takes no hints")
-            urls, warnings, extra = await in_worker(work)  # work reads grey and hint_im, decoded just above
-        return {"width": grey.width, "height": grey.height, "start": start, "candidates": len(urls),
+            urls, warnings, extra = await in_worker(work)  # work reads drawing and hint_im, decoded just above
+        return {"width": drawing.width, "height": drawing.height, "start": start, "candidates": len(urls),
                 "warnings": warnings, "images": urls, **extra}
 
     @app.post("/api/colorize-sequence")
@@ -302,24 +303,24 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
             key_rgb = to_float_array(load_rgb(key_bytes, config.max_pixels, name=key.filename or "key"))
             key_lines = load_grey(key_sketch_bytes, config.max_pixels, name=key_sketch.filename or "key sketch") \
                 if key_sketch_bytes else None
-            greys, total = [], 0
+            drawings, total = [], 0  # in their own modes: coloured lines keep their colour
             for i, (f, data) in enumerate(zip(frames, frame_bytes)):
-                greys.append(load_grey(data, config.max_pixels, name=f.filename or f"frame {i + 1}"))
-                total += greys[-1].width * greys[-1].height
+                drawings.append(open_image(data, config.max_pixels, name=f.filename or f"frame {i + 1}"))
+                total += drawings[-1].width * drawings[-1].height
                 if total > config.max_sequence_pixels:
                     raise ApiError(413, f"the frames hold more than {config.max_sequence_pixels // 1_000_000} Mpx "
                                         f"together (at frame {i + 1}); send the cut in smaller parts")
-            return key_rgb, key_lines, greys
+            return key_rgb, key_lines, drawings
 
         def work():
-            colourings = colorizer.colorize_sequence(greys, reference=key_rgb, reference_sketch=key_lines)
-            return [{"width": grey.width, "height": grey.height,
+            colourings = colorizer.colorize_sequence(drawings, reference=key_rgb, reference_sketch=key_lines)
+            return [{"width": drawing.width, "height": drawing.height,
                      "image": _png_data_url(Image.fromarray(c.image(keep_lines), "RGB")),
                      "unmatched": [list(centre) for centre in c.unmatched_centres()]}
-                    for grey, c in zip(greys, colourings)]
+                    for drawing, c in zip(drawings, colourings)]
 
         async with queue_slot():
-            key_rgb, key_lines, greys = await asyncio.get_running_loop().run_in_executor(None, decode)
+            key_rgb, key_lines, drawings = await asyncio.get_running_loop().run_in_executor(None, decode)
             return {"frames": await in_worker(work)}
 
     @app.get("/", include_in_schema=False)

@@ -2,7 +2,7 @@
 //
 // The server sends the region label map (labels_rgb: label = r + 256 g) and each candidate's flats and
 // shading; the page keeps them as typed arrays and composites the views itself (final = flats × shading ×
-// lines), so a bucket fill repaints one region's pixels at once, with no request. Every fill and stroke is
+// lines; coloured line art multiplies in its own colours, as the server's output does), so a bucket fill repaints one region's pixels at once, with no request. Every fill and stroke is
 // also a hint: the next run sends the hints canvas (strokes) with every filled region painted whole, and a
 // region painted whole keeps its colour in every candidate (regions.flats.hinted_regions), which is what
 // makes re-roll keep the locked regions. Flats hold one colour per region, so a fill and its undo are one
@@ -18,7 +18,7 @@ const viewCtx = viewCanvas.getContext("2d"), hintCtx = hintCanvas.getContext("2d
 const HISTORY_BYTES = 512 * 1024 * 1024;  // undo keeps at most this much (a 2048² full snapshot is 16 MB)
 
 const S = {
-  w: 0, h: 0, sketchFile: null, grey: null, hintData: null, viewData: null,
+  w: 0, h: 0, sketchFile: null, grey: null, lineColour: null, hintData: null, viewData: null,
   labels: null, regionStart: null, regionPixels: null, regionBox: null,  // regions as CSR lists + bounding boxes
   locked: new Map(),  // region -> the colour (a 32-bit RGBA word) the bucket filled it with
   flats: null, shading: null, candidateColours: null,  // the shown flats (locks painted in) and the server's own colours
@@ -86,8 +86,14 @@ async function loadSketch(file) {
   for (const c of [viewCanvas, hintCanvas]) { c.width = w; c.height = h; }
   viewCtx.fillStyle = "#fff"; viewCtx.fillRect(0, 0, w, h); viewCtx.drawImage(img, 0, 0);
   const rgba = viewCtx.getImageData(0, 0, w, h).data, grey = new Uint8ClampedArray(w * h);
-  for (let p = 0, i = 0; p < grey.length; p++, i += 4) grey[p] = (rgba[i] * 299 + rgba[i + 1] * 587 + rgba[i + 2] * 114 + 500) / 1000;
-  Object.assign(S, { w, h, grey, sketchFile: file, hintData: new ImageData(w, h), viewData: new ImageData(w, h), undo: [], redo: [],
+  let coloured = false;
+  for (let p = 0, i = 0; p < grey.length; p++, i += 4) {
+    grey[p] = (rgba[i] * 299 + rgba[i + 1] * 587 + rgba[i + 2] * 114 + 500) / 1000;
+    coloured ||= rgba[i] !== rgba[i + 1] || rgba[i + 1] !== rgba[i + 2];
+  }
+  // colour-trace lines keep their colour in every view (a grey sketch keeps no copy)
+  const lineColour = coloured ? rgba : null;
+  Object.assign(S, { w, h, grey, lineColour, sketchFile: file, hintData: new ImageData(w, h), viewData: new ImageData(w, h), undo: [], redo: [],
                      unsaved: false });
   hintCtx.clearRect(0, 0, w, h);
   forgetColouring();
@@ -145,13 +151,14 @@ function carryLocks(next) {
 
 function paintPixel(out, p) {
   // One pixel of the current view into out (RGBA bytes).
-  const i = 4 * p, g = S.grey[p];
+  const i = 4 * p, g = S.grey[p], lines = S.lineColour;
   let r = g, gr = g, b = g;
+  if (lines) { r = lines[i]; gr = lines[i + 1]; b = lines[i + 2]; }
   if (S.flats && S.view !== "lines") {
     const s = S.shading[p];
     if (S.view === "flats") { r = S.flats[i]; gr = S.flats[i + 1]; b = S.flats[i + 2]; }
     else if (S.view === "shading") { r = gr = b = s; }
-    else { const k = s * g; r = (S.flats[i] * k + 32512) / 65025; gr = (S.flats[i + 1] * k + 32512) / 65025; b = (S.flats[i + 2] * k + 32512) / 65025; }
+    else { r = (S.flats[i] * s * r + 32512) / 65025; gr = (S.flats[i + 1] * s * gr + 32512) / 65025; b = (S.flats[i + 2] * s * b + 32512) / 65025; }
   }
   out[i] = r; out[i + 1] = gr; out[i + 2] = b; out[i + 3] = 255;
 }
@@ -171,6 +178,7 @@ function renderRegion(r, colour) {
   const cr = colour & 255, cg = (colour >>> 8) & 255, cb = (colour >>> 16) & 255;
   for (let j = 0; j < n; j++) flat[pixels[j]] = colour;
   if (S.view === "flats") for (let j = 0; j < n; j++) out[pixels[j]] = colour;
+  else if (S.view === "final" && S.lineColour) for (let j = 0; j < n; j++) paintPixel(S.viewData.data, pixels[j]);
   else if (S.view === "final") {
     for (let j = 0; j < n; j++) {
       const p = pixels[j], k = shading[p] * grey[p];
