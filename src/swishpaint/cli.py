@@ -143,21 +143,24 @@ def _train_summary(result: dict) -> str:
 
 def _cmd_colorize(args) -> int:
     from .inference.batch import run_colorize, run_colorize_sequence
+    from .inference.options import ColorizeOptions, SequenceOptions
 
+    shared = dict(model=args.model, device=args.device, keep_lines=args.keep_lines, layers=args.layers,
+                  overwrite=args.overwrite)
     if args.reference or args.palette:
         if args.candidates != 1 or args.hints or args.backend != "torch" or args.size or args.output != "final":
             raise UserError("--reference and --palette colour flats from the key (--flat is what they give): "
                             "they take no --candidates, --hints, --backend, --size or --output")
+        options = SequenceOptions(**shared, reference=args.reference, reference_sketch=args.reference_sketch,
+                                  palette=args.palette, palette_out=args.palette_out)
         with output_folder(args.out):
-            return run_colorize_sequence(args.inputs, Path(args.out), args.model, args.reference,
-                                         args.reference_sketch, args.palette, args.palette_out, args.device,
-                                         args.keep_lines, args.layers, args.overwrite)
+            return run_colorize_sequence(args.inputs, Path(args.out), options)
     if args.reference_sketch or args.palette_out:
         raise UserError("--reference-sketch and --palette-out go with --reference KEY.png")
+    options = ColorizeOptions(**shared, hints=args.hints, candidates=args.candidates, size=args.size,
+                              backend=args.backend, output="flat" if args.flat else args.output)
     with output_folder(args.out):
-        return run_colorize(args.inputs, Path(args.out), args.model, args.hints, args.candidates, args.size,
-                            args.device, args.keep_lines, args.backend, "flat" if args.flat else args.output,
-                            args.layers, args.overwrite)
+        return run_colorize(args.inputs, Path(args.out), options)
 
 
 def _check_reports(args) -> None:

@@ -19,10 +19,10 @@ from typing import Callable, Iterable
 
 from PIL import Image
 
-from ..configs import INFERENCE_DEVICE
 from ..data.images import image_grid, list_images
 from ..errors import InvalidArgument, OutputError, SwishpaintError
 from ..files import FileGroup, candidate_names, check_new_output, prepare_output_dir, refuse_existing
+from .options import ColorizeOptions, SequenceOptions
 
 log = logging.getLogger(__name__)
 
@@ -153,30 +153,22 @@ def colorize_names(candidates: int, layers: str | None = None) -> Callable[[str]
     return names
 
 
-def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hints: str | None = None,
-                 candidates: int = 1, size: int | None = None, device: str = INFERENCE_DEVICE, keep_lines: bool = True,
-                 backend: str = "torch", output: str = "final", layers: str | None = None,
-                 overwrite: bool = False) -> int:
+def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> int:
     """`swishpaint colorize`: OUT/<name>.png, with K > 1 <name>_c1..cK.png and <name>_sheet.png, and
     with layers="psd" or "ora" the layered file of candidate 1 plus its label map. Earlier results are
     replaced only with overwrite."""
-    from .colorizer import OUTPUTS, Colorizer, check_working_size
+    from .colorizer import Colorizer
     from .layered import hidden_layers, write_label_map, write_layered
 
     prepare_output_dir(out_dir)  # before the model loads: an unusable -o fails at once
     sources, errors = collect_inputs(inputs, out_dir)
-    hints_path = Path(hints) if hints else None
-    if hints_path is not None and not hints_path.exists():
-        raise InvalidArgument(f"{hints_path}: no such hints file or folder")
+    hints_path = options.hints_path
     if hints_path is not None and hints_path.is_file() and len(sources) != 1:
         raise InvalidArgument("--hints FILE needs exactly one input; give a folder of <stem>.png hints for many")
-    if size is not None:
-        check_working_size(size)
-    if output not in OUTPUTS:
-        raise InvalidArgument(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
-    if layers is not None and (layers not in ("psd", "ora") or backend != "torch" or output == "network"):
-        raise InvalidArgument("--layers takes psd or ora, with the torch backend and region output")
-    colorizer = Colorizer.load(model, device=device) if backend == "torch" else _onnx_colorizer(model, backend)
+    options.check()  # after the rule that needs the inputs: the first error named is the one it always was
+    model, candidates, size, output = options.model, options.candidates, options.size, options.output
+    keep_lines, backend, layers = options.keep_lines, options.backend, options.layers
+    colorizer = Colorizer.load(model, device=options.device) if backend == "torch" else _onnx_colorizer(model, backend)
     if not 1 <= candidates <= colorizer.candidates:
         raise InvalidArgument(f"--candidates must be between 1 and {colorizer.candidates} for this model")
     jobs = plan_outputs(sources, out_dir, colorize_names(candidates, layers))
@@ -218,13 +210,10 @@ def run_colorize(inputs: list[str], out_dir: Path, model: str | None = None, hin
         for w in warnings:
             print(f"swishpaint: warning: {path}: {w}", file=sys.stderr)
 
-    return process_files(jobs, work, "colourised", out_dir, errors, overwrite)
+    return process_files(jobs, work, "colourised", out_dir, errors, options.overwrite)
 
 
-def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = None, reference: str | None = None,
-                          reference_sketch: str | None = None, palette: str | None = None,
-                          palette_out: str | None = None, device: str = INFERENCE_DEVICE, keep_lines: bool = True,
-                          layers: str | None = None, overwrite: bool = False) -> int:
+def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOptions) -> int:
     """`swishpaint colorize FRAMES... --reference KEY.png` (or --palette): the frames, in the order given
     (folders sorted by name), coloured from the keyframe, each frame the reference for the next
     (inference.sequence). OUT/<name>.png, with layers <name>.psd/.ora and <name>.labels.png; regions
@@ -234,23 +223,16 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = 
     from .palette import read_palette, write_palette
     from .sequence import SequenceColourer, coloured_key
 
-    if (reference is None) == (palette is None):
-        raise InvalidArgument("give --reference KEY.png or --palette palette.json (one of them)")
-    if reference_sketch and not reference:
-        raise InvalidArgument("--reference-sketch goes with --reference")
-    if palette_out and not reference:
-        raise InvalidArgument("--palette-out saves the colours of --reference KEY.png")
-    if layers is not None and layers not in ("psd", "ora"):
-        raise InvalidArgument("--layers takes psd or ora")
-    for given in (reference, reference_sketch, palette):
-        if given and not Path(given).is_file():
-            raise InvalidArgument(f"{given}: no such file")
+    options.check()
+    reference, reference_sketch, palette, palette_out = (options.reference, options.reference_sketch,
+                                                         options.palette, options.palette_out)
+    keep_lines, layers = options.keep_lines, options.layers
     prepare_output_dir(out_dir)
     sources, errors = collect_inputs(inputs, out_dir)
     if palette_out:  # before the model loads; never onto the key, a frame or an earlier palette
         given = tuple(p for p in (reference, reference_sketch) if p)
-        check_new_output(palette_out, overwrite, given + tuple(s.path for s in sources))
-    colorizer = Colorizer.load(model, device=device)
+        check_new_output(palette_out, options.overwrite, given + tuple(s.path for s in sources))
+    colorizer = Colorizer.load(options.model, device=options.device)
     key = read_palette(palette) if palette else coloured_key(Path(reference), reference_sketch and Path(reference_sketch),
                                                              colorizer)
     if palette_out:
@@ -278,7 +260,7 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, model: str | None = 
             print(f"swishpaint: note: {job.source.path}: {len(frame.unmatched)} region(s) with no match in the "
                   f"reference, coloured by the network, at x, y = {where}", file=sys.stderr)
 
-    return process_files(jobs, work, "colourised", out_dir, errors, overwrite)
+    return process_files(jobs, work, "colourised", out_dir, errors, options.overwrite)
 
 
 def thumbnail(im: Image.Image, max_cell: int = 384) -> Image.Image:
