@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import subprocess
@@ -14,6 +15,10 @@ import torch
 from PIL import Image
 
 from swishpaint.inference.colorizer import Colorizer
+from swishpaint.models.registry import CHOOSER_FILE, ModelCard, load_model, read_model_card, save_model
+from swishpaint.regions.choice import RegionChooser, feature_count
+
+from .conftest import TINY_CANDIDATES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,6 +93,145 @@ def test_export_to_a_file_or_over_an_earlier_export_is_refused_before_exporting(
 
     assert main(["export", "onnx", "--model", str(model_dir), "--out", str(out), "--overwrite"]) == 0
     assert (out / "model.onnx").read_bytes() == b"new" and (out / "config.yaml").is_file()
+
+
+def tiny_chooser() -> RegionChooser:
+    """A hand-set region chooser for TINY_CANDIDATES candidates (it picks the lightest option)."""
+    f = feature_count(TINY_CANDIDATES)
+    w1 = np.zeros((1, f), np.float32)
+    w1[0, 0] = 1
+    one, zero = np.ones((1, 1), np.float32), np.zeros(1, np.float32)
+    return RegionChooser({"mean": np.zeros(f, np.float32), "std": np.ones(f, np.float32), "w1": w1, "b1": zero,
+                          "w2": one, "b2": zero, "w3": one, "b3": zero}, TINY_CANDIDATES)
+
+
+@pytest.fixture
+def checkpoint(tiny_model, tmp_path) -> Path:
+    """A training checkpoint's layout: its model in generator/, with a card and a region chooser fitted to it."""
+    ckpt = tmp_path / "ckpt-00000007"
+    save_model(tiny_model, ckpt / "generator", ModelCard(step=7, working_size=256))
+    tiny_chooser().save(ckpt / "generator" / CHOOSER_FILE)
+    (ckpt / "state.json").write_text("{}")
+    return ckpt
+
+
+def export_source(kind: str, model_dir: Path, checkpoint: Path) -> str:
+    """--model for each kind of source: a model folder, a registered name (untrained) or a checkpoint."""
+    return {"folder": str(model_dir), "name": "swish_unet_tiny", "checkpoint": str(checkpoint)}[kind]
+
+
+EXPORTED_FILES = {  # what each kind of source puts in --out
+    "folder": ["config.yaml", "model.onnx"],
+    "name": ["config.yaml", "model.onnx", "model.safetensors"],
+    "checkpoint": ["config.yaml", "model.onnx", "model.safetensors", "region_choice.safetensors"],
+}
+
+
+def folder_state(folder: Path) -> dict[str, bytes] | None:
+    """Every file under `folder` (temporaries included) and its bytes; None when there is no folder."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))} if folder.exists() else None
+
+
+def test_export_of_a_name_or_checkpoint_writes_every_file_and_runs_with_onnx(checkpoint, tmp_path, capsys,
+                                                                             monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from swishpaint.cli import main
+    from swishpaint.inference.onnx import OnnxColorizer
+
+    monkeypatch.chdir(tmp_path)  # no folder here shadows the registered name
+    assert main(["export", "onnx", "--model", str(checkpoint), "--out", "from-ckpt"]) == 0
+    assert sorted(p.name for p in (tmp_path / "from-ckpt").iterdir()) == EXPORTED_FILES["checkpoint"]
+    onnx = OnnxColorizer.load(tmp_path / "from-ckpt")  # the card and the chooser came with the network
+    assert onnx.working_size == 256 and onnx.region_chooser is not None
+    assert read_model_card(tmp_path / "from-ckpt").step == 7
+    x = torch.rand(1, 5, 32, 48)
+    with torch.no_grad():
+        assert (onnx.model(x) - Colorizer.load(checkpoint).model(x)).abs().max() < 1e-3
+
+    assert main(["export", "onnx", "--model", "swish_unet_tiny", "--out", "from-name"]) == 0
+    assert sorted(p.name for p in (tmp_path / "from-name").iterdir()) == EXPORTED_FILES["name"]
+    x = torch.rand(1, 1, 16, 24)
+    with torch.no_grad():  # model.onnx and model.safetensors hold the same (random) weights
+        assert (OnnxColorizer.load(tmp_path / "from-name").model(x) - load_model(tmp_path / "from-name")(x)
+                ).abs().max() < 1e-3
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("earlier", [False, True], ids=["new-folder", "over-earlier-export"])
+@pytest.mark.parametrize("kind,failing", [("folder", "export"), ("name", "export"), ("checkpoint", "export"),
+                                          ("name", "weights"), ("checkpoint", "chooser copy")])
+def test_export_failing_part_way_leaves_the_folder_as_it_was(kind, failing, earlier, model_dir, checkpoint, tmp_path,
+                                                             capsys, monkeypatch):
+    import swishpaint.inference.onnx as onnx_module
+    import swishpaint.models.registry as registry
+    from swishpaint.cli import main
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    copyfile = shutil.copyfile
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(onnx_module, "_export_network",
+                        full_disk if failing == "export" else lambda net, path: path.write_bytes(b"new"))
+    if failing == "weights":  # after model.onnx is staged
+        monkeypatch.setattr(registry, "save_file", full_disk)
+    if failing == "chooser copy":  # after model.onnx, config.yaml and model.safetensors are staged
+        monkeypatch.setattr(onnx_module.shutil, "copyfile",
+                            lambda src, dst: (full_disk if Path(src).name == CHOOSER_FILE else copyfile)(src, dst))
+    out = tmp_path / "out" / "onnx"
+    if earlier:
+        out.mkdir(parents=True)
+        for name in ("model.onnx", "config.yaml", "model.safetensors", "region_choice.safetensors", "notes.txt"):
+            (out / name).write_bytes(b"earlier " + name.encode())
+    before = folder_state(out)
+    source = export_source(kind, model_dir, checkpoint)
+    assert main(["export", "onnx", "--model", source, "--out", str(out), "--overwrite"]) == 2
+    target = {"export": "model.onnx", "weights": "model.safetensors", "chooser copy": "region_choice.safetensors"}
+    assert one_error_line(capsys.readouterr().err) == \
+        f"swishpaint: error: {out / target[failing]}: cannot write (No space left on device)"
+    assert folder_state(out) == before  # no file changed, none new, no temporary left
+    assert (tmp_path / "out").exists() == earlier  # a folder made for the export goes again
+
+
+def test_export_failing_inside_the_exporter_leaves_no_folder(model_dir, tmp_path, monkeypatch):
+    import swishpaint.inference.onnx as onnx_module
+
+    def exporter_bug(net, path):
+        path.write_bytes(b"half an export")
+        raise RuntimeError("the exporter failed")
+
+    monkeypatch.setattr(onnx_module, "_export_network", exporter_bug)
+    with pytest.raises(RuntimeError, match="the exporter failed"):
+        onnx_module.export_onnx(model_dir, tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()
+
+
+@pytest.mark.parametrize("kind,existing", [
+    *[(kind, name) for kind in ("folder", "name", "checkpoint")
+      for name in ("model.onnx", "config.yaml", "region_choice.safetensors")],
+    ("name", "model.safetensors"), ("checkpoint", "model.safetensors")])
+def test_export_refuses_any_file_it_would_replace_before_exporting(kind, existing, model_dir, checkpoint, tmp_path,
+                                                                   capsys, monkeypatch):
+    """Every file the export would write, and a region chooser it would remove (fitted to another network),
+    is refused by name without --overwrite; nothing is exported or written."""
+    import swishpaint.inference.onnx as onnx_module
+    from swishpaint.cli import main
+
+    exported = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(onnx_module, "_export_network", lambda net, path: exported.append(path.write_bytes(b"new")))
+    out = tmp_path / "onnx"
+    out.mkdir()
+    (out / existing).write_bytes(b"an earlier export")
+    source = export_source(kind, model_dir, checkpoint)
+    assert main(["export", "onnx", "--model", source, "--out", str(out)]) == 2
+    assert one_error_line(capsys.readouterr().err) == \
+        f"swishpaint: error: {out / existing}: exists; pass --overwrite to replace it"
+    assert folder_state(out) == {existing: b"an earlier export"} and not exported
+
+    assert main(["export", "onnx", "--model", source, "--out", str(out), "--overwrite"]) == 0
+    assert sorted(folder_state(out)) == EXPORTED_FILES[kind]  # a chooser fitted to another network went
 
 
 def test_channels_last_computes_the_same_function(model_dir):

@@ -119,11 +119,13 @@ def output_folder(path: str | Path) -> Iterator[Path]:
 
 class FileGroup:
     """Files written all or nothing: each is written to a temporary beside its target, and only when
-    every one is complete and synced are they renamed into place. Used as a context manager: an
-    exception inside the block removes the temporaries and leaves every target as it was."""
+    every one is complete and synced are they renamed into place (and the files the new ones make wrong
+    removed). Used as a context manager: an exception inside the block removes the temporaries and
+    leaves every target as it was."""
 
     def __init__(self) -> None:
         self._staged: list[tuple[Path, Path]] = []
+        self._removed: list[Path] = []
 
     def path_for(self, target: str | Path) -> Path:
         """A temporary path to write `target`'s content to."""
@@ -141,6 +143,11 @@ class FileGroup:
         except OSError as e:
             raise OutputError(f"{target}: cannot write ({os_reason(e)})") from None
 
+    def remove(self, target: str | Path) -> None:
+        """Remove `target` (if there) with the commit, not before: a file that would be wrong beside the
+        new ones (a region chooser fitted to the weights they replace) stays until they are in place."""
+        self._removed.append(Path(target))
+
     def staged(self, target: str | Path) -> Path:
         """The temporary already holding `target`'s content (to copy it to another target)."""
         return next(tmp for tmp, t in self._staged if t == Path(target))
@@ -156,11 +163,15 @@ class FileGroup:
         for tmp, target in self._staged:
             os.replace(tmp, target)
         self._staged.clear()
+        for target in self._removed:
+            target.unlink(missing_ok=True)
+        self._removed.clear()
 
     def discard(self) -> None:
         for tmp, _ in self._staged:
             tmp.unlink(missing_ok=True)
         self._staged.clear()
+        self._removed.clear()
 
     def __enter__(self) -> "FileGroup":
         return self

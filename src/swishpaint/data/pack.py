@@ -150,29 +150,56 @@ def pack_corpus(root: str | Path, out: str | Path, max_side: int = 320, quality:
     check_apart(root, out)
     settings = _settings(root, max_side, quality, max_per_folder)
     with output_folder(out):
-        earlier = _earlier_pack(out)
-        resume = _may_resume(out, earlier, settings, overwrite)
-        repacking = overwrite and earlier is not None
+        resume, repacking = _resume_state(out, settings, overwrite)
         plan = plan_pack(root, max_per_folder)
         if not resume:  # recorded first, so an interrupted pack can be resumed
-            atomic_write_text(out / "manifest.json", json.dumps({"packed": settings, "complete": False}, indent=1))
-        renamed: dict[str, str] = {}
+            _write_manifest(out, {"packed": settings, "complete": False})
+        renamed: dict[str, str] = {}  # source path relative to root -> packed name
         skipped: dict[str, str] = {}
         for path, name in plan:
-            rel = path.relative_to(root).as_posix()
-            if not (resume and (out / name).is_file()):
-                try:
-                    _write_webp(path, out / name, max_side, quality)
-                except ImageError as e:
-                    skipped[str(path)] = e.reason
-                    continue
-            renamed[rel] = name
+            reason = _pack_one(path, out / name, resume, max_side, quality)
+            if reason is None:
+                renamed[path.relative_to(root).as_posix()] = name
+            else:
+                skipped[str(path)] = reason
         removed = _remove_stale(out, set(renamed.values())) if repacking else 0
-        manifest = dict(source_manifest or {})
-        files = source_manifest.get("files", []) if source_manifest else [{"file": rel} for rel in renamed]
-        manifest["files"] = [dict(f, file=renamed[f["file"]]) for f in files if f.get("file") in renamed]
-        manifest["packed"] = settings
-        manifest["complete"] = True  # the first record said False: an interrupted pack is told apart
-        atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
+        _write_manifest(out, _final_manifest(source_manifest, renamed, settings))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return {"images": len(renamed), "bytes": size, "skipped": skipped, "removed": removed}
+
+
+def _resume_state(out: Path, settings: dict, overwrite: bool) -> tuple[bool, bool]:
+    """(resume, repacking): whether OUT holds an earlier run of this very pack whose images are skipped
+    (_may_resume, which refuses any other non-empty OUT), and whether overwrite repacks over an earlier
+    pack, whose images the new settings do not write must then go (_remove_stale)."""
+    earlier = _earlier_pack(out)
+    return _may_resume(out, earlier, settings, overwrite), overwrite and earlier is not None
+
+
+def _pack_one(path: Path, target: Path, resume: bool, max_side: int, quality: int) -> str | None:
+    """Pack one image unless a resumed pack already holds it; the reason when it is unreadable (the
+    pack goes on without it), else None."""
+    if resume and target.is_file():
+        return None
+    try:
+        _write_webp(path, target, max_side, quality)
+    except ImageError as e:
+        return e.reason
+    return None
+
+
+def _final_manifest(source_manifest: dict | None, renamed: dict[str, str], settings: dict) -> dict:
+    """The corpus's manifest with its entries pointing at the packed files (entries of images left out
+    dropped; one entry per image when the corpus has none), the settings, and complete: the first
+    record said False, so an interrupted pack is told apart."""
+    manifest = dict(source_manifest or {})
+    files = source_manifest.get("files", []) if source_manifest else [{"file": rel} for rel in renamed]
+    manifest["files"] = [dict(f, file=renamed[f["file"]]) for f in files if f.get("file") in renamed]
+    manifest["packed"] = settings
+    manifest["complete"] = True
+    return manifest
+
+
+def _write_manifest(out: Path, manifest: dict) -> None:
+    """OUT/manifest.json, atomically: a resumed pack or training never reads half of one."""
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))

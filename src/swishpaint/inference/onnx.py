@@ -13,13 +13,13 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 import numpy as np
 import torch
 
-from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, WEIGHTS_FILE, ModelLoadError, load_model, load_model_config,
-                               save_model)
+from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, WEIGHTS_FILE, ModelLoadError, is_architecture_name,
+                               load_model, load_model_config, model_folder, write_model)
 from .colorizer import Colorizer, model_path
 
 if TYPE_CHECKING:  # an optional dependency, imported where it is used
@@ -32,37 +32,57 @@ EXPORTER_REGISTRY_LOG = "torch.onnx._internal.exporter._registration"  # logs th
 
 
 def export_onnx(model: str | Path | None, out_dir: str | Path, overwrite: bool = False) -> Path:
-    """Export a model (folder or name; the bundled one by default) to out_dir/model.onnx.
+    """Export a model (folder, checkpoint or name; the bundled one by default) to out_dir/model.onnx, with
+    the files that make out_dir a model folder beside it (_Beside).
 
-    The output folder and any file already there that the export would replace are checked first (an
-    existing file only goes with overwrite), because the export takes half a minute; model.onnx and the
-    files copied beside it are then written all or nothing.
+    Every file the export would replace is refused first unless overwrite, because the export takes half
+    a minute; then they are all written together or none is, and a folder made for them goes again: a
+    failure part-way never leaves a model.onnx beside another network's config.
     """
-    from ..files import FileGroup, prepare_output_dir, refuse_existing
+    from ..files import FileGroup, output_folder, refuse_existing
 
     source = model_path(model)
-    out_dir = prepare_output_dir(out_dir)
-    from_folder = source.is_dir() and (source / CONFIG_FILE).is_file()
-    copies = _files_to_copy(source, out_dir) if from_folder else []
-    saved = [] if from_folder else [CONFIG_FILE, WEIGHTS_FILE]  # a registered name or a checkpoint
-    for name in (ONNX_FILE, *(f.name for f in copies), *saved):
-        refuse_existing(out_dir / name, overwrite)
-    net = load_model(source).eval()
-    with FileGroup() as group:
-        group.write(out_dir / ONNX_FILE, lambda tmp: _export_network(net, tmp))
-        for f in copies:
-            group.write(out_dir / f.name, lambda tmp, f=f: shutil.copyfile(f, tmp))
-    if saved:
-        save_model(net, out_dir)
+    with output_folder(out_dir) as out_dir:
+        beside = _Beside.of(source, out_dir)
+        for name in beside.names():
+            refuse_existing(out_dir / name, overwrite)
+        net = load_model(source).eval()
+        with FileGroup() as group:
+            group.write(out_dir / ONNX_FILE, lambda tmp: _export_network(net, tmp))
+            for f in beside.copies:
+                group.write(out_dir / f.name, lambda tmp, f=f: shutil.copyfile(f, tmp))
+            if beside.from_network:
+                write_model(group, net, out_dir)
+            for name in beside.removed:
+                group.remove(out_dir / name)
     return out_dir / ONNX_FILE
 
 
-def _files_to_copy(source: Path, out_dir: Path) -> list[Path]:
-    """What goes beside model.onnx from a model folder: its config.yaml, and the region chooser fitted to
-    the network; nothing when exporting into the model folder itself."""
-    if source.resolve() == out_dir.resolve():
-        return []
-    return [f for f in (source / CONFIG_FILE, source / CHOOSER_FILE) if f.is_file()]
+class _Beside(NamedTuple):
+    """What an export writes beside model.onnx, and what it removes there."""
+
+    copies: list[Path]  # from the model folder: its config.yaml and region chooser (and weights, see `of`)
+    from_network: bool  # config.yaml and model.safetensors written from the network: a registered name
+    removed: list[str]  # out_dir's region chooser when none comes: it was fitted to the network replaced
+
+    @classmethod
+    def of(cls, source: Path, out_dir: Path) -> "_Beside":
+        """A model folder brings its config.yaml and chooser; given as a checkpoint or a file in it, its
+        weights too, so that export is a torch model folder as well (as it always was). Nothing is copied
+        or removed when exporting into the model folder itself."""
+        if is_architecture_name(source):
+            return cls([], True, [CHOOSER_FILE])
+        folder = model_folder(source)
+        if folder.resolve() == out_dir.resolve():
+            return cls([], False, [])
+        names = (CONFIG_FILE, CHOOSER_FILE) if folder == source else (CONFIG_FILE, WEIGHTS_FILE, CHOOSER_FILE)
+        copies = [folder / name for name in names if (folder / name).is_file()]
+        return cls(copies, False, [] if (folder / CHOOSER_FILE).is_file() else [CHOOSER_FILE])
+
+    def names(self) -> list[str]:
+        """Every file of out_dir the export writes or removes."""
+        written = [CONFIG_FILE, WEIGHTS_FILE] if self.from_network else []
+        return [ONNX_FILE, *(f.name for f in self.copies), *written, *self.removed]
 
 
 def _export_network(net: torch.nn.Module, path: Path) -> None:

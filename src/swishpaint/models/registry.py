@@ -14,7 +14,7 @@ from torch import nn
 
 from ..errors import SwishpaintError
 from ..configs import ConfigError, from_dict, read_yaml_file, to_dict
-from ..files import atomic_path, atomic_write_text
+from ..files import FileGroup
 from .swish_unet import SwishUNet, SwishUNetConfig
 from .unet import UNet, UNetConfig
 
@@ -92,17 +92,23 @@ def model_spec(model: nn.Module) -> dict[str, Any]:
 
 
 def save_model(model: nn.Module, folder: str | Path, card: ModelCard | None = None) -> Path:
-    """Write config.yaml (the architecture, then the card's set fields) and model.safetensors, each atomically.
-    A region chooser in the folder was fitted to the weights replaced here, so it goes (refit it)."""
+    """Write config.yaml and model.safetensors together (write_model). A region chooser in the folder was
+    fitted to the weights replaced here, so it goes with them (refit it)."""
     folder = Path(folder)
-    card_keys = {k: v for k, v in to_dict(card or ModelCard()).items() if v is not None}
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / CHOOSER_FILE).unlink(missing_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(folder / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp))
-    atomic_write_text(folder / CONFIG_FILE, yaml.safe_dump({**model_spec(model), **card_keys}, sort_keys=False))
+    with FileGroup() as group:
+        write_model(group, model, folder, card)
+        group.remove(folder / CHOOSER_FILE)
     return folder
+
+
+def write_model(group: FileGroup, model: nn.Module, folder: Path, card: ModelCard | None = None) -> None:
+    """Stage config.yaml (the architecture, then the card's set fields) and model.safetensors in `group`, so
+    a caller writing more files beside them (export onnx) puts them in place all or nothing."""
+    card_keys = {k: v for k, v in to_dict(card or ModelCard()).items() if v is not None}
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    group.write(folder / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp)))
+    group.write(folder / CONFIG_FILE, lambda tmp: tmp.write_text(
+        yaml.safe_dump({**model_spec(model), **card_keys}, sort_keys=False)))
 
 
 RUN_MODELS = ("best", "generator")  # where a training run folder (or a checkpoint) keeps a model, preferred first
@@ -130,7 +136,7 @@ def _read_spec(path: Path) -> dict[str, Any]:
     return spec
 
 
-def _model_folder(path: Path) -> Path:
+def model_folder(path: Path) -> Path:
     """A model folder from itself, a file in it, or a training checkpoint folder (its generator/). Any
     other file is refused by its own name, not blamed on a config.yaml beside it that was never given."""
     folder = path.parent if path.is_file() else path
@@ -163,7 +169,7 @@ def _build_from_folder(path: Path, spec: dict[str, Any]) -> nn.Module:
 def chooser_path(path: str | Path) -> Path:
     """Where a model folder's region chooser lives (it may be absent): beside the weights it was fitted to,
     so a checkpoint's is in its generator/ and a file given for its folder finds it too."""
-    return _model_folder(Path(path)) / CHOOSER_FILE
+    return model_folder(Path(path)) / CHOOSER_FILE
 
 
 def is_architecture_name(name_or_path: str | Path | None) -> bool:
@@ -175,7 +181,7 @@ def read_model_card(path: str | Path) -> ModelCard:
     """The model card of a model folder (or a file in it, or a checkpoint); the default card for a registered name."""
     if is_architecture_name(path):
         return ModelCard()
-    path = _model_folder(Path(path))
+    path = model_folder(Path(path))
     spec = _read_spec(path)
     card = {k: v for k, v in spec.items() if k not in ("arch", "config")}
     try:
@@ -186,7 +192,7 @@ def read_model_card(path: str | Path) -> ModelCard:
 
 def load_model_config(path: str | Path):
     """The config dataclass of a model folder, without reading its weights."""
-    path = _model_folder(Path(path))
+    path = model_folder(Path(path))
     spec = _read_spec(path)
     return from_dict(ARCHITECTURES[spec["arch"]][1], spec["config"], where=f"{path}/{CONFIG_FILE}")
 
@@ -202,7 +208,7 @@ def load_model(name_or_path: str | Path, map_location: str | torch.device = "cpu
     if not path.exists():
         raise ModelLoadError(f"{name_or_path}: no such model folder or registered model "
                              f"(known names: {', '.join(MODELS)})")
-    path = _model_folder(path)
+    path = model_folder(path)
     spec = _read_spec(path)
     model = _build_from_folder(path, spec)
     try:
@@ -237,7 +243,8 @@ def _has_real(model: nn.Module) -> bool:
 
 __all__ = [
     "ARCHITECTURES", "MODELS", "ModelCard", "ModelLoadError", "build_model", "create_model", "save_model",
-    "load_model", "read_model_card", "is_architecture_name", "count_parameters", "count_flops", "model_spec",
+    "write_model", "load_model", "read_model_card", "is_architecture_name", "count_parameters", "count_flops",
+    "model_spec",
 ]
 
 
