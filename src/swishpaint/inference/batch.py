@@ -129,18 +129,15 @@ def _save(im: Image.Image) -> Callable[[Path], None]:
     return lambda tmp: im.save(tmp, format="PNG")
 
 
-def _hints_for(source: Source, hints: Path | None, single: bool) -> Path | None:
-    """--hints is a file (one input) or a folder of hint PNGs: <subfolders>/<stem>.png, else <stem>.png."""
-    if hints is None:
-        return None
-    if hints.is_dir():
-        for match in (hints / source.relative.with_suffix(".png"), hints / f"{source.path.stem}.png"):
-            if match.is_file():
-                return match
-        return None
-    if not single:
-        raise InvalidArgument("--hints FILE needs exactly one input; give a folder of <stem>.png hints for many")
-    return hints
+def _hints_for(source: Source, hints: Path | None) -> Path | None:
+    """--hints is a file (one input: run_colorize checks) or a folder of hint PNGs: <subfolders>/<stem>.png,
+    else <stem>.png."""
+    if hints is None or not hints.is_dir():
+        return hints
+    for match in (hints / source.relative.with_suffix(".png"), hints / f"{source.path.stem}.png"):
+        if match.is_file():
+            return match
+    return None
 
 
 def colorize_names(candidates: int, layers: str | None = None) -> Callable[[str], list[str]]:
@@ -168,7 +165,7 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
     options.check()  # after the rule that needs the inputs: the first error named is the one it always was
     model, candidates, size, output = options.model, options.candidates, options.size, options.output
     keep_lines, backend, layers = options.keep_lines, options.backend, options.layers
-    colorizer = Colorizer.load(model, device=options.device) if backend == "torch" else _onnx_colorizer(model, backend)
+    colorizer = Colorizer.load(model, device=options.device) if backend == "torch" else _onnx_colorizer(model)
     if not 1 <= candidates <= colorizer.candidates:
         raise InvalidArgument(f"--candidates must be between 1 and {colorizer.candidates} for this model")
     jobs = plan_outputs(sources, out_dir, colorize_names(candidates, layers))
@@ -176,7 +173,7 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
     def work(job: Job) -> None:
         path = job.source.path
         warnings: list[str] = []
-        job_hints = _hints_for(job.source, hints_path, len(sources) == 1)
+        job_hints = _hints_for(job.source, hints_path)
         if backend == "torch":
             colouring = colorizer.colorize_regions(path, hints=job_hints, candidates=candidates, size=size,
                                                    warnings=warnings, regions=output != "network")
@@ -277,7 +274,7 @@ def contact_sheet(images: list[Image.Image], columns: int = 3, max_cell: int = 3
     return image_grid([cells[i:i + columns] for i in range(0, len(cells), columns)])
 
 
-def _onnx_colorizer(model: str | None, backend: str):
+def _onnx_colorizer(model: str | None):
     from .onnx import OnnxColorizer
 
     return OnnxColorizer.load(model)
