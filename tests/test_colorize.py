@@ -90,6 +90,11 @@ def test_hints_checks(model_dir, sketches, tmp_path, capsys):
     code = main(["colorize", str(sketch), "-o", str(tmp_path / "o3"), "--model", str(model_dir),
                  "--hints", str(tmp_path / "wide_hints.png")])
     assert code == 0 and "from 35x20 to the sketch's size 70x70 and stretched" in capsys.readouterr().err
+    code = main(["colorize", str(sketch), str(sketches / "rgba.png"), "-o", str(tmp_path / "o4"), "--model",
+                 str(model_dir), "--hints", str(tmp_path / "small_hints.png")])  # one hints file, two sketches
+    assert code == 2 and capsys.readouterr().err.strip().splitlines() == [
+        "swishpaint: error: --hints FILE needs exactly one input; give a folder of <stem>.png hints for many"]
+    assert not (tmp_path / "o4").exists()
 
 
 @pytest.mark.parametrize("model", ["swish_unet_tiny", "unet_tiny"])
