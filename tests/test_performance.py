@@ -46,6 +46,26 @@ def test_onnx_backend_matches_pytorch(model_dir, tmp_path, capfd, recwarn):
     assert np.abs(a - b).max() <= 1
 
 
+def test_a_model_folder_without_onnx_is_exported_on_the_fly_and_leaves_no_temporary_files(model_dir, tmp_path,
+                                                                                          monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    import tempfile
+
+    from swishpaint.inference.onnx import OnnxColorizer
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    before = sorted(p.name for p in model_dir.iterdir())
+    sketch = np.full((70, 90), 255, np.uint8)
+    sketch[30:34, :] = 0
+    a = np.asarray(Colorizer.load(model_dir).colorize(sketch)[0], np.int16)
+    b = np.asarray(OnnxColorizer.load(model_dir).colorize(sketch)[0], np.int16)
+    assert np.abs(a - b).max() <= 1  # the graph made on the fly colours as the torch model does
+    assert not list(scratch.glob("swishpaint-*")) and sorted(p.name for p in model_dir.iterdir()) == before
+
+
 def one_error_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err

@@ -173,5 +173,6 @@ class OnnxColorizer(Colorizer):
         onnx_path = path / ONNX_FILE
         if not onnx_path.is_file():
             log.warning("%s has no %s; exporting it now (swishpaint export onnx saves this step)", path, ONNX_FILE)
-            onnx_path = export_onnx(path, Path(tempfile.mkdtemp(prefix="swishpaint-onnx-")))
+            with tempfile.TemporaryDirectory(prefix="swishpaint-onnx-") as tmp:  # the session holds the graph
+                return OnnxGenerator(export_onnx(path, tmp), load_model_config(path)), "cpu"
         return OnnxGenerator(onnx_path, load_model_config(path)), "cpu"
