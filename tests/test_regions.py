@@ -49,6 +49,41 @@ def test_segmentation_finds_line_enclosed_regions_and_closes_small_gaps(grey):
     assert line_labels == {labels["left"], labels["right"]}
 
 
+def narrow_part(gap: int = 4) -> np.ndarray:
+    """A 256² sketch: a thin outlined part 6 pixels wide (a leg, a strap on a small figure) on paper, its
+    left outline broken by a `gap`-pixel gap, as faint lines come out of line extraction."""
+    img = np.full((SIZE, SIZE), 255, np.uint8)
+    cv2.rectangle(img, (120, 80), (126, 140), 0, 1, cv2.LINE_AA)
+    img[110:110 + gap, 119:122] = 255
+    return img.astype(np.float32) / 255
+
+
+def test_a_narrow_part_the_large_ball_cannot_enter_is_a_region_of_its_own():
+    from dataclasses import replace
+
+    from swishpaint.regions.segment import SegmentConfig
+
+    sketch, inside, paper = narrow_part(), (100, 123), (10, 10)
+    seg = segment(sketch)
+    assert seg.labels[inside] != seg.labels[paper]
+    assert (seg.labels == seg.labels[inside]).sum() < 0.01 * SIZE * SIZE  # the part, not a leak
+    # the large ball alone cannot enter it: what smaller balls find there joins the paper through the gap
+    one_pass = segment(sketch, replace(SegmentConfig(), fine_balls=None))
+    assert one_pass.labels[inside] == one_pass.labels[paper]
+
+
+def test_the_coarse_pass_keeps_closed_a_gap_the_fine_balls_slip_through():
+    from dataclasses import replace
+
+    from swishpaint.regions.segment import SegmentConfig
+
+    sketch = drawn(gap=8)  # wider than the fine balls close (5 px at 256), narrower than the coarse (10 px)
+    fine_alone = segment(sketch, replace(SegmentConfig(), balls=SegmentConfig().fine_balls, fine_balls=None))
+    assert region_at(fine_alone, "left") == region_at(fine_alone, "right")  # the leak the overlay stops
+    seg = segment(sketch)
+    assert region_at(seg, "left") != region_at(seg, "right")
+
+
 def test_a_wide_opening_is_not_a_gap():
     seg = segment(drawn(gap=60))
     assert region_at(seg, "left") == region_at(seg, "right")

@@ -14,10 +14,13 @@ import torch
 
 from ..data.hints import hint_protocol
 from .flats import region_medians
-from .segment import Segmentation, segment
+from .segment import SegmentConfig, Segmentation, segment
 
 USER_LIKE = "user-like"
 WHITE = 0.9  # a region whose median true colour is at least this light in every channel is paper
+# The areas the simulated person sees and dabs: the one-pass segmentation the protocol was defined with,
+# kept fixed so that tuning the pipeline's own segmentation never moves the benchmark's hints.
+PROTOCOL_SEGMENTATION = SegmentConfig(fine_balls=None)
 
 
 def deepest_points(seg: Segmentation, regions: np.ndarray) -> np.ndarray:
@@ -63,6 +66,6 @@ def user_like_hints(seg: Segmentation, truth: np.ndarray, count: int = 20, radiu
 def user_like_protocol(sketch: torch.Tensor, color: torch.Tensor, rng: np.random.Generator, count: int) -> torch.Tensor:
     """The held-out hint protocol (data.hints): (1, H, W) sketch and (3, H, W) truth -> (4, H, W) hints.
     Deterministic, so `rng` is unused."""
-    seg = segment(sketch[0].numpy())
+    seg = segment(sketch[0].numpy(), PROTOCOL_SEGMENTATION)
     hints = user_like_hints(seg, color.permute(1, 2, 0).numpy(), count)
     return torch.from_numpy(hints).permute(2, 0, 1).contiguous()
