@@ -353,3 +353,12 @@ def test_bench_end_to_end_cases_time_the_bundled_pipeline():
     for mode in ("colorize", "colorize-hints"):
         r = _measure(str(BUNDLED), 64, 1, mode, runs=1)
         assert r["mode"] == mode and r["seconds"] > 0 and r["working_size"] == 256
+
+
+def test_interleaved_timing_takes_the_calls_in_turn_and_reports_each_median():
+    from swishpaint.metrics.timing import interleaved_median_times
+
+    calls: list[str] = []
+    times = interleaved_median_times({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, runs=3)
+    assert calls == ["a", "b"] * 4  # one warm-up round, then three timed rounds, alternating
+    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())

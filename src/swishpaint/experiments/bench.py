@@ -31,7 +31,7 @@ import torch
 
 from ..errors import InvalidArgument, OutputError
 from ..files import atomic_write_text, check_new_output, read_json_object
-from ..metrics.timing import median_time
+from ..metrics.timing import interleaved_median_times, median_time
 
 
 def machine_peak(runs: int = 5) -> dict:
@@ -217,11 +217,12 @@ def _pipeline_case(queue, size: int, runs: int) -> None:
         hints = np.zeros((size, size, 4), np.uint8)
         for y, x in rng.integers(0, size - 8, (20, 2)):
             hints[y:y + 6, x:x + 6] = (*rng.integers(0, 256, 3), 255)
-        out = {}
-        for output in ("network", "final"):
-            for label, h in (("", None), ("+hints", hints)):
-                times = [median_time(lambda s=s: colorizer.colorize(s, hints=h, output=output), runs) for s in sketches]
-                out[output + label] = 1000 * statistics.median(times)
+        cases = {output + label: (output, h) for output in ("network", "final")
+                 for label, h in (("", None), ("+hints", hints))}
+        per_sketch = [interleaved_median_times(
+            {name: (lambda s=s, o=o, h=h: colorizer.colorize(s, hints=h, output=o)) for name, (o, h) in cases.items()},
+            runs) for s in sketches]  # in turn, so the ratios compare like with like
+        out = {name: 1000 * statistics.median(t[name] for t in per_sketch) for name in cases}
         queue.put({"size": size, "ms": out, "ratio": out["final"] / out["network"],
                    "ratio_hints": out["final+hints"] / out["network+hints"], "peak_rss_mb": _peak_rss_mb()})
     except Exception as e:  # noqa: BLE001

@@ -51,26 +51,33 @@ def region_medians(labels: np.ndarray, values: np.ndarray, count: int, where: np
     """
     if values.ndim == 2:
         values = values[..., None]
-    # one channel and one band of rows at a time, int32 keys: a 7000² image needs no full-size copies
-    key_type = np.int32 if count * 256 < 2**31 else np.int64
     out = np.empty((count, values.shape[-1]), np.float32)
-    band = 1024
+    on_lines_only = None  # regions with no pixel in `where`, found from the first channel
     for c in range(values.shape[-1]):
-        hist = np.zeros(count * 256, np.int64)
-        every = np.zeros(count * 256, np.int64) if where is not None else hist
-        for y0 in range(0, labels.shape[0], band):
-            level = values[y0:y0 + band, :, c] * 255 + 0.5
-            np.clip(level, 0, 255, out=level)
-            keys = labels[y0:y0 + band].astype(key_type) * 256 + level.astype(key_type)
-            if where is not None:
-                hist += np.bincount(keys[where[y0:y0 + band]], minlength=count * 256)
-            every += np.bincount(keys.ravel(), minlength=count * 256)
-        hist, every = hist.reshape(count, 256), every.reshape(count, 256)
-        empty = hist.sum(1) == 0
-        hist[empty] = every[empty]  # regions lying wholly on lines: all their pixels
+        hist = _level_histogram(labels, values, c, count, where)
+        if where is not None:
+            if on_lines_only is None:
+                on_lines_only = hist.sum(1) == 0
+            if on_lines_only.any():  # regions lying wholly on lines: all their pixels
+                hist[on_lines_only] = _level_histogram(labels, values, c, count, None)[on_lines_only]
         cdf = hist.cumsum(1)
         out[:, c] = (cdf >= (cdf[:, -1:] + 1) // 2).argmax(1) / 255.0
     return out
+
+
+def _level_histogram(labels: np.ndarray, values: np.ndarray, channel: int, count: int,
+                     where: np.ndarray | None) -> np.ndarray:
+    """(count, 256) pixel counts per region and 8-bit level of one channel, over the `where` pixels; one
+    band of rows at a time with int32 keys, so a 7000² image needs no full-size copies."""
+    key_type = np.int32 if count * 256 < 2**31 else np.int64
+    hist = np.zeros(count * 256, np.int64)
+    band = 1024
+    for y0 in range(0, labels.shape[0], band):
+        level = values[y0:y0 + band, :, channel] * 255 + 0.5
+        np.clip(level, 0, 255, out=level)
+        keys = labels[y0:y0 + band].astype(key_type) * 256 + level.astype(key_type)
+        hist += np.bincount(keys[where[y0:y0 + band]] if where is not None else keys.ravel(), minlength=count * 256)
+    return hist.reshape(count, 256)
 
 
 def hinted_regions(seg: Segmentation, hints: np.ndarray, cfg: FlatConfig = FlatConfig()) -> dict[int, np.ndarray]:
