@@ -254,3 +254,12 @@ def test_regions_painted_whole_keep_their_colour_beside_other_fills_and_strokes(
         np.testing.assert_allclose(regions[region_at(seg, name)], colour)
     np.testing.assert_allclose(regions[region_at(seg, "outside")], (1, 1, 0))
     assert len(regions) == 4
+
+
+def test_the_two_passes_give_the_same_regions_side_by_side_or_one_after_the_other(monkeypatch):
+    import swishpaint.regions.segment as segment_module
+
+    sketch = drawn(gap=8)
+    side_by_side = segment(sketch)
+    monkeypatch.setattr(segment_module, "SIDE_BY_SIDE_PIXELS", 0)  # as a sketch too large to run both at once
+    np.testing.assert_array_equal(segment(sketch).labels, side_by_side.labels)

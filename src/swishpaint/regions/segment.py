@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
@@ -161,16 +162,21 @@ def segment(sketch: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> Segment
     free = ~lines
     to_ink = cv2.distanceTransform(free.view(np.uint8), cv2.DIST_L2, 5)
     min_area = cfg.min_region * scale ** 2
-    # the fine pass runs beside the coarse one: OpenCV and numpy release the GIL, so two cores halve the wait
-    fine = _PASSES.submit(_trapped_balls, to_ink, lines, [r * scale for r in cfg.fine_balls], min_area,
-                          cfg.max_open_border) if cfg.fine_balls else None
-    labels = _trapped_balls(to_ink, lines, [r * scale for r in cfg.balls], min_area, cfg.max_open_border)
-    if fine is not None:
-        labels = _merge_small(_overlay(labels, fine.result()), free, min_area)
-    return Segmentation(_renumber(labels), lines)
+    coarse = partial(_trapped_balls, to_ink, lines, [r * scale for r in cfg.balls], min_area, cfg.max_open_border)
+    if not cfg.fine_balls:
+        return Segmentation(_renumber(coarse()), lines)
+    fine = partial(_trapped_balls, to_ink, lines, [r * scale for r in cfg.fine_balls], min_area, cfg.max_open_border)
+    if grey.size <= SIDE_BY_SIDE_PIXELS:  # OpenCV and numpy release the GIL: two cores halve the wait
+        pending = _PASSES.submit(fine)
+        labels = _overlay(coarse(), pending.result())
+    else:  # one pass's planes at a time: a 4096² sketch's would add 0.45 GB
+        labels = _overlay(coarse(), fine())
+    return Segmentation(_renumber(_merge_small(labels, free, min_area)), lines)
 
 
+SIDE_BY_SIDE_PIXELS = 2048 * 2048  # up to this size the two passes run at once
 _PASSES = ThreadPoolExecutor(4, thread_name_prefix="swishpaint-segment")
+
 
 
 def _trapped_balls(to_ink: np.ndarray, lines: np.ndarray, radii: list[float], min_area: float,
