@@ -263,3 +263,18 @@ def test_the_two_passes_give_the_same_regions_side_by_side_or_one_after_the_othe
     side_by_side = segment(sketch)
     monkeypatch.setattr(segment_module, "SIDE_BY_SIDE_PIXELS", 0)  # as a sketch too large to run both at once
     np.testing.assert_array_equal(segment(sketch).labels, side_by_side.labels)
+
+
+def test_every_region_is_one_connected_piece():
+    from scipy import ndimage
+
+    from swishpaint.regions.segment import connected_pieces
+
+    for sketch in (drawn(gap=8), narrow_part(), drawn(150)):
+        seg = segment(sketch)
+        assert all(ndimage.label(seg.labels == r)[1] == 1 for r in range(seg.count))
+    # the pieces of a label map: a U cut by a bar is three pieces, though two carry one label
+    labels = np.zeros((6, 6), np.int32)
+    labels[2:4, :] = 1
+    pieces = connected_pieces(labels)
+    assert len(np.unique(pieces)) == 3 and pieces[0, 0] != pieces[5, 0] and pieces.min() == 1

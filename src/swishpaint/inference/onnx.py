@@ -174,5 +174,7 @@ class OnnxColorizer(Colorizer):
         if not onnx_path.is_file():
             log.warning("%s has no %s; exporting it now (swishpaint export onnx saves this step)", path, ONNX_FILE)
             with tempfile.TemporaryDirectory(prefix="swishpaint-onnx-") as tmp:  # the session holds the graph
-                return OnnxGenerator(export_onnx(path, tmp), load_model_config(path)), "cpu"
+                onnx_path = Path(tmp) / ONNX_FILE
+                _export_network(load_model(path).eval(), onnx_path)
+                return OnnxGenerator(onnx_path, load_model_config(path)), "cpu"
         return OnnxGenerator(onnx_path, load_model_config(path)), "cpu"

@@ -44,6 +44,7 @@ class ColorizeOptions(SharedOptions):
         """Refuse settings that are wrong for any model: a missing hints path, a working size outside the
         memory budget, an unknown output, or layers the backend or output cannot give."""
         from .colorizer import OUTPUTS, check_working_size
+        from .layered import LAYERED_TYPES
 
         if self.hints_path is not None and not self.hints_path.exists():
             raise InvalidArgument(f"{self.hints_path}: no such hints file or folder")
@@ -51,7 +52,7 @@ class ColorizeOptions(SharedOptions):
             check_working_size(self.size)
         if self.output not in OUTPUTS:
             raise InvalidArgument(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
-        if self.layers is not None and (self.layers not in ("psd", "ora") or self.backend != "torch"
+        if self.layers is not None and (self.layers not in LAYERED_TYPES or self.backend != "torch"
                                         or self.output == "network"):
             raise InvalidArgument("--layers takes psd or ora, with the torch backend and region output")
 
@@ -69,13 +70,15 @@ class SequenceOptions(SharedOptions):
     def check(self) -> None:
         """Refuse a key given twice or not at all, options without the --reference they go with, unknown
         layers, and key files that are not there."""
+        from .layered import LAYERED_TYPES
+
         if (self.reference is None) == (self.palette is None):
             raise InvalidArgument("give --reference KEY.png or --palette palette.json (one of them)")
         if self.reference_sketch and not self.reference:
             raise InvalidArgument("--reference-sketch goes with --reference")
         if self.palette_out and not self.reference:
             raise InvalidArgument("--palette-out saves the colours of --reference KEY.png")
-        if self.layers is not None and self.layers not in ("psd", "ora"):
+        if self.layers is not None and self.layers not in LAYERED_TYPES:
             raise InvalidArgument("--layers takes psd or ora")
         for given in (self.reference, self.reference_sketch, self.palette):
             if given and not Path(given).is_file():

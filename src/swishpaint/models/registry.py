@@ -244,7 +244,7 @@ def _has_real(model: nn.Module) -> bool:
 __all__ = [
     "ARCHITECTURES", "MODELS", "ModelCard", "ModelLoadError", "build_model", "create_model", "save_model",
     "write_model", "load_model", "read_model_card", "is_architecture_name", "count_parameters", "count_flops",
-    "model_spec",
+    "model_spec", "model_folder", "chooser_path",
 ]
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 
 import cv2
 import numpy as np
@@ -162,26 +161,46 @@ def segment(sketch: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> Segment
     free = ~lines
     to_ink = cv2.distanceTransform(free.view(np.uint8), cv2.DIST_L2, 5)
     min_area = cfg.min_region * scale ** 2
-    coarse = partial(_trapped_balls, to_ink, lines, [r * scale for r in cfg.balls], min_area, cfg.max_open_border)
+
+    def trapped_balls(balls: tuple[float, ...]) -> np.ndarray:
+        return _trapped_balls(to_ink, lines, [r * scale for r in balls], min_area, cfg.max_open_border)
+
     if not cfg.fine_balls:
-        return Segmentation(_renumber(coarse()), lines)
-    fine = partial(_trapped_balls, to_ink, lines, [r * scale for r in cfg.fine_balls], min_area, cfg.max_open_border)
+        return Segmentation(_renumber(trapped_balls(cfg.balls)), lines)
     if grey.size <= SIDE_BY_SIDE_PIXELS:  # OpenCV and numpy release the GIL: two cores halve the wait
-        pending = _PASSES.submit(fine)
-        labels = _overlay(coarse(), pending.result())
+        with ThreadPoolExecutor(1) as beside:  # one per call: safe in forked workers, waited for on errors
+            fine = beside.submit(trapped_balls, cfg.fine_balls)
+            labels = trapped_balls(cfg.balls)
+            labels = _overlay(labels, fine.result())
     else:  # one pass's planes at a time: a 4096² sketch's would add 0.45 GB
-        labels = _overlay(coarse(), fine())
-    return Segmentation(_renumber(_merge_small(labels, free, min_area)), lines)
+        labels = _overlay(trapped_balls(cfg.balls), trapped_balls(cfg.fine_balls))
+    del to_ink
+    # the passes split lines between their regions a little differently: the slivers that makes would
+    # share a label with a piece elsewhere; as pieces of their own they are small and join a neighbour
+    return Segmentation(_renumber(_merge_small(connected_pieces(labels), free, min_area)), lines)
 
 
 SIDE_BY_SIDE_PIXELS = 2048 * 2048  # up to this size the two passes run at once
-_PASSES = ThreadPoolExecutor(4, thread_name_prefix="swishpaint-segment")
+
+
+def connected_pieces(labels: np.ndarray) -> np.ndarray:
+    """Labels 1.. of the 4-connected pieces of equal labels: OpenCV's components on a grid twice the size
+    whose in-between cells are set where the two pixels they join have the same label."""
+    h, w = labels.shape
+    grid = np.zeros((2 * h - 1, 2 * w - 1), np.uint8)
+    grid[::2, ::2] = 1
+    grid[::2, 1::2] = labels[:, :-1] == labels[:, 1:]
+    grid[1::2, ::2] = labels[:-1] == labels[1:]
+    pieces = cv2.connectedComponents(grid, connectivity=4, ltype=cv2.CV_32S)[1]
+    del grid
+    return np.ascontiguousarray(pieces[::2, ::2])
 
 
 
 def _trapped_balls(to_ink: np.ndarray, lines: np.ndarray, radii: list[float], min_area: float,
                    max_open_border: float) -> np.ndarray:
-    """Steps 2-4 with these ball radii (pixels, largest first): labels (H, W) int32, 1.., no holes."""
+    """Steps 2-4 with these ball radii (pixels, largest first): labels (H, W) int32 >= 1 (merges leave
+    unused numbers between them)."""
     labels = np.zeros(to_ink.shape, np.int32)
     born = np.zeros(1, np.int64)  # per label: the index of the ball that found it
     swept = np.zeros(to_ink.shape, bool)  # where a ball that made a region has rolled: seeds ⊕ ball
@@ -214,13 +233,14 @@ def _merge_small(labels: np.ndarray, free: np.ndarray, min_area: float) -> np.nd
 
 def _overlay(coarse: np.ndarray, fine: np.ndarray) -> np.ndarray:
     """Labels 1.. of every (coarse, fine) pair that occurs: the areas that either labelling separates."""
-    coarse, fine = _renumber(coarse), _renumber(fine)  # merges leave holes: compact, the pair table is small
+    coarse, fine = _renumber(coarse), _renumber(fine)  # merges leave unused numbers: compact, a small table
     base = int(fine.max()) + 1
-    pairs = coarse.astype(np.int64) * base + fine
-    if (int(coarse.max()) + 1) * base <= 4 * pairs.size:  # a table no larger than the image: one bincount
-        present = np.bincount(pairs.ravel(), minlength=(int(coarse.max()) + 1) * base) > 0
-        numbers = np.cumsum(present).astype(np.int32)
-        return numbers[pairs]
+    table = (int(coarse.max()) + 1) * base  # at most 8.7k² pairs (each pass keeps regions of min_region)
+    pairs = coarse.astype(np.int64 if table >= 2**31 else np.int32) * base + fine
+    if table <= pairs.size:  # a table no larger than the image: mark the pairs that occur, number them
+        present = np.zeros(table, bool)
+        present[pairs] = True
+        return np.cumsum(present, dtype=np.int32)[pairs]
     return (np.unique(pairs, return_inverse=True)[1].reshape(pairs.shape) + 1).astype(np.int32)
 
 

@@ -20,7 +20,8 @@ USER_LIKE = "user-like"
 WHITE = 0.9  # a region whose median true colour is at least this light in every channel is paper
 # The areas the simulated person sees and dabs: the one-pass segmentation the protocol was defined with,
 # kept fixed so that tuning the pipeline's own segmentation never moves the benchmark's hints.
-PROTOCOL_SEGMENTATION = SegmentConfig(fine_balls=None)
+PROTOCOL_SEGMENTATION = SegmentConfig(balls=(10.0, 5.0, 2.5, 1.0), fine_balls=None, min_region=30.0, min_speck=6.0,
+                                      threshold=None, min_threshold=0.06, max_threshold=0.2, max_open_border=0.5)
 
 
 def deepest_points(seg: Segmentation, regions: np.ndarray) -> np.ndarray:

@@ -50,7 +50,8 @@ class ServerConfig:
     queue_size: int = 4  # requests waiting or running before 503
     max_frames: int = 48  # frames in one /api/colorize-sequence request (the body cap still holds)
     max_sequence_pixels: int = 64_000_000  # all frames of one sequence request together: line art
-    # compresses so well that the body cap alone would let 48 frames of 16 Mpx (GBs, minutes) through
+    # compresses so well that the body cap alone would let 48 frames of 16 Mpx (GBs, minutes) through;
+    # frames are held decoded in their own mode (coloured lines keep their colour): up to 4 bytes a pixel
     device: str = INFERENCE_DEVICE
 
 
@@ -240,7 +241,7 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
             raise ApiError(422, f"candidates must be between 1 and {available}, got {candidates}")
         if output not in OUTPUTS:
             raise ApiError(422, f"output must be one of {', '.join(OUTPUTS)}")
-        if layers not in (None, "", "psd", "ora") or (layers and output == "network"):
+        if layers not in (None, "", *LAYERED_TYPES) or (layers and output == "network"):
             raise ApiError(422, "layers must be psd or ora, with region output")
         sketch_bytes = await _read_limited(sketch, config.max_upload_bytes, "sketch")
         hint_bytes = await _read_limited(hints, config.max_upload_bytes, "hints") if hints and hints.filename else None
