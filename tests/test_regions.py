@@ -278,3 +278,16 @@ def test_every_region_is_one_connected_piece():
     labels[2:4, :] = 1
     pieces = connected_pieces(labels)
     assert len(np.unique(pieces)) == 3 and pieces[0, 0] != pieces[5, 0] and pieces.min() == 1
+
+
+def _segment_count(sketch):
+    return segment(sketch).count
+
+
+def test_segmentation_works_in_a_forked_worker_after_the_parent_used_it():
+    import multiprocessing
+
+    sketch = drawn(gap=8)
+    expected = segment(sketch).count  # the parent's side-by-side pass has run
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # as DataLoader workers start on Linux
+        assert pool.apply_async(_segment_count, (sketch,)).get(timeout=60) == expected
