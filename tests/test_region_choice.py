@@ -119,3 +119,22 @@ def test_a_model_folder_with_a_broken_chooser_fails_in_one_line(model_dir, tmp_p
     err = capsys.readouterr().err.strip()
     assert CHOOSER_FILE in err and "cannot read the region chooser" in err and len(err.splitlines()) == 1
     assert Colorizer.load(model_dir, region_chooser=None).region_chooser is None  # asked for none: the file is not read
+
+
+def test_a_chooser_fitted_on_other_regions_is_refused_in_one_line(model_dir, tmp_path, capsys):
+    import dataclasses
+
+    from swishpaint.regions.segment import SegmentConfig
+
+    chooser = lightest_option_chooser()
+    chooser.save(model_dir / CHOOSER_FILE)
+    assert RegionChooser.load(model_dir / CHOOSER_FILE).segmentation == repr(SegmentConfig())
+    assert Colorizer.load(model_dir).region_chooser is not None  # fitted on today's regions: used
+    one_pass = repr(SegmentConfig(fine_balls=None))
+    dataclasses.replace(chooser, segmentation=one_pass).save(model_dir / CHOOSER_FILE)
+    from tests.conftest import drawing, sketch_of
+    sketch_of(drawing(0)).save(tmp_path / "s.png")
+    assert main(["colorize", str(tmp_path / "s.png"), "--model", str(model_dir), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "fitted on other regions" in err and "fit-regions" in err
+    assert not (tmp_path / "o").exists()

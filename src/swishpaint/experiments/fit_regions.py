@@ -9,6 +9,7 @@ squared error of each against the truth's mean colour there).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,7 +111,8 @@ def fit_regions(model: str, data_root: str, out: str | None = None, overwrite: b
     if not by_hinting:
         raise InvalidArgument(f"{data_root}: no unhinted regions in its val split to fit on")
     examples = RegionExamples.join(list(by_hinting.values()))
-    chooser = fit_region_chooser(examples, colorizer.candidates, cfg)
+    chooser = dataclasses.replace(fit_region_chooser(examples, colorizer.candidates, cfg),
+                                  segmentation=repr(colorizer.segment_config))  # its features describe these
     try:
         chooser.save(target)
     except OSError as e:

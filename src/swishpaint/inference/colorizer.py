@@ -266,6 +266,9 @@ class Colorizer:
         if region_chooser is not None and region_chooser.candidates != model.config.candidates:
             raise ModelLoadError(f"{name}: the region chooser was fitted for {region_chooser.candidates} "
                                  f"candidates, the model has {model.config.candidates}")
+        if region_chooser is not None and region_chooser.segmentation != repr(segment_config):
+            raise ModelLoadError(f"{name}: the region chooser was fitted on other regions "
+                                 f"({region_chooser.segmentation}); refit it with swishpaint fit-regions")
         self.model = model.eval().to(self.device)
         self.working_size = working_size
         self.max_pixels = max_pixels

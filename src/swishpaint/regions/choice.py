@@ -20,7 +20,7 @@ module only runs it, in numpy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from ..errors import SwishpaintError
 from ..files import atomic_path
 from .classical import fill_colours
 from .flats import luminance, region_medians
-from .segment import Segmentation
+from .segment import SegmentConfig, Segmentation
 
 REGION_FEATURES = ("log_area", "touches_border", "centre_y", "centre_x", "sketch_mean", "candidate_spread",
                    "median_lightness", "hinted_share", "log_hinted", "hinted_area_share",
@@ -166,6 +166,8 @@ class RegionChooser:
 
     weights: dict[str, np.ndarray]  # mean, std, w1, b1, w2, b2, w3, b3 (torch Linear layout: out × in)
     candidates: int
+    # the segmentation it was fitted on (its features describe those regions): repr of a SegmentConfig
+    segmentation: str = field(default_factory=lambda: repr(SegmentConfig()))
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """(…, O, F) features -> (…, O) scores."""
@@ -188,7 +190,8 @@ class RegionChooser:
 
         with atomic_path(path) as tmp:
             save_file({k: np.ascontiguousarray(v, np.float32) for k, v in self.weights.items()}, str(tmp),
-                      metadata={"candidates": str(self.candidates), "features": FEATURE_NAMES})
+                      metadata={"candidates": str(self.candidates), "features": FEATURE_NAMES,
+                                "segmentation": self.segmentation})
 
     @classmethod
     def load(cls, path: str | Path) -> "RegionChooser":
@@ -208,7 +211,7 @@ class RegionChooser:
         if meta.get("features") != FEATURE_NAMES:
             raise RegionChooserError(f"{path}: made for other features than this swishpaint's; refit it with "
                                      "swishpaint fit-regions")
-        chooser = cls(weights, int(meta["candidates"]))
+        chooser = cls(weights, int(meta["candidates"]), meta.get("segmentation", "one-pass regions (before 2026-11-28)"))
         inputs = weights["w1"].shape[1]
         if inputs != feature_count(chooser.candidates) or weights["mean"].shape[-1] != inputs:
             raise RegionChooserError(f"{path}: weight shapes do not match {chooser.candidates} candidates")
