@@ -196,7 +196,6 @@ def connected_pieces(labels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pieces[::2, ::2])
 
 
-
 def _trapped_balls(to_ink: np.ndarray, lines: np.ndarray, radii: list[float], min_area: float,
                    max_open_border: float) -> np.ndarray:
     """Steps 2-4 with these ball radii (pixels, largest first): labels (H, W) int32 >= 1 (merges leave
