@@ -163,9 +163,9 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
     if hints_path is not None and hints_path.is_file() and len(sources) != 1:
         raise InvalidArgument("--hints FILE needs exactly one input; give a folder of <stem>.png hints for many")
     options.check()  # after the rule that needs the inputs: the first error named is the one it always was
-    model, candidates, size, output = options.model, options.candidates, options.size, options.output
-    keep_lines, backend, layers = options.keep_lines, options.backend, options.layers
-    colorizer = Colorizer.load(model, device=options.device) if backend == "torch" else _onnx_colorizer(model)
+    colorizer = Colorizer.load(options.model, device=options.device) if options.backend == "torch" \
+        else _onnx_colorizer(options.model)
+    candidates, output, layers = options.candidates, options.output, options.layers
     if not 1 <= candidates <= colorizer.candidates:
         raise InvalidArgument(f"--candidates must be between 1 and {colorizer.candidates} for this model")
     jobs = plan_outputs(sources, out_dir, colorize_names(candidates, layers))
@@ -174,15 +174,16 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
         path = job.source.path
         warnings: list[str] = []
         job_hints = _hints_for(job.source, hints_path)
-        if backend == "torch":
-            colouring = colorizer.colorize_regions(path, hints=job_hints, candidates=candidates, size=size,
+        if options.backend == "torch":
+            colouring = colorizer.colorize_regions(path, hints=job_hints, candidates=candidates, size=options.size,
                                                    warnings=warnings, regions=output != "network")
             first_flats = colouring.flats(0) if layers else None  # shared by candidate 1 and the layered file
-            images = (Image.fromarray(colouring.image(k, output, keep_lines, first_flats if k == 0 else None), "RGB")
+            images = (Image.fromarray(colouring.image(k, output, options.keep_lines, first_flats if k == 0 else None),
+                                      "RGB")
                       for k in range(candidates))
         else:
-            images = colorizer.colorize_iter(path, hints=job_hints, candidates=candidates, size=size,
-                                             keep_lines=keep_lines, output=output, warnings=warnings)
+            images = colorizer.colorize_iter(path, hints=job_hints, candidates=candidates, size=options.size,
+                                             keep_lines=options.keep_lines, output=output, warnings=warnings)
 
         def writes(group: FileGroup) -> None:
             cells = []
@@ -200,7 +201,7 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
             if layers:
                 group.write(job.outputs[-2], lambda tmp: write_layered(
                     tmp, f".{layers}", first_flats.image, first_flats.shading, colouring.lines(),
-                    hidden_layers(output, keep_lines)))  # composites to the PNG beside it
+                    hidden_layers(output, options.keep_lines)))  # composites to the PNG beside it
                 group.write(job.outputs[-1], lambda tmp: write_label_map(tmp, colouring.segmentation.labels))
 
         write_outputs(writes)
@@ -221,33 +222,31 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
     from .sequence import SequenceColourer, coloured_key
 
     options.check()
-    reference, reference_sketch, palette, palette_out = (options.reference, options.reference_sketch,
-                                                         options.palette, options.palette_out)
-    keep_lines, layers = options.keep_lines, options.layers
+    reference, reference_sketch, palette_out = options.reference, options.reference_sketch, options.palette_out
     prepare_output_dir(out_dir)
     sources, errors = collect_inputs(inputs, out_dir)
     if palette_out:  # before the model loads; never onto the key, a frame or an earlier palette
         given = tuple(p for p in (reference, reference_sketch) if p)
         check_new_output(palette_out, options.overwrite, given + tuple(s.path for s in sources))
     colorizer = Colorizer.load(options.model, device=options.device)
-    key = read_palette(palette) if palette else coloured_key(Path(reference), reference_sketch and Path(reference_sketch),
+    key = read_palette(options.palette) if options.palette else coloured_key(Path(reference), reference_sketch and Path(reference_sketch),
                                                              colorizer)
     if palette_out:
         write_palette(palette_out, key)
         print(f"wrote palette {palette_out} ({key.count} regions)")
-    jobs = plan_outputs(sources, out_dir, colorize_names(1, layers))
+    jobs = plan_outputs(sources, out_dir, colorize_names(1, options.layers))
     colourer = SequenceColourer(colorizer, key)
 
     def work(job: Job) -> None:
         frame = colourer.colour(job.source.path)  # a bad frame fails alone; the next follows the last good one
 
         def writes(group: FileGroup) -> None:
-            group.write(job.outputs[0], _save(Image.fromarray(frame.image(keep_lines), "RGB")))
-            if layers:
+            group.write(job.outputs[0], _save(Image.fromarray(frame.image(options.keep_lines), "RGB")))
+            if options.layers:
                 flats = frame.flats()
                 group.write(job.outputs[-2], lambda tmp: write_layered(
-                    tmp, f".{layers}", flats.image, flats.shading, frame.lines(),
-                    hidden_layers(keep_lines=keep_lines)))  # its shading is white: visible or not, the same
+                    tmp, f".{options.layers}", flats.image, flats.shading, frame.lines(),
+                    hidden_layers(keep_lines=options.keep_lines)))  # its shading is white: visible or not, the same
                 group.write(job.outputs[-1], lambda tmp: write_label_map(tmp, frame.segmentation.labels))
 
         write_outputs(writes)

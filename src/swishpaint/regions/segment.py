@@ -170,27 +170,33 @@ def segment(sketch: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> Segment
     if grey.size <= SIDE_BY_SIDE_PIXELS:  # OpenCV and numpy release the GIL: two cores halve the wait
         with ThreadPoolExecutor(1) as beside:  # one per call: safe in forked workers, waited for on errors
             fine = beside.submit(trapped_balls, cfg.fine_balls)
-            labels = trapped_balls(cfg.balls)
-            labels = _overlay(labels, fine.result())
+            coarse = trapped_balls(cfg.balls)
+            fine = fine.result()
     else:  # one pass's planes at a time: a 4096² sketch's would add 0.45 GB
-        labels = _overlay(trapped_balls(cfg.balls), trapped_balls(cfg.fine_balls))
+        coarse, fine = trapped_balls(cfg.balls), trapped_balls(cfg.fine_balls)
     del to_ink
-    # the passes split lines between their regions a little differently: the slivers that makes would
-    # share a label with a piece elsewhere; as pieces of their own they are small and join a neighbour
-    return Segmentation(_renumber(_merge_small(connected_pieces(labels), free, min_area)), lines)
+    # the overlay: a region is a connected piece where both passes agree. The passes split lines between
+    # their regions a little differently; the slivers that makes are small and join a neighbour
+    labels = connected_pieces(coarse, fine)
+    del coarse, fine
+    return Segmentation(_renumber(_merge_small(labels, free, min_area)), lines)
 
 
 SIDE_BY_SIDE_PIXELS = 2048 * 2048  # up to this size the two passes run at once
 
 
-def connected_pieces(labels: np.ndarray) -> np.ndarray:
-    """Labels 1.. of the 4-connected pieces of equal labels: OpenCV's components on a grid twice the size
-    whose in-between cells are set where the two pixels they join have the same label."""
-    h, w = labels.shape
+def connected_pieces(*label_maps: np.ndarray) -> np.ndarray:
+    """Labels 1.. of the 4-connected pieces where every one of `label_maps` (H, W) keeps one label: OpenCV's
+    components on a grid twice the size whose in-between cells are set where the two pixels they join
+    agree in every map."""
+    h, w = label_maps[0].shape
     grid = np.zeros((2 * h - 1, 2 * w - 1), np.uint8)
     grid[::2, ::2] = 1
-    grid[::2, 1::2] = labels[:, :-1] == labels[:, 1:]
-    grid[1::2, ::2] = labels[:-1] == labels[1:]
+    across, down = grid[::2, 1::2], grid[1::2, ::2]
+    across[:], down[:] = 1, 1
+    for labels in label_maps:
+        across &= labels[:, :-1] == labels[:, 1:]
+        down &= labels[:-1] == labels[1:]
     pieces = cv2.connectedComponents(grid, connectivity=4, ltype=cv2.CV_32S)[1]
     del grid
     return np.ascontiguousarray(pieces[::2, ::2])
@@ -228,19 +234,6 @@ def _merge_small(labels: np.ndarray, free: np.ndarray, min_area: float) -> np.nd
     if small[1:].any() and not small[1:].all():
         labels = grow_to_nearest(np.where(small[labels], 0, labels))
     return labels
-
-
-def _overlay(coarse: np.ndarray, fine: np.ndarray) -> np.ndarray:
-    """Labels 1.. of every (coarse, fine) pair that occurs: the areas that either labelling separates."""
-    coarse, fine = _renumber(coarse), _renumber(fine)  # merges leave unused numbers: compact, a small table
-    base = int(fine.max()) + 1
-    table = (int(coarse.max()) + 1) * base  # at most 8.7k² pairs (each pass keeps regions of min_region)
-    pairs = coarse.astype(np.int64 if table >= 2**31 else np.int32) * base + fine
-    if table <= pairs.size:  # a table no larger than the image: mark the pairs that occur, number them
-        present = np.zeros(table, bool)
-        present[pairs] = True
-        return np.cumsum(present, dtype=np.int32)[pairs]
-    return (np.unique(pairs, return_inverse=True)[1].reshape(pairs.shape) + 1).astype(np.int32)
 
 
 def merge_open_borders(labels: np.ndarray, lines: np.ndarray, born: np.ndarray, max_open: float) -> np.ndarray:
