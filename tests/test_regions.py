@@ -6,7 +6,7 @@ import pytest
 
 from swishpaint.regions.classical import levin_colorize, oracle_flats, region_fill
 from swishpaint.regions.flats import FlatConfig, flats_from_network, hinted_regions, region_medians
-from swishpaint.regions.segment import segment
+from swishpaint.regions.segment import Segmentation, segment
 from swishpaint.regions.user_hints import user_like_hints
 
 SIZE = 256
@@ -146,6 +146,46 @@ def test_region_medians_are_per_region_medians():
         q = np.round(values[labels == r] * 255)
         # the histogram median is the lower median of the 8-bit values
         np.testing.assert_allclose(med[r] * 255, np.sort(q, 0)[(len(q) - 1) // 2], atol=1)
+
+
+def test_region_medians_in_bands_and_channel_groups_match_per_region_medians_off_the_lines(monkeypatch):
+    import swishpaint.regions.flats as flats_module
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 7, (50, 20)).astype(np.int32)
+    labels[:5] = 7  # region 7 lies wholly on "lines": it falls back to all its pixels
+    where = rng.random((50, 20)) > 0.3
+    where[:5] = False
+    values = rng.random((50, 20, 5)).astype(np.float32)
+    whole = region_medians(labels, values, 9, where)
+    monkeypatch.setattr(flats_module, "BAND_VALUES", 7 * 20 * 2)  # bands of 7 rows for two channels
+    monkeypatch.setattr(flats_module, "HISTOGRAM_BYTES", 4 * 256 * 9 * 2)  # two channels at a time
+    np.testing.assert_array_equal(region_medians(labels, values, 9, where), whole)
+    for r in range(9):
+        pixels = values[(labels == r) & where] if r < 7 else values[labels == r]
+        if r == 8:  # no pixels at all
+            assert (whole[r] == 0).all()
+            continue
+        q = np.round(pixels * 255)
+        np.testing.assert_allclose(whole[r] * 255, np.sort(q, 0)[(len(q) - 1) // 2], atol=1)
+
+
+def test_segmentation_figures_describe_its_regions():
+    labels = np.array([[0, 0, 1, 1],
+                       [0, 0, 1, 1],
+                       [2, 2, 2, 1]], np.int32)
+    lines = np.zeros(labels.shape, bool)
+    lines[:, 1] = True
+    seg = Segmentation(labels, lines)
+    assert seg.count == 3
+    np.testing.assert_array_equal(seg.areas(), [4, 5, 3])
+    np.testing.assert_array_equal(seg.paper_areas(), [2, 5, 2])
+    np.testing.assert_allclose(seg.centroids(), [[0.5, 0.5], [0.8, 2.6], [2, 1]])
+    pairs, lengths = seg.adjacency()
+    np.testing.assert_array_equal(pairs, [[0, 1], [0, 2], [1, 2]])
+    np.testing.assert_array_equal(lengths, [2, 2, 2])
+    assert seg.touches_border().all()
+    assert seg.adjacency()[0] is pairs  # computed once
 
 
 def test_region_fill_spreads_hints_by_adjacency_and_keeps_border_regions_white():

@@ -359,7 +359,7 @@ class Colorizer:
         plain = sketch[0].numpy()
         seg = (segmentation or segment(plain, self.segment_config)) if regions else None
         hints_np = hint_full.permute(1, 2, 0).numpy() if hint_full is not None else None
-        options = candidate_medians(seg, every.permute(0, 2, 3, 1).numpy()) \
+        options = candidate_medians(seg, every.numpy()) \
             if seg is not None and hints_np is not None and self.region_chooser is not None else None
         return RegionColouring(plain, seg, hints_np, small_sketch, colours, self.flat_config, working, options,
                                self.region_chooser, line_colour)

@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import SwishpaintError
 from ..files import atomic_path
 from .classical import fill_colours
-from .flats import luminance, region_medians
+from .flats import luminance, plane_medians
 from .segment import SegmentConfig, Segmentation
 
 REGION_FEATURES = ("log_area", "touches_border", "centre_y", "centre_x", "sketch_mean", "candidate_spread",
@@ -102,7 +102,7 @@ def _region_features(seg: Segmentation, sketch: np.ndarray, cands: np.ndarray, i
         gaps = np.linalg.norm(options[a[by_hint]] - hint_colour[b[by_hint]][:, None], axis=2)
         np.minimum.at(to_hinted, a[by_hint], gaps)
 
-    off_lines = np.bincount(seg.labels[~seg.lines], minlength=count).astype(np.float64)
+    off_lines = seg.paper_areas().astype(np.float64)
     order = np.argsort(-off_lines, kind="stable")  # largest first
     rank = np.empty(count)
     rank[order] = np.arange(count)
@@ -134,24 +134,23 @@ def _region_features(seg: Segmentation, sketch: np.ndarray, cands: np.ndarray, i
 def candidate_medians(seg: Segmentation, candidates: np.ndarray) -> np.ndarray:
     """(count, K, 3): each candidate's median colour over each region's off-line pixels.
 
-    candidates: (K, h, w, 3) at the network's working size; the regions are sampled (nearest) at that
-    size, so this costs K small histograms however large the sketch. A region too small to appear there
-    takes the candidates' colour at its centre.
+    candidates: (K, 3, h, w) at the network's working size, channel-first as the network gives them; the
+    regions are sampled (nearest) at that size, so this costs K small histograms however large the
+    sketch. A region too small to appear there takes the candidates' colour at its centre.
     """
-    k, h, w = candidates.shape[:3]
+    k, _, h, w = candidates.shape
     big_h, big_w = seg.labels.shape
     rows = np.minimum(((np.arange(h) + 0.5) * big_h / h).astype(np.int64), big_h - 1)
     cols = np.minimum(((np.arange(w) + 0.5) * big_w / w).astype(np.int64), big_w - 1)
     labels, off_lines = seg.labels[np.ix_(rows, cols)], ~seg.lines[np.ix_(rows, cols)]
     count = seg.count
-    planes = np.moveaxis(candidates, 0, 2).reshape(h, w, k * 3)  # one histogram pass for all candidates
-    medians = region_medians(labels, planes, count, where=off_lines).reshape(count, k, 3)
+    medians = plane_medians(labels, candidates.reshape(k * 3, h, w), count, where=off_lines).reshape(count, k, 3)
     absent = np.bincount(labels.ravel(), minlength=count) == 0
     if absent.any():
         centre = seg.centroids()[absent]
         y = np.clip((centre[:, 0] * h / big_h).astype(np.int64), 0, h - 1)
         x = np.clip((centre[:, 1] * w / big_w).astype(np.int64), 0, w - 1)
-        medians[absent] = np.moveaxis(candidates[:, y, x], 0, 1)
+        medians[absent] = np.moveaxis(candidates[:, :, y, x], 2, 0)
     return medians
 
 

@@ -44,40 +44,59 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 
 
 def region_medians(labels: np.ndarray, values: np.ndarray, count: int, where: np.ndarray | None = None) -> np.ndarray:
-    """Per-region median of each channel of values (H, W, C) in [0, 1] -> (count, C).
+    """Per-region median of each channel of values (H, W, C) or (H, W) in [0, 1] -> (count, C).
 
     Counted over the pixels in `where` (e.g. off the lines); a region with none there uses all its pixels.
+    """
+    return plane_medians(labels, values[None] if values.ndim == 2 else np.moveaxis(values, -1, 0), count, where)
+
+
+def plane_medians(labels: np.ndarray, planes: np.ndarray, count: int, where: np.ndarray | None = None) -> np.ndarray:
+    """region_medians of channel-first planes (C, H, W) -> (count, C).
+
     Computed from 256-bin histograms, so it is one bincount per channel, with no per-region loop.
     """
-    if values.ndim == 2:
-        values = values[..., None]
-    out = np.empty((count, values.shape[-1]), np.float32)
-    on_lines_only = None  # regions with no pixel in `where`, found from the first channel
-    for c in range(values.shape[-1]):
-        hist = _level_histogram(labels, values, c, count, where)
+    channels = planes.shape[0]
+    out = np.empty((count, channels), np.float32)
+    group = max(1, HISTOGRAM_BYTES // (4 * 256 * max(count, 1)))  # channels whose histograms are held at once
+    for c0 in range(0, channels, group):
+        some = planes[c0:c0 + group]
+        hist = _level_histograms(labels, some, count, where)
         if where is not None:
-            if on_lines_only is None:
-                on_lines_only = hist.sum(1) == 0
+            on_lines_only = hist[0].sum(1) == 0
             if on_lines_only.any():  # regions lying wholly on lines: all their pixels
-                hist[on_lines_only] = _level_histogram(labels, values, c, count, None)[on_lines_only]
-        cdf = hist.cumsum(1)
-        out[:, c] = (cdf >= (cdf[:, -1:] + 1) // 2).argmax(1) / 255.0
+                hist[:, on_lines_only] += _level_histograms(labels, some, count, ~where)[:, on_lines_only]
+        cdf = hist.cumsum(2, dtype=np.int32)
+        out[:, c0:c0 + group] = ((cdf < (cdf[..., -1:] + 1) // 2).sum(2) / 255.0).T
     return out
 
 
-def _level_histogram(labels: np.ndarray, values: np.ndarray, channel: int, count: int,
-                     where: np.ndarray | None) -> np.ndarray:
-    """(count, 256) pixel counts per region and 8-bit level of one channel, over the `where` pixels; one
-    band of rows at a time with int32 keys, so a 7000² image needs no full-size copies."""
+HISTOGRAM_BYTES = 32 << 20  # plane_medians holds at most this much of histograms at once
+BAND_VALUES = 1 << 22  # ...and quantises this many values at once
+
+
+def _level_histograms(labels: np.ndarray, planes: np.ndarray, count: int, where: np.ndarray | None) -> np.ndarray:
+    """(C, count, 256) int32 pixel counts per channel, region and 8-bit level, over the `where` pixels.
+
+    A band of rows at a time, all its channels quantised to bytes together, so a 7000² image needs no
+    full-size copies and many channels (a sketch's 27 candidate planes) cost one pass over the pixels.
+    """
+    channels, h, w = planes.shape
     key_type = np.int32 if count * 256 < 2**31 else np.int64
-    hist = np.zeros(count * 256, np.int64)
-    band = 1024
-    for y0 in range(0, labels.shape[0], band):
-        level = values[y0:y0 + band, :, channel] * 255 + 0.5
+    hist = np.zeros((channels, count * 256), np.int32)
+    rows = max(1, BAND_VALUES // (w * channels))
+    for y0 in range(0, h, rows):
+        level = planes[:, y0:y0 + rows] * np.float32(255)
+        level += 0.5
         np.clip(level, 0, 255, out=level)
-        keys = labels[y0:y0 + band].astype(key_type) * 256 + level.astype(key_type)
-        hist += np.bincount(keys[where[y0:y0 + band]] if where is not None else keys.ravel(), minlength=count * 256)
-    return hist.reshape(count, 256)
+        level = np.ascontiguousarray(level.astype(np.uint8)).reshape(channels, -1)
+        keys = labels[y0:y0 + rows].ravel()
+        picked = np.flatnonzero(where[y0:y0 + rows]) if where is not None else None
+        keys = (keys[picked] if picked is not None else keys).astype(key_type) * 256
+        for c in range(channels):
+            level_c = level[c][picked] if picked is not None else level[c]
+            hist[c] += np.bincount(keys + level_c, minlength=count * 256).astype(np.int32, copy=False)
+    return hist.reshape(channels, count, 256)
 
 
 def hinted_regions(seg: Segmentation, hints: np.ndarray, cfg: FlatConfig = FlatConfig()) -> dict[int, np.ndarray]:
@@ -95,7 +114,7 @@ def hinted_regions(seg: Segmentation, hints: np.ndarray, cfg: FlatConfig = FlatC
         return {}
     count = seg.count
     painted = np.bincount(seg.labels[mask], minlength=count)
-    has_paper = np.bincount(seg.labels[~seg.lines], minlength=count) > 0
+    has_paper = seg.paper_areas() > 0
     whole = (painted == seg.areas()) & has_paper
     result = _dominant_colours(seg.labels, hints, mask & whole[seg.labels])
     mask &= ~whole[seg.labels]
@@ -195,8 +214,11 @@ def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray
     (region -> colour) and those regions' indices (regions.choice); by default the network's.
     """
     zone = line_zone(seg, line_width) if zone is None else zone
-    colours = region_medians(seg.labels, network, seg.count, where=~zone)
     by_hints = hinted_regions(seg, hints, cfg) if hints is not None else {}
+    # hints, the chooser and paper decide every region when paper needs no lightness: no medians then
+    all_decided = bool(by_hints) and choose_unhinted is not None and cfg.hinted_paper
+    colours = np.ones((seg.count, 3), np.float32) if all_decided else \
+        region_medians(seg.labels, network, seg.count, where=~zone)
     paper = paper_regions(seg, colours, cfg, hinted=bool(by_hints))
     colours[paper] = 1.0
     hinted = np.zeros(seg.count, bool)

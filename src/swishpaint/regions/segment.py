@@ -25,7 +25,7 @@ Sizes are given for a 512-pixel sketch and scale with the sketch's longer side.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -50,46 +50,67 @@ class SegmentConfig:
     max_open_border: float = 0.5  # neighbours whose shared border crosses more paper than this share merge
 
 
-@dataclass
+@dataclass(eq=False)
 class Segmentation:
     """labels (H, W) int32 in 0..count-1, every pixel (lines included) in exactly one region;
-    lines (H, W) bool, the pixels judged ink."""
+    lines (H, W) bool, the pixels judged ink. Both are read, never changed: the figures derived from
+    them (areas, centroids, borders) are computed once, as every step of a colouring asks for them."""
 
     labels: np.ndarray
     lines: np.ndarray
+    _derived: dict = field(default_factory=dict, init=False, repr=False)
+
+    def _once(self, name: str, compute) -> np.ndarray:
+        if name not in self._derived:
+            self._derived[name] = compute()
+        return self._derived[name]
 
     @property
     def count(self) -> int:
-        return int(self.labels.max()) + 1 if self.labels.size else 0
+        return self._once("count", lambda: int(self.labels.max()) + 1 if self.labels.size else 0)
 
     def areas(self) -> np.ndarray:
         """Pixels per region, (count,)."""
-        return np.bincount(self.labels.ravel(), minlength=self.count)
+        return self._once("areas", lambda: np.bincount(self.labels.ravel(), minlength=self.count))
+
+    def paper_areas(self) -> np.ndarray:
+        """Pixels per region off the lines, (count,)."""
+        return self._once("paper_areas", lambda: np.bincount(self.labels[~self.lines], minlength=self.count))
 
     def centroids(self) -> np.ndarray:
         """(count, 2) mean (y, x) of each region's pixels (0 for a label with no pixels)."""
+        return self._once("centroids", self._centroids)
+
+    def _centroids(self) -> np.ndarray:
         h, w = self.labels.shape
-        flat = self.labels.ravel()
-        ys = np.bincount(flat, np.repeat(np.arange(h, dtype=np.float64), w), self.count)
-        xs = np.bincount(flat, np.tile(np.arange(w, dtype=np.float64), h), self.count)
-        return np.stack([ys, xs], 1) / np.maximum(self.areas(), 1)[:, None]
+        sums = np.zeros((self.count, 2))
+        rows = max(1, (1 << 20) // max(w, 1))  # a band at a time: no full-size float planes at 7000²
+        for y0 in range(0, h, rows):
+            band = self.labels[y0:y0 + rows].ravel()
+            n = len(band) // w if w else 0
+            sums[:, 0] += np.bincount(band, np.repeat(np.arange(y0, y0 + n, dtype=np.float64), w), self.count)
+            sums[:, 1] += np.bincount(band, np.tile(np.arange(w, dtype=np.float64), n), self.count)
+        return sums / np.maximum(self.areas(), 1)[:, None]
 
     def touches_border(self) -> np.ndarray:
         """(count,) bool: the region reaches the image's edge."""
-        lab = self.labels
-        edge = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
-        touch = np.zeros(self.count, bool)
-        touch[edge] = True
-        return touch
+        def touching() -> np.ndarray:
+            lab = self.labels
+            touch = np.zeros(self.count, bool)
+            touch[np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])] = True
+            return touch
+        return self._once("touches_border", touching)
 
     def adjacency(self) -> tuple[np.ndarray, np.ndarray]:
         """Pairs of 4-neighbouring regions (E, 2) with a < b, and the length of their shared border (E,)."""
-        lab = self.labels.astype(np.int64)
-        a = np.concatenate([lab[:, :-1].ravel(), lab[:-1, :].ravel()])
-        b = np.concatenate([lab[:, 1:].ravel(), lab[1:, :].ravel()])
-        differ = a != b
-        lo, hi = np.minimum(a[differ], b[differ]), np.maximum(a[differ], b[differ])
-        keys, counts = np.unique(lo * self.count + hi, return_counts=True)
+        return self._once("adjacency", self._adjacency)
+
+    def _adjacency(self) -> tuple[np.ndarray, np.ndarray]:
+        lab = self.labels
+        across, down = lab[:, :-1] != lab[:, 1:], lab[:-1] != lab[1:]  # only pixel pairs on a border
+        a = np.concatenate([lab[:, :-1][across], lab[:-1][down]]).astype(np.int64)
+        b = np.concatenate([lab[:, 1:][across], lab[1:][down]]).astype(np.int64)
+        keys, counts = np.unique(np.minimum(a, b) * self.count + np.maximum(a, b), return_counts=True)
         return np.stack([keys // self.count, keys % self.count], 1), counts
 
 
@@ -149,8 +170,8 @@ def grow_to_nearest(labels: np.ndarray) -> np.ndarray:
 def _renumber(labels: np.ndarray) -> np.ndarray:
     """Labels 1..n with holes -> 0..m-1 in order of first appearance by label value."""
     present = np.bincount(labels.ravel()) > 0
-    lut = np.cumsum(present) - 1
-    return lut[labels].astype(np.int32)
+    lut = (np.cumsum(present) - 1).astype(np.int32)
+    return lut[labels]
 
 
 def segment(sketch: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> Segmentation:
@@ -218,7 +239,7 @@ def _trapped_balls(to_ink: np.ndarray, lines: np.ndarray, radii: list[float], mi
         seeds = keep[found]
         offset = int(labels.max())
         born = np.concatenate([born[:offset + 1], np.full(len(areas) - 1, ball)])
-        labels[seeds] = found[seeds] + offset
+        np.add(found, offset, out=labels, where=seeds)
         swept |= _within(seeds, radius + 1.0) if radius > 0 else seeds
     del swept  # a large plane no longer needed before the next large step
     labels = grow_to_nearest(labels)
