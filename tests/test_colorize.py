@@ -167,7 +167,7 @@ def test_python_api_accepts_paths_images_and_arrays(model_dir, sketches):
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"candidates": "3"}, f"candidates must be an integer between 1 and {TINY_CANDIDATES}, got '3'"),
+    ({"candidates": "3"}, f"candidates must be an integer between 1 and {TINY_CANDIDATES} for this model, got '3'"),
     ({"candidates": 2.5}, "got 2.5"),
     ({"candidates": True}, "got True"),
     ({"size": "64"}, "working size must be an integer between 32 and 1536, got '64'"),

@@ -220,3 +220,16 @@ def test_model_config_yaml_syntax_error_is_one_line(model_dir, tmp_path, capsys,
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.strip().splitlines() == [f"swishpaint: error: {model_dir / 'config.yaml'}: not valid YAML ({expected})"]
+
+
+def test_more_candidates_than_the_model_has_is_one_line_and_writes_nothing(model_dir, tmp_path, capsys):
+    from swishpaint.models.registry import load_model
+
+    available = load_model(model_dir).config.candidates
+    src = make_sketches(tmp_path / "in", {"cat.png": 40})
+    out = tmp_path / "out"
+    assert colorize(str(src), "-o", str(out), "--model", str(model_dir), "-k", str(available + 1)) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"swishpaint: error: --candidates must be an integer between 1 and {available} "
+                           f"for this model, got {available + 1}")
+    assert not list(out.rglob("*.png")) if out.exists() else True

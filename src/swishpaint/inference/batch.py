@@ -154,7 +154,7 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
     """`swishpaint colorize`: OUT/<name>.png, with K > 1 <name>_c1..cK.png and <name>_sheet.png, and
     with layers="psd" or "ora" the layered file of candidate 1 plus its label map. Earlier results are
     replaced only with overwrite."""
-    from .colorizer import Colorizer
+    from .colorizer import Colorizer, check_candidates
     from .layered import hidden_layers, write_label_map, write_layered
 
     prepare_output_dir(out_dir)  # before the model loads: an unusable -o fails at once
@@ -166,8 +166,7 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
     colorizer = Colorizer.load(options.model, device=options.device) if options.backend == "torch" \
         else _onnx_colorizer(options.model)
     candidates, output, layers = options.candidates, options.output, options.layers
-    if not 1 <= candidates <= colorizer.candidates:
-        raise InvalidArgument(f"--candidates must be between 1 and {colorizer.candidates} for this model")
+    check_candidates(candidates, colorizer.candidates, "--candidates")
     jobs = plan_outputs(sources, out_dir, colorize_names(candidates, layers))
 
     def work(job: Job) -> None:

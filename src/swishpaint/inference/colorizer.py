@@ -137,10 +137,11 @@ def check_working_size(size: int) -> None:
                               f"(the limit keeps peak memory within 3 GB)")
 
 
-def check_candidates(candidates: int, available: int) -> None:
-    """Refuse a candidate count the model cannot give (a string or float would fail deep in slicing)."""
+def check_candidates(candidates: int, available: int, name: str = "candidates") -> None:
+    """Refuse a candidate count the model cannot give (a string or float would fail deep in slicing);
+    `name`: what the caller calls it (the CLI's "--candidates")."""
     if not _is_int(candidates) or not 1 <= candidates <= available:
-        raise InvalidArgument(f"candidates must be an integer between 1 and {available}, got {candidates!r}")
+        raise InvalidArgument(f"{name} must be an integer between 1 and {available} for this model, got {candidates!r}")
 
 
 def _check_size(width: int, height: int) -> None:
