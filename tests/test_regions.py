@@ -296,6 +296,37 @@ def test_regions_painted_whole_keep_their_colour_beside_other_fills_and_strokes(
     assert len(regions) == 4
 
 
+def test_many_dabs_over_many_regions_need_no_table_of_every_dab_and_region():
+    """Hints from a soft or textured brush are thousands of one-pixel dabs; with thousands of regions a
+    dab-by-region table was hundreds of MB (GBs at 4096²). Only the pairs that occur are counted."""
+    import tracemalloc
+
+    side, cell = 1024, 24
+    yy, xx = np.mgrid[0:side, 0:side]
+    lines = (yy % cell == 0) | (xx % cell == 0)
+    labels = ((yy // cell) * (side // cell + 1) + xx // cell).astype(np.int32)
+    seg = segment_of(labels, lines)
+    hints = np.zeros((side, side, 4), np.float32)
+    dots = (yy % 6 == 3) & (xx % 6 == 3) & ~lines  # isolated pixels: each its own dab
+    hints[dots] = (1, 0, 0, 1)
+    hints[5:9, 5:9] = (0, 0, 1, 1)  # one larger dab: its region's colour is the larger one
+    tracemalloc.start()
+    try:
+        regions = hinted_regions(seg, hints)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"{peak / 2**20:.0f} MB for {int(dots.sum())} dabs over {seg.count} regions"
+    assert set(regions) == set(np.unique(seg.labels[hints[..., 3] > 0]).tolist())
+    np.testing.assert_allclose(regions[int(seg.labels[6, 6])], (0, 0, 1))
+    np.testing.assert_allclose(regions[int(seg.labels[100, 100])], (1, 0, 0))
+
+
+def segment_of(labels: np.ndarray, lines: np.ndarray) -> Segmentation:
+    """A Segmentation of given labels, numbered 0.. without holes."""
+    return Segmentation(np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int32), lines)
+
+
 def test_the_two_passes_give_the_same_regions_side_by_side_or_one_after_the_other(monkeypatch):
     import swishpaint.regions.segment as segment_module
 

@@ -122,14 +122,25 @@ def hinted_regions(seg: Segmentation, hints: np.ndarray, cfg: FlatConfig = FlatC
         return result
     n_dabs, dabs = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     on_paper = mask & ~seg.lines  # a dab lying wholly on a line paints the line, not a region: ignored
-    dab_region = dabs[on_paper].astype(np.int64) * count + seg.labels[on_paper]
-    share = np.bincount(dab_region, minlength=n_dabs * count).reshape(n_dabs, count).astype(np.float64)
-    share /= np.maximum(share.sum(1, keepdims=True), 1)
-    colours_region = (share >= cfg.dab_share) | (share == share.max(1, keepdims=True)) & (share > 0)
+    colouring = _dab_regions(dabs[on_paper].astype(np.int64) * count + seg.labels[on_paper], count, n_dabs, cfg)
     # every hint pixel votes for its own region if its dab colours that region
     votes = np.zeros_like(mask)
-    votes[mask] = colours_region[dabs[mask], seg.labels[mask]]
+    votes[mask] = np.isin(dabs[mask].astype(np.int64) * count + seg.labels[mask], colouring)
     return {**_dominant_colours(seg.labels, hints, votes), **result}
+
+
+def _dab_regions(dab_region: np.ndarray, count: int, n_dabs: int, cfg: FlatConfig) -> np.ndarray:
+    """The keys dab * count + region of the regions each dab colours, from its off-line pixels' keys.
+
+    Only the pairs that occur are counted: a soft brush's thousands of one-pixel dabs over thousands of
+    regions would make a dab-by-region table of GBs.
+    """
+    pairs, pixels = np.unique(dab_region, return_counts=True)
+    dab = pairs // count
+    share = pixels / np.bincount(dab, pixels, minlength=n_dabs)[dab]
+    most = np.zeros(n_dabs)
+    np.maximum.at(most, dab, share)
+    return pairs[(share >= cfg.dab_share) | (share == most[dab])]
 
 
 def _dominant_colours(labels: np.ndarray, hints: np.ndarray, votes: np.ndarray) -> dict[int, np.ndarray]:
