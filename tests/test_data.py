@@ -338,3 +338,22 @@ def test_pack_and_builds_into_a_file_are_one_line(tmp_path, capsys):
     assert main(["data", "build-demo", "--out", str(tmp_path / "d"), "--workers", "0"]) == 2
     _one_error(capsys, "--workers 0: must be at least 1")
     assert not (tmp_path / "d").exists() and not (tmp_path / "p").exists()
+
+
+def test_images_opened_from_many_threads_leave_the_warning_filters_as_they_were():
+    import io
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    from swishpaint.data.images import open_image
+
+    buffer = io.BytesIO()
+    Image.new("L", (8, 8), 255).save(buffer, "PNG")
+    data = buffer.getvalue()
+    before = list(warnings.filters)
+    with ThreadPoolExecutor(8) as pool:
+        sizes = list(pool.map(lambda i: open_image(data, name=f"upload {i}").size, range(400)))
+    assert sizes == [(8, 8)] * 400
+    assert warnings.filters == before

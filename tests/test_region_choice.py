@@ -111,6 +111,14 @@ def test_fit_regions_refuses_an_unwritable_destination_before_colouring_anything
     assert "output folder is a file" in err.err and "fit-regions" not in err.err  # no progress bar: nothing ran
 
 
+def test_fit_regions_with_a_missing_model_fails_in_one_line_and_makes_no_folder(color_dir, tmp_path, capsys):
+    missing = tmp_path / "no-such-model"
+    assert main(["fit-regions", "--model", str(missing), "--data", str(color_dir)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(missing) in err and "Traceback" not in err
+    assert not missing.exists()  # a folder made here would later be taken for a model
+
+
 def test_a_model_folder_with_a_broken_chooser_fails_in_one_line(model_dir, tmp_path, capsys):
     (model_dir / CHOOSER_FILE).write_bytes(b"\x00" * 10)
     from tests.conftest import drawing, sketch_of

@@ -185,7 +185,7 @@ def test_segmentation_figures_describe_its_regions():
     np.testing.assert_array_equal(pairs, [[0, 1], [0, 2], [1, 2]])
     np.testing.assert_array_equal(lengths, [2, 2, 2])
     assert seg.touches_border().all()
-    assert seg.adjacency()[0] is pairs  # computed once
+    assert seg.adjacency()[0] is pairs and not pairs.flags.writeable  # computed once, shared read-only
 
 
 def test_region_fill_spreads_hints_by_adjacency_and_keeps_border_regions_white():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -21,6 +22,7 @@ from ..errors import SwishpaintError
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+_WARNING_FILTERS = threading.Lock()  # see open_image
 DEFAULT_MAX_PIXELS = 50_000_000  # ~7000x7000; a 4096x4096 sketch (16.8 M) is well inside
 # The web app's tighter limit: an upload holds server memory while other requests wait in the queue.
 UPLOAD_MAX_PIXELS = 4096 * 4096
@@ -63,14 +65,16 @@ def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_
         if os.path.getsize(source) == 0:
             raise ImageError(label, "empty file")
     try:
-        with warnings.catch_warnings():
+        # the warning filters are one list for the whole process: threads (the server's) take turns
+        # to open, which reads only the header; the decoding below runs side by side
+        with _WARNING_FILTERS, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(source, formats=list(ALLOWED_FORMATS))
-            w, h = im.size
-            if w * h > max_pixels:
-                raise ImageTooLarge(label, f"too large: {w}x{h} = {w * h} pixels (limit {max_pixels})")
-            im.load()
-            im = ImageOps.exif_transpose(im)
+        w, h = im.size
+        if w * h > max_pixels:
+            raise ImageTooLarge(label, f"too large: {w}x{h} = {w * h} pixels (limit {max_pixels})")
+        im.load()
+        im = ImageOps.exif_transpose(im)
     except ImageError:
         raise
     except UnidentifiedImageError:

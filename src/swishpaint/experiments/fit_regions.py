@@ -102,9 +102,9 @@ def fit_regions(model: str, data_root: str, out: str | None = None, overwrite: b
     overwrite."""
     from ..inference.colorizer import Colorizer
 
+    colorizer = Colorizer.load(model, device=device, region_chooser=None)  # a missing model makes no folder
     target = Path(out) if out else chooser_path(model)  # where Colorizer.load looks for it
     check_new_output(target, overwrite)  # before minutes of colouring, not after
-    colorizer = Colorizer.load(model, device=device, region_chooser=None)
     if not colorizer.takes_hints:
         raise InvalidArgument(f"{model}: takes no hints, so it has no use for a region chooser")
     by_hinting, n = collect_examples(colorizer, data_root, hintings, images, progress=progress)

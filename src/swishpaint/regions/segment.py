@@ -60,9 +60,14 @@ class Segmentation:
     lines: np.ndarray
     _derived: dict = field(default_factory=dict, init=False, repr=False)
 
-    def _once(self, name: str, compute) -> np.ndarray:
+    def _once(self, name: str, compute):
+        """compute(), the first time only; arrays come back read-only, as every caller shares them."""
         if name not in self._derived:
-            self._derived[name] = compute()
+            value = compute()
+            for array in value if isinstance(value, tuple) else (value,):
+                if isinstance(array, np.ndarray):
+                    array.flags.writeable = False
+            self._derived[name] = value
         return self._derived[name]
 
     @property
