@@ -250,7 +250,8 @@ def test_palette_out_never_replaces_the_key_a_frame_or_an_earlier_palette(tmp_pa
     for target, flags, problem in ((tmp_path / "key.png", ["--overwrite"], "is one of the inputs"),
                                    (frames / "f0.png", ["--overwrite"], "is one of the inputs"),
                                    (tmp_path / "palette.json", [], "exists; pass --overwrite"),
-                                   (frames, [], "is a folder")):
+                                   (frames, [], "is a folder"),
+                                   (tmp_path / "out" / "f0.png", ["--overwrite"], "is also a frame's output")):
         assert main(["colorize", str(frames), "-o", str(tmp_path / "out"), "--model", str(model_dir),
                      "--reference", str(tmp_path / "key.png"), "--palette-out", str(target), *flags]) == 2
         err = capsys.readouterr().err

@@ -224,16 +224,18 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
     reference, reference_sketch, palette_out = options.reference, options.reference_sketch, options.palette_out
     prepare_output_dir(out_dir)
     sources, errors = collect_inputs(inputs, out_dir)
-    if palette_out:  # before the model loads; never onto the key, a frame or an earlier palette
+    jobs = plan_outputs(sources, out_dir, colorize_names(1, options.layers))
+    if palette_out:  # before the model loads; never onto the key, a frame, a frame's output or an earlier palette
         given = tuple(p for p in (reference, reference_sketch) if p)
         check_new_output(palette_out, options.overwrite, given + tuple(s.path for s in sources))
+        if Path(palette_out).resolve() in {o.resolve() for job in jobs for o in job.outputs}:
+            raise OutputError(f"{palette_out}: is also a frame's output; write the palette elsewhere")
     colorizer = Colorizer.load(options.model, device=options.device)
     key = read_palette(options.palette) if options.palette else coloured_key(Path(reference), reference_sketch and Path(reference_sketch),
                                                              colorizer)
     if palette_out:
         write_palette(palette_out, key)
         print(f"wrote palette {palette_out} ({key.count} regions)")
-    jobs = plan_outputs(sources, out_dir, colorize_names(1, options.layers))
     colourer = SequenceColourer(colorizer, key)
 
     def work(job: Job) -> None:
