@@ -209,6 +209,16 @@ def test_evaluate_reports_never_replace_an_input_nor_an_earlier_report(tmp_path,
     assert "is a folder" in capsys.readouterr().err
 
 
+def test_evaluate_json_and_markdown_reports_may_not_be_one_file(tmp_path, capsys):
+    folder = make_sketches(tmp_path / "pred", {"a.png": 40})
+    report = tmp_path / "report"
+    assert main(["evaluate", "--pred", str(folder), "--gt", str(folder), "--no-fid", "--json", str(report),
+                 "--markdown", str(tmp_path / "." / "report")]) == 2  # the markdown would replace the JSON
+    assert capsys.readouterr().err == f"swishpaint: error: {tmp_path / '.' / 'report'}: is also the --json report; " \
+                                      f"write the markdown elsewhere\n"
+    assert not report.exists()
+
+
 @pytest.mark.parametrize("text,expected", [
     ("arch: swish_unet\nconfig: {widths: [4, 8\n", "line 3, column 1: expected ',' or ']', but got '<stream end>'"),
     ("arch: swish_unet\n  config: x: y\n", "line 2, column 9: mapping values are not allowed here"),

@@ -142,6 +142,20 @@ def test_palette_round_trips_and_bad_palettes_are_one_line_errors(tmp_path, caps
     assert f'has {key.count} regions but "colours" has 1 entries' in err
 
 
+def _png_url_declaring(width: int, height: int) -> str:
+    """A PNG data URL whose header declares width x height (a decompression bomb, with no pixels)."""
+    import base64
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b""))
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
 @pytest.mark.parametrize("edit,message", [
     (lambda spec: spec.pop("labels"), 'missing "labels"'),
     (lambda spec: spec["colours"][2].pop("rgb"), 'colour 2 has no "rgb"'),
@@ -149,6 +163,8 @@ def test_palette_round_trips_and_bad_palettes_are_one_line_errors(tmp_path, caps
     (lambda spec: spec["colours"][0].update(rgb="green"), "colour 0: 'green' is not #rrggbb"),
     (lambda spec: spec.update(labels="a picture"), '"labels" is not a PNG data URL'),
     (lambda spec: spec.update(colours={"rgb": "#000000"}), '"colours" must be a list'),
+    (lambda spec: spec["colours"].append({"rgb": "#000000"}), 'the label map has 7 regions but "colours" has 8'),
+    (lambda spec: spec.update(labels=_png_url_declaring(100_000, 100_000)), '"labels" cannot be read'),
 ])
 def test_a_hand_edited_palette_gone_wrong_says_what_to_fix(tmp_path, edit, message):
     from swishpaint.inference.palette import PaletteError

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .configs import INFERENCE_DEVICE
-from .errors import SwishpaintError
+from .errors import OutputError, SwishpaintError
 from .files import check_new_output, output_folder
 
 EXIT_USER_ERROR = 2
@@ -170,6 +170,8 @@ def _check_reports(args) -> None:
     for report in (args.json, args.markdown):
         if report:
             check_new_output(report, args.overwrite, folders)
+    if args.json and args.markdown and Path(args.json).resolve() == Path(args.markdown).resolve():
+        raise OutputError(f"{args.markdown}: is also the --json report; write the markdown elsewhere")
 
 
 def _cmd_evaluate(args) -> int:

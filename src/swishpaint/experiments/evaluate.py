@@ -43,6 +43,7 @@ HINT_PROTOCOLS = (USER_LIKE, "patches")  # evaluate reports both, each beside it
 log = logging.getLogger(__name__)
 
 COLUMNS = ("psnr", "ssim", "fsim", "delta_e", "chroma", "colourfulness", "fid")
+MIN_SIDE = 11  # the least side SSIM can score: its gaussian window is 11x11 (metrics.quality)
 
 
 @dataclass
@@ -263,6 +264,9 @@ def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
     targets, diversity = [], []
     for stem in sorted(gt):
         target_im = load_rgb(gt[stem])
+        if min(target_im.size) < MIN_SIDE:
+            raise InvalidArgument(f"{gt[stem]}: {target_im.width}x{target_im.height} is too small to score "
+                                  f"(at least {MIN_SIDE}x{MIN_SIDE} pixels)")
         target = image_to_tensor(target_im)
         resize = lambda im: im.resize(target_im.size, Image.BICUBIC) if im.size != target_im.size else im
         prediction.scores.add(image_to_tensor(resize(load_rgb(main[stem]))), target)

@@ -17,16 +17,14 @@ gives matching the keyframe's regions themselves (their shape, neighbours and en
 from __future__ import annotations
 
 import base64
-import io
 import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..errors import SwishpaintError
 from ..files import atomic_write_text
-from ..data.images import to_uint8
+from ..data.images import ImageError, open_image, to_uint8
 from ..regions.matching import ColouredRegions
 from ..regions.segment import Segmentation
 from .layered import label_map_bytes
@@ -89,10 +87,10 @@ def palette_from_dict(spec, path: str | Path = "<palette>") -> ColouredRegions:
     labels = _labels(spec["labels"], path)
     if labels.ndim != 2 or labels.shape != (spec["height"], spec["width"]):
         raise PaletteError(path, "the label map does not match width and height")
-    if labels.size == 0 or labels.max() >= len(colours):
+    if labels.size == 0 or labels.max() + 1 != len(colours):
         raise PaletteError(path, f"the label map has {int(labels.max()) + 1 if labels.size else 0} regions but "
                                  f'"colours" has {len(colours)} entries: keep one entry per region (edit '
-                                 f"their rgb, do not remove them)")
+                                 f"their rgb, do not add or remove any)")
     return ColouredRegions(labels, colours)
 
 
@@ -111,6 +109,10 @@ def _labels(url, path: str | Path) -> np.ndarray:
     if not (isinstance(url, str) and url.startswith(PNG_URL)):
         raise PaletteError(path, '"labels" is not a PNG data URL (it must stay as swishpaint wrote it)')
     try:
-        return np.asarray(Image.open(io.BytesIO(base64.b64decode(url[len(PNG_URL):]))), np.int32)
-    except (ValueError, OSError) as e:
+        data = base64.b64decode(url[len(PNG_URL):])
+    except ValueError as e:
         raise PaletteError(path, f'"labels" cannot be read ({e})') from None
+    try:  # the one safe loader: allowed decoders only, the pixel count checked before decoding
+        return np.asarray(open_image(data, name='"labels"'), np.int32)
+    except ImageError as e:
+        raise PaletteError(path, f'"labels" cannot be read ({e.reason})') from None
