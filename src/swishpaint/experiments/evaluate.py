@@ -32,7 +32,7 @@ from ..errors import InvalidArgument
 from ..files import atomic_write_text
 from ..metrics.fid import FIDUnavailable, InceptionFeatures, fid_from_features, find_inception
 from ..metrics.fsim import fsim
-from ..metrics.quality import candidate_diversity, chroma, colourfulness, delta_e, psnr, ssim
+from ..metrics.quality import MIN_SIDE, candidate_diversity, chroma, colourfulness, delta_e, psnr, ssim
 from ..metrics.ranking import closest_candidate
 from ..regions.classical import levin_colorize, oracle_flats, region_fill
 from ..regions.segment import Segmentation, segment
@@ -43,7 +43,6 @@ HINT_PROTOCOLS = (USER_LIKE, "patches")  # evaluate reports both, each beside it
 log = logging.getLogger(__name__)
 
 COLUMNS = ("psnr", "ssim", "fsim", "delta_e", "chroma", "colourfulness", "fid")
-MIN_SIDE = 11  # the least side SSIM can score: its gaussian window is 11x11 (metrics.quality)
 
 
 @dataclass

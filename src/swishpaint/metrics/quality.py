@@ -22,7 +22,11 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
     return 10 * torch.log10(data_range**2 / mse.clamp_min(1e-12))
 
 
-def _gaussian_window(sigma: float = 1.5, radius: int = 5) -> torch.Tensor:
+WINDOW_RADIUS = 5  # SSIM's 11x11 gaussian window
+MIN_SIDE = 2 * WINDOW_RADIUS + 1  # the least image side SSIM can score (it uses only whole windows)
+
+
+def _gaussian_window(sigma: float = 1.5, radius: int = WINDOW_RADIUS) -> torch.Tensor:
     x = torch.arange(-radius, radius + 1, dtype=torch.float64)
     g = torch.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()
