@@ -97,7 +97,7 @@ def _level_histograms(labels: np.ndarray, planes: np.ndarray, count: int, where:
         keys = (keys[picked] if picked is not None else keys).astype(key_type) * 256
         for c in range(channels):
             level_c = level[c][picked] if picked is not None else level[c]
-            hist[c] += np.bincount(keys + level_c, minlength=count * 256).astype(np.int32, copy=False)
+            hist[c] += np.bincount(keys + level_c, minlength=count * 256)  # int32 counts suffice
     return hist.reshape(channels, count, 256)
 
 

@@ -111,11 +111,7 @@ class Segmentation:
         return self._once("adjacency", self._adjacency)
 
     def _adjacency(self) -> tuple[np.ndarray, np.ndarray]:
-        lab = self.labels
-        across, down = lab[:, :-1] != lab[:, 1:], lab[:-1] != lab[1:]  # only pixel pairs on a border
-        a = np.concatenate([lab[:, :-1][across], lab[:-1][down]]).astype(np.int64)
-        b = np.concatenate([lab[:, 1:][across], lab[1:][down]]).astype(np.int64)
-        keys, counts = np.unique(np.minimum(a, b) * self.count + np.maximum(a, b), return_counts=True)
+        keys, counts = np.unique(border_pairs(self.labels)[0], return_counts=True)
         return np.stack([keys // self.count, keys % self.count], 1), counts
 
 
@@ -267,6 +263,18 @@ def _merge_small(labels: np.ndarray, free: np.ndarray, min_area: float) -> np.nd
     return labels
 
 
+def border_pairs(labels: np.ndarray, lines: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The 4-neighbour pixel pairs that straddle a border between two regions, as keys lo * n + hi of
+    their two labels (n = labels.max() + 1), and, given the lines, whether both pixels are paper."""
+    count = int(labels.max()) + 1
+    across, down = labels[:, :-1] != labels[:, 1:], labels[:-1] != labels[1:]
+    a = np.concatenate([labels[:, :-1][across], labels[:-1][down]]).astype(np.int64)
+    b = np.concatenate([labels[:, 1:][across], labels[1:][down]]).astype(np.int64)
+    paper = None if lines is None else \
+        ~np.concatenate([(lines[:, :-1] | lines[:, 1:])[across], (lines[:-1] | lines[1:])[down]])
+    return np.minimum(a, b) * count + np.maximum(a, b), paper
+
+
 def merge_open_borders(labels: np.ndarray, lines: np.ndarray, born: np.ndarray, max_open: float) -> np.ndarray:
     """Merge neighbouring regions whose shared border mostly runs through paper, not along a line.
 
@@ -281,12 +289,7 @@ def merge_open_borders(labels: np.ndarray, lines: np.ndarray, born: np.ndarray, 
     from scipy.sparse.csgraph import connected_components
 
     count = int(labels.max()) + 1
-    across = labels[:, :-1] != labels[:, 1:]  # only the pixel pairs on a border between two regions
-    down = labels[:-1] != labels[1:]
-    a = np.concatenate([labels[:, :-1][across], labels[:-1][down]]).astype(np.int64)
-    b = np.concatenate([labels[:, 1:][across], labels[1:][down]]).astype(np.int64)
-    paper = ~np.concatenate([(lines[:, :-1] | lines[:, 1:])[across], (lines[:-1] | lines[1:])[down]])
-    key = np.minimum(a, b) * count + np.maximum(a, b)
+    key, paper = border_pairs(labels, lines)
     keys, inverse, total = np.unique(key, return_inverse=True, return_counts=True)
     open_share = np.bincount(inverse, paper) / total
     lo, hi = keys // count, keys % count
