@@ -182,3 +182,23 @@ def test_the_anchor_term_charges_candidate_1_even_when_another_candidate_is_perf
     candidates[:, 0] = real  # once candidate 1 is right, the anchor costs nothing
     loss, logged = GanObjective(anchored).generator_loss(d, d, sketch, real, candidates, None)
     assert logged["loss_anchor"] == pytest.approx(0, abs=1e-5)
+
+
+def test_the_anchor_mse_term_is_candidate_1s_squared_error_alone():
+    """anchor_mse_weight adds w · mean((candidate 1 - truth)²): the other candidates do not enter it."""
+    from swishpaint.models.discriminator import DiscriminatorConfig, ResNetDiscriminator
+    from swishpaint.training.objective import GanObjective
+
+    torch.manual_seed(0)
+    d = ResNetDiscriminator(DiscriminatorConfig(widths=(4, 8, 8, 16), feature_blocks=4)).eval()
+    real, sketch = torch.rand(2, 3, 32, 32), torch.ones(2, 1, 32, 32)
+    candidates = torch.rand(2, 3, 3, 32, 32)
+    candidates[:, 1] = real
+    config = L.LossConfig(adversarial_weight=0, candidate_mean_weight=0, l2_mode="off", anchor_mse_weight=3.0)
+    loss, logged = GanObjective(config).generator_loss(d, d, sketch, real, candidates, None)
+    expected = ((candidates[:, 0] - real) ** 2).mean().item()
+    assert logged["loss_anchor_mse"] == pytest.approx(expected, rel=1e-5)
+    assert loss.item() == pytest.approx(3.0 * expected, rel=1e-5)
+    candidates[:, 2] = 0.5  # another candidate's change costs nothing here
+    _, again = GanObjective(config).generator_loss(d, d, sketch, real, candidates, None)
+    assert again["loss_anchor_mse"] == pytest.approx(expected, rel=1e-5)

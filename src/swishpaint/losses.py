@@ -40,6 +40,10 @@ class LossConfig:
     # Candidate 1 as the anchor: it always takes the full Eq. 3 distance (not only when it is the best),
     # so it learns the most plausible colouring while the others stay free to differ (0 = the paper).
     anchor_weight: float = 0.0
+    # Mean squared error of candidate 1 against the truth (PSNR's own measure). Where the sketch does
+    # not say which colour an area has, the squared error is least at the mean colour over the art
+    # seen, not at the bolder guesses a perceptual distance allows: 0 = off.
+    anchor_mse_weight: float = 0.0
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -39,7 +39,7 @@ class GanObjective:
     def generator_loss(self, critic: Critic, generator: nn.Module, sketch: torch.Tensor, real: torch.Tensor,
                        candidates: torch.Tensor, hints: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
         """Eq. 3: min over candidates of Σ λ_l ‖φ_l(y) - φ_l(G(x))‖ with φ from D (φ_0 = pixels), plus
-        the configured extras: candidate 1 as anchor, adversarial, pixel L1 on the best candidate, hint
+        the configured extras: candidate 1 as anchor (its Eq. 3 distance, its squared error), adversarial, pixel L1 on the best candidate, hint
         following, coupled α‖W‖²."""
         cfg = self.config
         flat = _flat(candidates)
@@ -58,6 +58,10 @@ class GanObjective:
             loss_anchor = per_cand[:, 0].mean()
             loss = loss + cfg.anchor_weight * loss_anchor
             logged["loss_anchor"] = loss_anchor.item()
+        if cfg.anchor_mse_weight > 0:
+            loss_anchor_mse = (candidates[:, 0].float() - real).pow(2).mean()
+            loss = loss + cfg.anchor_mse_weight * loss_anchor_mse
+            logged["loss_anchor_mse"] = loss_anchor_mse.item()
         if cfg.adversarial_weight > 0:
             loss_adv = L.generator_adversarial_loss(fake_logits.float())
             loss = loss + cfg.adversarial_weight * loss_adv
