@@ -44,6 +44,7 @@ class ModelMismatch(CheckpointError):
     damage, so falling back to an older checkpoint of the same run would not help."""
 
 
+DISCRIMINATOR_FILE = "discriminator.safetensors"  # in a checkpoint, or beside a model folder's weights
 # What a run writes into its folder; an earlier run's copies are moved aside together on --start-over.
 RUN_FILES = ("config.yaml", "log.jsonl", "best", "samples", "tensorboard")
 ARCHIVE_PREFIX = "previous-"
@@ -82,7 +83,7 @@ def save_checkpoint(out_dir: str | Path, step: int, generator: nn.Module, discri
     tmp.mkdir(parents=True)
     save_model(generator, tmp / "generator", ModelCard(step=step))
     save_file({k: v.detach().cpu().contiguous() for k, v in discriminator.state_dict().items()},
-              str(tmp / "discriminator.safetensors"))
+              str(tmp / DISCRIMINATOR_FILE))
     tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
@@ -152,7 +153,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             raise CheckpointError(f"{path}: damaged checkpoint ({name} does not match its recorded hash)")
     try:
         return {"meta": meta, "path": path,
-                "discriminator": load_file(str(path / "discriminator.safetensors")),
+                "discriminator": load_file(str(path / DISCRIMINATOR_FILE)),
                 "generator": load_file(str(path / "generator" / "model.safetensors")),
                 "optimizers": load_file(str(path / "optimizers.safetensors"))}
     except (OSError, SafetensorError) as e:

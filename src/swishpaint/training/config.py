@@ -56,7 +56,9 @@ class TrainConfig:
     # Ctrl-C; --resume continues it (0 = no limit). Long runs go in several sittings this way.
     max_minutes: float = 0.0
     # Fine-tuning: start the weights from a checkpoint folder (generator + discriminator) or a model
-    # folder (generator only); step, optimisers and schedules start fresh. --resume takes precedence.
+    # folder (generator, and the discriminator when a discriminator.safetensors lies beside it, as a
+    # GPU sitting's compact hand-back does); step, optimisers and schedules start fresh. --resume
+    # takes precedence.
     init_from: str = ""
 
     def validate(self) -> None:

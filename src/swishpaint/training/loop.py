@@ -384,8 +384,10 @@ def init_weights(state: TrainState, path: str | Path) -> None:
         if (path / "state.json").is_file():
             ckpt = C.read_checkpoint(path)
             pairs = [(state.g, ckpt["generator"]), (state.d, ckpt["discriminator"])]
-        else:
+        else:  # a model folder; a discriminator.safetensors beside its weights starts D too
             pairs = [(state.g, load_file(str(path / WEIGHTS_FILE)))]
+            if (path / C.DISCRIMINATOR_FILE).is_file():
+                pairs.append((state.d, load_file(str(path / C.DISCRIMINATOR_FILE))))
     except C.CheckpointError:
         raise
     except (OSError, SafetensorError) as e:
