@@ -25,6 +25,8 @@ from swishpaint.data.datasets import DataConfig, SketchColorDataset
 from swishpaint.metrics.quality import chroma, psnr
 from swishpaint.inference.onnx import export_onnx
 from swishpaint.models import ModelCard, load_model, read_model_card, save_model
+from swishpaint.training.config import load_config
+from swishpaint.training.validation import validate
 
 
 @torch.no_grad()
@@ -66,7 +68,12 @@ def main() -> None:
     order, means, colour = candidate_order(model, args.data, args.working_size, args.rank_images, args.min_chroma)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     train_cfg = load_yaml(run / "config.yaml")
-    val = card.val or next((e for e in reversed(log) if e["step"] == card.step and "val_psnr" in e), None)
+    val = card.val or next(({k.removeprefix("val_"): v for k, v in e.items() if k.startswith("val_")}
+                            for e in reversed(log) if e["step"] == card.step and "val_psnr" in e), None)
+    if val is None:  # a time box stopped the run between validations: measure it as training would have
+        run_cfg = load_config(run / "config.yaml")
+        val = validate(model, SketchColorDataset(run_cfg.data, "val", train=False, seed=run_cfg.seed),
+                       torch.device("cpu"), run_cfg.val_images, seed=run_cfg.seed)
     bundled = ModelCard(working_size=args.working_size, candidate_order=order,
                         candidate_mean_psnr_train=[round(m, 2) for m in means],
                         candidate_mean_chroma_train=[round(c, 2) for c in colour], ranking_min_chroma=args.min_chroma,

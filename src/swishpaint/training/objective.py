@@ -39,8 +39,8 @@ class GanObjective:
     def generator_loss(self, critic: Critic, generator: nn.Module, sketch: torch.Tensor, real: torch.Tensor,
                        candidates: torch.Tensor, hints: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
         """Eq. 3: min over candidates of Σ λ_l ‖φ_l(y) - φ_l(G(x))‖ with φ from D (φ_0 = pixels), plus
-        the configured extras: candidate 1 as anchor (its Eq. 3 distance, its squared error), adversarial, pixel L1 on the best candidate, hint
-        following, coupled α‖W‖²."""
+        the configured extras: candidate 1 as anchor (its Eq. 3 distance, its squared error),
+        adversarial, pixel L1 on the best candidate, hint following, coupled α‖W‖²."""
         cfg = self.config
         flat = _flat(candidates)
         with torch.no_grad():
