@@ -295,3 +295,21 @@ def test_training_on_a_missing_accelerator_is_one_line_before_anything_is_writte
     err = capsys.readouterr().err
     assert err.strip().splitlines() == ["swishpaint: error: device=cuda: CUDA is not available on this machine"]
     assert not out.exists()
+
+
+def test_bundling_a_run_stopped_between_validations_measures_its_validation(kaggle_dir, tmp_path):
+    """scripts/bundle_demo.py: a time box ends a sitting between validations, and the bundled model card
+    still records the chosen generator's validation, measured as training measures it."""
+    from swishpaint.models import read_model_card
+
+    run, out = tmp_path / "run", tmp_path / "bundled"
+    result = train(tiny(kaggle_dir, run, "steps=3", "val_every=1000"), progress=False)
+    assert not any("val" in h for h in result["history"])
+    subprocess.run([sys.executable, "scripts/bundle_demo.py", "--run", str(run), "--checkpoint",
+                    str(Path(result["checkpoint"]) / "generator"), "--data", str(kaggle_dir), "--out", str(out),
+                    "--working-size", "64", "--rank-images", "2", "--min-chroma", "0"],
+                   cwd=ROOT, check=True, capture_output=True)
+    card = read_model_card(out)
+    assert card.trained["step"] == 3
+    assert {"psnr", "ssim", "psnr_best"} <= set(card.trained["val"]) and card.trained["val"]["psnr"] > 0
+    assert (out / "model.onnx").is_file() and sorted(card.candidate_order) == list(range(len(card.candidate_order)))
