@@ -6,7 +6,9 @@
 # PACK is `swishpaint data pack` output (train/ and val/). A short probe measures images per second
 # first, so that `steps` (and with it the cosine schedule) ends when the time box does. The run
 # folder keeps checkpoints: the same command with --resume among the overrides' place (see
-# docs/anime-corpus.md) continues it, on a GPU or on the CPU.
+# docs/anime-corpus.md) continues it, on a GPU or on the CPU. RUN_DIR/hand-back is the newest
+# checkpoint's generator and discriminator in fp16 (a few MB): what comes back from a lent machine,
+# and what init_from=... starts the next sitting from.
 set -euo pipefail
 pack=$1 run=$2 minutes=$3
 shift 3
@@ -21,3 +23,5 @@ steps=$(python3 -c "print(int($rate * 60 * $minutes * 0.92 / $batch))")
 echo "probe: $rate images/s at batch $batch -> $steps steps in $minutes minutes"
 python3 -m swishpaint train --config configs/anime.yaml device=cuda "data.root=$pack" "out_dir=$run" \
   "steps=$steps" "max_minutes=$minutes" "$@"
+python3 -c "import sys; from swishpaint.training import checkpoints as C; run = sys.argv[1]
+print('hand-back:', C.write_hand_back(C.list_checkpoints(run)[-1], f'{run}/{C.HAND_BACK}'))" "$run"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from swishpaint.configs import ConfigError
 from swishpaint.training import checkpoints as C
@@ -65,6 +63,7 @@ def test_checkpoint_loads_for_inference(kaggle_dir, tmp_path):
 
 
 def test_fine_tuning_starts_from_given_weights_with_the_hint_loss(kaggle_dir, tmp_path):
+    from swishpaint.inference.colorizer import Colorizer
     from swishpaint.training.distributed import DistInfo
     from swishpaint.training.loop import build_state, init_weights
 
@@ -77,13 +76,15 @@ def test_fine_tuning_starts_from_given_weights_with_the_hint_loss(kaggle_dir, tm
     assert all(torch.equal(v, ckpt["generator"][k]) for k, v in state.g.state_dict().items())
     assert all(torch.equal(v, ckpt["discriminator"][k]) for k, v in state.d.state_dict().items())
     init_weights(state, Path(first["checkpoint"]) / "generator")  # a model folder: generator only
-    hand_back = tmp_path / "hand-back"  # a model folder with the discriminator beside it, in fp16
-    shutil.copytree(Path(first["checkpoint"]) / "generator", hand_back)
-    save_file({k: v.half() if v.is_floating_point() else v for k, v in ckpt["discriminator"].items()}, str(hand_back / C.DISCRIMINATOR_FILE))
+    hand_back = C.write_hand_back(first["checkpoint"], tmp_path / "hand-back")  # G and D in fp16, one folder
+    assert sorted(p.name for p in hand_back.iterdir()) == ["config.yaml", C.DISCRIMINATOR_FILE, "model.safetensors"]
     fresh = build_state(config, DistInfo())
     init_weights(fresh, hand_back)
     assert all(torch.equal(v, ckpt["discriminator"][k].half().to(v.dtype) if v.is_floating_point() else ckpt["discriminator"][k])
                for k, v in fresh.d.state_dict().items())
+    assert all(torch.equal(v, ckpt["generator"][k].half().to(v.dtype)) for k, v in fresh.g.state_dict().items())
+    colorizer = Colorizer.load(hand_back)  # and it colours as a model folder
+    assert len(colorizer.colorize(kaggle_dir / "val" / "0.png", candidates=2)) == 2
     result = train(config, progress=False)
     assert result["step"] == 4 and all("loss_hint" in h for h in result["history"] if "loss_g" in h)
     wrong = tiny(kaggle_dir, tmp_path / "c", f"init_from={first['checkpoint']}", "model.overrides.candidates=5")

@@ -23,8 +23,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import SwishpaintError
-from ..files import sha256_file
-from ..models.registry import ModelCard, save_model
+from ..files import FileGroup, sha256_file
+from ..models.registry import CONFIG_FILE, WEIGHTS_FILE, ModelCard, save_model
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,8 @@ class ModelMismatch(CheckpointError):
 
 DISCRIMINATOR_FILE = "discriminator.safetensors"  # in a checkpoint, or beside a model folder's weights
 # What a run writes into its folder; an earlier run's copies are moved aside together on --start-over.
-RUN_FILES = ("config.yaml", "log.jsonl", "best", "samples", "tensorboard")
+HAND_BACK = "hand-back"  # write_hand_back's folder in a run (scripts/train_gpu.sh)
+RUN_FILES = ("config.yaml", "log.jsonl", "best", "samples", "tensorboard", HAND_BACK)
 ARCHIVE_PREFIX = "previous-"
 
 
@@ -105,6 +106,24 @@ def save_checkpoint(out_dir: str | Path, step: int, generator: nn.Module, discri
     return final
 
 
+def write_hand_back(checkpoint: str | Path, folder: str | Path) -> Path:
+    """A checkpoint's generator and discriminator as one compact model folder, all or nothing: fp16
+    model.safetensors + discriminator.safetensors + config.yaml. Small enough to come back from a lent
+    GPU machine (a few MB, not the checkpoint's optimiser state), it loads for inference, and init_from
+    starts both networks from it in the next sitting."""
+    checkpoint, folder = Path(checkpoint), Path(folder)
+    ckpt = read_checkpoint(checkpoint)
+
+    def half(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
+
+    with FileGroup() as group:
+        group.write(folder / CONFIG_FILE, lambda tmp: shutil.copyfile(checkpoint / "generator" / CONFIG_FILE, tmp))
+        group.write(folder / WEIGHTS_FILE, lambda tmp: save_file(half(ckpt["generator"]), str(tmp)))
+        group.write(folder / DISCRIMINATOR_FILE, lambda tmp: save_file(half(ckpt["discriminator"]), str(tmp)))
+    return folder
+
+
 def step_of(path: Path) -> int:
     return int(path.name[len(PREFIX):])
 
@@ -154,7 +173,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         return {"meta": meta, "path": path,
                 "discriminator": load_file(str(path / DISCRIMINATOR_FILE)),
-                "generator": load_file(str(path / "generator" / "model.safetensors")),
+                "generator": load_file(str(path / "generator" / WEIGHTS_FILE)),
                 "optimizers": load_file(str(path / "optimizers.safetensors"))}
     except (OSError, SafetensorError) as e:
         raise CheckpointError(f"{path}: damaged checkpoint ({e})") from None
