@@ -11,8 +11,10 @@ from PIL import Image
 
 from swishpaint.cli import main
 from swishpaint.errors import InvalidArgument
-from swishpaint.inference.colorizer import Colorizer
+from swishpaint.inference.colorizer import Colorizer, RegionColouring
 from swishpaint.inference.upsample import guided_upsample
+from swishpaint.regions.flats import FlatConfig
+from swishpaint.regions.segment import segment
 
 from .conftest import TINY_CANDIDATES, drawing, sketch_of
 
@@ -301,3 +303,18 @@ def test_evaluate_and_fit_regions_check_the_device_too(model_dir, tmp_path, caps
     err = capsys.readouterr().err
     assert err.splitlines() == ["swishpaint: error: --device banana: not a device (cpu, cuda or cuda:N)"] * 2
     assert not (model_dir / "region_choice.safetensors").exists()
+
+
+def test_every_candidate_keeps_the_paper_that_candidate_1_left_white():
+    """The candidates are other colourings of the figure, not of the background: a candidate that paints
+    the paper orange keeps it white where candidate 1 left it white, and still colours the figure."""
+    sketch = _boxed_sketch(64)[0]
+    network = torch.empty(2, 3, 64, 64)
+    network[0] = 0.95  # candidate 1: light paper, light box
+    network[1] = torch.tensor([1.0, 0.5, 0.0])[:, None, None]  # candidate 2: orange everywhere
+    colouring = RegionColouring(sketch.numpy(), segment(sketch.numpy()), None, sketch[None], network,
+                                FlatConfig(shading_strength=0), 64)
+    second = colouring.image(1, "flat", keep_lines=False).astype(np.float32)
+    assert np.abs(second[2:8, 2:8] - 255).max() <= 1  # the paper stays white
+    assert np.abs(second[20:28, 20:28] - [255, 128, 0]).max() <= 2  # the box takes candidate 2's colour
+    assert colouring.flats(0).paper.sum() == colouring.flats(1).paper.sum() == 1

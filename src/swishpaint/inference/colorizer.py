@@ -15,7 +15,7 @@ final = flats × shading × lines, exactly what the layered file (inference.laye
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator
@@ -69,6 +69,7 @@ class RegionColouring:
     # candidate's median per region, raw model order, the chooser's options
     chooser: RegionChooser | None = None
     line_colour: np.ndarray | None = None  # (H, W, 3) uint8, only when the sketch has colour
+    _first_paper: np.ndarray | None = field(default=None, init=False, repr=False)  # flats(0).paper
 
     def lines(self, y0: int = 0, y1: int | None = None) -> np.ndarray:
         """Rows y0..y1 of the line art multiplied over the colours (see `line_rows`)."""
@@ -93,14 +94,23 @@ class RegionColouring:
 
     def flats(self, k: int = 0) -> Flats:
         """Candidate k by regions: hinted regions in their hints' colour, the rest in the network's; with
-        hints and a region chooser, candidate 1's unhinted regions take the chooser's pick instead."""
-        choose = None
-        if k == 0 and self.chooser is not None and self.candidate_colours is not None:
-            def choose(hinted: dict[int, np.ndarray], regions: np.ndarray) -> np.ndarray:
-                options = region_options(self.segmentation, self.sketch, self.candidate_colours, hinted)
-                return self.chooser.choose(options, regions)
+        hints and a region chooser, candidate 1's unhinted regions take the chooser's pick instead.
+        Every candidate leaves as paper the regions candidate 1 left as paper: the candidates are other
+        colourings of the figure, not of the background (otherwise some paint the paper orange)."""
+        if k == 0:
+            choose = None
+            if self.chooser is not None and self.candidate_colours is not None:
+                def choose(hinted: dict[int, np.ndarray], regions: np.ndarray) -> np.ndarray:
+                    options = region_options(self.segmentation, self.sketch, self.candidate_colours, hinted)
+                    return self.chooser.choose(options, regions)
+            first = flats_from_network(self.segmentation, self.network(0), self.hints, self.flat_config,
+                                       zone=self.line_zone, choose_unhinted=choose)
+            self._first_paper = first.paper
+            return first
+        if self._first_paper is None:
+            self.flats(0)
         return flats_from_network(self.segmentation, self.network(k), self.hints, self.flat_config,
-                                  zone=self.line_zone, choose_unhinted=choose)
+                                  zone=self.line_zone, paper=self._first_paper)
 
     def image(self, k: int = 0, output: str = "final", keep_lines: bool = True,
               flats: Flats | None = None) -> np.ndarray:

@@ -178,13 +178,15 @@ def paper_regions(seg: Segmentation, medians: np.ndarray, cfg: FlatConfig = Flat
 @dataclass
 class Flats:
     """One colouring by regions: colours (count, 3) per region, which regions hints decided, the
-    region labels (H, W) and the shading multiplier (H, W) in (0, 1]. Full-size colour planes are
-    made on demand (`image`, `rows`): at 7000² each is 0.6 GB."""
+    region labels (H, W) and the shading multiplier (H, W) in (0, 1]; `paper`, which regions were
+    left paper white (count,), when known. Full-size colour planes are made on demand (`image`,
+    `rows`): at 7000² each is 0.6 GB."""
 
     colours: np.ndarray
     hinted: np.ndarray
     labels: np.ndarray
     shading: np.ndarray
+    paper: np.ndarray | None = None
 
     @property
     def image(self) -> np.ndarray:
@@ -217,7 +219,8 @@ UnhintedChoice = Callable[[dict[int, np.ndarray], np.ndarray], np.ndarray]  # (h
 
 def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray | None = None,
                        cfg: FlatConfig = FlatConfig(), line_width: float = 1.0,
-                       zone: np.ndarray | None = None, choose_unhinted: UnhintedChoice | None = None) -> Flats:
+                       zone: np.ndarray | None = None, choose_unhinted: UnhintedChoice | None = None,
+                       paper: np.ndarray | None = None) -> Flats:
     """Colour every region: hints first, then the network's median colour, paper stays white.
 
     network: (H, W, 3) the network's colouring at the sketch's size. line_width: the reach (pixels) of
@@ -225,6 +228,8 @@ def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray
     area if already made (it is the same for every candidate of a sketch). choose_unhinted: with hints,
     the colours (len(regions), 3) of the unhinted regions that are not paper, from the hinted regions
     (region -> colour) and those regions' indices (regions.choice); by default the network's.
+    paper: (count,) bool, the paper regions when already decided for this sketch (the background is the
+    sketch's, not a colouring's: every candidate keeps the first one's); by default from this network.
     """
     zone = line_zone(seg, line_width) if zone is None else zone
     by_hints = hinted_regions(seg, hints, cfg) if hints is not None else {}
@@ -232,7 +237,8 @@ def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray
     all_decided = bool(by_hints) and choose_unhinted is not None and cfg.hinted_paper
     colours = np.ones((seg.count, 3), np.float32) if all_decided else \
         region_medians(seg.labels, network, seg.count, where=~zone)
-    paper = paper_regions(seg, colours, cfg, hinted=bool(by_hints))
+    if paper is None:
+        paper = paper_regions(seg, colours, cfg, hinted=bool(by_hints))
     colours[paper] = 1.0
     hinted = np.zeros(seg.count, bool)
     if by_hints:
@@ -243,7 +249,7 @@ def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray
             free = np.flatnonzero(~hinted & ~paper)
             colours[free] = choose_unhinted(by_hints, free)
     shading = network_shading(seg, network, colours, zone, cfg)
-    return Flats(colours, hinted, seg.labels, shading)
+    return Flats(colours, hinted, seg.labels, shading, paper)
 
 
 def network_shading(seg: Segmentation, network: np.ndarray, colours: np.ndarray, zone: np.ndarray,
