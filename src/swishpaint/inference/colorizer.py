@@ -97,20 +97,19 @@ class RegionColouring:
         hints and a region chooser, candidate 1's unhinted regions take the chooser's pick instead.
         Every candidate leaves as paper the regions candidate 1 left as paper: the candidates are other
         colourings of the figure, not of the background (otherwise some paint the paper orange)."""
-        if k == 0:
-            choose = None
-            if self.chooser is not None and self.candidate_colours is not None:
-                def choose(hinted: dict[int, np.ndarray], regions: np.ndarray) -> np.ndarray:
-                    options = region_options(self.segmentation, self.sketch, self.candidate_colours, hinted)
-                    return self.chooser.choose(options, regions)
-            first = flats_from_network(self.segmentation, self.network(0), self.hints, self.flat_config,
-                                       zone=self.line_zone, choose_unhinted=choose)
-            self._first_paper = first.paper
-            return first
-        if self._first_paper is None:
+        if k and self._first_paper is None:
             self.flats(0)
-        return flats_from_network(self.segmentation, self.network(k), self.hints, self.flat_config,
-                                  zone=self.line_zone, paper=self._first_paper)
+        choose = None
+        if k == 0 and self.chooser is not None and self.candidate_colours is not None:
+            def choose(hinted: dict[int, np.ndarray], regions: np.ndarray) -> np.ndarray:
+                options = region_options(self.segmentation, self.sketch, self.candidate_colours, hinted)
+                return self.chooser.choose(options, regions)
+        flats = flats_from_network(self.segmentation, self.network(k), self.hints, self.flat_config,
+                                   zone=self.line_zone, choose_unhinted=choose,
+                                   paper=self._first_paper if k else None)
+        if k == 0:
+            self._first_paper = flats.paper
+        return flats
 
     def image(self, k: int = 0, output: str = "final", keep_lines: bool = True,
               flats: Flats | None = None) -> np.ndarray:
