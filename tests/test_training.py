@@ -92,6 +92,54 @@ def test_fine_tuning_starts_from_given_weights_with_the_hint_loss(kaggle_dir, tm
         train(wrong, progress=False)
 
 
+def test_weight_average_is_what_validation_best_and_the_hand_back_show_and_resumes_exactly(kaggle_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    from swishpaint.inference.colorizer import Colorizer
+
+    average = ["ema_decay=0.9", "keep_last=5"]
+    full = train(tiny(kaggle_dir, tmp_path / "a", "steps=20", *average), progress=False)
+    train(tiny(kaggle_dir, tmp_path / "b", "steps=10", *average), progress=False)
+    resumed = train(tiny(kaggle_dir, tmp_path / "b", "steps=20", *average), resume=True, progress=False)
+    assert resumed["generator_digest"] == full["generator_digest"]
+    ckpt = C.read_checkpoint(full["checkpoint"])
+    again = C.read_checkpoint(resumed["checkpoint"])
+    assert all(torch.equal(v, again["generator_ema"][k]) for k, v in ckpt["generator_ema"].items())  # bitwise
+    assert not all(torch.equal(v, ckpt["generator"][k]) for k, v in ckpt["generator_ema"].items())
+    # best/ holds the average of the step it was validated at
+    best_step = max((h for h in full["history"] if "val" in h), key=lambda h: h["val"]["psnr_best"])["step"]
+    saved = C.read_checkpoint(tmp_path / "a" / f"ckpt-{best_step:08d}")["generator_ema"]
+    best = load_file(str(tmp_path / "a" / "best" / "model.safetensors"))
+    assert all(torch.equal(v, saved[k]) for k, v in best.items())
+    hand_back = load_file(str(C.write_hand_back(full["checkpoint"], tmp_path / "hand-back") / "model.safetensors"))
+    assert all(torch.equal(v, ckpt["generator_ema"][k].half()) for k, v in hand_back.items())
+    assert len(Colorizer.load(Path(full["checkpoint"]) / C.AVERAGE_FOLDER).colorize(kaggle_dir / "val" / "0.png")) == 1
+    plain = train(tiny(kaggle_dir, tmp_path / "c", "steps=10"), progress=False)  # off by default: no average
+    assert not (Path(plain["checkpoint"]) / C.AVERAGE_FOLDER).exists()
+
+
+def test_weight_average_folds_in_each_step_and_starts_at_the_fine_tuning_weights(kaggle_dir, tmp_path):
+    from swishpaint.training.average import GeneratorAverage
+    from swishpaint.training.distributed import DistInfo
+    from swishpaint.training.loop import build_state, init_weights
+
+    net = torch.nn.Linear(2, 1)
+    average = GeneratorAverage(net, 0.5)
+    before = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    average.update(net, updates=100)  # late in a run: the configured decay
+    assert torch.allclose(average.model.weight, before + 0.5)
+    average.update(net, updates=0)  # the first update: decay 0.1, nearly the new weights
+    assert torch.allclose(average.model.weight, 0.1 * (before + 0.5) + 0.9 * (before + 1.0))
+    first = train(tiny(kaggle_dir, tmp_path / "a", "steps=5"), progress=False)
+    state = build_state(tiny(kaggle_dir, tmp_path / "b", "ema_decay=0.99"), DistInfo())
+    init_weights(state, first["checkpoint"])
+    assert all(torch.equal(v, state.g.state_dict()[k]) for k, v in state.average.model.state_dict().items())
+    with pytest.raises(ConfigError, match="ema_decay"):
+        tiny(kaggle_dir, tmp_path / "c", "ema_decay=1")
+
+
 def test_damaged_checkpoint_is_reported_and_resume_falls_back(kaggle_dir, tmp_path, caplog):
     out = tmp_path / "run"
     train(tiny(kaggle_dir, out, "steps=20", "keep_last=5"), progress=False)

@@ -2,6 +2,7 @@
 
 ckpt-000500/
   generator/config.yaml, generator/model.safetensors   (loadable for inference on its own)
+  generator-ema/...                                    (the same for G's weight average, when on)
   discriminator.safetensors, optimizers.safetensors    (tensors: weights, Adam moments, RNG state)
   state.json                                           (step, epoch, scores, config, param groups,
                                                         scheduler, SHA-256 of every file)
@@ -45,6 +46,7 @@ class ModelMismatch(CheckpointError):
 
 
 DISCRIMINATOR_FILE = "discriminator.safetensors"  # in a checkpoint, or beside a model folder's weights
+AVERAGE_FOLDER = "generator-ema"  # in a checkpoint: the generator's weight average (training/average.py)
 # What a run writes into its folder; an earlier run's copies are moved aside together on --start-over.
 HAND_BACK = "hand-back"  # write_hand_back's folder in a run (scripts/train_gpu.sh)
 RUN_FILES = ("config.yaml", "log.jsonl", "best", "samples", "tensorboard", HAND_BACK)
@@ -72,8 +74,9 @@ def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], groups: 
 
 def save_checkpoint(out_dir: str | Path, step: int, generator: nn.Module, discriminator: nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer], schedulers: dict[str, Any],
-                    state: dict[str, Any], keep_last: int = 3) -> Path:
+                    state: dict[str, Any], keep_last: int = 3, average: nn.Module | None = None) -> Path:
     """Write ckpt-<step> atomically, then prune the same run's checkpoints to the newest `keep_last`.
+    `average`: the generator's weight average, kept beside the raw generator when training keeps one.
 
     state["run_id"] names the run; checkpoints of other runs (or without an id) are never pruned.
     """
@@ -83,6 +86,8 @@ def save_checkpoint(out_dir: str | Path, step: int, generator: nn.Module, discri
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_model(generator, tmp / "generator", ModelCard(step=step))
+    if average is not None:
+        save_model(average, tmp / AVERAGE_FOLDER, ModelCard(step=step))
     save_file({k: v.detach().cpu().contiguous() for k, v in discriminator.state_dict().items()},
               str(tmp / DISCRIMINATOR_FILE))
     tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
@@ -107,10 +112,11 @@ def save_checkpoint(out_dir: str | Path, step: int, generator: nn.Module, discri
 
 
 def write_hand_back(checkpoint: str | Path, folder: str | Path) -> Path:
-    """A checkpoint's generator and discriminator as one compact model folder, all or nothing: fp16
-    model.safetensors + discriminator.safetensors + config.yaml. Small enough to come back from a lent
-    GPU machine (a few MB, not the checkpoint's optimiser state), it loads for inference, and init_from
-    starts both networks from it in the next sitting."""
+    """A checkpoint's generator (its weight average, when the run kept one) and discriminator as one
+    compact model folder, all or nothing: fp16 model.safetensors + discriminator.safetensors +
+    config.yaml. Small enough to come back from a lent GPU machine (a few MB, not the checkpoint's
+    optimiser state), it loads for inference, and init_from starts both networks from it in the next
+    sitting."""
     checkpoint, folder = Path(checkpoint), Path(folder)
     ckpt = read_checkpoint(checkpoint)
 
@@ -119,7 +125,8 @@ def write_hand_back(checkpoint: str | Path, folder: str | Path) -> Path:
 
     with FileGroup() as group:
         group.write(folder / CONFIG_FILE, lambda tmp: shutil.copyfile(checkpoint / "generator" / CONFIG_FILE, tmp))
-        group.write(folder / WEIGHTS_FILE, lambda tmp: save_file(half(ckpt["generator"]), str(tmp)))
+        generator = ckpt.get("generator_ema", ckpt["generator"])
+        group.write(folder / WEIGHTS_FILE, lambda tmp: save_file(half(generator), str(tmp)))
         group.write(folder / DISCRIMINATOR_FILE, lambda tmp: save_file(half(ckpt["discriminator"]), str(tmp)))
     return folder
 
@@ -170,11 +177,13 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             raise CheckpointError(f"{path}: damaged checkpoint ({name} is missing)")
         if sha256_file(f) != digest:
             raise CheckpointError(f"{path}: damaged checkpoint ({name} does not match its recorded hash)")
+    average = path / AVERAGE_FOLDER / WEIGHTS_FILE
     try:
         return {"meta": meta, "path": path,
                 "discriminator": load_file(str(path / DISCRIMINATOR_FILE)),
                 "generator": load_file(str(path / "generator" / WEIGHTS_FILE)),
-                "optimizers": load_file(str(path / "optimizers.safetensors"))}
+                "optimizers": load_file(str(path / "optimizers.safetensors")),
+                **({"generator_ema": load_file(str(average))} if average.is_file() else {})}
     except (OSError, SafetensorError) as e:
         raise CheckpointError(f"{path}: damaged checkpoint ({e})") from None
 
@@ -211,12 +220,17 @@ def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], where: Path
 
 
 def restore(ckpt: dict[str, Any], generator: nn.Module, discriminator: nn.Module,
-            optimizers: dict[str, torch.optim.Optimizer], schedulers: dict[str, Any]) -> dict[str, Any]:
+            optimizers: dict[str, torch.optim.Optimizer], schedulers: dict[str, Any],
+            average: nn.Module | None = None) -> dict[str, Any]:
     """Load what read_checkpoint returned into live objects; returns the checkpoint's state dict.
-    ModelMismatch when the live objects were built from another config than the checkpoint's."""
+    `average`, the generator's weight average, continues from the checkpoint's (or starts at its
+    generator when the run kept none). ModelMismatch when the live objects were built from another
+    config than the checkpoint's."""
     meta, where = ckpt["meta"], Path(ckpt.get("path", "checkpoint"))
     load_weights(generator, ckpt["generator"], where)
     load_weights(discriminator, ckpt["discriminator"], where)
+    if average is not None:
+        load_weights(average, ckpt.get("generator_ema", ckpt["generator"]), where)
     tensors = ckpt["optimizers"]
     try:
         for name, opt in optimizers.items():

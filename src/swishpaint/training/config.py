@@ -60,12 +60,17 @@ class TrainConfig:
     # GPU sitting's compact hand-back does); step, optimisers and schedules start fresh. --resume
     # takes precedence.
     init_from: str = ""
+    # An exponential moving average of G's weights (e.g. 0.999; 0 = off): validation, best/, samples and
+    # the hand-back use it, training goes on with the raw weights (training/average.py).
+    ema_decay: float = 0.0
 
     def validate(self) -> None:
         for name in ("batch_size", "steps", "checkpoint_every", "val_every", "sample_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         check_protocols(self.data.hints.protocols, "data.hints.protocols")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be at least 0 and below 1, got {self.ema_decay}")
         if self.data.size < 2 ** len(self.discriminator.widths):
             raise ConfigError(f"data.size {self.data.size} is too small for a discriminator with "
                               f"{len(self.discriminator.widths)} down-sampling blocks "

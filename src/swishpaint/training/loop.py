@@ -33,6 +33,7 @@ from ..files import atomic_write_text, output_folder
 from ..models.discriminator import ResNetDiscriminator
 from ..models.registry import WEIGHTS_FILE, ModelCard, create_model, generator_input, save_model
 from . import checkpoints as C
+from .average import GeneratorAverage
 from .config import TrainConfig
 from .distributed import DistInfo, any_rank, barrier, cleanup, init_distributed, reduce_mean
 from .objective import Critic, GanObjective
@@ -62,10 +63,20 @@ class TrainState:
     best_score: float = -math.inf
     history: list = field(default_factory=list)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # marks this run's checkpoints
+    average: GeneratorAverage | None = None  # G's weight average (config.ema_decay > 0)
 
     @property
     def g(self) -> nn.Module:
         return unwrap(self.generator)
+
+    @property
+    def g_eval(self) -> nn.Module:
+        """The generator that validation, best/ and the samples show: the weight average when kept."""
+        return self.average.model if self.average is not None else self.g
+
+    @property
+    def g_average(self) -> nn.Module | None:
+        return self.average.model if self.average is not None else None
 
     @property
     def d(self) -> nn.Module:
@@ -122,6 +133,7 @@ def build_state(config: TrainConfig, info: DistInfo | None = None) -> TrainState
     torch.manual_seed(config.seed)
     g = create_model(config.model.name, **config.model.overrides).to(info.device)
     d = ResNetDiscriminator(config.discriminator).to(info.device)
+    average = GeneratorAverage(g, config.ema_decay) if config.ema_decay > 0 else None
     decay = L.decayed_parameters(g) if config.loss.l2_mode == "decoupled" else []
     decay_ids = {id(p) for p in decay}
     groups = [{"params": decay, "weight_decay": config.loss.l2_alpha},
@@ -139,7 +151,7 @@ def build_state(config: TrainConfig, info: DistInfo | None = None) -> TrainState
         # One D pass per backward, no BatchNorm (spectral norm): buffers need no broadcast.
         d = DDP(d, device_ids=ids, broadcast_buffers=False)
     return TrainState(config, info, g, d, opt_g, opt_d, sched_g, sched_d, scaler, amp_dtype,
-                      GanObjective(config.loss))
+                      GanObjective(config.loss), average=average)
 
 
 def _check_finite(values: dict[str, float], step: int) -> None:
@@ -311,7 +323,8 @@ def _save(state: TrainState, out_dir: Path, extra: dict | None = None) -> Path |
                 **(extra or {})}
         path = C.save_checkpoint(out_dir, state.step, state.g, state.d,
                                  {"g": state.opt_g, "d": state.opt_d},
-                                 {"g": state.sched_g, "d": state.sched_d}, meta, state.config.keep_last)
+                                 {"g": state.sched_g, "d": state.sched_d}, meta, state.config.keep_last,
+                                 average=state.g_average)
     barrier(state.info)  # nobody reads a checkpoint before rank 0 has finished writing it
     return path
 
@@ -341,7 +354,7 @@ def resume_state(state: TrainState, out_dir: Path) -> Path:
     CheckpointError when none is usable, ModelMismatch when the config builds another model."""
     path, ckpt = C.newest_good_checkpoint(out_dir)
     meta = C.restore(ckpt, state.g, state.d, {"g": state.opt_g, "d": state.opt_d},
-                     {"g": state.sched_g, "d": state.sched_d})
+                     {"g": state.sched_g, "d": state.sched_d}, state.g_average)
     state.step = int(meta["step"])
     known, saved_best = float(meta.get("best_score", -math.inf)), best_on_disk(out_dir / "best")
     if saved_best > known:
@@ -395,6 +408,8 @@ def init_weights(state: TrainState, path: str | Path) -> None:
     for model, tensors in pairs:
         C.load_weights(model, tensors, path, "cannot start from these weights: they were made for a different model",
                        "set model.* as they were made, or leave out init_from")
+    if state.average is not None:
+        state.average.reset(state.g)
 
 
 def _output_folder(out_dir: Path, info: DistInfo):
@@ -456,6 +471,8 @@ def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progre
     with _StopFlag() as stop:
         while state.step < cfg.steps:
             losses = reduce_mean(gan_step(state, next(batches)), info)
+            if state.average is not None:
+                state.average.update(state.g, state.step)
             state.sched_g.step()
             state.sched_d.step()
             state.step += 1
@@ -470,14 +487,14 @@ def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progre
             bar.update(1)
             is_last = state.step == cfg.steps
             if val_set is not None and info.is_main and (state.step % cfg.val_every == 0 or is_last):
-                scores = validate(state.g, val_set, info.device, cfg.val_images, seed=cfg.seed)
+                scores = validate(state.g_eval, val_set, info.device, cfg.val_images, seed=cfg.seed)
                 write_log({"step": state.step, **{f"val_{k}": v for k, v in scores.items()}})
                 state.history.append({"step": state.step, "val": scores})
                 if scores["psnr_best"] > state.best_score:
                     state.best_score = scores["psnr_best"]
-                    save_model(state.g, out_dir / "best", ModelCard(step=state.step, val=scores))
+                    save_model(state.g_eval, out_dir / "best", ModelCard(step=state.step, val=scores))
             if val_set is not None and info.is_main and (state.step % cfg.sample_every == 0 or is_last):
-                save_samples(state.g, val_set, info.device, out_dir / "samples" / f"step-{state.step:08d}.png")
+                save_samples(state.g_eval, val_set, info.device, out_dir / "samples" / f"step-{state.step:08d}.png")
             stopped = any_rank(stop.requested or (deadline is not None and time.time() > deadline), info)
             if state.step % cfg.checkpoint_every == 0 or is_last or stopped:
                 last_ckpt = _save(state, out_dir)
