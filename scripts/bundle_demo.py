@@ -5,7 +5,9 @@
 Takes the run's best generator (by validation PSNR) or a chosen checkpoint, ranks its candidates on
 training images (not the held-out split, which the quality figures use), and writes config.yaml
 (with the working size, the candidate order and the training record), model.safetensors and
-model.onnx. Candidates are ranked as users get them: through the region pipeline (flats + shading +
+model.onnx; with --fit-data, the region chooser too (swishpaint fit-regions on those images), else a
+chooser left in the folder from the weights before is removed: it was fitted to them, not to these.
+Candidates are ranked as users get them: through the region pipeline (flats + shading +
 lines, automatic colouring). Ranking: candidates whose mean Lab chroma reaches --min-chroma come first,
 each group by mean PSNR. Without that rule the default output is the greyish candidate (a grey wash
 scores a high PSNR), which is not what a user asking for a colouring wants.
@@ -24,7 +26,10 @@ from swishpaint.configs import load_yaml
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
 from swishpaint.metrics.quality import chroma, psnr
 from swishpaint.inference.onnx import export_onnx
+from swishpaint.experiments.fit_regions import fit_regions
 from swishpaint.models import ModelCard, load_model, read_model_card, save_model
+from swishpaint.models.registry import chooser_path
+from swishpaint.training.region_choice import ChooserFitConfig
 from swishpaint.training.config import load_config
 from swishpaint.training.validation import validate
 
@@ -60,6 +65,10 @@ def main() -> None:
     p.add_argument("--working-size", type=int, default=256)
     p.add_argument("--rank-images", type=int, default=200)
     p.add_argument("--min-chroma", type=float, default=15.0, help="mean Lab chroma of a 'coloured' candidate")
+    p.add_argument("--fit-data", help="the region chooser's fitting images (characters the network never saw, "
+                                      "scripts/eval_sets.py): fit the bundle's chooser on them")
+    p.add_argument("--fit-images", type=int, default=0, help="with --fit-data: only the first N images")
+    p.add_argument("--fit-epochs", type=int, default=ChooserFitConfig.epochs)
     args = p.parse_args()
     run = Path(args.run)
     chosen = Path(args.checkpoint) if args.checkpoint else run / "best"
@@ -79,9 +88,18 @@ def main() -> None:
                         candidate_mean_chroma_train=[round(c, 2) for c in colour], ranking_min_chroma=args.min_chroma,
                         trained={"step": card.step, "val": val, "last_logged_step": log[-1]["step"],
                                  "config": train_cfg})
+    stale = chooser_path(args.out)
+    if stale.is_file():  # fitted to the weights being replaced: wrong for these
+        stale.unlink()
     save_model(model, args.out, bundled)
     export_onnx(args.out, args.out, overwrite=True)  # the weights just changed
     print(f"bundled step {card.step} into {args.out}; candidate order {order}")
+    if args.fit_data:
+        report = fit_regions(args.out, args.fit_data, images=args.fit_images,
+                             cfg=ChooserFitConfig(epochs=args.fit_epochs))
+        print(f"region chooser fitted on {report.regions} regions of {report.images} images: {report.path}")
+    else:
+        print(f"no region chooser: fit one with swishpaint fit-regions --model {args.out} --data DIR")
 
 
 if __name__ == "__main__":

@@ -351,14 +351,22 @@ def test_bundling_a_run_stopped_between_validations_measures_its_validation(kagg
     still records the chosen generator's validation, measured as training measures it."""
     from swishpaint.models import read_model_card
 
+    from swishpaint.inference.colorizer import Colorizer
+    from swishpaint.models.registry import chooser_path
+
     run, out = tmp_path / "run", tmp_path / "bundled"
     result = train(tiny(kaggle_dir, run, "steps=3", "val_every=1000"), progress=False)
     assert not any("val" in h for h in result["history"])
-    subprocess.run([sys.executable, "scripts/bundle_demo.py", "--run", str(run), "--checkpoint",
-                    str(Path(result["checkpoint"]) / "generator"), "--data", str(kaggle_dir), "--out", str(out),
-                    "--working-size", "64", "--rank-images", "2", "--min-chroma", "0"],
+    bundle = [sys.executable, "scripts/bundle_demo.py", "--run", str(run), "--checkpoint",
+              str(Path(result["checkpoint"]) / "generator"), "--data", str(kaggle_dir), "--out", str(out),
+              "--working-size", "64", "--rank-images", "2", "--min-chroma", "0"]
+    subprocess.run(bundle + ["--fit-data", str(kaggle_dir), "--fit-images", "2", "--fit-epochs", "2"],
                    cwd=ROOT, check=True, capture_output=True)
     card = read_model_card(out)
     assert card.trained["step"] == 3
     assert {"psnr", "ssim", "psnr_best"} <= set(card.trained["val"]) and card.trained["val"]["psnr"] > 0
     assert (out / "model.onnx").is_file() and sorted(card.candidate_order) == list(range(len(card.candidate_order)))
+    assert Colorizer.load(out).region_chooser is not None  # the bundle's own chooser, fitted with it
+    # bundled again without fitting: the chooser of the weights before is not left to run with these
+    subprocess.run(bundle, cwd=ROOT, check=True, capture_output=True)
+    assert not chooser_path(out).exists() and Colorizer.load(out).region_chooser is None
