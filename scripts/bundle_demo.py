@@ -5,8 +5,9 @@
 Takes the run's best generator (by validation PSNR) or a chosen checkpoint, ranks its candidates on
 training images (not the held-out split, which the quality figures use), and writes config.yaml
 (with the working size, the candidate order and the training record), model.safetensors and
-model.onnx; with --fit-data, the region chooser too (swishpaint fit-regions on those images), else a
-chooser left in the folder from the weights before is removed: it was fitted to them, not to these.
+model.onnx; with --fit-data, the region chooser too (swishpaint fit-regions on those images). A
+chooser fitted to the weights replaced goes with them (save_model), so without --fit-data the bundle
+has none until `swishpaint fit-regions` fits one.
 Candidates are ranked as users get them: through the region pipeline (flats + shading +
 lines, automatic colouring). Ranking: candidates whose mean Lab chroma reaches --min-chroma come first,
 each group by mean PSNR. Without that rule the default output is the greyish candidate (a grey wash
@@ -23,12 +24,11 @@ import numpy as np
 import torch
 
 from swishpaint.configs import load_yaml
-from swishpaint.data.datasets import DataConfig, SketchColorDataset
+from swishpaint.data.datasets import DataConfig, DatasetError, SketchColorDataset
 from swishpaint.metrics.quality import chroma, psnr
 from swishpaint.inference.onnx import export_onnx
 from swishpaint.experiments.fit_regions import fit_regions
 from swishpaint.models import ModelCard, load_model, read_model_card, save_model
-from swishpaint.models.registry import chooser_path
 from swishpaint.training.region_choice import ChooserFitConfig
 from swishpaint.training.config import load_config
 from swishpaint.training.validation import validate
@@ -37,8 +37,9 @@ from swishpaint.training.validation import validate
 @torch.no_grad()
 def candidate_order(model, data_root: str, size: int, images: int,
                     min_chroma: float) -> tuple[list[int], list[float], list[float]]:
-    from swishpaint.data.images import image_to_tensor, tensor_to_image
+    from swishpaint.data.images import tensor_to_image
     from swishpaint.inference.colorizer import Colorizer
+    from swishpaint.regions.flats import flats_from_network
 
     colorizer = Colorizer(model, working_size=size)  # model order: candidate k is network output k
     data = SketchColorDataset(DataConfig(root=data_root, size=size), "train", train=False)
@@ -47,8 +48,12 @@ def candidate_order(model, data_root: str, size: int, images: int,
     k = model.config.candidates
     for i in range(0, len(data), step)[:images]:
         item = data[i]
-        images_k = colorizer.colorize(tensor_to_image(item["sketch"]), candidates=k)
-        cand = torch.stack([image_to_tensor(im) for im in images_k])
+        colouring = colorizer.colorize_regions(tensor_to_image(item["sketch"]), candidates=k)
+        # each candidate as it looks when shown first: its own paper (the others keep the first's too)
+        own = (flats_from_network(colouring.segmentation, colouring.network(c), None, colouring.flat_config,
+                                  zone=colouring.line_zone) for c in range(k))
+        cand = torch.stack([torch.from_numpy(colouring.image(c, flats=flats)).permute(2, 0, 1).float() / 255
+                            for c, flats in enumerate(own)])
         scores.append(psnr(cand, item["color"].expand_as(cand)).tolist())
         chromas.append(chroma(cand).tolist())
     mean, colour = np.mean(scores, axis=0), np.mean(chromas, axis=0)
@@ -70,9 +75,18 @@ def main() -> None:
     p.add_argument("--fit-images", type=int, default=0, help="with --fit-data: only the first N images")
     p.add_argument("--fit-epochs", type=int, default=ChooserFitConfig.epochs)
     args = p.parse_args()
+    if (args.fit_images or args.fit_epochs != ChooserFitConfig.epochs) and not args.fit_data:
+        p.error("--fit-images and --fit-epochs go with --fit-data")
+    if args.fit_data:  # its held-out split is what fit-regions reads: checked before minutes of ranking
+        try:
+            SketchColorDataset(DataConfig(root=args.fit_data), "val", train=False)
+        except DatasetError as e:
+            p.error(f"--fit-data: {e}")
     run = Path(args.run)
     chosen = Path(args.checkpoint) if args.checkpoint else run / "best"
     model = load_model(chosen).eval()
+    if args.fit_data and model.config.in_channels != 5:
+        p.error(f"{chosen}: takes no hints, so it has no use for a region chooser (leave out --fit-data)")
     card = read_model_card(chosen)
     order, means, colour = candidate_order(model, args.data, args.working_size, args.rank_images, args.min_chroma)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
@@ -88,10 +102,7 @@ def main() -> None:
                         candidate_mean_chroma_train=[round(c, 2) for c in colour], ranking_min_chroma=args.min_chroma,
                         trained={"step": card.step, "val": val, "last_logged_step": log[-1]["step"],
                                  "config": train_cfg})
-    stale = chooser_path(args.out)
-    if stale.is_file():  # fitted to the weights being replaced: wrong for these
-        stale.unlink()
-    save_model(model, args.out, bundled)
+    save_model(model, args.out, bundled)  # removes a region chooser fitted to the weights it replaces
     export_onnx(args.out, args.out, overwrite=True)  # the weights just changed
     print(f"bundled step {card.step} into {args.out}; candidate order {order}")
     if args.fit_data:

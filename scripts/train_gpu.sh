@@ -7,7 +7,8 @@
 # first, so that `steps` (and with it the cosine schedule) ends when the time box does. The run
 # folder keeps checkpoints: the same command with --resume among the overrides' place (see
 # docs/anime-corpus.md) continues it, on a GPU or on the CPU. RUN_DIR/hand-back is the newest
-# checkpoint's generator and discriminator in fp16 (a few MB): what comes back from a lent machine,
+# checkpoint's generator (its weight average with ema_decay) and discriminator in fp16 (a few MB):
+# what comes back from a lent machine,
 # and what init_from=... starts the next sitting from.
 set -euo pipefail
 pack=$1 run=$2 minutes=$3

@@ -318,3 +318,10 @@ def test_every_candidate_keeps_the_paper_that_candidate_1_left_white():
     assert np.abs(second[2:8, 2:8] - 255).max() <= 1  # the paper stays white
     assert np.abs(second[20:28, 20:28] - [255, 128, 0]).max() <= 2  # the box takes candidate 2's colour
     assert colouring.flats(0).paper.sum() == colouring.flats(1).paper.sum() == 1
+    # a background candidate 1 colours stays each candidate's own to decide: one that leaves it light keeps paper
+    network[0] = torch.tensor([0.2, 0.3, 0.6])[:, None, None]  # candidate 1: a blue background
+    network[1] = 0.95
+    colouring = RegionColouring(sketch.numpy(), segment(sketch.numpy()), None, sketch[None], network,
+                                FlatConfig(shading_strength=0), 64)
+    assert colouring.flats(0).paper.sum() == 0
+    assert np.abs(colouring.image(1, "flat", keep_lines=False)[2:8, 2:8].astype(np.float32) - 255).max() <= 1

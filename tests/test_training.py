@@ -92,10 +92,12 @@ def test_fine_tuning_starts_from_given_weights_with_the_hint_loss(kaggle_dir, tm
         train(wrong, progress=False)
 
 
-def test_weight_average_is_what_validation_best_and_the_hand_back_show_and_resumes_exactly(kaggle_dir, tmp_path):
+def test_weight_average_is_what_validation_best_and_the_hand_back_show_and_resumes_exactly(kaggle_dir, tmp_path,
+                                                                                          caplog):
     from safetensors.torch import load_file
 
     from swishpaint.inference.colorizer import Colorizer
+    from swishpaint.models.registry import model_folder
 
     average = ["ema_decay=0.9", "keep_last=5"]
     full = train(tiny(kaggle_dir, tmp_path / "a", "steps=20", *average), progress=False)
@@ -114,8 +116,14 @@ def test_weight_average_is_what_validation_best_and_the_hand_back_show_and_resum
     hand_back = load_file(str(C.write_hand_back(full["checkpoint"], tmp_path / "hand-back") / "model.safetensors"))
     assert all(torch.equal(v, ckpt["generator_ema"][k].half()) for k, v in hand_back.items())
     assert len(Colorizer.load(Path(full["checkpoint"]) / C.AVERAGE_FOLDER).colorize(kaggle_dir / "val" / "0.png")) == 1
+    # a checkpoint given as a model is the average the run validated
+    assert model_folder(Path(full["checkpoint"])) == Path(full["checkpoint"]) / C.AVERAGE_FOLDER
     plain = train(tiny(kaggle_dir, tmp_path / "c", "steps=10"), progress=False)  # off by default: no average
     assert not (Path(plain["checkpoint"]) / C.AVERAGE_FOLDER).exists()
+    assert model_folder(Path(plain["checkpoint"])) == Path(plain["checkpoint"]) / "generator"
+    caplog.clear()  # resuming it with an average: said, and the average starts at its generator
+    train(tiny(kaggle_dir, tmp_path / "c", "steps=12", "ema_decay=0.9"), resume=True, progress=False)
+    assert "kept no weight average" in caplog.text
 
 
 def test_weight_average_folds_in_each_step_and_starts_at_the_fine_tuning_weights(kaggle_dir, tmp_path):
@@ -352,21 +360,17 @@ def test_bundling_a_run_stopped_between_validations_measures_its_validation(kagg
     from swishpaint.models import read_model_card
 
     from swishpaint.inference.colorizer import Colorizer
-    from swishpaint.models.registry import chooser_path
 
     run, out = tmp_path / "run", tmp_path / "bundled"
     result = train(tiny(kaggle_dir, run, "steps=3", "val_every=1000"), progress=False)
     assert not any("val" in h for h in result["history"])
-    bundle = [sys.executable, "scripts/bundle_demo.py", "--run", str(run), "--checkpoint",
-              str(Path(result["checkpoint"]) / "generator"), "--data", str(kaggle_dir), "--out", str(out),
-              "--working-size", "64", "--rank-images", "2", "--min-chroma", "0"]
-    subprocess.run(bundle + ["--fit-data", str(kaggle_dir), "--fit-images", "2", "--fit-epochs", "2"],
+    subprocess.run([sys.executable, "scripts/bundle_demo.py", "--run", str(run), "--checkpoint",
+                    str(Path(result["checkpoint"]) / "generator"), "--data", str(kaggle_dir), "--out", str(out),
+                    "--working-size", "64", "--rank-images", "2", "--min-chroma", "0",
+                    "--fit-data", str(kaggle_dir), "--fit-images", "2", "--fit-epochs", "2"],
                    cwd=ROOT, check=True, capture_output=True)
     card = read_model_card(out)
     assert card.trained["step"] == 3
     assert {"psnr", "ssim", "psnr_best"} <= set(card.trained["val"]) and card.trained["val"]["psnr"] > 0
     assert (out / "model.onnx").is_file() and sorted(card.candidate_order) == list(range(len(card.candidate_order)))
     assert Colorizer.load(out).region_chooser is not None  # the bundle's own chooser, fitted with it
-    # bundled again without fitting: the chooser of the weights before is not left to run with these
-    subprocess.run(bundle, cwd=ROOT, check=True, capture_output=True)
-    assert not chooser_path(out).exists() and Colorizer.load(out).region_chooser is None

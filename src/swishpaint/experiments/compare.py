@@ -17,7 +17,7 @@ import torch
 from ..configs import find_config, from_dict, load_yaml
 from ..files import atomic_write, atomic_write_text
 from ..metrics.timing import median_time
-from ..models.registry import count_flops, count_parameters, create_model, load_model, paper_scale_model
+from ..models.registry import count_flops, count_parameters, create_model, load_model, model_folder, paper_scale_model
 from .evaluate import evaluate_model
 
 
@@ -70,7 +70,7 @@ def _model_folder(entry: CompareEntry, cfg: CompareConfig, base: Path) -> Path:
     result = train(tc, resume=bool(list_checkpoints(out)), progress=False)
     if result["stopped"]:  # Ctrl-C / SIGTERM: the run is saved; stop the comparison too (rerun resumes)
         raise KeyboardInterrupt
-    return Path(result["checkpoint"]) / "generator"
+    return model_folder(Path(result["checkpoint"]))  # the generator the run validated
 
 
 def run_compare(config_path: str | Path) -> dict:

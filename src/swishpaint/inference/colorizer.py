@@ -95,7 +95,7 @@ class RegionColouring:
     def flats(self, k: int = 0) -> Flats:
         """Candidate k by regions: hinted regions in their hints' colour, the rest in the network's; with
         hints and a region chooser, candidate 1's unhinted regions take the chooser's pick instead.
-        Every candidate leaves as paper the regions candidate 1 left as paper: the candidates are other
+        Every candidate also leaves as paper the regions candidate 1 left as paper: the candidates are other
         colourings of the figure, not of the background (otherwise some paint the paper orange)."""
         if k and self._first_paper is None:
             self.flats(0)

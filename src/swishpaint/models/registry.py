@@ -112,6 +112,8 @@ def write_model(group: FileGroup, model: nn.Module, folder: Path, card: ModelCar
 
 
 RUN_MODELS = ("best", "generator")  # where a training run folder (or a checkpoint) keeps a model, preferred first
+AVERAGE_FOLDER = "generator-ema"  # in a checkpoint: the generator's weight average (training/average.py)
+CHECKPOINT_MODELS = (AVERAGE_FOLDER, "generator")  # a checkpoint's models, preferred first: what the run validated
 
 
 def _run_hint(path: Path) -> str | None:
@@ -137,11 +139,12 @@ def _read_spec(path: Path) -> dict[str, Any]:
 
 
 def model_folder(path: Path) -> Path:
-    """A model folder from itself, a file in it, or a training checkpoint folder (its generator/). Any
-    other file is refused by its own name, not blamed on a config.yaml beside it that was never given."""
+    """A model folder from itself, a file in it, or a training checkpoint folder (its generator-ema/ when
+    the run kept a weight average, as validation and best/ used it, else its generator/). Any other file
+    is refused by its own name, not blamed on a config.yaml beside it that was never given."""
     folder = path.parent if path.is_file() else path
-    if not (folder / CONFIG_FILE).is_file() and (folder / "generator" / CONFIG_FILE).is_file():
-        folder = folder / "generator"
+    if not (folder / CONFIG_FILE).is_file():
+        folder = next((folder / name for name in CHECKPOINT_MODELS if (folder / name / CONFIG_FILE).is_file()), folder)
     if path.is_file() and not (folder / CONFIG_FILE).is_file():
         raise ModelLoadError(f"{path}: not a model folder (give the folder holding {CONFIG_FILE} and {WEIGHTS_FILE})")
     return folder

@@ -178,8 +178,8 @@ def paper_regions(seg: Segmentation, medians: np.ndarray, cfg: FlatConfig = Flat
 @dataclass
 class Flats:
     """One colouring by regions: colours (count, 3) per region, which regions hints decided, the
-    region labels (H, W) and the shading multiplier (H, W) in (0, 1]; `paper`, which regions were
-    left paper white (count,), when known. Full-size colour planes are made on demand (`image`,
+    region labels (H, W) and the shading multiplier (H, W) in (0, 1]; `paper` (count,), the regions
+    taken for paper, when known (white unless a hint colours them). Full-size colour planes are made on demand (`image`,
     `rows`): at 7000² each is 0.6 GB."""
 
     colours: np.ndarray
@@ -228,8 +228,9 @@ def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray
     area if already made (it is the same for every candidate of a sketch). choose_unhinted: with hints,
     the colours (len(regions), 3) of the unhinted regions that are not paper, from the hinted regions
     (region -> colour) and those regions' indices (regions.choice); by default the network's.
-    paper: (count,) bool, the paper regions when already decided for this sketch (the background is the
-    sketch's, not a colouring's: every candidate keeps the first one's); by default from this network.
+    paper: (count,) bool, regions that stay paper whatever this network paints there (the background is
+    the sketch's, not a colouring's: every candidate keeps the first one's paper), besides those this
+    network leaves paper itself.
     """
     zone = line_zone(seg, line_width) if zone is None else zone
     by_hints = hinted_regions(seg, hints, cfg) if hints is not None else {}
@@ -237,8 +238,8 @@ def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray
     all_decided = bool(by_hints) and choose_unhinted is not None and cfg.hinted_paper
     colours = np.ones((seg.count, 3), np.float32) if all_decided else \
         region_medians(seg.labels, network, seg.count, where=~zone)
-    if paper is None:
-        paper = paper_regions(seg, colours, cfg, hinted=bool(by_hints))
+    own = paper_regions(seg, colours, cfg, hinted=bool(by_hints))
+    paper = own if paper is None else own | paper
     colours[paper] = 1.0
     hinted = np.zeros(seg.count, bool)
     if by_hints:

@@ -31,9 +31,15 @@ class GeneratorAverage:
 
     @torch.no_grad()
     def update(self, generator: nn.Module, updates: int) -> None:
-        """Fold in the generator's weights after its `updates`-th step."""
+        """Fold in the generator's weights after its `updates`-th step (counted from its first, so the
+        discriminator's warm-up steps, which leave it alone, do not count). Floating-point buffers
+        (a BatchNorm's running statistics) are averaged with the weights, counters copied."""
         decay = min(self.decay, (1 + updates) / (10 + updates))
-        for mine, theirs in zip(self.model.parameters(), generator.parameters()):
-            mine.lerp_(theirs.detach(), 1.0 - decay)
-        for mine, theirs in zip(self.model.buffers(), generator.buffers()):
-            mine.copy_(theirs)
+        pairs = zip(self.model.state_dict().items(), generator.state_dict().items(), strict=True)
+        for (name, mine), (theirs_name, theirs) in pairs:
+            if name != theirs_name:
+                raise ValueError(f"the average holds {name} where the generator has {theirs_name}")
+            if mine.is_floating_point():
+                mine.lerp_(theirs.detach().to(mine.dtype), 1.0 - decay)
+            else:
+                mine.copy_(theirs)

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..errors import SwishpaintError
 from ..files import FileGroup, sha256_file
-from ..models.registry import CONFIG_FILE, WEIGHTS_FILE, ModelCard, save_model
+from ..models.registry import AVERAGE_FOLDER, CONFIG_FILE, WEIGHTS_FILE, ModelCard, save_model
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,6 @@ class ModelMismatch(CheckpointError):
 
 
 DISCRIMINATOR_FILE = "discriminator.safetensors"  # in a checkpoint, or beside a model folder's weights
-AVERAGE_FOLDER = "generator-ema"  # in a checkpoint: the generator's weight average (training/average.py)
 # What a run writes into its folder; an earlier run's copies are moved aside together on --start-over.
 HAND_BACK = "hand-back"  # write_hand_back's folder in a run (scripts/train_gpu.sh)
 RUN_FILES = ("config.yaml", "log.jsonl", "best", "samples", "tensorboard", HAND_BACK)
@@ -125,10 +124,14 @@ def write_hand_back(checkpoint: str | Path, folder: str | Path) -> Path:
 
     with FileGroup() as group:
         group.write(folder / CONFIG_FILE, lambda tmp: shutil.copyfile(checkpoint / "generator" / CONFIG_FILE, tmp))
-        generator = ckpt.get("generator_ema", ckpt["generator"])
-        group.write(folder / WEIGHTS_FILE, lambda tmp: save_file(half(generator), str(tmp)))
+        group.write(folder / WEIGHTS_FILE, lambda tmp: save_file(half(validated_generator(ckpt)), str(tmp)))
         group.write(folder / DISCRIMINATOR_FILE, lambda tmp: save_file(half(ckpt["discriminator"]), str(tmp)))
     return folder
+
+
+def validated_generator(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The generator weights a checkpoint's run validated: its weight average when it kept one."""
+    return ckpt.get("generator_ema", ckpt["generator"])
 
 
 def step_of(path: Path) -> int:
@@ -230,7 +233,7 @@ def restore(ckpt: dict[str, Any], generator: nn.Module, discriminator: nn.Module
     load_weights(generator, ckpt["generator"], where)
     load_weights(discriminator, ckpt["discriminator"], where)
     if average is not None:
-        load_weights(average, ckpt.get("generator_ema", ckpt["generator"]), where)
+        load_weights(average, validated_generator(ckpt), where)
     tensors = ckpt["optimizers"]
     try:
         for name, opt in optimizers.items():

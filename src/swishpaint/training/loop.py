@@ -356,6 +356,13 @@ def resume_state(state: TrainState, out_dir: Path) -> Path:
     meta = C.restore(ckpt, state.g, state.d, {"g": state.opt_g, "d": state.opt_d},
                      {"g": state.sched_g, "d": state.sched_d}, state.g_average)
     state.step = int(meta["step"])
+    kept = "generator_ema" in ckpt
+    if state.average is not None and not kept:
+        log.warning("%s kept no weight average; ema_decay=%g starts one at its generator", path.name,
+                    state.config.ema_decay)
+    elif state.average is None and kept:
+        log.warning("%s kept a weight average; with ema_decay=0 it is dropped and validation scores the raw "
+                    "generator", path.name)
     known, saved_best = float(meta.get("best_score", -math.inf)), best_on_disk(out_dir / "best")
     if saved_best > known:
         log.info("best/ holds a better model (val PSNR %.2f dB) than %s knew; it is kept unless beaten",
@@ -471,8 +478,8 @@ def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progre
     with _StopFlag() as stop:
         while state.step < cfg.steps:
             losses = reduce_mean(gan_step(state, next(batches)), info)
-            if state.average is not None:
-                state.average.update(state.g, state.step)
+            if state.average is not None and state.step >= cfg.d_warmup_steps:  # G moved in this step
+                state.average.update(state.g, state.step - cfg.d_warmup_steps)
             state.sched_g.step()
             state.sched_d.step()
             state.step += 1

@@ -24,6 +24,7 @@ def validate(generator: nn.Module, dataset: SketchColorDataset, device: torch.de
 
     With hints, candidate 1 is the one that follows the hints best (as inference returns it), not index 0.
     """
+    was_training = generator.training  # a weight average stays in eval mode
     generator.eval()
     scores: dict[str, list[float]] = {}
     in_ch = generator.config.in_channels
@@ -40,7 +41,7 @@ def validate(generator: nn.Module, dataset: SketchColorDataset, device: torch.de
             first = int(hint_errors(cand[None], hints)[0].argmin()) if count else 0
             for key, value in (("psnr", p[first]), ("ssim", s[first]), ("psnr_best", p[best]), ("ssim_best", s[best])):
                 scores.setdefault(key + suffix, []).append(float(value))
-    generator.train()
+    generator.train(was_training)
     return {k: float(np.mean(v)) for k, v in scores.items()}
 
 
@@ -48,6 +49,7 @@ def validate(generator: nn.Module, dataset: SketchColorDataset, device: torch.de
 def save_samples(generator: nn.Module, dataset: SketchColorDataset, device: torch.device, path: Path,
                  count: int = 4) -> None:
     """A grid per row: sketch | candidates | ground truth."""
+    was_training = generator.training
     generator.eval()
     rows = []
     for i in range(min(count, len(dataset))):
@@ -55,5 +57,5 @@ def save_samples(generator: nn.Module, dataset: SketchColorDataset, device: torc
         cand = generator(generator_input(item["sketch"][None].to(device), None, generator.config.in_channels))[0]
         rows.append([tensor_to_image(item["sketch"])] + [tensor_to_image(c) for c in cand]
                     + [tensor_to_image(item["color"])])
-    generator.train()
+    generator.train(was_training)
     atomic_write(path, lambda tmp: image_grid(rows).save(tmp, format="PNG"))
