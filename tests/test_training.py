@@ -116,6 +116,8 @@ def test_weight_average_is_what_validation_best_and_the_hand_back_show_and_resum
     hand_back = load_file(str(C.write_hand_back(full["checkpoint"], tmp_path / "hand-back") / "model.safetensors"))
     assert all(torch.equal(v, ckpt["generator_ema"][k].half()) for k, v in hand_back.items())
     assert len(Colorizer.load(Path(full["checkpoint"]) / C.AVERAGE_FOLDER).colorize(kaggle_dir / "val" / "0.png")) == 1
+    records = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert any("val_psnr" in r and "val_raw_psnr" in r for r in records)  # the average beside the raw weights
     # a checkpoint given as a model is the average the run validated
     assert model_folder(Path(full["checkpoint"])) == Path(full["checkpoint"]) / C.AVERAGE_FOLDER
     plain = train(tiny(kaggle_dir, tmp_path / "c", "steps=10"), progress=False)  # off by default: no average

@@ -495,7 +495,11 @@ def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progre
             is_last = state.step == cfg.steps
             if val_set is not None and info.is_main and (state.step % cfg.val_every == 0 or is_last):
                 scores = validate(state.g_eval, val_set, info.device, cfg.val_images, seed=cfg.seed)
-                write_log({"step": state.step, **{f"val_{k}": v for k, v in scores.items()}})
+                record = {"step": state.step, **{f"val_{k}": v for k, v in scores.items()}}
+                if state.average is not None:  # the raw weights beside their average: what averaging gains
+                    raw = validate(state.g, val_set, info.device, cfg.val_images, seed=cfg.seed)
+                    record.update({f"val_raw_{k}": v for k, v in raw.items()})
+                write_log(record)
                 state.history.append({"step": state.step, "val": scores})
                 if scores["psnr_best"] > state.best_score:
                     state.best_score = scores["psnr_best"]
