@@ -179,8 +179,8 @@ def paper_regions(seg: Segmentation, medians: np.ndarray, cfg: FlatConfig = Flat
 class Flats:
     """One colouring by regions: colours (count, 3) per region, which regions hints decided, the
     region labels (H, W) and the shading multiplier (H, W) in (0, 1]; `paper` (count,), the regions
-    taken for paper, when known (white unless a hint colours them). Full-size colour planes are made on demand (`image`,
-    `rows`): at 7000² each is 0.6 GB."""
+    taken for paper, when known (white unless a hint colours them). Full-size colour planes are made
+    on demand (`image`, `rows`): at 7000² each is 0.6 GB."""
 
     colours: np.ndarray
     hinted: np.ndarray

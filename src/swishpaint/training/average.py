@@ -20,9 +20,7 @@ class GeneratorAverage:
     updates, so the average is not dominated by the weights the run started from."""
 
     def __init__(self, generator: nn.Module, decay: float):
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"ema_decay must be between 0 and 1, got {decay}")
-        self.decay = decay
+        self.decay = decay  # in (0, 1): TrainConfig.validate checks ema_decay
         self.model = copy.deepcopy(generator).eval().requires_grad_(False)
 
     def reset(self, generator: nn.Module) -> None:

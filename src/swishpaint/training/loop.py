@@ -70,13 +70,13 @@ class TrainState:
         return unwrap(self.generator)
 
     @property
-    def g_eval(self) -> nn.Module:
-        """The generator that validation, best/ and the samples show: the weight average when kept."""
-        return self.average.model if self.average is not None else self.g
-
-    @property
     def g_average(self) -> nn.Module | None:
         return self.average.model if self.average is not None else None
+
+    @property
+    def g_eval(self) -> nn.Module:
+        """The generator that validation, best/ and the samples show: the weight average when kept."""
+        return self.g_average if self.average is not None else self.g
 
     @property
     def d(self) -> nn.Module:
