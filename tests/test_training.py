@@ -177,6 +177,18 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(kaggle_dir, tmp_path,
     assert (out / "ckpt-00000010" / "state.json").read_bytes() == before
 
 
+def test_floats_written_without_a_dot_are_read_as_numbers(tmp_path):
+    """YAML 1.1 reads 1e-4 as a string; in a config file or an override it is the learning rate meant."""
+    assert load_config(ROOT / "configs" / "tiny.yaml", ["optim.lr_g=1e-4", "ema_decay=9.99E-1"]).optim.lr_g == 1e-4
+    config = tmp_path / "c.yaml"
+    config.write_text("optim:\n  lr_d: 3e-5\n")
+    assert load_config(config).optim.lr_d == 3e-5
+    with pytest.raises(ConfigError, match="expected float"):
+        load_config(ROOT / "configs" / "tiny.yaml", ["optim.lr_g=fast"])
+    with pytest.raises(ConfigError, match="expected int"):
+        load_config(ROOT / "configs" / "tiny.yaml", ["steps=1e3"])
+
+
 def test_config_errors_are_loud(tmp_path):
     with pytest.raises(ConfigError, match="unknown key"):
         load_config(ROOT / "configs" / "tiny.yaml", ["optim.lr=1"])

@@ -108,7 +108,7 @@ class RegionColouring:
                                    zone=self.line_zone, choose_unhinted=choose,
                                    paper=self._first_paper if k else None)
         if k == 0:
-            self._first_paper = flats.paper
+            self._first_paper = flats.paper.copy()  # the caller may change its Flats; the others need this
         return flats
 
     def image(self, k: int = 0, output: str = "final", keep_lines: bool = True,
