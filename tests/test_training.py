@@ -62,7 +62,7 @@ def test_checkpoint_loads_for_inference(kaggle_dir, tmp_path):
     assert len(out) == 2 and out[0].size == (128, 64)
 
 
-def test_fine_tuning_starts_from_given_weights_with_the_hint_loss(kaggle_dir, tmp_path):
+def test_fine_tuning_starts_from_given_weights_with_the_hint_loss(kaggle_dir, tmp_path, caplog):
     from swishpaint.inference.colorizer import Colorizer
     from swishpaint.training.distributed import DistInfo
     from swishpaint.training.loop import build_state, init_weights
@@ -87,6 +87,7 @@ def test_fine_tuning_starts_from_given_weights_with_the_hint_loss(kaggle_dir, tm
     assert len(colorizer.colorize(kaggle_dir / "val" / "0.png", candidates=2)) == 2
     result = train(config, progress=False)
     assert result["step"] == 4 and all("loss_hint" in h for h in result["history"] if "loss_g" in h)
+    assert "optim.warmup_steps" in caplog.text  # a fresh optimiser at full rate: said (tiny.yaml has no warm-up)
     wrong = tiny(kaggle_dir, tmp_path / "c", f"init_from={first['checkpoint']}", "model.overrides.candidates=5")
     with pytest.raises(C.CheckpointError, match="cannot start from these weights"):
         train(wrong, progress=False)

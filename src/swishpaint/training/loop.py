@@ -446,6 +446,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, star
                 if config.val_every <= config.steps else None
             if config.init_from and not resume:  # checked before claim_out_dir may move an earlier run
                 init_weights(state, config.init_from)
+                if config.optim.warmup_steps == 0 and info.is_main:
+                    log.warning("init_from with optim.warmup_steps=0: a fresh optimiser's first steps move every "
+                                "weight by the full learning rate and can undo the starting weights; set "
+                                "optim.warmup_steps (e.g. 50)")
             archived = claim_out_dir(out_dir, resume, start_over, info)
             resumed = resume_state(state, out_dir) if resume else None
             if resumed is not None and info.is_main:
