@@ -39,7 +39,6 @@ def candidate_order(model, data_root: str, size: int, images: int,
                     min_chroma: float) -> tuple[list[int], list[float], list[float]]:
     from swishpaint.data.images import tensor_to_image
     from swishpaint.inference.colorizer import Colorizer
-    from swishpaint.regions.flats import flats_from_network
 
     colorizer = Colorizer(model, working_size=size)  # model order: candidate k is network output k
     data = SketchColorDataset(DataConfig(root=data_root, size=size), "train", train=False)
@@ -50,10 +49,8 @@ def candidate_order(model, data_root: str, size: int, images: int,
         item = data[i]
         colouring = colorizer.colorize_regions(tensor_to_image(item["sketch"]), candidates=k)
         # each candidate as it looks when shown first: its own paper (the others keep the first's too)
-        own = (flats_from_network(colouring.segmentation, colouring.network(c), None, colouring.flat_config,
-                                  zone=colouring.line_zone) for c in range(k))
-        cand = torch.stack([torch.from_numpy(colouring.image(c, flats=flats)).permute(2, 0, 1).float() / 255
-                            for c, flats in enumerate(own)])
+        cand = torch.stack([torch.from_numpy(colouring.image(c, flats=colouring.flats(c, first_paper=False)))
+                            .permute(2, 0, 1).float() / 255 for c in range(k)])
         scores.append(psnr(cand, item["color"].expand_as(cand)).tolist())
         chromas.append(chroma(cand).tolist())
     mean, colour = np.mean(scores, axis=0), np.mean(chromas, axis=0)

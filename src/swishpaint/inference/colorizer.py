@@ -92,12 +92,14 @@ class RegionColouring:
         """Where the network draws its own lines at full size (the same for every candidate)."""
         return line_zone(self.segmentation, max(1.0, max(self.sketch.shape) / self.working))
 
-    def flats(self, k: int = 0) -> Flats:
+    def flats(self, k: int = 0, first_paper: bool = True) -> Flats:
         """Candidate k by regions: hinted regions in their hints' colour, the rest in the network's; with
         hints and a region chooser, candidate 1's unhinted regions take the chooser's pick instead.
         Every candidate also leaves as paper the regions candidate 1 left as paper: the candidates are other
-        colourings of the figure, not of the background (otherwise some paint the paper orange)."""
-        if k and self._first_paper is None:
+        colourings of the figure, not of the background (otherwise some paint the paper orange);
+        first_paper=False: only its own, as candidate k would look if it were shown first."""
+        first_paper = first_paper and k > 0
+        if first_paper and self._first_paper is None:
             self.flats(0)
         choose = None
         if k == 0 and self.chooser is not None and self.candidate_colours is not None:
@@ -106,7 +108,7 @@ class RegionColouring:
                 return self.chooser.choose(options, regions)
         flats = flats_from_network(self.segmentation, self.network(k), self.hints, self.flat_config,
                                    zone=self.line_zone, choose_unhinted=choose,
-                                   paper=self._first_paper if k else None)
+                                   paper=self._first_paper if first_paper else None)
         if k == 0:
             self._first_paper = flats.paper.copy()  # the caller may change its Flats; the others need this
         return flats
