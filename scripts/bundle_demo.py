@@ -4,7 +4,7 @@
 
 Takes the run's best generator (by validation PSNR) or a chosen checkpoint, ranks its candidates on
 training images (not the held-out split, which the quality figures use), and writes config.yaml
-(with the working size, the candidate order and the training record), model.safetensors and
+(with the working size, the candidate order and the training record), model.safetensors (fp16) and
 model.onnx; with --fit-data, the region chooser too (swishpaint fit-regions on those images). A
 chooser fitted to the weights replaced goes with them (save_model), so without --fit-data the bundle
 has none until `swishpaint fit-regions` fits one.
@@ -29,6 +29,7 @@ from swishpaint.metrics.quality import chroma, psnr
 from swishpaint.inference.onnx import export_onnx
 from swishpaint.experiments.fit_regions import fit_regions
 from swishpaint.models import ModelCard, load_model, read_model_card, save_model
+from swishpaint.models.registry import half_precision
 from swishpaint.training.region_choice import ChooserFitConfig
 from swishpaint.training.config import load_config
 from swishpaint.training.validation import validate
@@ -82,6 +83,7 @@ def main() -> None:
     run = Path(args.run)
     chosen = Path(args.checkpoint) if args.checkpoint else run / "best"
     model = load_model(chosen).eval()
+    model.load_state_dict(half_precision(model.state_dict()))  # ships as fp16: rank what the file will hold
     if args.fit_data and model.config.in_channels != 5:
         p.error(f"{chosen}: takes no hints, so it has no use for a region chooser (leave out --fit-data)")
     card = read_model_card(chosen)
@@ -99,7 +101,7 @@ def main() -> None:
                         candidate_mean_chroma_train=[round(c, 2) for c in colour], ranking_min_chroma=args.min_chroma,
                         trained={"step": card.step, "val": val, "last_logged_step": log[-1]["step"],
                                  "config": train_cfg})
-    save_model(model, args.out, bundled)  # removes a region chooser fitted to the weights it replaces
+    save_model(model, args.out, bundled, half=True)  # removes a region chooser fitted to the weights it replaces
     export_onnx(args.out, args.out, overwrite=True)  # the weights just changed
     print(f"bundled step {card.step} into {args.out}; candidate order {order}")
     if args.fit_data:

@@ -3,8 +3,12 @@
 #
 #   scripts/train_gpu.sh PACK RUN_DIR MINUTES [key=value overrides...]
 #
-# PACK is `swishpaint data pack` output (train/ and val/). A short probe measures images per second
-# first, so that `steps` (and with it the cosine schedule) ends when the time box does. The run
+# PACK is `swishpaint data pack` output (train/ and val/), or a zip of it, which is how it travels to a
+# lent machine: its working tree may hold 64 MiB, and thousands of small files cost more there than their
+# bytes (make it with `python3 -m zipfile -c PACK.zip PACK/train PACK/val`; it is unpacked to a
+# temporary folder). A short probe measures images per second first, so that `steps` (and with it the
+# cosine schedule) ends when the time box does; SWISHPAINT_RATE=IMAGES_PER_S skips it, when an earlier
+# sitting on the same kind of machine measured the rate (docs/anime-model.md). The run
 # folder keeps checkpoints: the same command with --resume among the overrides' place (see
 # docs/anime-corpus.md) continues it, on a GPU or on the CPU. RUN_DIR/hand-back is the newest
 # checkpoint's generator (its weight average with ema_decay) and discriminator in fp16 (a few MB):
@@ -14,10 +18,18 @@ set -euo pipefail
 pack=$1 run=$2 minutes=$3
 shift 3
 export PYTHONPATH=${PYTHONPATH:-src} PYTHONUNBUFFERED=1
-probe=$(mktemp -d)
-python3 -m swishpaint train --config configs/anime.yaml device=cuda "data.root=$pack" "out_dir=$probe" \
-  steps=150 log_every=50 val_every=100000 sample_every=100000 checkpoint_every=100000 "$@" >/dev/null
-rate=$(python3 -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1]+'/log.jsonl')]; print(max(x.get('img_per_s',0) for x in r))" "$probe")
+if [[ $pack == *.zip ]]; then
+  unpacked=$(mktemp -d)
+  python3 -m zipfile -e "$pack" "$unpacked"
+  pack=$(dirname "$(find "$unpacked" -type d -name train -print -quit)")
+fi
+rate=${SWISHPAINT_RATE:-}
+if [[ -z $rate ]]; then
+  probe=$(mktemp -d)
+  python3 -m swishpaint train --config configs/anime.yaml device=cuda "data.root=$pack" "out_dir=$probe" \
+    steps=150 log_every=50 val_every=100000 sample_every=100000 checkpoint_every=100000 "$@" >/dev/null
+  rate=$(python3 -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1]+'/log.jsonl')]; print(max(x.get('img_per_s',0) for x in r))" "$probe")
+fi
 batch=$(python3 -c "import sys,yaml; print(yaml.safe_load(open('configs/anime.yaml'))['batch_size'])")
 for o in "$@"; do case $o in batch_size=*) batch=${o#batch_size=};; esac; done
 steps=$(python3 -c "print(int($rate * 60 * $minutes * 0.92 / $batch))")

@@ -65,6 +65,27 @@ def test_seeded_models_are_identical_and_save_load_round_trips(tmp_path):
     assert torch.equal(c(x), a(x))
 
 
+def test_weights_saved_as_fp16_load_as_float32_and_compute_what_the_file_holds(tmp_path):
+    """save_model(half=True), how the bundled weights ship: half the file, and a model rounded to fp16
+    in memory (bundle_demo ranks its candidates so) gives exactly the loaded model's outputs."""
+    from safetensors.torch import load_file
+
+    from swishpaint.models.registry import half_precision
+
+    torch.manual_seed(3)
+    a = create_model("swish_unet_tiny", in_channels=5).eval()
+    save_model(a, tmp_path / "full")
+    save_model(a, tmp_path / "half", half=True)
+    stored = load_file(str(tmp_path / "half" / "model.safetensors"))
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    assert (tmp_path / "half" / "model.safetensors").stat().st_size < 0.6 * (tmp_path / "full" / "model.safetensors").stat().st_size
+    c = load_model(tmp_path / "half")
+    assert all(p.dtype == torch.float32 for p in c.parameters())
+    a.load_state_dict(half_precision(a.state_dict()))
+    x = torch.rand(1, 5, 32, 32)
+    assert torch.equal(c(x), a(x))
+
+
 def test_model_card_is_typed_and_read_in_one_place(tmp_path):
     """The card's keys round-trip with their types; the bundled demo's card reads; a stray key is named."""
     from swishpaint.inference.colorizer import BUNDLED

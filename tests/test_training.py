@@ -372,6 +372,8 @@ def test_training_on_a_missing_accelerator_is_one_line_before_anything_is_writte
 def test_bundling_a_run_stopped_between_validations_measures_its_validation(kaggle_dir, tmp_path):
     """scripts/bundle_demo.py: a time box ends a sitting between validations, and the bundled model card
     still records the chosen generator's validation, measured as training measures it."""
+    from safetensors.torch import load_file
+
     from swishpaint.models import read_model_card
 
     from swishpaint.inference.colorizer import Colorizer
@@ -389,3 +391,5 @@ def test_bundling_a_run_stopped_between_validations_measures_its_validation(kagg
     assert {"psnr", "ssim", "psnr_best"} <= set(card.trained["val"]) and card.trained["val"]["psnr"] > 0
     assert (out / "model.onnx").is_file() and sorted(card.candidate_order) == list(range(len(card.candidate_order)))
     assert Colorizer.load(out).region_chooser is not None  # the bundle's own chooser, fitted with it
+    stored = load_file(str(out / "model.safetensors"))  # ships as fp16
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}

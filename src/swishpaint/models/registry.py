@@ -91,24 +91,33 @@ def model_spec(model: nn.Module) -> dict[str, Any]:
     return {"arch": architecture_of(model), "config": to_dict(model.config)}
 
 
-def save_model(model: nn.Module, folder: str | Path, card: ModelCard | None = None) -> Path:
+def save_model(model: nn.Module, folder: str | Path, card: ModelCard | None = None, half: bool = False) -> Path:
     """Write config.yaml and model.safetensors together (write_model). A region chooser in the folder was
     fitted to the weights replaced here, so it goes with them (refit it)."""
     folder = Path(folder)
     with FileGroup() as group:
-        write_model(group, model, folder, card)
+        write_model(group, model, folder, card, half)
         group.remove(folder / CHOOSER_FILE)
     return folder
 
 
-def write_model(group: FileGroup, model: nn.Module, folder: Path, card: ModelCard | None = None) -> None:
+def write_model(group: FileGroup, model: nn.Module, folder: Path, card: ModelCard | None = None,
+                half: bool = False) -> None:
     """Stage config.yaml (the architecture, then the card's set fields) and model.safetensors in `group`, so
-    a caller writing more files beside them (export onnx) puts them in place all or nothing."""
+    a caller writing more files beside them (export onnx) puts them in place all or nothing. With `half`
+    the weights are stored as fp16 (half the file; load_model casts them back to the model's float32)."""
     card_keys = {k: v for k, v in to_dict(card or ModelCard()).items() if v is not None}
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = half_precision(state) if half else state
     group.write(folder / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp)))
     group.write(folder / CONFIG_FILE, lambda tmp: tmp.write_text(
         yaml.safe_dump({**model_spec(model), **card_keys}, sort_keys=False)))
+
+
+def half_precision(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Float tensors as fp16 (others unchanged): how compact weights travel and ship. A model given
+    these (load_state_dict) computes with exactly what such a file holds."""
+    return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
 
 
 RUN_MODELS = ("best", "generator")  # where a training run folder (or a checkpoint) keeps a model, preferred first

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..errors import SwishpaintError
 from ..files import FileGroup, sha256_file
-from ..models.registry import AVERAGE_FOLDER, CONFIG_FILE, WEIGHTS_FILE, ModelCard, save_model
+from ..models.registry import AVERAGE_FOLDER, CONFIG_FILE, WEIGHTS_FILE, ModelCard, half_precision, save_model
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +119,10 @@ def write_hand_back(checkpoint: str | Path, folder: str | Path) -> Path:
     checkpoint, folder = Path(checkpoint), Path(folder)
     ckpt = read_checkpoint(checkpoint)
 
-    def half(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
-
     with FileGroup() as group:
         group.write(folder / CONFIG_FILE, lambda tmp: shutil.copyfile(checkpoint / "generator" / CONFIG_FILE, tmp))
-        group.write(folder / WEIGHTS_FILE, lambda tmp: save_file(half(validated_generator(ckpt)), str(tmp)))
-        group.write(folder / DISCRIMINATOR_FILE, lambda tmp: save_file(half(ckpt["discriminator"]), str(tmp)))
+        group.write(folder / WEIGHTS_FILE, lambda tmp: save_file(half_precision(validated_generator(ckpt)), str(tmp)))
+        group.write(folder / DISCRIMINATOR_FILE, lambda tmp: save_file(half_precision(ckpt["discriminator"]), str(tmp)))
     return folder
 
 
