@@ -299,7 +299,7 @@ def test_bench_train_quick_writes_results(tmp_path, capsys):
     out = tmp_path / "results.json"
     assert main(["bench", "train", "--quick", "--runs", "1", "--out", str(out)]) == 0
     data = json.loads(out.read_text())["train-quick"]
-    assert data["quick"] and {"cpu-demo (SwishU-net)", "U-net baseline"} <= set(data)
+    assert data["quick"] and {"cpu-demo (SwishU-net)", "cpu-demo, default layout", "U-net baseline"} <= set(data)
     assert all(data[k]["images_per_s"] > 0 for k in ("cpu-demo (SwishU-net)", "U-net baseline"))
 
 

@@ -50,6 +50,28 @@ def test_resumed_run_equals_uninterrupted_run(kaggle_dir, tmp_path):
     assert resumed["generator_digest"] == full["generator_digest"]  # bitwise on CPU
 
 
+def test_channels_last_layout_trains_the_same_numbers_and_checkpoints_load_either_way(kaggle_dir, tmp_path):
+    """channels_last (the default, faster convolutions) changes the layout, not the arithmetic: the
+    same steps give the same losses to float rounding, and its checkpoints continue in the other layout."""
+    import torch
+
+    from swishpaint.training import build_state, gan_step
+
+    torch.manual_seed(0)
+    batch = {"sketch": torch.rand(2, 1, 32, 32), "color": torch.rand(2, 3, 32, 32)}
+    losses = {}
+    for layout in ("true", "false"):
+        state = build_state(tiny(kaggle_dir, tmp_path / layout, f"channels_last={layout}", "data.size=32"))
+        conv = next(p for p in state.g.parameters() if p.dim() == 4)
+        assert conv.is_contiguous(memory_format=torch.channels_last) == (layout == "true")
+        losses[layout] = [gan_step(state, batch) for _ in range(3)]
+    for a, b in zip(losses["true"], losses["false"]):
+        assert a.keys() == b.keys() and all(abs(a[k] - b[k]) <= 1e-4 * (1 + abs(b[k])) for k in a)
+    train(tiny(kaggle_dir, tmp_path / "run", "steps=4"), progress=False)
+    resumed = train(tiny(kaggle_dir, tmp_path / "run", "steps=6", "channels_last=false"), resume=True, progress=False)
+    assert resumed["resumed_from"].endswith("ckpt-00000004")
+
+
 def test_checkpoint_loads_for_inference(kaggle_dir, tmp_path):
     from swishpaint.inference.colorizer import Colorizer
 

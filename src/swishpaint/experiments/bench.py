@@ -151,11 +151,13 @@ def bench_infer(runs: int, quick: bool) -> dict:
 
 
 def bench_train(runs: int, quick: bool) -> dict:
-    """Images per second of one GAN step (synthetic batches, no data loading) for cpu-demo and U-net."""
+    """Images per second of one GAN step (synthetic batches, no data loading) for cpu-demo (channels-last, the
+    default, and PyTorch's default layout) and U-net."""
     from ..training import build_state, gan_step, load_config
 
     out = {}
     for name, overrides in (("cpu-demo (SwishU-net)", []),
+                            ("cpu-demo, default layout", ["channels_last=false"]),
                             ("U-net baseline", ["model.name=unet_small",
                                                 "model.overrides={in_channels: 5, widths: [16, 32, 64, 96, 96, 96]}"])):
         cfg = load_config("cpu-demo", overrides + (["data.size=64", "batch_size=2"] if quick else []))

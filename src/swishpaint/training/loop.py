@@ -131,8 +131,9 @@ def build_state(config: TrainConfig, info: DistInfo | None = None) -> TrainState
     """
     info = info or DistInfo()
     torch.manual_seed(config.seed)
-    g = create_model(config.model.name, **config.model.overrides).to(info.device)
-    d = ResNetDiscriminator(config.discriminator).to(info.device)
+    layout = torch.channels_last if config.channels_last else torch.contiguous_format
+    g = create_model(config.model.name, **config.model.overrides).to(info.device, memory_format=layout)
+    d = ResNetDiscriminator(config.discriminator).to(info.device, memory_format=layout)
     average = GeneratorAverage(g, config.ema_decay) if config.ema_decay > 0 else None
     decay = L.decayed_parameters(g) if config.loss.l2_mode == "decoupled" else []
     decay_ids = {id(p) for p in decay}
