@@ -169,6 +169,10 @@ def test_weight_average_folds_in_each_step_and_starts_at_the_fine_tuning_weights
     state = build_state(tiny(kaggle_dir, tmp_path / "b", "ema_decay=0.99"), DistInfo())
     init_weights(state, first["checkpoint"])
     assert all(torch.equal(v, state.g.state_dict()[k]) for k, v in state.average.model.state_dict().items())
+    averaged = train(tiny(kaggle_dir, tmp_path / "d", "steps=5", "ema_decay=0.9"), progress=False)
+    ckpt = C.read_checkpoint(averaged["checkpoint"])  # init_from a checkpoint takes what its run validated,
+    init_weights(state, averaged["checkpoint"])  # the average, as its hand-back carries it
+    assert all(torch.equal(v, ckpt["generator_ema"][k]) for k, v in state.g.state_dict().items())
     with pytest.raises(ConfigError, match="ema_decay"):
         tiny(kaggle_dir, tmp_path / "c", "ema_decay=1")
 

@@ -53,14 +53,14 @@ class TrainConfig:
     log_every: int = 10
     threads: int = 0  # CPU threads for torch (0 = torch's default)
     # Both networks' weights (and so their activations) in channels-last layout, which convolutions run
-    # faster in: a GAN step 1.2-1.35x on this machine's CPU (swishpaint bench train); what the tensor
-    # cores of a GPU take at bf16. false keeps PyTorch's default layout; the
-    # numbers agree to float rounding.
+    # faster in: a GAN step 1.41x on this machine's CPU (swishpaint bench train); what the tensor cores
+    # of a GPU take at bf16. false keeps PyTorch's default layout; the numbers agree to float rounding.
     channels_last: bool = True
     # Time box for one sitting: after this many minutes the run saves a checkpoint and stops, as on
     # Ctrl-C; --resume continues it (0 = no limit). Long runs go in several sittings this way.
     max_minutes: float = 0.0
-    # Fine-tuning: start the weights from a checkpoint folder (generator + discriminator) or a model
+    # Fine-tuning: start the weights from a checkpoint folder (generator, its weight average when the run
+    # kept one, + discriminator) or a model
     # folder (generator, and the discriminator when a discriminator.safetensors lies beside it, as a
     # GPU sitting's compact hand-back does); step, optimisers and schedules start fresh. --resume
     # takes precedence.

@@ -404,7 +404,8 @@ def init_weights(state: TrainState, path: str | Path) -> None:
     try:
         if (path / "state.json").is_file():
             ckpt = C.read_checkpoint(path)
-            pairs = [(state.g, ckpt["generator"]), (state.d, ckpt["discriminator"])]
+            # the generator the run validated (its weight average, when kept), as a hand-back would carry
+            pairs = [(state.g, C.validated_generator(ckpt)), (state.d, ckpt["discriminator"])]
         else:  # a model folder; a discriminator.safetensors beside its weights starts D too
             pairs = [(state.g, load_file(str(path / WEIGHTS_FILE)))]
             if (path / C.DISCRIMINATOR_FILE).is_file():
