@@ -243,3 +243,85 @@ def test_more_candidates_than_the_model_has_is_one_line_and_writes_nothing(model
     assert err.strip() == (f"swishpaint: error: --candidates must be an integer between 1 and {available} "
                            f"for this model, got {available + 1}")
     assert not list(out.rglob("*.png")) if out.exists() else True
+
+
+def test_hint_files_are_inputs_too_never_replaced_even_with_overwrite(model_dir, tmp_path, capsys):
+    """A hints file (or a folder of them) in the output folder under the result's name stays the
+    person's hints: the result takes another name, with --overwrite too."""
+    src = make_sketches(tmp_path / "in", {"dog.png": 40})
+    out = tmp_path / "out"
+    out.mkdir()
+    hints = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+    hints.putpixel((20, 20), (255, 0, 0, 255))
+    hints.save(out / "dog.png")
+    before = hashes(out)
+    for flags in ([], ["--overwrite"]):
+        assert colorize(str(src / "dog.png"), "-o", str(out), "--model", str(model_dir), "--hints",
+                        str(out / "dog.png"), *flags) == 0
+        assert hashes(out)["dog.png"] == before["dog.png"] and Image.open(out / "dog_png.png").size == (40, 40)
+    folder_out = tmp_path / "hints"  # a folder of hints that is also -o
+    folder_out.mkdir()
+    hints.save(folder_out / "dog.png")
+    assert colorize(str(src), "-o", str(folder_out), "--model", str(model_dir), "--hints", str(folder_out),
+                    "--overwrite") == 0
+    assert hashes(folder_out)["dog.png"] == before["dog.png"]
+
+
+def test_a_keyframe_in_the_output_folder_is_never_replaced(model_dir, tmp_path):
+    frames = make_sketches(tmp_path / "frames", {"f1.png": 40})
+    out = tmp_path / "out"
+    key = make_sketches(out, {"f1.png": 40}) / "f1.png"  # the keyframe, named as the frame's result
+    before = hashes(out)
+    assert colorize(str(frames / "f1.png"), "-o", str(out), "--model", str(model_dir), "--reference", str(key),
+                    "--overwrite") == 0
+    assert hashes(out)["f1.png"] == before["f1.png"] and (out / "f1_png.png").is_file()
+
+
+def test_an_input_folder_inside_the_output_folder_is_read_and_a_hints_folder_inside_an_input_is_not(
+        model_dir, tmp_path, capsys, monkeypatch):
+    project = make_sketches(tmp_path / "project", {"sub/cat.png": 40, "owl.png": 44})
+    hints = project / "hints"
+    hints.mkdir()
+    Image.new("RGBA", (44, 44), (0, 0, 0, 0)).save(hints / "owl.png")
+    monkeypatch.chdir(project)
+    assert colorize("sub", "-o", ".", "--model", str(model_dir)) == 0  # `-o .` above the input folder
+    assert Image.open(project / "cat.png").size == (40, 40)
+    out = tmp_path / "out"
+    assert colorize(str(project), "-o", str(out), "--model", str(model_dir), "--hints", str(hints)) == 0
+    assert not (out / "hints").exists() and (out / "owl.png").is_file()  # hints are not sketches
+
+
+def test_an_empty_output_name_is_refused_not_taken_for_the_current_folder(model_dir, tmp_path, capsys,
+                                                                           monkeypatch):
+    src = make_sketches(tmp_path / "in", {"dog.png": 40})
+    monkeypatch.chdir(tmp_path)
+    assert colorize(str(src / "dog.png"), "-o", "", "--model", str(model_dir)) == 2
+    assert capsys.readouterr().err.strip() == "swishpaint: error: the output folder is an empty name; give one with -o DIR"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "model"]  # nothing written
+
+
+def test_a_full_disk_on_a_single_file_output_is_one_line_naming_it(tmp_path, monkeypatch):
+    from swishpaint.errors import OutputError
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OutputError, match=r"report\.json: cannot write \(No space left on device\)"):
+        files_module.atomic_write_text(tmp_path / "report.json", "{}")
+    assert list(tmp_path.iterdir()) == []  # no temporary left
+
+
+def test_sigterm_and_sighup_stop_a_command_as_ctrl_c_does():
+    import os
+    import signal
+    import time
+
+    from swishpaint.cli import _terminate_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with pytest.raises(KeyboardInterrupt), _terminate_as_interrupt():
+            os.kill(os.getpid(), sig)
+            time.sleep(5)
+    assert signal.getsignal(signal.SIGTERM) is before

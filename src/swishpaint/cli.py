@@ -7,9 +7,12 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from .configs import INFERENCE_DEVICE
@@ -495,12 +498,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM and SIGHUP (a closed terminal, `kill`, a job scheduler) stop a command as Ctrl-C does:
+    temporaries removed, whole sets kept, no half-written file. Training installs its own handler (a
+    checkpoint first). Only the main thread may set handlers; elsewhere the defaults stay."""
+    signals = [sig for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if sig]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, _interrupt) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return args.func(args)
+        with _terminate_as_interrupt():
+            return args.func(args)
     except SwishpaintError as e:  # every user-facing error, by type; anything else is a bug
         print(f"swishpaint: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR

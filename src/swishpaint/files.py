@@ -103,7 +103,10 @@ def refuse_existing(path: Path, overwrite: bool = False) -> None:
 def output_folder(path: str | Path) -> Iterator[Path]:
     """prepare_output_dir for one run, and the folders it had to make are removed again if the run
     left nothing in them (every input failed, or the model would not load): a failed run leaves no
-    trace. Folders that existed before are never touched."""
+    trace. Folders that existed before are never touched. An empty name (an unset `-o "$OUT"`) is
+    refused rather than taken for the current folder."""
+    if not str(path).strip():
+        raise OutputError("the output folder is an empty name; give one with -o DIR")
     path = Path(path)
     made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
     prepare_output_dir(path)
@@ -161,7 +164,10 @@ class FileGroup:
             except OSError as e:
                 raise OutputError(f"{target}: cannot write ({os_reason(e)})") from None
         for tmp, target in self._staged:
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except OSError as e:  # a folder of that name, a vanished folder: the rest stay as they were
+                raise OutputError(f"{target}: cannot write ({os_reason(e)})") from None
         self._staged.clear()
         for target in self._removed:
             target.unlink(missing_ok=True)
@@ -192,9 +198,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 
 
 def atomic_write(target: str | Path, write: Callable[[Path], None]) -> None:
-    """Call write(tmp_path), then move the result onto `target` atomically."""
-    with atomic_path(target) as tmp:
-        write(tmp)
+    """Call write(tmp_path), then move the result onto `target` atomically; an OSError (a full disk, a
+    read-only folder) is an OutputError naming `target` (FileGroup.write)."""
+    with FileGroup() as group:
+        group.write(target, write)
 
 
 def atomic_write_text(target: str | Path, text: str) -> None:

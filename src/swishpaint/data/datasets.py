@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..errors import SwishpaintError
+from ..errors import OutputError, SwishpaintError
 from .augment import LineStyle, aligned_augment, vary_line_style
 from .hints import HintSampling, resolve_protocols, training_hints
 from .images import DEFAULT_MAX_PIXELS, ImageError, image_to_tensor, list_images, load_grey, load_rgb, save_png, tensor_to_image
@@ -174,7 +174,7 @@ class SketchColorDataset(Dataset):
         sketch = extract_lines(color, self.line_method, **params)[None]
         try:
             save_png(tensor_to_image(sketch), cache)
-        except OSError as e:  # a read-only dataset still trains, just slower
+        except OutputError as e:  # a read-only dataset still trains, just slower
             log.debug("cannot cache %s: %s", cache, e)
         return sketch
 

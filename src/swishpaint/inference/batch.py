@@ -43,17 +43,20 @@ class Job:
     outputs: tuple[Path, ...]
 
 
-def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None) -> tuple[list[Source], list[str]]:
-    """Files and folders -> image files (folders searched recursively, skipping out_dir inside them; a
-    file named twice is taken once), plus errors for missing paths."""
+def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None,
+                   not_sketches: Iterable[Path] = ()) -> tuple[list[Source], list[str]]:
+    """Files and folders -> image files (folders searched recursively, skipping out_dir and the
+    `not_sketches` folders (hints) inside them; a file named twice is taken once), plus errors for
+    missing paths."""
     files, errors = [], []
-    out_resolved = out_dir.resolve() if out_dir is not None else None
+    skipped = [f.resolve() for f in ([out_dir] if out_dir is not None else []) + list(not_sketches)]
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            # an output folder inside an input folder holds results, not sketches
-            skip = out_resolved if out_resolved is not None and out_resolved != p.resolve() else None
-            found = [f for f in list_images(p) if skip is None or skip not in f.resolve().parents]
+            # an output or hints folder inside an input folder holds results or hints, not sketches; an
+            # input folder inside the output folder (`-o .`) holds sketches all the same
+            inside = [f for f in skipped if p.resolve() in f.parents]
+            found = [f for f in list_images(p) if not any(s in f.resolve().parents for s in inside)]
             if not found:
                 errors.append(f"{p}: folder holds no PNG, JPEG or WEBP images")
             files.extend(Source(f, f.relative_to(p)) for f in found)
@@ -70,13 +73,15 @@ def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None) ->
     return unique, errors
 
 
-def plan_outputs(sources: list[Source], out_dir: Path, file_names: Callable[[str], list[str]]) -> list[Job]:
+def plan_outputs(sources: list[Source], out_dir: Path, file_names: Callable[[str], list[str]],
+                 also_inputs: Iterable[Path] = ()) -> list[Job]:
     """Give every input its own outputs: out_dir/<subfolders>/<name> + file_names(name).
 
     Names are compared as resolved paths, so `-o` pointing at the input folder (or through a link)
-    cannot overwrite an input, and no two inputs share an output.
+    cannot overwrite an input (a sketch, or one of `also_inputs`: hint files, a keyframe), not even
+    with --overwrite, and no two inputs share an output.
     """
-    inputs = {s.path.resolve() for s in sources}
+    inputs = {s.path.resolve() for s in sources} | {Path(p).resolve() for p in also_inputs}
     taken: set[Path] = set()
     jobs = []
     for source in sources:
@@ -158,8 +163,8 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
     from .layered import hidden_layers, write_label_map, write_layered
 
     prepare_output_dir(out_dir)  # before the model loads: an unusable -o fails at once
-    sources, errors = collect_inputs(inputs, out_dir)
     hints_path = options.hints_path
+    sources, errors = collect_inputs(inputs, out_dir, [hints_path] if hints_path and hints_path.is_dir() else [])
     if hints_path is not None and hints_path.is_file() and len(sources) != 1:
         raise InvalidArgument("--hints FILE needs exactly one input; give a folder of <stem>.png hints for many")
     options.check()  # after the rule that needs the inputs: the first error named is the one it always was
@@ -167,7 +172,8 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
         else _onnx_colorizer(options.model)
     candidates, output, layers = options.candidates, options.output, options.layers
     check_candidates(candidates, colorizer.candidates, "--candidates")
-    jobs = plan_outputs(sources, out_dir, colorize_names(candidates, layers))
+    hint_files = (list_images(hints_path) if hints_path.is_dir() else [hints_path]) if hints_path else []
+    jobs = plan_outputs(sources, out_dir, colorize_names(candidates, layers), hint_files)
 
     def work(job: Job) -> None:
         path = job.source.path
@@ -224,9 +230,9 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
     reference, reference_sketch, palette_out = options.reference, options.reference_sketch, options.palette_out
     prepare_output_dir(out_dir)
     sources, errors = collect_inputs(inputs, out_dir)
-    jobs = plan_outputs(sources, out_dir, colorize_names(1, options.layers))
+    given = tuple(Path(p) for p in (reference, reference_sketch, options.palette) if p)
+    jobs = plan_outputs(sources, out_dir, colorize_names(1, options.layers), given)
     if palette_out:  # before the model loads; never onto the key, a frame, a frame's output or an earlier palette
-        given = tuple(p for p in (reference, reference_sketch) if p)
         check_new_output(palette_out, options.overwrite, given + tuple(s.path for s in sources))
         if Path(palette_out).resolve() in {o.resolve() for job in jobs for o in job.outputs}:
             raise OutputError(f"{palette_out}: is also a frame's output; write the palette elsewhere")
