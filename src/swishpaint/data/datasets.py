@@ -195,17 +195,24 @@ class SketchColorDataset(Dataset):
         return self._cached_sketch(ref, color_im), image_to_tensor(color_im), True
 
     def __getitem__(self, index: int) -> dict:
+        """Sample `index`, or, when its file is unreadable, the next readable one (training goes on)."""
         for attempt in range(len(self.samples)):
             ref = self.samples[(index + attempt) % len(self.samples)]
             try:
-                sketch, color, extracted = self.load_pair(ref)
-                break
+                return self._item(ref, index)
             except ImageError as e:
                 if str(ref.color) not in self.bad_files:
                     log.warning("skipping %s", e)
                 self.bad_files[str(ref.color)] = e.reason
-        else:
-            raise DatasetError(f"{self.root}: no readable image in the {self.split!r} split")
+        raise DatasetError(f"{self.root}: no readable image in the {self.split!r} split")
+
+    def read(self, index: int) -> dict:
+        """Sample `index` itself; ImageError when its file is unreadable. An evaluation leaves such an
+        image out rather than score a stand-in twice."""
+        return self._item(self.samples[index], index)
+
+    def _item(self, ref: SampleRef, index: int) -> dict:
+        sketch, color, extracted = self.load_pair(ref)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         sketch, color = aligned_augment([sketch, color], self.config.size, rng, self.train)
         if self.train and extracted and self.config.vary_lines:

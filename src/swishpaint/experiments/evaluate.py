@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal
@@ -27,7 +28,7 @@ from PIL import Image
 from ..configs import INFERENCE_DEVICE
 from ..data.datasets import DataConfig, SketchColorDataset
 from ..data.hints import held_out_hints
-from ..data.images import image_to_tensor, list_images, load_rgb, tensor_to_image
+from ..data.images import ImageError, image_to_tensor, list_images, load_rgb, tensor_to_image
 from ..errors import InvalidArgument
 from ..files import atomic_write_text
 from ..metrics.fid import FIDUnavailable, InceptionFeatures, fid_from_features, find_inception
@@ -154,15 +155,22 @@ class HeldOutImage:
 
 
 def held_out_images(data: SketchColorDataset, images: int, segment_config, progress: bool = False,
-                    desc: str = "evaluate") -> Iterator[HeldOutImage]:
-    """The first `images` (all if <= 0) of a held-out split, sketched and segmented once each."""
+                    desc: str = "evaluate", left_out: list[str] | None = None) -> Iterator[HeldOutImage]:
+    """The first `images` (all if <= 0) of a held-out split, sketched and segmented once each. An
+    unreadable file is left out, said on stderr in one line, and its reason appended to `left_out`."""
     n = len(data) if images <= 0 else min(images, len(data))
     indices = range(n)
     if progress:
         from tqdm import tqdm
         indices = tqdm(indices, desc=desc)
     for i in indices:
-        item = data[i]
+        try:
+            item = data.read(i)
+        except ImageError as e:
+            print(f"swishpaint: error: {e} (left out)", file=sys.stderr)
+            if left_out is not None:
+                left_out.append(str(e))
+            continue
         sketch_im = sketch_image(item["sketch"])
         sketch = np.asarray(sketch_im, np.float32) / 255
         target = item["color"]
@@ -192,7 +200,8 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
 
     protocols = HINT_PROTOCOLS if colorizer.takes_hints and hint_patches else ()
     targets, diversity = [], []
-    for image in held_out_images(data, n, colorizer.segment_config, progress):
+    left_out: list[str] = []
+    for image in held_out_images(data, n, colorizer.segment_config, progress, left_out=left_out):
         i, item, sketch_im, sketch = image.index, image.item, image.sketch_grey, image.sketch
         target, truth, seg = image.target, image.truth, image.segmentation  # seg: shared by every row below
         colouring = colorizer.colorize_regions(sketch_im, candidates=k, segmentation=seg)
@@ -219,10 +228,13 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
                                         ("network", "hints_network", "model network only")):
                 add(kind, prefix + label, hinted.image(0, output, flats=hinted_flats) / 255.0, target, protocol)
         targets.append(target)
+    if not targets:
+        raise InvalidArgument(f"{data_root}: no readable image in its held-out split to score")
     table = list(rows.values())
     _summarise(table)
     fid_note = _add_fid(table, targets, inception_weights, fid)
-    about = {"model": model or "bundled demo", "data": data_root, "split": "val", "images": n, "size": size,
+    about = {"model": model or "bundled demo", "data": data_root, "split": "val", "images": n - len(left_out),
+             "left_out": left_out, "size": size,
              "line_method": line_method, "candidates": k, "hints": hint_patches, "hint_protocols": list(protocols)}
     return Evaluation(about, table, fid_note, float(np.mean(diversity)))
 

