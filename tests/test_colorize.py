@@ -302,6 +302,11 @@ def test_evaluate_and_fit_regions_check_the_device_too(model_dir, tmp_path, caps
     assert main(["fit-regions", "--model", str(model_dir), "--data", str(tmp_path), "--device", "banana"]) == 2
     err = capsys.readouterr().err
     assert err.splitlines() == ["swishpaint: error: --device banana: not a device (cpu, cuda or cuda:N)"] * 2
+    for command, option, value in (("fit-regions", "--epochs", "0"), ("fit-regions", "--images", "-3"),
+                                   ("evaluate", "--hints", "-3"), ("evaluate", "--images", "-1")):
+        with pytest.raises(SystemExit) as e:
+            main([command, "--model", str(model_dir), "--data", str(tmp_path), option, value])
+        assert e.value.code == 2 and f"argument {option}: {int(value)}: must be at least" in capsys.readouterr().err
     assert not (model_dir / "region_choice.safetensors").exists()
 
 

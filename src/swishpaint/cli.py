@@ -402,8 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "a keyframe (next frame and 10 frames apart; region and pixel accuracy)")
     s.add_argument("--sketches", help="with --pred/--gt: sketches for the 'sketch as output' baseline")
     s.add_argument("--size", type=int, default=256, help="evaluation size (square centre crops)")
-    s.add_argument("--images", type=int, default=0, help="score only the first N held-out images")
-    s.add_argument("--hints", type=int, default=20, metavar="N",
+    s.add_argument("--images", type=_at_least(0), default=0, help="score only the first N held-out images (0 = all)")
+    s.add_argument("--hints", type=_at_least(0), default=20, metavar="N",
                    help="hints from the ground truth, scored under two protocols side by side: user-like "
                         "(one dab in each of the N largest coloured regions) and patches (N random patches); "
                         "each beside region fill and Levin 2004 (default 20; 0 = none)")
@@ -423,8 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "model never saw (and that evaluation does not use)")
     s.add_argument("--out", help="write the chooser here instead")
     s.add_argument("--overwrite", action="store_true", help="replace an existing chooser file")
-    s.add_argument("--images", type=int, default=0, help="use only the first N images")
-    s.add_argument("--epochs", type=int, default=150, help="passes over the examples (default 150)")
+    s.add_argument("--images", type=_at_least(0), default=0, help="use only the first N images (0 = all)")
+    s.add_argument("--epochs", type=_at_least(1), default=150, help="passes over the examples (default 150)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.set_defaults(func=_cmd_fit_regions)
@@ -496,6 +496,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("root")
     s.set_defaults(func=_cmd_data)
     return p
+
+
+def _at_least(minimum: int):
+    """An argparse type: an integer of at least `minimum`, else the option's one-line usage error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value}: must be at least {minimum}")
+        return value
+    return parse
 
 
 def _interrupt(signum, frame) -> None:
