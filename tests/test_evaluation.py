@@ -50,6 +50,13 @@ PIQ_REFERENCE = [  # (pair, FSIMc, FSIM)
 ]
 
 
+def test_fsim_of_a_blank_image_is_a_finite_score_not_nan():
+    """A blank prediction (all white) used to make FSIM NaN for the whole set, and the JSON report invalid."""
+    blank, drawn = torch.ones(3, 64, 64), torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+    scores = [fsim(blank, drawn).item(), fsim(drawn, blank).item(), fsim(blank, blank).item()]
+    assert all(math.isfinite(v) for v in scores) and 0 <= scores[0] < 0.5 and scores[2] == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("pair,fsimc_ref,fsim_ref", PIQ_REFERENCE)
 def test_fsim_matches_reference_values(pair, fsimc_ref, fsim_ref):
     a, b, c = ref_images()

@@ -325,3 +325,29 @@ def test_sigterm_and_sighup_stop_a_command_as_ctrl_c_does():
             os.kill(os.getpid(), sig)
             time.sleep(5)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_folder_where_a_file_is_expected_is_named_so_and_a_sketch_without_hints_is_said(model_dir, tmp_path,
+                                                                                          capsys):
+    src = make_sketches(tmp_path / "in", {"dog.png": 40, "owl.png": 44})
+    (tmp_path / "hints").mkdir()
+    Image.new("RGBA", (40, 40), (0, 0, 0, 0)).save(tmp_path / "hints" / "dog.png")
+    assert colorize(str(src), "-o", str(tmp_path / "out"), "--model", str(model_dir), "--hints",
+                    str(tmp_path / "hints")) == 0
+    err = capsys.readouterr().err
+    assert f"swishpaint: warning: {src / 'owl.png'}: no hints for it in {tmp_path / 'hints'}" in err
+    assert "dog.png: no hints" not in err
+    assert colorize(str(src / "dog.png"), "-o", str(tmp_path / "seq"), "--model", str(model_dir), "--reference",
+                    str(src)) == 2
+    assert capsys.readouterr().err.strip() == f"swishpaint: error: {src}: is a folder, not a file"
+
+
+def test_an_output_name_taken_by_a_folder_fails_that_sketch_alone(model_dir, tmp_path, capsys):
+    src = make_sketches(tmp_path / "in", {"dog.png": 40, "zzz.png": 44})
+    out = tmp_path / "out"
+    (out / "dog.png").mkdir(parents=True)
+    for flags in ([], ["--overwrite"]):
+        assert colorize(str(src), "-o", str(out), "--model", str(model_dir), *flags) == 1
+        assert f"swishpaint: error: {out / 'dog.png'}: is a folder; the output cannot take its name" in \
+            capsys.readouterr().err
+        assert (out / "dog.png").is_dir() and (out / "zzz.png").is_file()

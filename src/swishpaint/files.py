@@ -94,9 +94,22 @@ def is_input(path: Path, inputs: tuple[str | Path, ...]) -> bool:
 
 
 def refuse_existing(path: Path, overwrite: bool = False) -> None:
-    """OutputError for a file already at `path` (an earlier result) unless the person passed --overwrite."""
+    """OutputError for a file already at `path` (an earlier result) unless the person passed --overwrite;
+    a folder there is never replaced (--overwrite would not help)."""
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; the output cannot take its name")
     if not overwrite and path.exists():
         raise OutputError(f"{path}: exists; pass --overwrite to replace it")
+
+
+def why_not_a_file(path: str | Path) -> str | None:
+    """Why `path` cannot be read as an input file ('no such file', 'is a folder, not a file', ...), or
+    None when it is a regular file: "no such file" for a folder sends people looking in the wrong place."""
+    if os.path.isfile(path):
+        return None
+    if os.path.isdir(path):
+        return "is a folder, not a file"
+    return "not a regular file" if os.path.exists(path) else "no such file"
 
 
 @contextlib.contextmanager

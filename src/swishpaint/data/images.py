@@ -60,8 +60,10 @@ def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     if isinstance(source, (str, Path)):
-        if not os.path.isfile(source):
-            raise ImageError(label, "no such file")
+        from ..files import why_not_a_file
+
+        if why_not_a_file(source):
+            raise ImageError(label, why_not_a_file(source))
         if os.path.getsize(source) == 0:
             raise ImageError(label, "empty file")
     try:

@@ -179,6 +179,10 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
         path = job.source.path
         warnings: list[str] = []
         job_hints = _hints_for(job.source, hints_path)
+        if job_hints is None and hints_path is not None:  # a folder of hints without this sketch's
+            warnings.append(f"no hints for it in {hints_path} (looked for "
+                            f"{job.source.relative.with_suffix('.png')} and {job.source.path.stem}.png); "
+                            "coloured without hints")
         if options.backend == "torch":
             colouring = colorizer.colorize_regions(path, hints=job_hints, candidates=candidates, size=options.size,
                                                    warnings=warnings, regions=output != "network")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..configs import INFERENCE_DEVICE
 from ..errors import InvalidArgument
+from ..files import why_not_a_file
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,5 +82,5 @@ class SequenceOptions(SharedOptions):
         if self.layers is not None and self.layers not in LAYERED_TYPES:
             raise InvalidArgument("--layers takes psd or ora")
         for given in (self.reference, self.reference_sketch, self.palette):
-            if given and not Path(given).is_file():
-                raise InvalidArgument(f"{given}: no such file")
+            if given and why_not_a_file(given):
+                raise InvalidArgument(f"{given}: {why_not_a_file(given)}")

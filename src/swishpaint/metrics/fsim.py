@@ -79,7 +79,8 @@ def phase_congruency(img: torch.Tensor, k: float = 2.0, eps: float = 1e-4) -> to
         threshold = (tau * math.sqrt(math.pi / 2) + k * torch.sqrt((2 - math.pi / 2) * tau**2)) / 1.7
         energy_all += (energy - threshold).clamp_min(0)
         an_all += an.sum(0)
-    return energy_all / an_all
+    # a flat image has no filter response at all: no phase congruency there (0/0 would poison the score)
+    return torch.where(an_all > 0, energy_all / an_all.clamp_min(torch.finfo(an_all.dtype).tiny), 0.0)
 
 
 def _gradient(img: torch.Tensor) -> torch.Tensor:
@@ -112,5 +113,6 @@ def fsim(pred: torch.Tensor, target: torch.Tensor, chromatic: bool = True) -> to
             # MATLAB's real((S_I .* S_Q) .^ λ): a negative base gives |x|^λ cos(λπ)
             sim = sim * torch.where(iq >= 0, iq.abs() ** LAMBDA, iq.abs() ** LAMBDA * math.cos(LAMBDA * math.pi))
         pc_max = torch.maximum(pc_p, pc_t)
-        scores.append((sim * pc_max).sum() / pc_max.sum())
+        # two flat images have no features to weight by: their similarity's plain mean
+        scores.append((sim * pc_max).sum() / pc_max.sum() if pc_max.sum() > 0 else sim.mean())
     return torch.stack(scores).float()
