@@ -351,3 +351,31 @@ def test_an_output_name_taken_by_a_folder_fails_that_sketch_alone(model_dir, tmp
         assert f"swishpaint: error: {out / 'dog.png'}: is a folder; the output cannot take its name" in \
             capsys.readouterr().err
         assert (out / "dog.png").is_dir() and (out / "zzz.png").is_file()
+
+
+def test_an_unreadable_folder_or_file_in_a_batch_is_said_in_one_line(model_dir, tmp_path, capsys, monkeypatch):
+    """Tests run as root, where permissions do not bite: the denials are simulated where they would come."""
+    import os
+
+    from PIL import Image as PILImage
+
+    src = make_sketches(tmp_path / "in", {"dog.png": 40, "locked/cat.png": 44, "owl.png": 48})
+    real_scandir, real_open = os.scandir, PILImage.open
+
+    def scandir(path="."):
+        if Path(path) == src / "locked":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    def image_open(fp, *args, **kwargs):
+        if Path(str(fp)).name == "owl.png":
+            raise PermissionError(errno.EACCES, "Permission denied", str(fp))
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(PILImage, "open", image_open)
+    assert colorize(str(src), "-o", str(tmp_path / "out"), "--model", str(model_dir)) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert f"swishpaint: error: {src / 'locked'}: cannot read this folder; its images were left out" in err
+    assert f"swishpaint: error: {src / 'owl.png'}: permission denied (cannot read it)" in err
+    assert (tmp_path / "out" / "dog.png").is_file()

@@ -86,6 +86,8 @@ def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_
         raise ImageError(label, f"not an image in an allowed format ({', '.join(ALLOWED_FORMATS)})") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLarge(label, "too large (decompression bomb guard)") from None
+    except PermissionError:
+        raise ImageError(label, "permission denied (cannot read it)") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(label, f"corrupt or truncated image ({e})") from None
     return im
@@ -157,11 +159,20 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def list_images(root: str | Path) -> list[Path]:
-    """Image files below `root` (sorted, hidden files and folders skipped)."""
-    root = Path(root)
-    return sorted(p for p in root.rglob("*") if is_image_file(p)
-                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+def list_images(root: str | Path, unreadable: list[Path] | None = None) -> list[Path]:
+    """Image files below `root` (sorted, hidden files and folders skipped). Folders that cannot be
+    listed (no permission) are appended to `unreadable`, so a caller can say so rather than pass over
+    their images in silence."""
+    found = []
+
+    def failed(error: OSError) -> None:
+        if unreadable is not None and error.filename:
+            unreadable.append(Path(error.filename))
+
+    for folder, dirs, files in os.walk(root, onerror=failed):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(p for p in (Path(folder) / f for f in files if not f.startswith(".")) if is_image_file(p))
+    return sorted(found)
 
 
 def to_float_array(im: Image.Image) -> np.ndarray:

@@ -56,8 +56,11 @@ def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None,
             # an output or hints folder inside an input folder holds results or hints, not sketches; an
             # input folder inside the output folder (`-o .`) holds sketches all the same
             inside = [f for f in skipped if p.resolve() in f.parents]
-            found = [f for f in list_images(p) if not any(s in f.resolve().parents for s in inside)]
-            if not found:
+            unreadable: list[Path] = []
+            found = [f for f in list_images(p, unreadable) if not any(s in f.resolve().parents for s in inside)]
+            errors.extend(f"{folder}: cannot read this folder; its images were left out"
+                          for folder in unreadable)
+            if not found and not unreadable:
                 errors.append(f"{p}: folder holds no PNG, JPEG or WEBP images")
             files.extend(Source(f, f.relative_to(p)) for f in found)
         elif p.is_file():
