@@ -109,6 +109,10 @@ def test_load_errors_are_clear(tmp_path):
     (tmp_path / "m" / "model.safetensors").write_bytes(b"\x00" * 10)
     with pytest.raises(ModelLoadError, match="cannot read weights"):
         load_model(tmp_path / "m")
+    save_model(create_model("unet_tiny", widths=[8, 8, 8]), tmp_path / "other")
+    (tmp_path / "m" / "model.safetensors").write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
+    with pytest.raises(ModelLoadError, match=r"weights do not fit the config: (size mismatch|Missing key|Unexpected)"):
+        load_model(tmp_path / "m")  # says what differs, not only torch's "Error(s) in loading state_dict for"
     with pytest.raises(ConfigError, match="unknown model"):
         create_model("nope")
     with pytest.raises(ConfigError, match="unknown key"):

@@ -234,7 +234,9 @@ def test_sequences_too_short_to_pair_are_refused_in_one_line(tmp_path, capsys):
     assert out == "" and err == (f"swishpaint: error: {tmp_path}: no sequence has 2 or more frames to pair "
                                  f'(frames a pair needs: "next" 2, "10 apart" 11)\n')
     assert main(["evaluate", "--sequences", str(tmp_path / "a" / "frame_000.png")]) == 2
-    assert capsys.readouterr().err.count("\n") == 1
+    assert capsys.readouterr().err == f"swishpaint: error: {tmp_path / 'a' / 'frame_000.png'}: not a folder\n"
+    assert main(["evaluate", "--sequences", str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err == f"swishpaint: error: {tmp_path / 'none'}: no such folder\n"
 
 
 def test_sequence_table_counts_one_sequence_in_the_singular():

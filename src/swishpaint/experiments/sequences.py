@@ -87,6 +87,8 @@ def find_sequences(root: str | Path) -> list[Path]:
 def sequence_folders(root: str | Path) -> list[Path]:
     """The sequences below root, refused in one line when they make no pair at all (every one too short),
     before the model loads: scoring nothing would print an empty table and pass."""
+    if not Path(root).is_dir():
+        raise InvalidArgument(f"{root}: {'not a folder' if Path(root).exists() else 'no such folder'}")
     folders = find_sequences(root)
     if not folders:
         raise InvalidArgument(f"{root}: no folders of frame_*.png renders below it")

@@ -229,8 +229,9 @@ def load_model(name_or_path: str | Path, map_location: str | torch.device = "cpu
         raise ModelLoadError(f"{path / WEIGHTS_FILE}: cannot read weights ({e})") from None
     try:
         model.load_state_dict(state)
-    except RuntimeError as e:
-        raise ModelLoadError(f"{path / WEIGHTS_FILE}: weights do not fit the config: {str(e).splitlines()[0]}") from None
+    except RuntimeError as e:  # torch's first line only names the class; the second says what differs
+        detail = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e).splitlines()[0])
+        raise ModelLoadError(f"{path / WEIGHTS_FILE}: weights do not fit the config: {detail}") from None
     return model.eval()
 
 
