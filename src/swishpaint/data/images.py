@@ -62,8 +62,9 @@ def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_
     if isinstance(source, (str, Path)):
         from ..files import why_not_a_file
 
-        if why_not_a_file(source):
-            raise ImageError(label, why_not_a_file(source))
+        reason = why_not_a_file(source)
+        if reason:
+            raise ImageError(label, reason)
         if os.path.getsize(source) == 0:
             raise ImageError(label, "empty file")
     try:

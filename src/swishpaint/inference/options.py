@@ -82,5 +82,6 @@ class SequenceOptions(SharedOptions):
         if self.layers is not None and self.layers not in LAYERED_TYPES:
             raise InvalidArgument("--layers takes psd or ora")
         for given in (self.reference, self.reference_sketch, self.palette):
-            if given and why_not_a_file(given):
-                raise InvalidArgument(f"{given}: {why_not_a_file(given)}")
+            reason = given and why_not_a_file(given)
+            if reason:
+                raise InvalidArgument(f"{given}: {reason}")
