@@ -109,6 +109,11 @@ def test_fit_regions_refuses_an_unwritable_destination_before_colouring_anything
                  "--out", str(tmp_path / "file" / CHOOSER_FILE)]) == 2
     err = capsys.readouterr()
     assert "output folder is a file" in err.err and "fit-regions" not in err.err  # no progress bar: nothing ran
+    for own in (model_dir / "model.safetensors", model_dir / "config.yaml", next(color_dir.rglob("*.png"))):
+        before = own.read_bytes()  # the model's own files and the images it fits on are inputs
+        assert main(["fit-regions", "--model", str(model_dir), "--data", str(color_dir), "--out", str(own),
+                     "--overwrite"]) == 2
+        assert f"{own}: is one of the inputs" in capsys.readouterr().err and own.read_bytes() == before
 
 
 def test_fit_regions_with_a_missing_model_fails_in_one_line_and_makes_no_folder(color_dir, tmp_path, capsys):

@@ -19,8 +19,9 @@ from ..configs import INFERENCE_DEVICE
 from ..data.datasets import DataConfig, SketchColorDataset
 from ..data.hints import check_protocols, held_out_hints
 from ..errors import InvalidArgument, OutputError, os_reason
+from ..data.images import list_images
 from ..files import check_new_output
-from ..models.registry import chooser_path
+from ..models.registry import CHOOSER_FILE, chooser_path
 from ..regions.choice import RegionChooser, RegionOptions
 from ..regions.classical import region_means
 from ..regions.user_hints import USER_LIKE
@@ -100,11 +101,14 @@ def fit_regions(model: str, data_root: str, out: str | None = None, overwrite: b
     """Collect examples with `model` (its own chooser switched off), fit, write `out` (by default the
     model folder's region_choice.safetensors, read by Colorizer.load); an existing file is kept unless
     overwrite."""
-    from ..inference.colorizer import Colorizer
+    from ..inference.colorizer import Colorizer, model_path
 
     colorizer = Colorizer.load(model, device=device, region_chooser=None)  # a missing model makes no folder
-    target = Path(out) if out else chooser_path(model)  # where Colorizer.load looks for it
-    check_new_output(target, overwrite)  # before minutes of colouring, not after
+    home = chooser_path(model_path(model)).parent
+    target = Path(out) if out else home / CHOOSER_FILE  # where Colorizer.load looks for it
+    # never onto the model's own files (weights, config, export) nor the images it is fitted on
+    inputs = tuple(f for f in home.iterdir() if f.name != CHOOSER_FILE) + tuple(list_images(data_root))
+    check_new_output(target, overwrite, inputs)  # before minutes of colouring, not after
     if not colorizer.takes_hints:
         raise InvalidArgument(f"{model}: takes no hints, so it has no use for a region chooser")
     by_hinting, n = collect_examples(colorizer, data_root, hintings, images, progress=progress)
