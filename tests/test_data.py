@@ -252,6 +252,16 @@ def test_pack_refuses_an_output_that_is_or_is_inside_or_holds_its_input(tmp_path
     assert _tree(col) == before and not (col / "train" / "sub").exists()
 
 
+def test_pack_refuses_a_manifest_whose_files_are_malformed_before_packing(tmp_path, capsys):
+    col = _col(tmp_path)
+    for files in (5, [1, 2], [{"file": ["x"]}]):
+        (col / "manifest.json").write_text(json.dumps({"files": files}))
+        assert _pack(col, tmp_path / "p") == 2
+        _one_error(capsys, f"{col / 'manifest.json'}: 'files' must be a list of entries with a 'file' name; "
+                           "the pack copies it pointing at the packed images")
+        assert not (tmp_path / "p").exists()
+
+
 def test_pack_gives_images_sharing_a_stem_their_own_names(tmp_path, capsys):
     col = _col(tmp_path, n=1)
     drawing(5, 48).save(col / "train" / "img0.jpg")

@@ -113,6 +113,11 @@ def test_load_errors_are_clear(tmp_path):
     (tmp_path / "m" / "model.safetensors").write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
     with pytest.raises(ModelLoadError, match=r"weights do not fit the config: (size mismatch|Missing key|Unexpected)"):
         load_model(tmp_path / "m")  # says what differs, not only torch's "Error(s) in loading state_dict for"
+    save_model(create_model("swish_unet_tiny"), tmp_path / "swish")  # every name differs: a few are shown
+    (tmp_path / "m" / "model.safetensors").write_bytes((tmp_path / "swish" / "model.safetensors").read_bytes())
+    with pytest.raises(ModelLoadError) as e:
+        load_model(tmp_path / "m")
+    assert len(str(e.value)) < 400 and str(e.value).endswith("(more not shown)")
     with pytest.raises(ConfigError, match="unknown model"):
         create_model("nope")
     with pytest.raises(ConfigError, match="unknown key"):

@@ -296,7 +296,7 @@ def test_an_empty_output_name_is_refused_not_taken_for_the_current_folder(model_
     src = make_sketches(tmp_path / "in", {"dog.png": 40})
     monkeypatch.chdir(tmp_path)
     assert colorize(str(src / "dog.png"), "-o", "", "--model", str(model_dir)) == 2
-    assert capsys.readouterr().err.strip() == "swishpaint: error: the output folder is an empty name; give one with -o DIR"
+    assert capsys.readouterr().err.strip() == "swishpaint: error: the output folder is an empty name; name a folder to write into"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "model"]  # nothing written
 
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from swishpaint.configs import ConfigError
+from swishpaint.data.datasets import DatasetError
 from swishpaint.training import checkpoints as C
 from swishpaint.training.config import load_config
 from swishpaint.training.loop import TrainingDiverged, train
@@ -189,6 +190,13 @@ def test_damaged_checkpoint_is_reported_and_resume_falls_back(kaggle_dir, tmp_pa
     result = train(tiny(kaggle_dir, out, "steps=20"), resume=True, progress=False)
     assert result["resumed_from"].endswith("ckpt-00000010")
     assert "falling back" in caplog.text
+    state = ckpts[-1] / "state.json"  # valid JSON, wrong content: damaged too, not a traceback
+    good = json.loads((ckpts[0] / "state.json").read_text())
+    for text in ("null", "[]", json.dumps({**good, "step": "abc"}),
+                 json.dumps({k: v for k, v in good.items() if k != "param_groups"})):
+        state.write_text(text)
+        with pytest.raises(C.CheckpointError, match="ckpt-00000020: damaged checkpoint \\(state.json"):
+            C.read_checkpoint(ckpts[-1])
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(kaggle_dir, tmp_path, monkeypatch):
@@ -419,3 +427,34 @@ def test_bundling_a_run_stopped_between_validations_measures_its_validation(kagg
     assert Colorizer.load(out).region_chooser is not None  # the bundle's own chooser, fitted with it
     stored = load_file(str(out / "model.safetensors"))  # ships as fp16
     assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lr_g=-1", "optim.lr_g must be above 0"),
+    ("optim.betas_g=[0.9]", "expected 2 values"),
+    ("model.overrides.in_channels=7", "1 or 5 input channels"),
+    ("data.size=36", "must be a multiple of"),
+    ("discriminator.feature_blocks=0", "feature_blocks must be in"),
+    ("data.workers=-1", "data.workers must be at least 0"),
+    ("seed=-1", "seed must be at least 0"),
+    ("val_images=0", "val_images must be at least 1"),
+])
+def test_settings_the_networks_or_torch_would_refuse_are_config_errors_before_anything_is_written(
+        kaggle_dir, tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        train(tiny(kaggle_dir, tmp_path / "run", override), progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_amp_off_is_off_though_yaml_reads_off_as_false(kaggle_dir, tmp_path):
+    assert tiny(kaggle_dir, tmp_path, "amp=off", "loss.l2_mode=off").amp == "off"
+    (tmp_path / "c.yaml").write_text("extends: " + str(ROOT / "configs" / "tiny.yaml") + "\namp: off\n")
+    assert load_config(tmp_path / "c.yaml").amp == "off"
+
+
+def test_a_fresh_run_that_fails_before_its_first_checkpoint_leaves_nothing_to_resume(kaggle_dir, tmp_path):
+    """Its config.yaml would make the folder look like an earlier run, refused by the same command again."""
+    with pytest.raises(DatasetError, match="no readable image"):
+        train(tiny(kaggle_dir, tmp_path / "run", "data.max_pixels=1", "steps=2"), progress=False)
+    assert not (tmp_path / "run").exists()
+    assert train(tiny(kaggle_dir, tmp_path / "run", "steps=2"), progress=False)["step"] == 2

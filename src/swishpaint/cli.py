@@ -457,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--model", help="trained model folder (default: the bundled demo model)")
     s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
-    s.add_argument("--queue", type=int, default=4, help="requests waiting or running before 503")
+    s.add_argument("--queue", type=_at_least(1), default=4, help="requests waiting or running before 503")
     s.set_defaults(func=_cmd_serve)
 
     s = sub.add_parser("lines", help="extract line art from colour images")

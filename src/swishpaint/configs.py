@@ -77,6 +77,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Literal:  # enum strings: the type is the one list of valid choices
+        if isinstance(value, bool):  # YAML 1.1 reads off/on/no/yes as booleans: the word that was meant
+            value = next((w for w in (("off", "no", "false") if not value else ("on", "yes", "true"))
+                          if w in args), value)
         if value not in args:
             raise ConfigError(f"{where} must be one of {', '.join(map(str, args))}, got {value!r}")
         return value
@@ -92,8 +95,11 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
-        item = args[0] if args else Any
-        seq = [_coerce(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        fixed = origin is tuple and args and args[-1] is not Ellipsis  # tuple[float, float]: exactly two
+        if fixed and len(value) != len(args):
+            raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)} ({value!r})")
+        items = args if fixed else [args[0] if args else Any] * len(value)
+        seq = [_coerce(item, v, f"{where}[{i}]") for i, (item, v) in enumerate(zip(items, value))]
         return tuple(seq) if origin is tuple else seq
     if origin is dict:
         if not isinstance(value, dict):

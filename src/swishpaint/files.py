@@ -119,7 +119,7 @@ def output_folder(path: str | Path) -> Iterator[Path]:
     trace. Folders that existed before are never touched. An empty name (an unset `-o "$OUT"`) is
     refused rather than taken for the current folder."""
     if not str(path).strip():
-        raise OutputError("the output folder is an empty name; give one with -o DIR")
+        raise OutputError("the output folder is an empty name; name a folder to write into")
     path = Path(path)
     made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
     prepare_output_dir(path)

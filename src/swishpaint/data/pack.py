@@ -55,7 +55,13 @@ def _read_root(root: Path) -> dict | None:
     path = root / "manifest.json"
     if not path.is_file():
         return None
-    return read_json_object(path, DatasetError, "a corpus manifest")
+    manifest = read_json_object(path, DatasetError, "a corpus manifest")
+    files = manifest.get("files", [])
+    if not isinstance(files, list) or not all(isinstance(f, dict) and isinstance(f.get("file", ""), str)
+                                              for f in files):
+        raise DatasetError(f"{path}: 'files' must be a list of entries with a 'file' name; the pack copies it "
+                           "pointing at the packed images")
+    return manifest
 
 
 def _settings(root: Path, max_side: int, quality: int, max_per_folder: int) -> dict:

@@ -231,6 +231,8 @@ def load_model(name_or_path: str | Path, map_location: str | torch.device = "cpu
         model.load_state_dict(state)
     except RuntimeError as e:  # torch's first line only names the class; the second says what differs
         detail = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e).splitlines()[0])
+        if len(detail) > 240:  # torch names every tensor: the first few say enough
+            detail = detail[:240].rsplit(", ", 1)[0] + ", ... (more not shown)"
         raise ModelLoadError(f"{path / WEIGHTS_FILE}: weights do not fit the config: {detail}") from None
     return model.eval()
 

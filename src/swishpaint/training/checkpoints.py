@@ -169,9 +169,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
         meta = json.loads((path / "state.json").read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path}: damaged checkpoint (state.json unreadable: {e})") from None
-    for name, digest in meta.get("files", {}).items():
+    problem = _state_problem(meta)
+    if problem:
+        raise CheckpointError(f"{path}: damaged checkpoint (state.json {problem})")
+    for name, digest in meta["files"].items():
         f = path / name
         if not f.is_file():
             raise CheckpointError(f"{path}: damaged checkpoint ({name} is missing)")
@@ -186,6 +189,20 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
                 **({"generator_ema": load_file(str(average))} if average.is_file() else {})}
     except (OSError, SafetensorError) as e:
         raise CheckpointError(f"{path}: damaged checkpoint ({e})") from None
+
+
+def _state_problem(meta: Any) -> str | None:
+    """What is wrong with a parsed state.json (the keys save_checkpoint always writes), or None."""
+    if not isinstance(meta, dict):
+        return f"is not a mapping but {type(meta).__name__}"
+    if not isinstance(meta.get("step"), int) or isinstance(meta.get("step"), bool) or meta["step"] < 0:
+        return f"has no step count (step: {meta.get('step')!r})"
+    for key in ("files", "param_groups", "schedulers"):
+        if not isinstance(meta.get(key), dict):
+            return f"has no {key} mapping"
+    if not all(isinstance(name, str) and isinstance(digest, str) for name, digest in meta["files"].items()):
+        return "lists its files wrongly"
+    return None
 
 
 def mismatch(model: nn.Module, tensors: dict[str, torch.Tensor]) -> str | None:

@@ -73,6 +73,20 @@ class TrainConfig:
         for name in ("batch_size", "steps", "checkpoint_every", "val_every", "sample_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name, value, least in (("val_images", self.val_images, 1), ("keep_last", self.keep_last, 1),
+                                   ("seed", self.seed, 0), ("threads", self.threads, 0),
+                                   ("d_warmup_steps", self.d_warmup_steps, 0), ("max_minutes", self.max_minutes, 0),
+                                   ("data.workers", self.data.workers, 0),
+                                   ("optim.warmup_steps", self.optim.warmup_steps, 0),
+                                   ("optim.grad_clip", self.optim.grad_clip, 0)):
+            if value < least:
+                raise ConfigError(f"{name} must be at least {least}, got {value}")
+        for name in ("lr_g", "lr_d"):
+            if not getattr(self.optim, name) > 0:
+                raise ConfigError(f"optim.{name} must be above 0, got {getattr(self.optim, name)}")
+        for name in ("betas_g", "betas_d"):
+            if not all(0 <= b < 1 for b in getattr(self.optim, name)):
+                raise ConfigError(f"optim.{name} must lie in [0, 1), got {list(getattr(self.optim, name))}")
         check_protocols(self.data.hints.protocols, "data.hints.protocols")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be at least 0 and below 1, got {self.ema_decay}")

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import math
+import shutil
 import signal
 import time
 import uuid
@@ -26,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .. import losses as L
-from ..configs import dump_yaml, to_dict
+from ..configs import ConfigError, dump_yaml, to_dict
 from ..data.datasets import DatasetError, SketchColorDataset
 from ..errors import SwishpaintError
 from ..files import atomic_write_text, output_folder
@@ -132,8 +133,15 @@ def build_state(config: TrainConfig, info: DistInfo | None = None) -> TrainState
     info = info or DistInfo()
     torch.manual_seed(config.seed)
     layout = torch.channels_last if config.channels_last else torch.contiguous_format
-    g = create_model(config.model.name, **config.model.overrides).to(info.device, memory_format=layout)
-    d = ResNetDiscriminator(config.discriminator).to(info.device, memory_format=layout)
+    try:  # what the networks themselves refuse is a config error, found before the run writes anything
+        g = create_model(config.model.name, **config.model.overrides).to(info.device, memory_format=layout)
+        d = ResNetDiscriminator(config.discriminator).to(info.device, memory_format=layout)
+        generator_input(torch.zeros(1, 1, 1, 1), None, g.config.in_channels)
+    except ValueError as e:
+        raise ConfigError(f"model/discriminator: {e}") from None
+    if config.data.size % g.config.size_multiple:
+        raise ConfigError(f"data.size {config.data.size} must be a multiple of {g.config.size_multiple} "
+                          f"(the generator's total down-sampling)")
     average = GeneratorAverage(g, config.ema_decay) if config.ema_decay > 0 else None
     decay = L.decayed_parameters(g) if config.loss.l2_mode == "decoupled" else []
     decay_ids = {id(p) for p in decay}
@@ -253,14 +261,14 @@ def _batches(dataset: SketchColorDataset, state: TrainState) -> Iterator[dict]:
 
 
 class _StopFlag:
-    """SIGINT/SIGTERM set a flag; the loop saves a checkpoint and exits at the end of the step."""
+    """SIGINT/SIGTERM/SIGHUP set a flag; the loop saves a checkpoint and exits at the end of the step."""
 
     def __init__(self):
         self.requested = False
         self._old = {}
 
     def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])):
             try:
                 self._old[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread
@@ -460,7 +468,12 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, star
                 atomic_write_text(out_dir / "config.yaml", dump_yaml(config))
             write_log = _log_writer(out_dir, info.is_main, state.step if resumed else None)
             resumed_step = state.step if resumed else None
-            result = _run(state, train_set, val_set, out_dir, write_log, progress and info.is_main)
+            try:
+                result = _run(state, train_set, val_set, out_dir, write_log, progress and info.is_main)
+            except BaseException:  # an error, or Ctrl-C twice
+                if not resumed and info.is_main and not C.list_checkpoints(out_dir):
+                    _forget_unstarted_run(out_dir)  # so that the same command can simply be run again
+                raise
         result["resumed_from"] = str(resumed) if resumed else None
         result["resumed_step"] = resumed_step
         result["archived"] = str(archived) if archived else None
@@ -470,6 +483,15 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, star
         return result
     finally:
         cleanup(info)
+
+
+def _forget_unstarted_run(out_dir: Path) -> None:
+    """Remove what a fresh run wrote before it failed without a checkpoint (its config.yaml and log):
+    left there, they would make out_dir look like an earlier run to continue."""
+    for name in ("config.yaml", "log.jsonl"):
+        (out_dir / name).unlink(missing_ok=True)
+    for name in ("samples", "best"):
+        shutil.rmtree(out_dir / name, ignore_errors=True)
 
 
 def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progress: bool) -> dict[str, Any]:
