@@ -68,6 +68,13 @@ def test_data_check_reports_unreadable_files(color_dir, capsys):
     assert "train      8 samples" in out and ", 4 unreadable" in out
 
 
+def test_data_check_counts_a_side_by_side_image_that_is_no_pair_as_training_does(kaggle_dir):
+    drawing(3, 64).save(kaggle_dir / "train" / "square.png")  # 64x64: no colour|sketch pair
+    report = check_dataset(kaggle_dir)
+    assert report["layout"] == "kaggle" and report["splits"]["train"]["unreadable"] == 1
+    assert report["unreadable"][str(kaggle_dir / "train" / "square.png")].startswith("expected a side-by-side pair")
+
+
 def test_data_check_fails_on_a_folder_without_images(tmp_path, capsys):
     (tmp_path / "empty" / "train").mkdir(parents=True)
     (tmp_path / "empty" / "train" / "notes.txt").write_text("no images")

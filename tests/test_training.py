@@ -218,7 +218,7 @@ def test_floats_written_without_a_dot_are_read_as_numbers(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("optim:\n  lr_d: 3e-5\n")
     assert load_config(config).optim.lr_d == 3e-5
-    with pytest.raises(ConfigError, match="expected float"):
+    with pytest.raises(ConfigError, match="^override.optim.lr_g: expected float"):  # the override named, not the file
         load_config(ROOT / "configs" / "tiny.yaml", ["optim.lr_g=fast"])
     with pytest.raises(ConfigError, match="expected int"):
         load_config(ROOT / "configs" / "tiny.yaml", ["steps=1e3"])

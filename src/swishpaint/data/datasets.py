@@ -183,8 +183,8 @@ class SketchColorDataset(Dataset):
         color_im = load_rgb(ref.color, self.config.max_pixels)
         if self.layout == "kaggle":
             w, h = color_im.size
-            if w != 2 * h:
-                raise ImageError(str(ref.color), f"expected a side-by-side pair (width = 2 x height), got {w}x{h}")
+            if _not_a_pair(color_im.size):
+                raise ImageError(str(ref.color), _not_a_pair(color_im.size))
             sketch = _grey_tensor(color_im.crop((h, 0, w, h)).convert("L"))
             return sketch, image_to_tensor(color_im.crop((0, 0, h, h))), False
         if ref.sketch is not None:
@@ -229,6 +229,12 @@ def _grey_tensor(im: Image.Image) -> torch.Tensor:
 
 
 
+def _not_a_pair(size: tuple[int, int]) -> str | None:
+    """Why an image of a side-by-side (kaggle) dataset is no colour|sketch pair, or None."""
+    w, h = size
+    return None if w == 2 * h else f"expected a side-by-side pair (width = 2 x height), got {w}x{h}"
+
+
 def check_dataset(root: str | Path, val_percent: float = 5.0, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     """Decode every file of a dataset: layout, counts per split, size range, unreadable files. 'samples'
     counts only samples whose files all decode (what training gets); 'unreadable' the others. A folder
@@ -243,7 +249,10 @@ def check_dataset(root: str | Path, val_percent: float = 5.0, max_pixels: int = 
             readable = True
             for path in filter(None, (ref.color, ref.sketch)):
                 try:
-                    sizes.append(load_rgb(path, max_pixels).size)
+                    size = load_rgb(path, max_pixels).size
+                    if report["layout"] == "kaggle" and _not_a_pair(size):  # as training would refuse it
+                        raise ImageError(str(path), _not_a_pair(size))
+                    sizes.append(size)
                 except ImageError as e:
                     report["unreadable"][str(path)] = e.reason
                     readable = False

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ..configs import ConfigError, apply_overrides, check_keys, find_config, from_dict, load_yaml
+from ..configs import ConfigError, apply_overrides, check_keys, find_config, from_dict, load_yaml, to_dict
 from ..data.datasets import DataConfig
 from ..data.hints import check_protocols
 from ..losses import LossConfig
@@ -101,6 +101,8 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
     unknown keys raise."""
     data = load_yaml(find_config(path)) if path else {}
     check_keys(TrainConfig, apply_overrides({}, list(overrides)), "override")
+    # an override's own value is checked alone first, so that its error names the override, not the file
+    from_dict(TrainConfig, apply_overrides(to_dict(TrainConfig()), list(overrides)), where="override")
     apply_overrides(data, list(overrides))
     config = from_dict(TrainConfig, data, where=str(path or "config"))
     config.validate()
