@@ -225,9 +225,9 @@ def test_info_of_a_model_folder_shows_how_it_runs_and_its_card(tmp_path, capsys)
     assert [" ".join(line.split()) for line in lines[4:]] == [
         "working size 128", "candidate order 1 0", "region chooser none (swishpaint fit-regions fits one)",
         "step 7", "val psnr_best 12.5"]
-    (tmp_path / "m" / "region_choice.safetensors").write_bytes(b"")
+    (tmp_path / "m" / "region_choice.safetensors").write_bytes(b"")  # a file colorize would refuse
     assert main(["info", str(tmp_path / "m"), "--size", "64"]) == 0
-    assert "region chooser  yes (region_choice.safetensors)" in capsys.readouterr().out
+    assert "region chooser  unusable: cannot read the region chooser" in capsys.readouterr().out
 
 
 def test_a_training_run_folder_points_to_its_model(tmp_path, capsys):

@@ -72,13 +72,21 @@ def _folder_info(path) -> list[tuple[str, str]]:
     from .configs import to_dict
     from .models.registry import chooser_path, read_model_card
 
+    from .regions.choice import RegionChooser, RegionChooserError
+
     card = read_model_card(path)
     chooser = chooser_path(path)
+    state = "none (swishpaint fit-regions fits one)"
+    if chooser.is_file():
+        try:  # read as colorize reads it, so that a file colorize would refuse is not shown as "yes"
+            RegionChooser.load(chooser)
+            state = f"yes ({chooser.name})"
+        except RegionChooserError as e:
+            state = f"unusable: {str(e).removeprefix(f'{chooser}: ')}"
     rows = [("working size", str(card.working_size)),
             ("candidate order", " ".join(map(str, card.candidate_order)) if card.candidate_order
              else "the model's own (none recorded)"),
-            ("region chooser", f"yes ({chooser.name})" if chooser.is_file()
-             else "none (swishpaint fit-regions fits one)")]
+            ("region chooser", state)]
     recorded = {k: v for k, v in to_dict(card).items()
                 if v is not None and k not in ("working_size", "candidate_order")}
     return rows + [(name, _brief(value)) for name, value in recorded.items()]
