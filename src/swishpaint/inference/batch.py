@@ -167,7 +167,8 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
 
     prepare_output_dir(out_dir)  # before the model loads: an unusable -o fails at once
     hints_path = options.hints_path
-    sources, errors = collect_inputs(inputs, out_dir, [hints_path] if hints_path and hints_path.is_dir() else [])
+    hints_dir = hints_path if hints_path is not None and hints_path.is_dir() else None
+    sources, errors = collect_inputs(inputs, out_dir, [hints_dir] if hints_dir else [])
     if hints_path is not None and hints_path.is_file() and len(sources) != 1:
         raise InvalidArgument("--hints FILE needs exactly one input; give a folder of <stem>.png hints for many")
     options.check()  # after the rule that needs the inputs: the first error named is the one it always was
@@ -175,7 +176,7 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
         else _onnx_colorizer(options.model)
     candidates, output, layers = options.candidates, options.output, options.layers
     check_candidates(candidates, colorizer.candidates, "--candidates")
-    hint_files = (list_images(hints_path) if hints_path.is_dir() else [hints_path]) if hints_path else []
+    hint_files = list_images(hints_dir) if hints_dir else [hints_path] if hints_path else []
     jobs = plan_outputs(sources, out_dir, colorize_names(candidates, layers), hint_files)
 
     def work(job: Job) -> None:

@@ -71,11 +71,21 @@ def paper_scale_model(model: nn.Module) -> str:
     return f"{architecture_of(model)}_paper"
 
 
+IN_CHANNELS = (1, 5)  # a generator reads the sketch, or the sketch + hint RGB + hint mask
+
+
+def check_in_channels(in_channels: int) -> None:
+    if in_channels not in IN_CHANNELS:
+        raise ValueError(f"generators take 1 or 5 input channels, not {in_channels}")
+
+
 def build_model(arch: str, config: dict[str, Any]) -> nn.Module:
     if arch not in ARCHITECTURES:
         raise ConfigError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     cls, cfg_cls = ARCHITECTURES[arch]
-    return cls(from_dict(cfg_cls, config, where=f"model config ({arch})"))
+    model_config = from_dict(cfg_cls, config, where=f"model config ({arch})")
+    check_in_channels(model_config.in_channels)
+    return cls(model_config)
 
 
 def create_model(name: str, **overrides: Any) -> nn.Module:
@@ -167,7 +177,7 @@ def _build_from_folder(path: Path, spec: dict[str, Any]) -> nn.Module:
         bad = [f"{name}={value!r}" for name, value in vars(config).items()
                if isinstance(value, int) and not isinstance(value, bool) and value < 1
                or isinstance(value, tuple) and (not value or any(not isinstance(v, int) or v < 1 for v in value))]
-        if config.in_channels not in (1, 5):
+        if config.in_channels not in IN_CHANNELS:
             bad.append(f"in_channels={config.in_channels!r} (1 or 5)")
         if bad:
             raise ModelLoadError(f"{where}: invalid model config: {', '.join(bad)} (sizes and counts must be positive)")
@@ -268,10 +278,9 @@ def generator_input(sketch: torch.Tensor, hints: torch.Tensor | None, in_channel
 
     A 5-channel model without hints gets all-zero hints (automatic colouring).
     """
+    check_in_channels(in_channels)
     if in_channels == 1:
         return sketch
-    if in_channels != 5:
-        raise ValueError(f"generators take 1 or 5 input channels, not {in_channels}")
     if hints is None:
         hints = sketch.new_zeros(sketch.shape[0], 4, *sketch.shape[-2:])
     return torch.cat([sketch, hints], dim=1)

@@ -136,7 +136,6 @@ def build_state(config: TrainConfig, info: DistInfo | None = None) -> TrainState
     try:  # what the networks themselves refuse is a config error, found before the run writes anything
         g = create_model(config.model.name, **config.model.overrides).to(info.device, memory_format=layout)
         d = ResNetDiscriminator(config.discriminator).to(info.device, memory_format=layout)
-        generator_input(torch.zeros(1, 1, 1, 1), None, g.config.in_channels)
     except ValueError as e:
         raise ConfigError(f"model/discriminator: {e}") from None
     if config.data.size % g.config.size_multiple:
