@@ -34,7 +34,12 @@ batch=$(python3 -c "import sys,yaml; print(yaml.safe_load(open('configs/anime.ya
 for o in "$@"; do case $o in batch_size=*) batch=${o#batch_size=};; esac; done
 steps=$(python3 -c "print(int($rate * 60 * $minutes * 0.92 / $batch))")
 echo "probe: $rate images/s at batch $batch -> $steps steps in $minutes minutes"
+# a run stopped by a signal saves a checkpoint and exits 128 + signal: hand that checkpoint back too, then
+# exit with the run's status
+status=0
+trap 'echo "train_gpu.sh: stop requested; the run saves a checkpoint, which is handed back" >&2' TERM HUP
 python3 -m swishpaint train --config configs/anime.yaml device=cuda "data.root=$pack" "out_dir=$run" \
-  "steps=$steps" "max_minutes=$minutes" "$@"
-python3 -c "import sys; from swishpaint.training import checkpoints as C; run = sys.argv[1]
-print('hand-back:', C.write_hand_back(C.list_checkpoints(run)[-1], f'{run}/{C.HAND_BACK}'))" "$run"
+  "steps=$steps" "max_minutes=$minutes" "$@" || status=$?
+python3 -c "import sys; from swishpaint.training import checkpoints as C; run = sys.argv[1]; saved = C.list_checkpoints(run)
+print('hand-back:', C.write_hand_back(saved[-1], f'{run}/{C.HAND_BACK}') if saved else 'none (no checkpoint)')" "$run"
+exit $status

@@ -135,9 +135,10 @@ def checkpoint(tiny_model, tmp_path) -> Path:
     return ckpt
 
 
-def export_source(kind: str, model_dir: Path, checkpoint: Path) -> str:
-    """--model for each kind of source: a model folder, a registered name (untrained) or a checkpoint."""
-    return {"folder": str(model_dir), "name": "swish_unet_tiny", "checkpoint": str(checkpoint)}[kind]
+def export_source(kind: str, model_dir: Path, checkpoint: Path) -> list[str]:
+    """--model for each kind of source: a model folder, a registered name (untrained, so said) or a checkpoint."""
+    return {"folder": ["--model", str(model_dir)], "name": ["--model", "swish_unet_tiny", "--untrained"],
+            "checkpoint": ["--model", str(checkpoint)]}[kind]
 
 
 EXPORTED_FILES = {  # what each kind of source puts in --out
@@ -169,7 +170,12 @@ def test_export_of_a_name_or_checkpoint_writes_every_file_and_runs_with_onnx(che
     with torch.no_grad():
         assert (onnx.model(x) - Colorizer.load(checkpoint).model(x)).abs().max() < 1e-3
 
-    assert main(["export", "onnx", "--model", "swish_unet_tiny", "--out", "from-name"]) == 0
+    assert main(["export", "onnx", "--model", "swish_unet_tiny", "--out", "from-name"]) == 2  # random weights...
+    assert one_error_line(capsys.readouterr().err) == (
+        "swishpaint: error: swish_unet_tiny: an untrained architecture, not a trained model; give a model folder, "
+        "or --untrained to export its random weights")
+    assert not (tmp_path / "from-name").exists()
+    assert main(["export", "onnx", "--model", "swish_unet_tiny", "--untrained", "--out", "from-name"]) == 0  # ...if asked
     assert sorted(p.name for p in (tmp_path / "from-name").iterdir()) == EXPORTED_FILES["name"]
     x = torch.rand(1, 1, 16, 24)
     with torch.no_grad():  # model.onnx and model.safetensors hold the same (random) weights
@@ -206,7 +212,7 @@ def test_export_failing_part_way_leaves_the_folder_as_it_was(kind, failing, earl
             (out / name).write_bytes(b"earlier " + name.encode())
     before = folder_state(out)
     source = export_source(kind, model_dir, checkpoint)
-    assert main(["export", "onnx", "--model", source, "--out", str(out), "--overwrite"]) == 2
+    assert main(["export", "onnx", *source, "--out", str(out), "--overwrite"]) == 2
     target = {"export": "model.onnx", "weights": "model.safetensors", "chooser copy": "region_choice.safetensors"}
     assert one_error_line(capsys.readouterr().err) == \
         f"swishpaint: error: {out / target[failing]}: cannot write (No space left on device)"
@@ -245,12 +251,12 @@ def test_export_refuses_any_file_it_would_replace_before_exporting(kind, existin
     out.mkdir()
     (out / existing).write_bytes(b"an earlier export")
     source = export_source(kind, model_dir, checkpoint)
-    assert main(["export", "onnx", "--model", source, "--out", str(out)]) == 2
+    assert main(["export", "onnx", *source, "--out", str(out)]) == 2
     assert one_error_line(capsys.readouterr().err) == \
         f"swishpaint: error: {out / existing}: exists; pass --overwrite to replace it"
     assert folder_state(out) == {existing: b"an earlier export"} and not exported
 
-    assert main(["export", "onnx", "--model", source, "--out", str(out), "--overwrite"]) == 0
+    assert main(["export", "onnx", *source, "--out", str(out), "--overwrite"]) == 0
     assert sorted(folder_state(out)) == EXPORTED_FILES[kind]  # a chooser fitted to another network went
 
 

@@ -224,7 +224,7 @@ def test_ctrl_c_names_the_checkpoint_and_how_to_continue(kaggle_dir, tmp_path, c
 
     monkeypatch.setattr(loop, "gan_step", step_then_ctrl_c)
     out = tmp_path / "run"
-    assert train_cli(kaggle_dir, out, "steps=100", "checkpoint_every=100") == 0
+    assert train_cli(kaggle_dir, out, "steps=100", "checkpoint_every=100") == 130  # 128 + SIGINT
     assert capsys.readouterr().out.strip().splitlines()[-1] == (
         f"stopped at step 3; checkpoint {out / 'ckpt-00000003'}; continue with the same command and --resume")
 

@@ -237,7 +237,10 @@ def _env():
     return {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
 
 
-def test_ctrl_c_saves_and_exits_cleanly(kaggle_dir, tmp_path):
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_a_signal_saves_a_checkpoint_and_exits_as_interrupted(sig, code, kaggle_dir, tmp_path):
+    """Ctrl-C or a scheduler's SIGTERM: a checkpoint, the line on how to go on, and the shell's 128 + signal,
+    so a script or a scheduler knows the run did not finish (a time box exits 0: the end it asked for)."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "swishpaint", "train", "--config", str(ROOT / "configs" / "tiny.yaml"),
            f"data.root={kaggle_dir}", f"out_dir={out}", "steps=100000", "checkpoint_every=100000",
@@ -246,10 +249,11 @@ def test_ctrl_c_saves_and_exits_cleanly(kaggle_dir, tmp_path):
     deadline = time.time() + 120
     while not (out / "log.jsonl").is_file() and time.time() < deadline:
         time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr
-    assert "stopped at step" in stdout
+    assert proc.returncode == code, stderr
+    assert "stopped at step" in stdout and "--resume" in stdout
+    assert "Traceback" not in stderr
     assert len(C.list_checkpoints(out)) == 1
 
 
@@ -337,6 +341,7 @@ def test_time_box_ends_a_sitting_with_a_checkpoint_and_resume_continues(kaggle_d
     out = tmp_path / "run"
     first = train(tiny(kaggle_dir, out, "steps=50", "max_minutes=0.00001", "checkpoint_every=1000"), progress=False)
     assert first["stopped"] and first["step"] < 50  # the sitting ended on the clock, not at the last step
+    assert first["signal"] is None  # the end the command asked for: `swishpaint train` exits 0
     assert C.list_checkpoints(out) and C.step_of(C.list_checkpoints(out)[-1]) == first["step"]
     second = train(tiny(kaggle_dir, out, "steps=50"), resume=True, progress=False)
     assert second["step"] == 50 and not second["stopped"]

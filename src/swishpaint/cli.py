@@ -135,7 +135,9 @@ def _cmd_train(args) -> int:
     if result.get("bad_files"):
         print(f"skipped {len(result['bad_files'])} unreadable training file(s)")
     print(_train_summary(result))
-    return 0
+    # stopped by a signal: the shell's 128 + signal (130 Ctrl-C, 143 SIGTERM), so a script or a scheduler
+    # knows the run did not finish; a time box is the end the command asked for, 0
+    return 128 + result["signal"] if result.get("signal") else 0
 
 
 def _train_summary(result: dict) -> str:
@@ -245,7 +247,7 @@ def _cmd_compare(args) -> int:
 def _cmd_export(args) -> int:
     from .inference.onnx import export_onnx
 
-    path = export_onnx(args.model, args.out, args.overwrite)
+    path = export_onnx(args.model, args.out, args.overwrite, allow_untrained=args.untrained)
     print(f"wrote {path}")
     return 0
 
@@ -451,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help="model folder or name (default: the bundled demo model)")
     s.add_argument("--out", required=True, help="output folder (model.onnx + config.yaml)")
     s.add_argument("--overwrite", action="store_true", help="replace an earlier export in the output folder")
+    s.add_argument("--untrained", action="store_true",
+                   help="allow an architecture name as --model: its random weights (for runtime benchmarks)")
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("bench", help="speed and memory benchmarks, written to a JSON file")

@@ -32,8 +32,8 @@ from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from
                            load_rgba, open_image, to_uint8)
 from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
-from ..models.registry import (CONFIG_FILE, chooser_path, DEFAULT_WORKING_SIZE, ModelLoadError, generator_input,
-                               is_architecture_name, load_model, read_model_card)
+from ..models.registry import (CONFIG_FILE, check_trained, chooser_path, DEFAULT_WORKING_SIZE, ModelLoadError,
+                               generator_input, load_model, read_model_card)
 from ..regions.choice import RegionChooser, candidate_medians, region_options
 from ..regions.flats import FlatConfig, Flats, flats_from_network, line_zone
 from ..regions.segment import SegmentConfig, Segmentation, segment
@@ -294,9 +294,7 @@ class Colorizer:
         weights and would colour noise without a word, so it is refused unless allow_untrained is set. The
         device is checked first: colorize, serve, evaluate and fit-regions all load their model here."""
         check_device(device)
-        if is_architecture_name(name_or_path) and not allow_untrained:
-            raise ModelLoadError(f"{name_or_path}: an untrained architecture, not a trained model; "
-                                 f"give a model folder (see swishpaint train)")
+        check_trained(name_or_path, allow_untrained, "give a model folder (see swishpaint train)")
         path = model_path(name_or_path)
         model, device = cls._load_generator(path, device)
         card = read_model_card(path)

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Iterator, NamedTuple
 import numpy as np
 import torch
 
-from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, WEIGHTS_FILE, ModelLoadError, is_architecture_name,
-                               load_model, load_model_config, model_folder, write_model)
+from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, WEIGHTS_FILE, ModelLoadError, check_trained,
+                               is_architecture_name, load_model, load_model_config, model_folder, write_model)
 from .colorizer import Colorizer, model_path
 
 if TYPE_CHECKING:  # an optional dependency, imported where it is used
@@ -31,9 +31,11 @@ ONNX_FILE = "model.onnx"
 EXPORTER_REGISTRY_LOG = "torch.onnx._internal.exporter._registration"  # logs the torchvision notices
 
 
-def export_onnx(model: str | Path | None, out_dir: str | Path, overwrite: bool = False) -> Path:
+def export_onnx(model: str | Path | None, out_dir: str | Path, overwrite: bool = False,
+                allow_untrained: bool = False) -> Path:
     """Export a model (folder, checkpoint or name; the bundled one by default) to out_dir/model.onnx, with
-    the files that make out_dir a model folder beside it (_Beside).
+    the files that make out_dir a model folder beside it (_Beside). A registered architecture name has
+    random weights (what a runtime benchmark wants): refused unless allow_untrained, as Colorizer.load does.
 
     Every file the export would replace is refused first unless overwrite, because the export takes half
     a minute; then they are all written together or none is, and a folder made for them goes again: a
@@ -41,6 +43,7 @@ def export_onnx(model: str | Path | None, out_dir: str | Path, overwrite: bool =
     """
     from ..files import FileGroup, output_folder, refuse_existing
 
+    check_trained(model, allow_untrained, "give a model folder, or --untrained to export its random weights")
     source = model_path(model)
     with output_folder(out_dir) as out_dir:
         beside = _Beside.of(source, out_dir)

@@ -199,6 +199,14 @@ def is_architecture_name(name_or_path: str | Path | None) -> bool:
     return name_or_path is not None and not Path(name_or_path).exists() and str(name_or_path) in MODELS
 
 
+def check_trained(name_or_path: str | Path | None, allow_untrained: bool, instead: str) -> None:
+    """Refuse a registered architecture name (random weights) where a trained model is meant, unless
+    allowed: it would colour noise, or export it, without a word. `instead`: what to give in its place."""
+    if is_architecture_name(name_or_path) and not allow_untrained:
+        raise ModelLoadError(f"{name_or_path}: an untrained architecture, not a trained model; "
+                             f"{instead}")
+
+
 def read_model_card(path: str | Path) -> ModelCard:
     """The model card of a model folder (or a file in it, or a checkpoint); the default card for a registered name."""
     if is_architecture_name(path):

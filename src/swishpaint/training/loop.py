@@ -264,6 +264,7 @@ class _StopFlag:
 
     def __init__(self):
         self.requested = False
+        self.signal: int | None = None  # the signal that asked for the stop (None: none did)
         self._old = {}
 
     def __enter__(self):
@@ -277,7 +278,7 @@ class _StopFlag:
     def _handle(self, signum, frame):
         if self.requested:  # a second Ctrl-C stops at once
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.signal = True, signum
         log.warning("stop requested; saving a checkpoint after this step (Ctrl-C again to abort)")
 
     def __exit__(self, *exc):
@@ -539,5 +540,6 @@ def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progre
             if stopped:
                 break
     bar.close()
-    return {"step": state.step, "generator_digest": weights_digest(state.g), "stopped": stopped, "checkpoint": str(last_ckpt) if last_ckpt else None,
+    return {"step": state.step, "generator_digest": weights_digest(state.g), "stopped": stopped,
+            "signal": stop.signal if stopped else None, "checkpoint": str(last_ckpt) if last_ckpt else None,
             "best_score": state.best_score, "history": state.history, "out_dir": str(out_dir)}
