@@ -71,10 +71,38 @@ def test_output_into_the_input_folder_never_overwrites_an_input(model_dir, tmp_p
     after = hashes(src)
     assert {k: after[k] for k in before} == before  # the sketches are untouched
     assert Image.open(src / "cat_png.png").size == (40, 40) and Image.open(src / "owl_png.png").size == (44, 44)
-    # a second run takes the first run's outputs as inputs too; still nothing is overwritten
+    # a second run leaves the first run's results out (they say so in their PNG text), and overwrites nothing
     before = hashes(src)
-    assert colorize(str(src), "-o", str(src), "--model", str(model_dir)) == 0
-    assert {k: v for k, v in hashes(src).items() if k in before} == before
+    assert colorize(str(src), "-o", str(src), "--model", str(model_dir)) == 1  # cat_png.png exists: refused
+    assert hashes(src) == before
+    assert colorize(str(src), "-o", str(src), "--model", str(model_dir), "--overwrite") == 0
+    assert sorted(hashes(src)) == sorted(before)  # no result of a result (cat_png_png.png)
+    assert {k: v for k, v in hashes(src).items() if k in ("cat.png", "owl.png")} == \
+        {k: before[k] for k in ("cat.png", "owl.png")}
+
+
+def test_earlier_results_in_a_scanned_folder_are_left_out_and_said_but_a_named_one_is_coloured(
+        model_dir, tmp_path, capsys):
+    from swishpaint.data.images import is_swishpaint_result
+
+    src = make_sketches(tmp_path / "in", {"cat.png": 40})
+    assert colorize(str(src), "-o", str(src / "done"), "--model", str(model_dir), "-k", "2", "--layers") == 0
+    written = sorted(p.name for p in (src / "done").iterdir())
+    assert written == ["cat.labels.png", "cat.png", "cat.psd", "cat_c1.png", "cat_c2.png", "cat_sheet.png"]
+    assert all(is_swishpaint_result(src / "done" / n) for n in written if n.endswith(".png"))
+    assert not is_swishpaint_result(src / "cat.png")  # a sketch, and line art from `swishpaint lines`:
+    assert main(["lines", str(src / "cat.png"), "-o", str(tmp_path / "lines")]) == 0
+    assert not is_swishpaint_result(tmp_path / "lines" / "cat.png")  # made to be coloured
+    capsys.readouterr()
+
+    out = tmp_path / "again"
+    assert colorize(str(src / "done"), "-o", str(out), "--model", str(model_dir)) == 0
+    err = capsys.readouterr().err
+    assert err.strip() == (f"swishpaint: note: {src / 'done'}: left out 5 earlier swishpaint result(s) "
+                           "(name a file to colour it all the same)")
+    assert not out.exists()  # nothing to colour, nothing written, no folder
+    assert colorize(str(src / "done" / "cat.png"), "-o", str(out), "--model", str(model_dir)) == 0
+    assert (out / "cat.png").is_file()  # named, it is coloured
 
 
 @pytest.mark.parametrize("case", ["file", "under_file", "read_only"])

@@ -28,6 +28,33 @@ DEFAULT_MAX_PIXELS = 50_000_000  # ~7000x7000; a 4096x4096 sketch (16.8 M) is we
 UPLOAD_MAX_PIXELS = 4096 * 4096
 
 
+# A PNG text entry in every image swishpaint colours or writes beside a colouring (results, candidates,
+# sheets, label maps), so that a folder scanned for sketches leaves its own earlier results out: a re-run
+# with -o inside or equal to the input folder must not colour its colourings.
+RESULT_KEY, RESULT_VALUE = "swishpaint", "result"
+
+
+def result_png_info():
+    """PngInfo marking a PNG as a swishpaint result (PIL: image.save(..., pnginfo=result_png_info()))."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text(RESULT_KEY, RESULT_VALUE)
+    return info
+
+
+def is_swishpaint_result(path: Path) -> bool:
+    """True for a PNG that swishpaint wrote as a result (its header's text says so). Reads the header only;
+    anything unreadable is False, for the loader to report."""
+    if path.suffix.lower() != ".png":
+        return False
+    try:
+        with Image.open(path) as im:  # text chunks before the pixels, where PIL writes them
+            return im.info.get(RESULT_KEY) == RESULT_VALUE
+    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+        return False
+
+
 class ImageError(SwishpaintError, ValueError):
     """An input image cannot be used; str() is one line naming the file and the problem."""
 

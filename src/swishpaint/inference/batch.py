@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 from PIL import Image
 
-from ..data.images import image_grid, list_images
+from ..data.images import image_grid, is_swishpaint_result, list_images, result_png_info
 from ..errors import InvalidArgument, OutputError, SwishpaintError
 from ..files import FileGroup, candidate_names, check_new_output, prepare_output_dir, refuse_existing
 from .options import ColorizeOptions, SequenceOptions
@@ -60,7 +60,13 @@ def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None,
             found = [f for f in list_images(p, unreadable) if not any(s in f.resolve().parents for s in inside)]
             errors.extend(f"{folder}: cannot read this folder; its images were left out"
                           for folder in unreadable)
-            if not found and not unreadable:
+            # swishpaint's own earlier results (a re-run into the input folder) are colourings, not sketches
+            results = {f for f in found if is_swishpaint_result(f)}
+            if results:
+                found = [f for f in found if f not in results]
+                print(f"swishpaint: note: {p}: left out {len(results)} earlier swishpaint result(s) (name a file to "
+                      "colour it all the same)", file=sys.stderr)
+            if not found and not unreadable and not results:
                 errors.append(f"{p}: folder holds no PNG, JPEG or WEBP images")
             files.extend(Source(f, f.relative_to(p)) for f in found)
         elif p.is_file():
@@ -133,8 +139,9 @@ def write_outputs(writes: Callable[[FileGroup], None]) -> None:
         writes(group)
 
 
-def _save(im: Image.Image) -> Callable[[Path], None]:
-    return lambda tmp: im.save(tmp, format="PNG")
+def _save(im: Image.Image, result: bool = True) -> Callable[[Path], None]:
+    """Write im as PNG; a result is marked so (data.images.RESULT_KEY), a line-art sketch is not."""
+    return lambda tmp: im.save(tmp, format="PNG", pnginfo=result_png_info() if result else None)
 
 
 def _hints_for(source: Source, hints: Path | None) -> Path | None:
@@ -306,6 +313,6 @@ def run_lines(inputs: list[str], out_dir: Path, method: str = "xdog", overwrite:
     def work(job: Job) -> None:
         sketch = extract_lines(load_rgb(job.source.path), method)
         im = Image.fromarray((sketch * 255).round().byte().numpy(), "L")
-        write_outputs(lambda group: group.write(job.outputs[0], _save(im)))
+        write_outputs(lambda group: group.write(job.outputs[0], _save(im, result=False)))  # sketches to colour
 
     return process_files(jobs, work, "extracted lines from", out_dir, errors, overwrite)
