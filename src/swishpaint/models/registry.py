@@ -227,6 +227,27 @@ def load_model_config(path: str | Path):
     return from_dict(ARCHITECTURES[spec["arch"]][1], spec["config"], where=f"{path}/{CONFIG_FILE}")
 
 
+def mismatch(model: nn.Module, tensors: dict[str, torch.Tensor], holder: str = "the checkpoint") -> str | None:
+    """Why `tensors` cannot load into `model` (missing or extra names, other shapes), or None when
+    they fit; said in a few words, because torch's own message lists every tensor on many lines.
+    holder: what the tensors come from, as the message names it."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in tensors]
+    extra = [k for k in tensors if k not in own]
+    resized = [k for k in own if k in tensors and tuple(own[k].shape) != tuple(tensors[k].shape)]
+    if resized:
+        k = resized[0]
+        more = f"; {len(resized) - 1} more" if len(resized) > 1 else ""
+        return (f"size mismatch for {k}: {list(tensors[k].shape)} in {holder}, "
+                f"{list(own[k].shape)} in this config{more}")
+    if missing or extra:
+        names = missing or extra
+        what = f"missing from {holder}" if missing else f"in {holder} but not in this model"
+        more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+        return f"{names[0]}{more} {what}"
+    return None
+
+
 def load_model(name_or_path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """A model from a folder (config.yaml + model.safetensors) or a registered name (random weights).
 
@@ -245,13 +266,10 @@ def load_model(name_or_path: str | Path, map_location: str | torch.device = "cpu
         state = load_file(str(path / WEIGHTS_FILE), device=str(map_location))
     except (OSError, SafetensorError) as e:
         raise ModelLoadError(f"{path / WEIGHTS_FILE}: cannot read weights ({e})") from None
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:  # torch's first line only names the class; the second says what differs
-        detail = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e).splitlines()[0])
-        if len(detail) > 240:  # torch names every tensor: the first few say enough
-            detail = detail[:240].rsplit(", ", 1)[0] + ", ... (more not shown)"
-        raise ModelLoadError(f"{path / WEIGHTS_FILE}: weights do not fit the config: {detail}") from None
+    detail = mismatch(model, state, "the file")
+    if detail is not None:
+        raise ModelLoadError(f"{path / WEIGHTS_FILE}: weights do not fit the config: {detail}")
+    model.load_state_dict(state)
     return model.eval()
 
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..errors import SwishpaintError
 from ..files import FileGroup, sha256_file
-from ..models.registry import AVERAGE_FOLDER, CONFIG_FILE, WEIGHTS_FILE, ModelCard, half_precision, save_model
+from ..models.registry import AVERAGE_FOLDER, CONFIG_FILE, WEIGHTS_FILE, ModelCard, half_precision, mismatch, save_model
 
 log = logging.getLogger(__name__)
 
@@ -202,26 +202,6 @@ def _state_problem(meta: Any) -> str | None:
             return f"has no {key} mapping"
     if not all(isinstance(name, str) and isinstance(digest, str) for name, digest in meta["files"].items()):
         return "lists its files wrongly"
-    return None
-
-
-def mismatch(model: nn.Module, tensors: dict[str, torch.Tensor]) -> str | None:
-    """Why `tensors` cannot load into `model` (missing or extra names, other shapes), or None when
-    they fit; said in a few words, because torch's own message lists every tensor on many lines."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in tensors]
-    extra = [k for k in tensors if k not in own]
-    resized = [k for k in own if k in tensors and tuple(own[k].shape) != tuple(tensors[k].shape)]
-    if resized:
-        k = resized[0]
-        more = f"; {len(resized) - 1} more" if len(resized) > 1 else ""
-        return (f"size mismatch for {k}: {list(tensors[k].shape)} in the checkpoint, "
-                f"{list(own[k].shape)} in this config{more}")
-    if missing or extra:
-        names = missing or extra
-        what = "missing from the checkpoint" if missing else "in the checkpoint but not in this model"
-        more = f" and {len(names) - 1} more" if len(names) > 1 else ""
-        return f"{names[0]}{more} {what}"
     return None
 
 
