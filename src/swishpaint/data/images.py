@@ -49,8 +49,10 @@ def is_swishpaint_result(path: Path) -> bool:
     if path.suffix.lower() != ".png":
         return False
     try:
-        with Image.open(path) as im:  # text chunks before the pixels, where PIL writes them
-            return im.info.get(RESULT_KEY) == RESULT_VALUE
+        with _WARNING_FILTERS, warnings.catch_warnings():  # as open_image: a huge image is no bomb here
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path, formats=["PNG"]) as im:  # text chunks before the pixels, where PIL writes them
+                return im.info.get(RESULT_KEY) == RESULT_VALUE
     except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
         return False
 
