@@ -183,6 +183,12 @@ def test_python_api_accepts_paths_images_and_arrays(model_dir, sketches):
     ({"image": np.zeros((4, 4, 5), np.uint8)}, "got shape (4, 4, 5)"),
     ({"image": np.array([["a"]])}, "must hold numbers"),
     ({"hints": 5}, "hints must be a file path, bytes, a PIL image, a numpy array or a tensor, got int"),
+    ({"hints": np.zeros((0, 0, 4), np.uint8)}, "hints: image is empty (0x0)"),
+    ({"hints": Image.new("RGBA", (0, 0))}, "hints image is empty (0x0)"),
+    ({"hints": np.full((32, 32, 4), np.nan)}, "hints: image contains NaN or infinite values"),
+    ({"hints": torch.zeros(3, 32, 32)}, "a hints tensor must be float (4, H, W): RGB in [0, 1] and a mask, got "
+                                        "torch.float32 (3, 32, 32)"),
+    ({"hints": torch.zeros(1, 4, 32, 32)}, "got torch.float32 (1, 4, 32, 32)"),
 ])
 def test_python_api_refuses_wrong_arguments_with_invalid_argument(tiny_model, kwargs, message):
     c = Colorizer(tiny_model, working_size=64)
@@ -198,6 +204,9 @@ def test_python_api_takes_numpy_integers_and_one_channel_arrays(tiny_model):
     c = Colorizer(tiny_model, working_size=64)
     out = c.colorize(np.full((16, 24, 1), 255, np.uint8), candidates=np.int64(2), size=np.int32(64))
     assert len(out) == 2 and out[0].size == (24, 16)
+    assert len(c.colorize(np.full((16, 24), 255, np.uint8), keep_lines=np.bool_(False))) == 1
+    with pytest.raises(InvalidArgument, match="^keep_lines must be True or False, got 'no'$"):  # not truthy
+        c.colorize(np.full((16, 24), 255, np.uint8), keep_lines="no")
 
 
 def test_keep_lines_keeps_the_ink_dark(model_dir, sketches):
@@ -256,6 +265,49 @@ def _boxed_sketch(size: int = 48, gap: bool = False) -> torch.Tensor:
     if gap:
         sketch[:, 12:14, 22:26] = 1
     return sketch
+
+
+def test_numbers_read_by_their_range_sixteen_bit_and_unit_floats_too_and_hints_alike(model_dir):
+    """Arrays and PIL's number modes follow one rule (data.images.value_range): a 16-bit array is not
+    clipped to white, a float image in [0, 1] not divided to black, and float hints in [0, 1] keep
+    their colour (they used to be cast to uint8: red became 1/255)."""
+    c = Colorizer.load(model_dir)
+    ramp = np.linspace(0, 1, 48 * 48).reshape(48, 48)
+    for given in ((ramp * 65535).astype(np.uint16), Image.fromarray(ramp.astype(np.float32)),
+                  ramp, (ramp * 255).astype(np.uint8)):
+        assert abs(float(c.load_sketch(given).mean()) - 0.5) < 0.01, type(given)
+    grey_alpha = Image.fromarray((ramp * 255).astype(np.uint8)).convert("LA").convert("La")
+    assert abs(float(c.load_sketch(grey_alpha).mean()) - 0.5) < 0.01  # premultiplied grey: PIL's 'La'
+    sketch = (_boxed_sketch()[0].numpy() * 255).astype(np.uint8)
+    hints = np.zeros((48, 48, 4))
+    hints[20:22, 20:22] = (1.0, 0.0, 0.0, 1.0)  # red, as floats in [0, 1]
+    flat = np.asarray(c.colorize(sketch, hints=hints, keep_lines=False, output="flat")[0], np.float32)
+    assert np.abs(flat[16:32, 16:32] - [255, 0, 0]).max() <= 1
+
+
+def test_a_model_folder_with_a_working_size_or_candidate_order_it_cannot_run_fails_to_load(model_dir):
+    from swishpaint.models import ModelLoadError
+
+    config = model_dir / "config.yaml"
+    original = config.read_text()
+    for line, message in (("working_size: 0", "working size 0 is outside 32..1536"),
+                          ("working_size: 100000", "working size 100000 is outside"),
+                          ("candidate_order: [0]", f"candidate_order must list each of the model's {TINY_CANDIDATES} "
+                                                   "candidates"),
+                          ("candidate_order: [0, 0, 1]", "got [0, 0, 1]")):
+        config.write_text(original + line + "\n")
+        with pytest.raises(ModelLoadError) as e:
+            Colorizer.load(model_dir)
+        assert str(e.value).startswith(f"{config}: ") and message in str(e.value)
+    config.write_text(original)
+    with pytest.raises(InvalidArgument, match="working size 0 is outside"):
+        Colorizer.load(model_dir, working_size=0)  # given to the loader: the argument, not the file
+    with pytest.raises(ModelLoadError, match="^the model is an empty name; give a model folder, or leave it out"):
+        Colorizer.load("")  # not a quiet "the bundled one"
+    with pytest.raises(InvalidArgument, match="^a model is a folder path or a registered name, got int$"):
+        Colorizer.load(5)
+    with pytest.raises(InvalidArgument, match="got \\[5\\]"):
+        Colorizer.load(model_dir, candidate_order=[5])
 
 
 def test_hinted_regions_take_the_hint_colour_in_every_candidate_and_nothing_across_lines(model_dir):

@@ -122,6 +122,27 @@ def test_sequence_api_arguments_are_checked_in_words(model_dir, tmp_path):
     write_palette(tmp_path / "p.json", frame(0).key())  # a palette file's path works as well as its contents
     colouring, = colorizer.colorize_sequence([pose(0.5)[1]], palette=tmp_path / "p.json")
     assert_all_right(accuracy(frame(0.5), colouring.colours))
+    with pytest.raises(InvalidArgument, match="^palette must be a palette file or ColouredRegions, got dict$"):
+        colorizer.colorize_sequence([pose(0.5)[1]], palette={"regions": []})
+    with pytest.raises(InvalidArgument, match="^frames must be a list of images, got NoneType$"):
+        colorizer.colorize_sequence(None, reference=pose(0)[0])
+
+
+def test_a_bad_frame_is_named_by_its_number_and_a_grey_keyframe_is_noted(model_dir):
+    from swishpaint.errors import InvalidArgument
+    from swishpaint.inference.sequence import GREY_KEY
+
+    colorizer = Colorizer.load(model_dir)
+    frames = [pose(0.5)[1], pose(1.0)[1], b"not an image"]
+    with pytest.raises(InvalidArgument, match=r"^frame 3: <upload>: "):
+        colorizer.colorize_sequence(frames, reference=pose(0)[0])
+    with pytest.raises(InvalidArgument, match=r"^frame 2: image contains NaN"):
+        colorizer.colorize_sequence([pose(0.5)[1], np.full((8, 8), np.nan)], reference=pose(0)[0])
+    notes: list[str] = []
+    colorizer.colorize_sequence([pose(0.5)[1]], reference=pose(0)[0], warnings=notes)
+    assert notes == []  # a coloured key
+    colouring, = colorizer.colorize_sequence([pose(0.5)[1]], reference=pose(0)[1], warnings=notes)  # its lines
+    assert notes == [GREY_KEY] and np.ptp(colouring.colours, axis=1).max() < 0.01  # grey, and said so
 
 
 def test_palette_round_trips_and_bad_palettes_are_one_line_errors(tmp_path, capsys):

@@ -364,6 +364,17 @@ def test_sequence_frames_keep_the_keys_colours(client, key_sketch):
         assert all(0 <= x < SIZE and 0 <= y < SIZE for x, y in answer["unmatched"])
 
 
+def test_a_keyframe_without_colour_is_coloured_and_noted(client):
+    from swishpaint.inference.sequence import GREY_KEY
+
+    files, _ = cut_upload()
+    files[0] = ("key", ("key.png", files[1][1][1], "image/png"))  # the first frame's line art as the key
+    r = client.post("/api/colorize-sequence", files=files)
+    assert r.status_code == 200, r.text
+    assert r.json()["warnings"] == [f"key: {GREY_KEY}"]
+    assert client.post("/api/colorize-sequence", files=cut_upload()[0]).json()["warnings"] == []
+
+
 def test_sequence_errors_answer_in_the_error_shape(client):
     files, _ = cut_upload()
     files[2] = ("frames", ("f1.png", b"not an image", "image/png"))

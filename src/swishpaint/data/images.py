@@ -144,9 +144,11 @@ def _signature(source) -> str | None:
 
 
 def _to_rgba(im: Image.Image) -> Image.Image:
+    if im.mode == "La":  # premultiplied grey + alpha: PIL converts it only to LA
+        im = im.convert("LA")
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        top = value_range(arr, sixteen_bit=im.mode.startswith("I;16"), unit=im.mode == "F")
         grey = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(grey, "L").convert("RGBA")
     if im.mode == "P":
@@ -203,6 +205,16 @@ def list_images(root: str | Path, unreadable: list[Path] | None = None) -> list[
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(p for p in (Path(folder) / f for f in files if not f.startswith(".")) if is_image_file(p))
     return sorted(found)
+
+
+def value_range(values: np.ndarray, sixteen_bit: bool = False, unit: bool = True) -> float:
+    """The white of an image's numbers: 65535 for 16-bit data (or any value above 255), else 255 when any
+    value is above 1, else 1 (floats in [0, 1]; `unit`=False for integer data, whose 1 is nearly black).
+    The one rule for images given as numbers (arrays, PIL's I/F modes, hints)."""
+    top = float(values.max()) if values.size else 0.0
+    if sixteen_bit or top > 255:
+        return 65535.0
+    return 255.0 if top > 1 or not unit else 1.0
 
 
 def to_float_array(im: Image.Image) -> np.ndarray:

@@ -252,8 +252,11 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
         if Path(palette_out).resolve() in {o.resolve() for job in jobs for o in job.outputs}:
             raise OutputError(f"{palette_out}: is also a frame's output; write the palette elsewhere")
     colorizer = Colorizer.load(options.model, device=options.device)
-    key = read_palette(options.palette) if options.palette else coloured_key(Path(reference), reference_sketch and Path(reference_sketch),
-                                                             colorizer)
+    notes: list[str] = []
+    key = read_palette(options.palette) if options.palette else \
+        coloured_key(Path(reference), reference_sketch and Path(reference_sketch), colorizer, notes)
+    for note in notes:
+        print(f"swishpaint: warning: {reference}: {note}", file=sys.stderr)
     if palette_out:
         write_palette(palette_out, key)
         print(f"wrote palette {palette_out} ({key.count} regions)")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 import numpy as np
@@ -29,11 +29,11 @@ from PIL import Image, ImageChops
 from ..configs import INFERENCE_DEVICE, check_device
 from ..data.hints import hints_from_rgba, resize_hints
 from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from_float_array, image_to_tensor,
-                           load_rgba, open_image, to_uint8)
+                           load_rgba, open_image, to_uint8, value_range)
 from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
 from ..models.registry import (CONFIG_FILE, check_trained, chooser_path, DEFAULT_WORKING_SIZE, ModelLoadError,
-                               generator_input, load_model, read_model_card)
+                               generator_input, load_model, model_folder, read_model_card)
 from ..regions.choice import RegionChooser, candidate_medians, region_options
 from ..regions.flats import FlatConfig, Flats, flats_from_network, line_zone
 from ..regions.segment import SegmentConfig, Segmentation, segment
@@ -155,14 +155,27 @@ def check_candidates(candidates: int, available: int, name: str = "candidates") 
         raise InvalidArgument(f"{name} must be an integer between 1 and {available} for this model, got {candidates!r}")
 
 
+def check_candidate_order(order, candidates: int) -> list[int]:
+    """The order candidates come in without hints: every one of the model's candidates once (None: the
+    model's own order). Anything else would drop, repeat or index past candidates when colouring."""
+    if order is None:
+        return list(range(candidates))
+    if not isinstance(order, (list, tuple)) or sorted(order) != list(range(candidates)) \
+            or not all(_is_int(i) for i in order):
+        raise InvalidArgument(f"candidate_order must list each of the model's {candidates} candidates "
+                              f"(0..{candidates - 1}) once, got {order!r}")
+    return [int(i) for i in order]
+
+
 def _check_size(width: int, height: int) -> None:
     if width == 0 or height == 0:
         raise InvalidArgument(f"image is empty ({width}x{height})")
 
 
 def _array_image(array: np.ndarray) -> Image.Image:
-    """An (H, W) or (H, W, 1|2|3|4) array as a PIL image: uint8 as it is, other numbers in [0, 1], or in
-    [0, 255] when any value is above 1. Refused here: shapes, dtypes and values no image has."""
+    """An (H, W) or (H, W, 1|2|3|4) array as a PIL image: uint8 as it is, other numbers in [0, 1], in
+    [0, 255] when any value is above 1, in [0, 65535] (16-bit) when any is above 255 (data.images.value_range).
+    Refused here: shapes, dtypes and values no image has."""
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or array.ndim == 3 and array.shape[2] not in (2, 3, 4):
@@ -174,7 +187,7 @@ def _array_image(array: np.ndarray) -> Image.Image:
         return Image.fromarray(array)
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise InvalidArgument("image contains NaN or infinite values")
-    return from_float_array(array / 255.0 if array.max() > 1.0 else array)
+    return from_float_array(array / value_range(array))
 
 
 def _as_image(image: ImageLike, max_pixels: int) -> Image.Image:
@@ -227,6 +240,9 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
     """Hints as (4, H, W) at the sketch's size (W, H), and a note for the person when they had to be
     resized ("" when not): stretched to another shape, they may no longer sit on their regions."""
     if isinstance(hints, torch.Tensor):
+        if hints.ndim != 3 or hints.shape[0] != 4 or not hints.is_floating_point():
+            raise InvalidArgument(f"a hints tensor must be float (4, H, W): RGB in [0, 1] and a mask, got "
+                                  f"{hints.dtype} {tuple(hints.shape)}")
         t = hints
     else:
         if isinstance(hints, (str, Path, bytes)):
@@ -234,7 +250,10 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
         elif isinstance(hints, np.ndarray):
             if hints.ndim != 3 or hints.shape[2] != 4:
                 raise NotRGBA("<hints array>", "hints must be an RGBA array (H, W, 4)")
-            im = Image.fromarray(hints.astype(np.uint8), "RGBA")
+            try:  # the sketch's rules for numbers (uint8; floats in [0, 1]; ...), NaN refused
+                im = _array_image(hints)
+            except InvalidArgument as e:
+                raise InvalidArgument(f"hints: {e}") from None
         elif not isinstance(hints, Image.Image):
             raise InvalidArgument(f"hints must be a file path, bytes, a PIL image, a numpy array or a tensor, "
                                   f"got {type(hints).__name__}")
@@ -242,6 +261,8 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
             if hints.mode not in ("RGBA", "LA", "PA"):
                 raise NotRGBA("<hints image>", f"hints must be RGBA (alpha > 0 marks a hint), got mode {hints.mode}")
             im = hints.convert("RGBA")
+        if im.width == 0 or im.height == 0:
+            raise InvalidArgument(f"hints image is empty ({im.width}x{im.height})")
         t = hints_from_rgba(im)
     h, w = t.shape[-2:]
     if (w, h) == tuple(size):
@@ -255,6 +276,10 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
 def model_path(name_or_path: str | Path | None) -> Path:
     """The folder a --model names, and the one home of its default: every command that runs a model
     (and `info`, which describes it) means the bundled demo model when none is given."""
+    if name_or_path is not None and not isinstance(name_or_path, (str, Path)):
+        raise InvalidArgument(f"a model is a folder path or a registered name, got {type(name_or_path).__name__}")
+    if name_or_path == "":  # an empty variable in a script, say: not a quiet "the bundled one"
+        raise ModelLoadError("the model is an empty name; give a model folder, or leave it out for the bundled one")
     if name_or_path:
         return Path(name_or_path)
     if not (BUNDLED / CONFIG_FILE).is_file():
@@ -270,8 +295,9 @@ class Colorizer:
                  candidate_order: list[int] | None = None, flat_config: FlatConfig = FlatConfig(),
                  segment_config: SegmentConfig = SegmentConfig(), region_chooser: RegionChooser | None = None):
         self.device = torch.device(device)
+        check_working_size(working_size)
         # Without hints, candidates come in this order (e.g. best on average on training data first).
-        self.candidate_order = list(candidate_order or range(model.config.candidates))
+        self.candidate_order = check_candidate_order(candidate_order, model.config.candidates)
         self.flat_config = flat_config  # how regions get their colours and shading (regions.flats)
         self.segment_config = segment_config  # how the sketch is split into regions (regions.segment)
         self.region_chooser = region_chooser  # with hints, candidate 1's unhinted regions (regions.choice)
@@ -294,13 +320,18 @@ class Colorizer:
         weights and would colour noise without a word, so it is refused unless allow_untrained is set. The
         device is checked first: colorize, serve, evaluate and fit-regions all load their model here."""
         check_device(device)
-        check_trained(name_or_path, allow_untrained, "give a model folder (see swishpaint train)")
         path = model_path(name_or_path)
+        check_trained(name_or_path, allow_untrained, "give a model folder (see swishpaint train)")
         model, device = cls._load_generator(path, device)
         card = read_model_card(path)
         chooser = chooser_path(path)
         if "region_chooser" not in kwargs and chooser.is_file():  # region_chooser=None: not read
             kwargs["region_chooser"] = RegionChooser.load(chooser)
+        try:  # the card's own values, checked here so that the error names the file that holds them
+            check_working_size(card.working_size)
+            check_candidate_order(card.candidate_order, model.config.candidates)
+        except InvalidArgument as e:
+            raise ModelLoadError(f"{model_folder(path) / CONFIG_FILE}: {e}") from None
         kwargs.setdefault("working_size", card.working_size)
         kwargs.setdefault("candidate_order", card.candidate_order)
         return cls(model, device, name=str(name_or_path or "demo"), **kwargs)
@@ -341,6 +372,8 @@ class Colorizer:
         """
         if output not in OUTPUTS:
             raise InvalidArgument(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+        if not isinstance(keep_lines, (bool, np.bool_)):  # "no" or "false" would count as true
+            raise InvalidArgument(f"keep_lines must be True or False, got {keep_lines!r}")
         colouring = self.colorize_regions(image, hints, candidates, size, warnings, regions=output != "network")
         return (Image.fromarray(colouring.image(k, output, keep_lines), "RGB") for k in range(candidates))
 
@@ -388,11 +421,16 @@ class Colorizer:
         return np.asarray(grey, np.float32) / 255, line_colour
 
     def colorize_sequence(self, frames: list[ImageLike], reference: ImageLike | None = None,
-                          reference_sketch: ImageLike | None = None, palette=None) -> list:
+                          reference_sketch: ImageLike | None = None, palette=None,
+                          warnings: list[str] | None = None) -> list:
         """Colour an animation's frames (sketches, in order) from a coloured keyframe `reference` (its
         line art `reference_sketch` when separate) or a palette (a palette file, or inference.palette's
         ColouredRegions); any image the API takes, frames too (a single frame may be given alone);
-        returns one inference.sequence.FrameColouring per frame (.image(), .unmatched)."""
+        returns one inference.sequence.FrameColouring per frame (.image(), .unmatched). A frame that
+        cannot be used is an error naming it ("frame 3: ..."); inference.sequence.colour_sequence yields
+        the frames one by one, for a caller that wants to keep those before it. `warnings`, if a list:
+        notes for the person (a keyframe with no colour)."""
+        from ..regions.matching import ColouredRegions
         from .palette import read_palette
         from .sequence import coloured_key, colour_sequence
 
@@ -402,10 +440,14 @@ class Colorizer:
             raise InvalidArgument("give a reference keyframe or a palette, not both")
         if isinstance(frames, (str, Path, bytes, np.ndarray, Image.Image)):
             frames = [frames]  # one frame given alone, not a list of them
+        if not isinstance(frames, Iterable):
+            raise InvalidArgument(f"frames must be a list of images, got {type(frames).__name__}")
         if isinstance(palette, (str, Path)):
             palette = read_palette(palette)
-        key = palette if palette is not None else coloured_key(reference, reference_sketch, self)
-        return list(colour_sequence(self, frames, key))
+        elif palette is not None and not isinstance(palette, ColouredRegions):
+            raise InvalidArgument(f"palette must be a palette file or ColouredRegions, got {type(palette).__name__}")
+        key = palette if palette is not None else coloured_key(reference, reference_sketch, self, warnings)
+        return list(colour_sequence(self, frames, key, numbered=True))
 
     def _colour(self, sketch: torch.Tensor, hints: torch.Tensor | None, working: int,
                 candidates: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..data.images import to_uint8
 from ..data.lines import extract_lines
+from ..errors import InvalidArgument, SwishpaintError
 from ..regions.flats import Flats, flats_from_network, region_medians
 from ..regions.matching import ColouredRegions, MatchConfig, match_regions, region_features
 from ..regions.segment import Segmentation, segment
@@ -76,18 +77,25 @@ class FrameColouring:
         return [(int(x), int(y)) for y, x in centres]
 
 
-def coloured_key(colour: ImageLike, sketch: ImageLike | None, colorizer) -> ColouredRegions:
+GREY_KEY = ("holds no colour, so the frames come out grey (was its line art given as the coloured "
+            "keyframe?)")
+
+
+def coloured_key(colour: ImageLike, sketch: ImageLike | None, colorizer,
+                 warnings: list[str] | None = None) -> ColouredRegions:
     """A coloured keyframe -> its regions (from its line art, else lines found in its colours) and the
-    median colour of each off the lines."""
+    median colour of each off the lines. A key without any colour is noted in `warnings` (GREY_KEY): a
+    grey colouring is possible, line art given by mistake is likelier."""
     rgb = colorizer.load_colour(colour)
     lines = colorizer.load_sketch(sketch) if sketch is not None else extract_lines(rgb, KEY_LINE_METHOD).numpy()
     if lines.shape != rgb.shape[:2]:
-        from ..errors import InvalidArgument
-
         raise InvalidArgument(f"the reference sketch is {lines.shape[1]}x{lines.shape[0]}, "
                               f"the reference {rgb.shape[1]}x{rgb.shape[0]}: they must be the same size")
     seg = segment(lines, colorizer.segment_config)
-    return ColouredRegions(seg.labels, region_medians(seg.labels, rgb, seg.count, where=~seg.lines))
+    key = ColouredRegions(seg.labels, region_medians(seg.labels, rgb, seg.count, where=~seg.lines))
+    if warnings is not None and float(np.ptp(rgb, axis=2).max()) < 2 / 255:  # 8-bit rounding is no colour
+        warnings.append(GREY_KEY)
+    return key
 
 
 class SequenceColourer:
@@ -122,8 +130,15 @@ class SequenceColourer:
 
 
 def colour_sequence(colorizer, frames: Iterable[ImageLike], key: ColouredRegions,
-                    cfg: SequenceConfig = SequenceConfig()) -> Iterator[FrameColouring]:
-    """Colour the frames in order from the key; one frame at a time."""
+                    cfg: SequenceConfig = SequenceConfig(), numbered: bool = False) -> Iterator[FrameColouring]:
+    """Colour the frames in order from the key; one frame at a time. numbered: a frame that cannot be
+    used is an InvalidArgument that says which ("frame 3: ..."), for frames given without names."""
     colourer = SequenceColourer(colorizer, key, cfg)
-    for frame in frames:
-        yield colourer.colour(frame)
+    for number, frame in enumerate(frames, 1):
+        try:
+            coloured = colourer.colour(frame)
+        except SwishpaintError as e:
+            if not numbered:
+                raise
+            raise InvalidArgument(f"frame {number}: {e}") from None
+        yield coloured

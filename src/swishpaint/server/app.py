@@ -314,15 +314,19 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
             return key_rgb, key_lines, drawings
 
         def work():
-            colourings = colorizer.colorize_sequence(drawings, reference=key_rgb, reference_sketch=key_lines)
-            return [{"width": drawing.width, "height": drawing.height,
-                     "image": _png_data_url(Image.fromarray(c.image(keep_lines), "RGB")),
-                     "unmatched": [list(centre) for centre in c.unmatched_centres()]}
-                    for drawing, c in zip(drawings, colourings)]
+            notes: list[str] = []
+            colourings = colorizer.colorize_sequence(drawings, reference=key_rgb, reference_sketch=key_lines,
+                                                     warnings=notes)
+            return [f"key: {note}" for note in notes], [
+                {"width": drawing.width, "height": drawing.height,
+                 "image": _png_data_url(Image.fromarray(c.image(keep_lines), "RGB")),
+                 "unmatched": [list(centre) for centre in c.unmatched_centres()]}
+                for drawing, c in zip(drawings, colourings)]
 
         async with queue_slot():
             key_rgb, key_lines, drawings = await asyncio.get_running_loop().run_in_executor(None, decode)
-            return {"frames": await in_worker(work)}
+            warnings, coloured = await in_worker(work)
+            return {"warnings": warnings, "frames": coloured}
 
     @app.get("/", include_in_schema=False)
     async def index():

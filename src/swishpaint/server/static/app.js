@@ -597,7 +597,8 @@ async function colourCut() {
     if (!r.ok) throw new Error(body.error || `server answered ${r.status}`);
     $("cut-strip").replaceChildren(cutFigure(URL.createObjectURL(key), "key", true), ...body.frames.map((f, i) =>
       cutFigure(f.image, `${i + 1}: ` + (f.unmatched.length ? `${f.unmatched.length} by the network` : "all from the key"))));
-    status.textContent = `Done: ${body.frames.length} frames.`;
+    status.textContent = `Done: ${body.frames.length} frames.` +
+      ((body.warnings || []).length ? " " + body.warnings.join("; ") : "");
   } catch (e) {
     status.className = "error"; status.textContent = `Could not colour the cut: ${e.message}`;
   } finally {
