@@ -235,12 +235,12 @@ def test_export_failing_inside_the_exporter_leaves_no_folder(model_dir, tmp_path
 
 @pytest.mark.parametrize("kind,existing", [
     *[(kind, name) for kind in ("folder", "name", "checkpoint")
-      for name in ("model.onnx", "config.yaml", "region_choice.safetensors")],
-    ("name", "model.safetensors"), ("checkpoint", "model.safetensors")])
+      for name in ("model.onnx", "config.yaml", "region_choice.safetensors", "model.safetensors")]])
 def test_export_refuses_any_file_it_would_replace_before_exporting(kind, existing, model_dir, checkpoint, tmp_path,
                                                                    capsys, monkeypatch):
-    """Every file the export would write, and a region chooser it would remove (fitted to another network),
-    is refused by name without --overwrite; nothing is exported or written."""
+    """Every file the export would write, and a region chooser or weights it would remove (another
+    network's: a model folder's export brings no weights, and the torch backend would run the old ones
+    beside the new config), is refused by name without --overwrite; nothing is exported or written."""
     import swishpaint.inference.onnx as onnx_module
     from swishpaint.cli import main
 
@@ -257,7 +257,7 @@ def test_export_refuses_any_file_it_would_replace_before_exporting(kind, existin
     assert folder_state(out) == {existing: b"an earlier export"} and not exported
 
     assert main(["export", "onnx", *source, "--out", str(out), "--overwrite"]) == 0
-    assert sorted(folder_state(out)) == EXPORTED_FILES[kind]  # a chooser fitted to another network went
+    assert sorted(folder_state(out)) == EXPORTED_FILES[kind]  # another network's chooser or weights went
 
 
 def test_channels_last_computes_the_same_function(model_dir):

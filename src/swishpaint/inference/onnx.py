@@ -66,7 +66,8 @@ class _Beside(NamedTuple):
 
     copies: list[Path]  # from the model folder: its config.yaml and region chooser (and weights, see `of`)
     from_network: bool  # config.yaml and model.safetensors written from the network: a registered name
-    removed: list[str]  # out_dir's region chooser when none comes: it was fitted to the network replaced
+    removed: list[str]  # out_dir's region chooser or weights when none come: another network's, which the
+    # torch backend would otherwise run (weights) or apply (chooser) beside this model.onnx and config
 
     @classmethod
     def of(cls, source: Path, out_dir: Path) -> "_Beside":
@@ -80,7 +81,8 @@ class _Beside(NamedTuple):
             return cls([], False, [])
         names = (CONFIG_FILE, CHOOSER_FILE) if folder == source else (CONFIG_FILE, WEIGHTS_FILE, CHOOSER_FILE)
         copies = [folder / name for name in names if (folder / name).is_file()]
-        return cls(copies, False, [] if (folder / CHOOSER_FILE).is_file() else [CHOOSER_FILE])
+        brought = {f.name for f in copies}
+        return cls(copies, False, [name for name in (WEIGHTS_FILE, CHOOSER_FILE) if name not in brought])
 
     def names(self) -> list[str]:
         """Every file of out_dir the export writes or removes."""
