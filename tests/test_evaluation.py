@@ -235,6 +235,52 @@ def test_evaluate_folders_with_candidates(tmp_path, capsys):
     assert r["diversity"] > 0 and "| prediction |" in (tmp_path / "r.md").read_text()
 
 
+def test_prediction_folders_match_by_relative_path_and_colorize_extras_by_their_base(tmp_path, capsys):
+    """Subfolders keep their own names apart (s1/a and s2/a: two images, not one); a drawing the truth calls
+    model_sheet or scene_c2 is scored as itself; colorize's candidates, sheet and label map are extras."""
+    for d in ("pred", "gt"):
+        for sub in ("s1", "s2"):
+            (tmp_path / d / sub).mkdir(parents=True)
+    for i, name in enumerate(("s1/a", "s2/a", "s1/model_sheet", "s2/scene_c2")):
+        drawing(i).save(tmp_path / "gt" / f"{name}.png")
+        drawing(i).save(tmp_path / "pred" / f"{name}.png")
+    drawing(9).save(tmp_path / "pred" / "s1" / "a_c1.png")
+    drawing(0).save(tmp_path / "pred" / "s1" / "a_c2.png")
+    drawing(9).save(tmp_path / "pred" / "s1" / "a_sheet.png")
+    drawing(9).save(tmp_path / "pred" / "s1" / "a.labels.png")
+    args = ["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--no-fid"]
+    assert main(args + ["--json", str(tmp_path / "r.json")]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["images"] == 4 and r["left_out"] == []
+    assert r["table"]["prediction"]["psnr"] > 60 and r["table"]["best candidate"]["psnr"] > 60
+
+    drawing(0).convert("RGB").save(tmp_path / "pred" / "s2" / "a.jpg")  # one image under two suffixes
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"swishpaint: error: folders do not match: {tmp_path / 'pred' / 's2' / 'a.jpg'} and "
+        f"{tmp_path / 'pred' / 's2' / 'a.png'} in {tmp_path / 'pred'} are the same image under two suffixes")
+
+
+def test_an_unreadable_prediction_is_left_out_and_an_empty_truth_folder_is_one_line(tmp_path, capsys):
+    for d in ("pred", "gt"):
+        (tmp_path / d).mkdir()
+    for stem in ("a", "b"):
+        drawing(0).save(tmp_path / "gt" / f"{stem}.png")
+        drawing(0).save(tmp_path / "pred" / f"{stem}.png")
+    (tmp_path / "pred" / "b.png").write_bytes(b"garbage")
+    args = ["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--no-fid"]
+    assert main(args + ["--json", str(tmp_path / "r.json")]) == 1  # scored without it, and said
+    err = capsys.readouterr().err
+    assert err.startswith(f"swishpaint: error: {tmp_path / 'pred' / 'b.png'}: ") and err.strip().endswith("(left out)")
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["images"] == 1 and len(r["left_out"]) == 1
+    for d in ("empty-pred", "empty-gt"):
+        (tmp_path / d).mkdir()
+    assert main(["evaluate", "--pred", str(tmp_path / "empty-pred"), "--gt", str(tmp_path / "empty-gt")]) == 2
+    assert capsys.readouterr().err == (f"swishpaint: error: {tmp_path / 'empty-gt'}: holds no PNG, JPEG or WEBP "
+                                       "images to score against\n")
+
+
 def test_an_unreadable_held_out_image_is_left_out_and_named_not_replaced_by_another(kaggle_dir, model_dir,
                                                                                       tmp_path, capsys):
     good = (kaggle_dir / "val" / "0.png").read_bytes()

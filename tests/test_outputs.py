@@ -247,6 +247,13 @@ def test_evaluate_json_and_markdown_reports_may_not_be_one_file(tmp_path, capsys
     assert not report.exists()
 
 
+@pytest.mark.parametrize("flag", ["--json", "--markdown"])
+def test_an_empty_report_name_is_refused_not_skipped_in_silence(tmp_path, capsys, flag):
+    folder = make_sketches(tmp_path / "pred", {"a.png": 40})
+    assert main(["evaluate", "--pred", str(folder), "--gt", str(folder), "--no-fid", flag, ""]) == 2
+    assert capsys.readouterr().err == "swishpaint: error: the output file is an empty name; name a file to write\n"
+
+
 @pytest.mark.parametrize("text,expected", [
     ("arch: swish_unet\nconfig: {widths: [4, 8\n", "line 3, column 1: expected ',' or ']', but got '<stream end>'"),
     ("arch: swish_unet\n  config: x: y\n", "line 2, column 9: mapping values are not allowed here"),

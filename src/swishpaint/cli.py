@@ -181,7 +181,7 @@ def _check_reports(args) -> None:
     checked before minutes of scoring."""
     folders = tuple(d for d in (args.pred, args.gt, args.sketches, args.data, args.sequences) if d)
     for report in (args.json, args.markdown):
-        if report:
+        if report is not None:
             check_new_output(report, args.overwrite, folders)
     if args.json and args.markdown and Path(args.json).resolve() == Path(args.markdown).resolve():
         raise OutputError(f"{args.markdown}: is also the --json report; write the markdown elsewhere")

@@ -61,6 +61,8 @@ def check_new_output(path: str | Path, overwrite: bool = False, inputs: tuple[st
     the flags), never an existing file unless the person passed --overwrite, never a folder; and its
     folder must be writable (made if missing). OutputError names the file and why. Called before any
     slow work."""
+    if str(path) == "":  # an unset variable in a script: not the current folder, nor a silent skip
+        raise OutputError("the output file is an empty name; name a file to write")
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name")

@@ -252,50 +252,92 @@ def _check_folder(folder: str) -> None:
         raise InvalidArgument(f"{folder}: not a folder")
 
 
+def _images_by_name(folder: str) -> dict[str, Path]:
+    """Images under `folder` by relative path without suffix ('s1/a'): names repeat across subfolders (a
+    colorize output keeps them); one image under two suffixes (a.png, a.jpg) cannot be matched."""
+    found: dict[str, Path] = {}
+    for path in list_images(folder):
+        name = path.relative_to(folder).with_suffix("").as_posix()
+        if name in found:
+            raise FolderMismatch(f"{found[name]} and {path} in {folder} are the same image under two suffixes")
+        found[name] = path
+    return found
+
+
+def _candidate_of(name: str, gt: dict[str, Path]) -> str | None:
+    """The ground-truth name whose candidate `name` is (<name>_cN, as colorize writes them), else None."""
+    base, _, number = name.rpartition("_c")
+    return base if base in gt and number.isdigit() and name not in gt else None
+
+
+def _is_extra(name: str, gt: dict[str, Path]) -> bool:
+    """Beside a prediction, what colorize also writes: candidates, the contact sheet, the label map. A name
+    the ground truth itself holds (a drawing called model_sheet) is never one."""
+    if name in gt:
+        return False
+    return _candidate_of(name, gt) is not None or any(
+        name.endswith(tail) and name[:-len(tail)] in gt for tail in ("_sheet", ".labels"))
+
+
 def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
                      inception_weights: str | None = None, fid: bool = True) -> Evaluation:
-    """Score predictions against ground truth matched by file stem (prediction resized to the truth)."""
+    """Score predictions against ground truth matched by relative path without suffix (prediction resized to
+    the truth). An image that cannot be read is left out, said on stderr, and listed in about["left_out"]."""
     for folder in filter(None, (pred_dir, gt_dir, sketch_dir)):
         _check_folder(folder)
-    gt = {p.stem: p for p in list_images(gt_dir)}
-    preds = {p.stem: p for p in list_images(pred_dir)}
-    cand_files = {s: p for s, p in preds.items() if "_c" in s and s.rsplit("_c", 1)[1].isdigit()}
-    main = {s: p for s, p in preds.items() if s not in cand_files and not s.endswith("_sheet")}
-    missing_pred, missing_gt = sorted(set(gt) - set(main)), sorted(set(main) - set(gt))
-    if missing_pred or missing_gt:
+    gt = _images_by_name(gt_dir)
+    if not gt:
+        raise InvalidArgument(f"{gt_dir}: holds no PNG, JPEG or WEBP images to score against")
+    preds = _images_by_name(pred_dir)
+    main = {n: p for n, p in preds.items() if n in gt}
+    cand_files: dict[str, list[Path]] = {}
+    for n, p in sorted(preds.items()):
+        if _candidate_of(n, gt) is not None:
+            cand_files.setdefault(_candidate_of(n, gt), []).append(p)
+    extra = sorted(n for n in preds if n not in gt and not _is_extra(n, gt))
+    missing_pred = sorted(set(gt) - set(main))
+    if missing_pred or extra:
         parts = []
         if missing_pred:
             parts.append(f"missing in {pred_dir}: {', '.join(missing_pred[:10])}" + (" ..." if len(missing_pred) > 10 else ""))
-        if missing_gt:
-            parts.append(f"missing in {gt_dir}: {', '.join(missing_gt[:10])}" + (" ..." if len(missing_gt) > 10 else ""))
+        if extra:
+            parts.append(f"missing in {gt_dir}: {', '.join(extra[:10])}" + (" ..." if len(extra) > 10 else ""))
         raise FolderMismatch("; ".join(parts))
+    sketches = _images_by_name(sketch_dir) if sketch_dir else {}
+    if sketch_dir and set(gt) - set(sketches):
+        raise FolderMismatch(f"missing in {sketch_dir}: {', '.join(sorted(set(gt) - set(sketches))[:10])}")
     prediction, best_row, sketch_row = (Row("prediction", "prediction"), Row("best", "best candidate"),
                                         Row("sketch", "sketch as output"))
     rows = [prediction] + ([best_row] if cand_files else []) + ([sketch_row] if sketch_dir else [])
-    targets, diversity = [], []
-    for stem in sorted(gt):
-        target_im = load_rgb(gt[stem])
-        if min(target_im.size) < MIN_SIDE:
-            raise InvalidArgument(f"{gt[stem]}: {target_im.width}x{target_im.height} is too small to score "
-                                  f"(at least {MIN_SIDE}x{MIN_SIDE} pixels)")
+    targets, diversity, left_out = [], [], []
+    for name in sorted(gt):
+        try:
+            target_im = load_rgb(gt[name])
+            if min(target_im.size) < MIN_SIDE:
+                raise InvalidArgument(f"{gt[name]}: {target_im.width}x{target_im.height} is too small to score "
+                                      f"(at least {MIN_SIDE}x{MIN_SIDE} pixels)")
+            resize = lambda im: im.resize(target_im.size, Image.BICUBIC) if im.size != target_im.size else im
+            pred = image_to_tensor(resize(load_rgb(main[name])))
+            cands = [image_to_tensor(resize(load_rgb(p))) for p in cand_files.get(name, [])]
+            sketch = image_to_tensor(resize(load_rgb(sketches[name]))) if sketch_dir else None
+        except ImageError as e:  # this image only: the rest are scored, and the exit code says it
+            print(f"swishpaint: error: {e} (left out)", file=sys.stderr)
+            left_out.append(str(e))
+            continue
         target = image_to_tensor(target_im)
-        resize = lambda im: im.resize(target_im.size, Image.BICUBIC) if im.size != target_im.size else im
-        prediction.scores.add(image_to_tensor(resize(load_rgb(main[stem]))), target)
-        cands = [image_to_tensor(resize(load_rgb(p)))
-                 for s, p in sorted(cand_files.items()) if s.rsplit("_c", 1)[0] == stem]
+        prediction.scores.add(pred, target)
         if cands:
             c = torch.stack(cands)
             best_row.scores.add(c[int(closest_candidate(c[None], target[None])[0])], target)
             diversity.append(float(candidate_diversity(c)))
-        if sketch_dir:
-            matches = [p for p in list_images(sketch_dir) if p.stem == stem]
-            if not matches:
-                raise FolderMismatch(f"missing in {sketch_dir}: {stem}")
-            sketch_row.scores.add(image_to_tensor(resize(load_rgb(matches[0]))), target)
+        if sketch is not None:
+            sketch_row.scores.add(sketch, target)
         targets.append(target)
+    if not targets:
+        raise InvalidArgument(f"{gt_dir}: none of its {len(gt)} image(s) could be scored")
     _summarise(rows)
     fid_note = _add_fid(rows, targets, inception_weights, fid)
-    return Evaluation({"pred": pred_dir, "gt": gt_dir, "images": len(gt)}, rows, fid_note,
+    return Evaluation({"pred": pred_dir, "gt": gt_dir, "images": len(targets), "left_out": left_out}, rows, fid_note,
                       float(np.mean(diversity)) if diversity else None)
 
 

@@ -247,7 +247,7 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
     sources, errors = collect_inputs(inputs, out_dir)
     given = tuple(Path(p) for p in (reference, reference_sketch, options.palette) if p)
     jobs = plan_outputs(sources, out_dir, colorize_names(1, options.layers), given)
-    if palette_out:  # before the model loads; never onto the key, a frame, a frame's output or an earlier palette
+    if palette_out is not None:  # before the model loads; never onto the key, a frame, a frame's output or an earlier palette
         check_new_output(palette_out, options.overwrite, given + tuple(s.path for s in sources))
         if Path(palette_out).resolve() in {o.resolve() for job in jobs for o in job.outputs}:
             raise OutputError(f"{palette_out}: is also a frame's output; write the palette elsewhere")
@@ -257,7 +257,7 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
         coloured_key(Path(reference), reference_sketch and Path(reference_sketch), colorizer, notes)
     for note in notes:
         print(f"swishpaint: warning: {reference}: {note}", file=sys.stderr)
-    if palette_out:
+    if palette_out is not None:
         write_palette(palette_out, key)
         print(f"wrote palette {palette_out} ({key.count} regions)")
     colourer = SequenceColourer(colorizer, key)

@@ -77,7 +77,7 @@ class SequenceOptions(SharedOptions):
             raise InvalidArgument("give --reference KEY.png or --palette palette.json (one of them)")
         if self.reference_sketch and not self.reference:
             raise InvalidArgument("--reference-sketch goes with --reference")
-        if self.palette_out and not self.reference:
+        if self.palette_out is not None and not self.reference:
             raise InvalidArgument("--palette-out saves the colours of --reference KEY.png")
         if self.layers is not None and self.layers not in LAYERED_TYPES:
             raise InvalidArgument("--layers takes psd or ora")
