@@ -299,6 +299,11 @@ def test_a_model_folder_with_a_working_size_or_candidate_order_it_cannot_run_fai
         with pytest.raises(ModelLoadError) as e:
             Colorizer.load(model_dir)
         assert str(e.value).startswith(f"{config}: ") and message in str(e.value)
+    config.write_text(original + "working_size: -5\n")  # info and export read the card as colorize does
+    for command in (["info", str(model_dir)], ["export", "onnx", "--model", str(model_dir), "--out",
+                                               str(model_dir.parent / "onnx")]):
+        assert main(command) == 2, command
+    assert not (model_dir.parent / "onnx").exists()
     config.write_text(original)
     with pytest.raises(InvalidArgument, match="working size 0 is outside"):
         Colorizer.load(model_dir, working_size=0)  # given to the loader: the argument, not the file

@@ -83,26 +83,38 @@ def test_output_into_the_input_folder_never_overwrites_an_input(model_dir, tmp_p
 
 def test_earlier_results_in_a_scanned_folder_are_left_out_and_said_but_a_named_one_is_coloured(
         model_dir, tmp_path, capsys):
-    from swishpaint.data.images import is_swishpaint_result
+    from swishpaint.data.images import swishpaint_output
 
     src = make_sketches(tmp_path / "in", {"cat.png": 40})
     assert colorize(str(src), "-o", str(src / "done"), "--model", str(model_dir), "-k", "2", "--layers") == 0
     written = sorted(p.name for p in (src / "done").iterdir())
     assert written == ["cat.labels.png", "cat.png", "cat.psd", "cat_c1.png", "cat_c2.png", "cat_sheet.png"]
-    assert all(is_swishpaint_result(src / "done" / n) for n in written if n.endswith(".png"))
-    assert not is_swishpaint_result(src / "cat.png")  # a sketch, and line art from `swishpaint lines`:
-    assert main(["lines", str(src / "cat.png"), "-o", str(tmp_path / "lines")]) == 0
-    assert not is_swishpaint_result(tmp_path / "lines" / "cat.png")  # made to be coloured
+    assert all(swishpaint_output(src / "done" / n) == "result" for n in written if n.endswith(".png"))
+    assert swishpaint_output(src / "cat.png") is None  # a sketch
     capsys.readouterr()
 
     out = tmp_path / "again"
     assert colorize(str(src / "done"), "-o", str(out), "--model", str(model_dir)) == 0
     err = capsys.readouterr().err
-    assert err.strip() == (f"swishpaint: note: {src / 'done'}: left out 5 earlier swishpaint result(s) "
-                           "(name a file to colour it all the same)")
+    assert err.strip() == (f"swishpaint: note: {src / 'done'}: left out 5 earlier swishpaint output(s) "
+                           "(name a file to read it all the same)")
     assert not out.exists()  # nothing to colour, nothing written, no folder
     assert colorize(str(src / "done" / "cat.png"), "-o", str(out), "--model", str(model_dir)) == 0
     assert (out / "cat.png").is_file()  # named, it is coloured
+
+
+def test_line_art_from_lines_is_coloured_but_not_extracted_again_on_a_re_run(model_dir, tmp_path, capsys):
+    from swishpaint.data.images import swishpaint_output
+
+    src = make_sketches(tmp_path / "in", {"cat.png": 40, "owl.png": 44})
+    assert main(["lines", str(src), "-o", str(src)]) == 0  # the line art lands beside its pictures
+    assert swishpaint_output(src / "cat_png.png") == "lines"
+    before = hashes(src)
+    assert main(["lines", str(src), "-o", str(src), "--overwrite"]) == 0  # not cat_png_png.png
+    assert sorted(hashes(src)) == sorted(before) and "left out 2 earlier" in capsys.readouterr().err
+    out = tmp_path / "out"
+    assert colorize(str(src), "-o", str(out), "--model", str(model_dir)) == 0  # line art is what colorize takes
+    assert sorted(p.name for p in out.iterdir()) == ["cat.png", "cat_png.png", "owl.png", "owl_png.png"]
 
 
 @pytest.mark.parametrize("case", ["file", "under_file", "read_only"])

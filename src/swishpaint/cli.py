@@ -30,13 +30,15 @@ class UserError(SwishpaintError):
 def _cmd_info(args) -> int:
     """What a model is and costs: the bundled model by default, like every command that runs one; a model
     folder adds how it runs (its card); a registered name is labelled untrained, its weights being random."""
-    from .inference.colorizer import model_path
+    from .inference.colorizer import check_card, model_path
     from .models import count_flops, count_parameters, load_model
-    from .models.registry import is_architecture_name
+    from .models.registry import is_architecture_name, read_model_card
 
     untrained = is_architecture_name(args.model)
     path = args.model if untrained else model_path(args.model)
     model = load_model(path)
+    if not untrained:  # a card colorize would refuse is no model to describe
+        check_card(read_model_card(path), model.config.candidates, Path(path))
     _check_info_size(args.size, model.config.size_multiple)
     params = count_parameters(model)
     flops = count_flops(model, args.size)

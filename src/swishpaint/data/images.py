@@ -28,33 +28,35 @@ DEFAULT_MAX_PIXELS = 50_000_000  # ~7000x7000; a 4096x4096 sketch (16.8 M) is we
 UPLOAD_MAX_PIXELS = 4096 * 4096
 
 
-# A PNG text entry in every image swishpaint colours or writes beside a colouring (results, candidates,
-# sheets, label maps), so that a folder scanned for sketches leaves its own earlier results out: a re-run
-# with -o inside or equal to the input folder must not colour its colourings.
-RESULT_KEY, RESULT_VALUE = "swishpaint", "result"
+# A PNG text entry in every image swishpaint writes: "result" for colourings and what goes beside them
+# (candidates, sheets, label maps), "lines" for `swishpaint lines` output. A folder scanned for inputs
+# leaves out the kinds its command makes, so a re-run with -o inside or equal to the input folder does
+# not take its own earlier outputs for new inputs (colorize still colours line art).
+OUTPUT_KEY = "swishpaint"
+RESULT, LINE_ART = "result", "lines"
 
 
-def result_png_info():
-    """PngInfo marking a PNG as a swishpaint result (PIL: image.save(..., pnginfo=result_png_info()))."""
+def output_png_info(kind: str = RESULT):
+    """PngInfo marking a PNG as swishpaint's output of `kind` (PIL: image.save(..., pnginfo=...))."""
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
-    info.add_text(RESULT_KEY, RESULT_VALUE)
+    info.add_text(OUTPUT_KEY, kind)
     return info
 
 
-def is_swishpaint_result(path: Path) -> bool:
-    """True for a PNG that swishpaint wrote as a result (its header's text says so). Reads the header only;
-    anything unreadable is False, for the loader to report."""
+def swishpaint_output(path: Path) -> str | None:
+    """The kind of swishpaint output a PNG is (its header's text says so), else None. Reads the header only;
+    anything unreadable is None, for the loader to report."""
     if path.suffix.lower() != ".png":
-        return False
+        return None
     try:
         with _WARNING_FILTERS, warnings.catch_warnings():  # as open_image: a huge image is no bomb here
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path, formats=["PNG"]) as im:  # text chunks before the pixels, where PIL writes them
-                return im.info.get(RESULT_KEY) == RESULT_VALUE
+                return im.info.get(OUTPUT_KEY)
     except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
-        return False
+        return None
 
 
 class ImageError(SwishpaintError, ValueError):

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 from PIL import Image
 
-from ..data.images import image_grid, is_swishpaint_result, list_images, result_png_info
+from ..data.images import LINE_ART, RESULT, image_grid, list_images, output_png_info, swishpaint_output
 from ..errors import InvalidArgument, OutputError, SwishpaintError
 from ..files import FileGroup, candidate_names, check_new_output, prepare_output_dir, refuse_existing
 from .options import ColorizeOptions, SequenceOptions
@@ -44,10 +44,10 @@ class Job:
 
 
 def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None,
-                   not_sketches: Iterable[Path] = ()) -> tuple[list[Source], list[str]]:
+                   not_sketches: Iterable[Path] = (), own: tuple[str, ...] = (RESULT,)) -> tuple[list[Source], list[str]]:
     """Files and folders -> image files (folders searched recursively, skipping out_dir and the
-    `not_sketches` folders (hints) inside them; a file named twice is taken once), plus errors for
-    missing paths."""
+    `not_sketches` folders (hints) inside them, and swishpaint's own outputs of the `own` kinds found
+    there; a file named twice is taken once), plus errors for missing paths."""
     files, errors = [], []
     skipped = [f.resolve() for f in ([out_dir] if out_dir is not None else []) + list(not_sketches)]
     for item in inputs:
@@ -60,13 +60,13 @@ def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None,
             found = [f for f in list_images(p, unreadable) if not any(s in f.resolve().parents for s in inside)]
             errors.extend(f"{folder}: cannot read this folder; its images were left out"
                           for folder in unreadable)
-            # swishpaint's own earlier results (a re-run into the input folder) are colourings, not sketches
-            results = {f for f in found if is_swishpaint_result(f)}
-            if results:
-                found = [f for f in found if f not in results]
-                print(f"swishpaint: note: {p}: left out {len(results)} earlier swishpaint result(s) (name a file to "
-                      "colour it all the same)", file=sys.stderr)
-            if not found and not unreadable and not results:
+            # this command's own earlier outputs (a re-run into the input folder) are not new inputs
+            earlier = {f for f in found if swishpaint_output(f) in own}
+            if earlier:
+                found = [f for f in found if f not in earlier]
+                print(f"swishpaint: note: {p}: left out {len(earlier)} earlier swishpaint output(s) (name a file "
+                      "to read it all the same)", file=sys.stderr)
+            if not found and not unreadable and not earlier:
                 errors.append(f"{p}: folder holds no PNG, JPEG or WEBP images")
             files.extend(Source(f, f.relative_to(p)) for f in found)
         elif p.is_file():
@@ -139,9 +139,9 @@ def write_outputs(writes: Callable[[FileGroup], None]) -> None:
         writes(group)
 
 
-def _save(im: Image.Image, result: bool = True) -> Callable[[Path], None]:
-    """Write im as PNG; a result is marked so (data.images.RESULT_KEY), a line-art sketch is not."""
-    return lambda tmp: im.save(tmp, format="PNG", pnginfo=result_png_info() if result else None)
+def _save(im: Image.Image, kind: str = RESULT) -> Callable[[Path], None]:
+    """Write im as PNG, marked as swishpaint's output of `kind` (data.images.OUTPUT_KEY)."""
+    return lambda tmp: im.save(tmp, format="PNG", pnginfo=output_png_info(kind))
 
 
 def _hints_for(source: Source, hints: Path | None) -> Path | None:
@@ -310,12 +310,12 @@ def run_lines(inputs: list[str], out_dir: Path, method: str = "xdog", overwrite:
     from ..data.lines import extract_lines
 
     prepare_output_dir(out_dir)
-    sources, errors = collect_inputs(inputs, out_dir)
+    sources, errors = collect_inputs(inputs, out_dir, own=(RESULT, LINE_ART))  # not its own line art again
     jobs = plan_outputs(sources, out_dir, lambda name: [f"{name}.png"])
 
     def work(job: Job) -> None:
         sketch = extract_lines(load_rgb(job.source.path), method)
         im = Image.fromarray((sketch * 255).round().byte().numpy(), "L")
-        write_outputs(lambda group: group.write(job.outputs[0], _save(im, result=False)))  # sketches to colour
+        write_outputs(lambda group: group.write(job.outputs[0], _save(im, LINE_ART)))  # colorize takes these
 
     return process_files(jobs, work, "extracted lines from", out_dir, errors, overwrite)

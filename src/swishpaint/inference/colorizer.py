@@ -167,6 +167,17 @@ def check_candidate_order(order, candidates: int) -> list[int]:
     return [int(i) for i in order]
 
 
+def check_card(card, candidates: int, path: Path) -> None:
+    """A model folder's card (models.ModelCard) as colouring will use it: a working size and candidate
+    order it can run with, else a ModelLoadError naming the config.yaml that holds them. One check for
+    Colorizer.load, `info` and `export`, so none of them passes a folder the others refuse."""
+    try:
+        check_working_size(card.working_size)
+        check_candidate_order(card.candidate_order, candidates)
+    except InvalidArgument as e:
+        raise ModelLoadError(f"{model_folder(path) / CONFIG_FILE}: {e}") from None
+
+
 def _check_size(width: int, height: int) -> None:
     if width == 0 or height == 0:
         raise InvalidArgument(f"image is empty ({width}x{height})")
@@ -327,11 +338,7 @@ class Colorizer:
         chooser = chooser_path(path)
         if "region_chooser" not in kwargs and chooser.is_file():  # region_chooser=None: not read
             kwargs["region_chooser"] = RegionChooser.load(chooser)
-        try:  # the card's own values, checked here so that the error names the file that holds them
-            check_working_size(card.working_size)
-            check_candidate_order(card.candidate_order, model.config.candidates)
-        except InvalidArgument as e:
-            raise ModelLoadError(f"{model_folder(path) / CONFIG_FILE}: {e}") from None
+        check_card(card, model.config.candidates, path)
         kwargs.setdefault("working_size", card.working_size)
         kwargs.setdefault("candidate_order", card.candidate_order)
         return cls(model, device, name=str(name_or_path or "demo"), **kwargs)

@@ -39,7 +39,7 @@ from xml.etree import ElementTree
 import numpy as np
 from PIL import Image
 
-from ..data.images import result_png_info, to_uint8
+from ..data.images import output_png_info, to_uint8
 from ..errors import SwishpaintError
 from ..files import atomic_path
 
@@ -263,7 +263,7 @@ def write_label_map(path: str | Path, labels: np.ndarray) -> Path:
     else:
         image = Image.fromarray(labels.astype(np.uint16))  # mode 'I;16': a 16-bit grey PNG
     with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG", pnginfo=result_png_info())  # beside a result, never a sketch
+        image.save(tmp, format="PNG", pnginfo=output_png_info())  # beside a result, never a sketch
     return path
 
 

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, WEIGHTS_FILE, ModelLoadError, check_trained,
-                               is_architecture_name, load_model, load_model_config, model_folder, write_model)
-from .colorizer import Colorizer, model_path
+                               is_architecture_name, load_model, load_model_config, model_folder, read_model_card,
+                               write_model)
+from .colorizer import Colorizer, check_card, model_path
 
 if TYPE_CHECKING:  # an optional dependency, imported where it is used
     import onnxruntime
@@ -50,6 +51,8 @@ def export_onnx(model: str | Path | None, out_dir: str | Path, overwrite: bool =
         for name in beside.names():
             refuse_existing(out_dir / name, overwrite)
         net = load_model(source).eval()
+        if not beside.from_network:  # a folder whose card colorize refuses is not exported to be refused there
+            check_card(read_model_card(source), net.config.candidates, source)
         with FileGroup() as group:
             group.write(out_dir / ONNX_FILE, lambda tmp: _export_network(net, tmp))
             for f in beside.copies:
