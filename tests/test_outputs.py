@@ -53,6 +53,13 @@ def test_clashing_names_each_get_their_own_outputs(model_dir, tmp_path, capsys):
     assert hashes(src) == before
 
 
+def test_a_png_input_keeps_its_name_whatever_sorts_first(tmp_path):
+    src = make_sketches(tmp_path / "in", {"good.jpg": 40, "good.png": 44})  # good.jpg sorts first
+    assert main(["lines", str(src), "-o", str(tmp_path / "out")]) == 0
+    assert Image.open(tmp_path / "out" / "good.png").size == (44, 44)
+    assert Image.open(tmp_path / "out" / "good_jpg.png").size == (40, 40)
+
+
 def test_clashing_candidate_names_are_suffixed_too(model_dir, tmp_path):
     a = make_sketches(tmp_path / "a", {"dog.png": 40, "dog_c1.png": 44})
     b = make_sketches(tmp_path / "b", {"dog.png": 48})

@@ -88,12 +88,15 @@ def plan_outputs(sources: list[Source], out_dir: Path, file_names: Callable[[str
 
     Names are compared as resolved paths, so `-o` pointing at the input folder (or through a link)
     cannot overwrite an input (a sketch, or one of `also_inputs`: hint files, a keyframe), not even
-    with --overwrite, and no two inputs share an output.
+    with --overwrite, and no two inputs share an output. A PNG input chooses first: dog.png's result
+    is dog.png, and dog.jpg's dog_jpg.png, whatever their order. Jobs come in the sources' order.
     """
     inputs = {s.path.resolve() for s in sources} | {Path(p).resolve() for p in also_inputs}
     taken: set[Path] = set()
-    jobs = []
-    for source in sources:
+    planned: dict[int, Job] = {}
+    png_first = sorted(range(len(sources)), key=lambda i: sources[i].relative.suffix.lower() != ".png")
+    for i in png_first:
+        source = sources[i]
         folder = out_dir / source.relative.parent
         for name in candidate_names(source.relative):
             outputs = tuple(folder / f for f in file_names(name))
@@ -101,8 +104,8 @@ def plan_outputs(sources: list[Source], out_dir: Path, file_names: Callable[[str
             if resolved.isdisjoint(taken) and resolved.isdisjoint(inputs):
                 break
         taken |= resolved
-        jobs.append(Job(source, outputs))
-    return jobs
+        planned[i] = Job(source, outputs)
+    return [planned[i] for i in range(len(sources))]
 
 
 def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_dir: Path,
