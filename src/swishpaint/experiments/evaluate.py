@@ -292,8 +292,8 @@ def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
     main = {n: p for n, p in preds.items() if n in gt}
     cand_files: dict[str, list[Path]] = {}
     for n, p in sorted(preds.items()):
-        if _candidate_of(n, gt) is not None:
-            cand_files.setdefault(_candidate_of(n, gt), []).append(p)
+        if (base := _candidate_of(n, gt)) is not None:
+            cand_files.setdefault(base, []).append(p)
     extra = sorted(n for n in preds if n not in gt and not _is_extra(n, gt))
     missing_pred = sorted(set(gt) - set(main))
     if missing_pred or extra:

@@ -160,8 +160,8 @@ def check_candidate_order(order, candidates: int) -> list[int]:
     model's own order). Anything else would drop, repeat or index past candidates when colouring."""
     if order is None:
         return list(range(candidates))
-    if not isinstance(order, (list, tuple)) or sorted(order) != list(range(candidates)) \
-            or not all(_is_int(i) for i in order):
+    if not isinstance(order, (list, tuple)) or not all(_is_int(i) for i in order) \
+            or sorted(order) != list(range(candidates)):  # whole numbers first: sorted() of mixed types raises
         raise InvalidArgument(f"candidate_order must list each of the model's {candidates} candidates "
                               f"(0..{candidates - 1}) once, got {order!r}")
     return [int(i) for i in order]
