@@ -326,7 +326,9 @@ def test_bench_refuses_a_results_file_it_cannot_update_before_measuring(tmp_path
     recorded = {"regions": {"quick": False, "pipeline": {"ratio": 1.2}}}
     out = tmp_path / "results.json"
     for content, problem in (("not json", "not a swishpaint results file (JSONDecodeError: Expecting value"),
-                             ("[1, 2]", "not a swishpaint results file (not a JSON object)")):
+                             ("[1, 2]", "not a swishpaint results file (not a JSON object)"),
+                             ('{"table": {}, "images": 3}', "not a swishpaint bench results file (it holds images, "
+                                                            "table); give another --out")):  # an evaluate report
         out.write_text(content)
         assert main(["bench", "regions", "--quick", "--out", str(out)]) == 2
         err = capsys.readouterr()

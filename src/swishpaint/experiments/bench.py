@@ -296,6 +296,9 @@ def bench_regions(runs: int, quick: bool) -> dict:
             "targets": {"segmentation_ms_512": 60, "pipeline_ratio": 1.5, "sequence_seconds_per_frame_512": 0.5}}
 
 
+BENCHES = ("infer", "train", "regions", "page")  # the sections a results file may hold (and their -quick)
+
+
 def section_name(what: str, quick: bool) -> str:
     """The results file's section for a run: a --quick smoke test has its own ("regions-quick"), so it
     never replaces the recorded full numbers."""
@@ -308,7 +311,13 @@ def read_results(out: Path) -> dict:
     check_new_output(out, overwrite=True)  # a file it may update: not a folder, in a writable folder
     if not out.exists():
         return {}
-    return read_json_object(out, OutputError, "a swishpaint results file")
+    data = read_json_object(out, OutputError, "a swishpaint results file")
+    known = {section_name(what, quick) for what in BENCHES for quick in (False, True)}
+    foreign = sorted(set(data) - known)
+    if foreign:  # another JSON file (an evaluate report, say): not to be added to
+        raise OutputError(f"{out}: not a swishpaint bench results file (it holds {', '.join(foreign[:3])}); "
+                          "give another --out")
+    return data
 
 
 def run_bench(what: str, out: Path, runs: int = 5, quick: bool = False) -> dict:
