@@ -393,6 +393,55 @@ def test_unsaved_work_asks_before_leaving_or_opening_another_sketch(server, brow
     assert dialogs == ["confirm", "confirm"] and not leaving_asks(page)
 
 
+def slow_requests(page, ms: int = 1500) -> None:
+    """Every fetch the page makes answers `ms` later (in the page: a route handler would hold the driver)."""
+    page.evaluate(f"() => {{ const f = window.fetch; window.fetch = (...a) => "
+                  f"new Promise((ok) => setTimeout(() => ok(f(...a)), {ms})); }}")
+
+
+def test_a_download_keeps_the_work_only_when_it_holds_it_all(server, browser_page, sketch, tmp_path):
+    """A stroke is not in the PNG, so the PNG alone does not count as keeping the work (the hints PNG with it
+    does); an edit made while the layered file is being made is not in it, so leaving still asks."""
+    page = browser_page
+    open_sketch(page, server, sketch)
+    colourise(page)
+    paint_stroke(page)
+    with page.expect_download():
+        page.click("#download-png")
+    assert leaving_asks(page)  # the stroke is only in the hints
+    downloaded_hints(page, tmp_path)
+    assert not leaving_asks(page)  # the PNG and the hints PNG together hold it all
+    slow_requests(page)
+    with page.expect_download(timeout=60_000) as download:
+        page.click("#download-layered")
+        paint_stroke(page)  # while the file is being made
+    assert download.value.suggested_filename == "sketch.psd"
+    page.wait_for_selector("#status:has-text('Changes made meanwhile are not in it')")
+    assert leaving_asks(page)
+
+
+def test_a_picture_is_no_hints_png_and_the_same_hints_file_loads_again(server, browser_page, sketch, tmp_path):
+    page = browser_page
+    open_sketch(page, server, sketch)
+    Image.new("RGB", (160, 160), (200, 30, 30)).save(tmp_path / "picture.png")
+    page.set_input_files("#hints-file", str(tmp_path / "picture.png"))
+    page.wait_for_selector("#status:has-text('has no transparent pixels')")
+    assert not (canvas(page, "hints")[..., 3] > 0).any() and not leaving_asks(page)  # nothing loaded
+    dabs = Image.new("RGBA", (80, 80), (0, 0, 0, 0))  # half the sketch's size: resized as pixels
+    dabs.paste((0, 0, 255, 255), (20, 20, 30, 30))
+    dabs.save(tmp_path / "dabs.png")
+    for _ in range(2):  # loaded, undone, and the same file chosen again
+        page.set_input_files("#hints-file", str(tmp_path / "dabs.png"))
+        page.wait_for_selector("#status:has-text('dabs.png: hints loaded')")
+        alpha = canvas(page, "hints")[..., 3]
+        assert set(np.unique(alpha)) == {0, 255} and alpha.sum() == 255 * 20 * 20  # no blended edges
+        page.keyboard.press("Control+z")
+        page.wait_for_selector("#status:has-text('Undone: load hints')")
+    page.focus("#show-hints")
+    page.keyboard.press(" ")  # Space on a focused control is the control's, not the pan's
+    assert not page.is_checked("#show-hints")
+
+
 def test_cut_strip_shows_the_key_and_each_coloured_frame(server, browser_page, tmp_path):
     from .test_sequence import pose
 

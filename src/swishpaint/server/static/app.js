@@ -23,6 +23,8 @@ const S = {
   locked: new Map(),  // region -> the colour (a 32-bit RGBA word) the bucket filled it with
   flats: null, shading: null, candidateColours: null,  // the shown flats (locks painted in) and the server's own colours
   result: null, candidate: 0, maxCandidates: 1, unsaved: false,
+  edits: 0, kept: new Set(),  // edits so far; what the downloads since the last edit hold ("png", "hints", "layered")
+  appliedEdits: -1, runs: 0,  // the edits the shown colouring was asked with; the newest run's number
   view: "final", tool: "brush", used: [], undo: [], redo: [],
   zoom: 1, tx: 0, ty: 0, panning: null, space: false, drawing: null,
 };
@@ -94,7 +96,7 @@ async function loadSketch(file) {
   // colour-trace lines keep their colour in every view (a grey sketch keeps no copy)
   const lineColour = coloured ? rgba : null;
   Object.assign(S, { w, h, grey, lineColour, sketchFile: file, hintData: new ImageData(w, h), viewData: new ImageData(w, h), undo: [], redo: [],
-                     unsaved: false });
+                     unsaved: false, kept: new Set(), appliedEdits: -1 });
   hintCtx.clearRect(0, 0, w, h);
   forgetColouring();
   $("stack").hidden = false; $("drop-hint").hidden = true; $("run").disabled = false;
@@ -225,10 +227,21 @@ async function showCandidate(i) {
 
 // ---- edits and their history -------------------------------------------------------------------------
 
-function markUnsaved() { S.unsaved = true; }  // until the next download: what leaving the page would lose
+function markUnsaved() { S.unsaved = true; S.edits++; S.kept.clear(); }  // what leaving the page would lose
+
+function kept(part, edits, file) {
+  // A finished download keeps the work only if nothing changed while it was made (same sketch, no edit) and
+  // the downloads since the last edit hold it all: the layered file, or the PNG (when there is a colouring)
+  // and the hints PNG (when there are hints), which "Load hints PNG" reads back.
+  if (S.sketchFile !== file || S.edits !== edits) return;
+  S.kept.add(part);
+  const colouring = S.result !== null, hints = hintsCanvas() !== null;
+  if (S.kept.has("layered") || ((S.kept.has("png") || !colouring) && (S.kept.has("hints") || !hints))) S.unsaved = false;
+}
 
 function remember(entry) {
   markUnsaved();
+  entry.edit = S.edits;
   S.undo.push(entry); S.redo = [];
   let bytes = S.undo.reduce((sum, e) => sum + e.bytes, 0);
   while (bytes > HISTORY_BYTES && S.undo.length > 1) bytes -= S.undo.shift().bytes;
@@ -256,7 +269,10 @@ function undo() {
   const e = S.undo.pop();
   if (!e) return;
   applyState(e, "before"); S.redo.push(e); markUnsaved();
-  setStatus(`Undone: ${e.what}.`);
+  // a fill the shown colouring was asked with is in its colours as a hint: unlocked, it keeps them till the next run
+  const baked = e.region !== undefined && e.after.locked !== undefined && e.edit <= S.appliedEdits;
+  setStatus(`Undone: ${e.what}.` + (baked ? " The colouring was made with it: colourise again to let the network " +
+                                             "colour the region." : ""));
 }
 
 function redo() {
@@ -404,7 +420,9 @@ document.addEventListener("keydown", (ev) => {
   if ((ev.ctrlKey || ev.metaKey) && key === "y") { ev.preventDefault(); return redo(); }
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   if (KEY_TOOLS[key]) return setTool(KEY_TOOLS[key]);
-  if (key === " ") { S.space = true; viewport.classList.add("panning"); ev.preventDefault(); }
+  if (key === " " && !ev.target.matches("button, input, select, textarea, label")) {  // a focused control takes Space
+    S.space = true; viewport.classList.add("panning"); ev.preventDefault();
+  }
   if (key === "+" || key === "=") zoomCentre(1.25);
   if (key === "-") zoomCentre(0.8);
   if (key === "0") fit();
@@ -463,7 +481,7 @@ function adoptColouring(body, regions, shown) {
 }
 
 async function run(start, candidates) {
-  const file = S.sketchFile;
+  const file = S.sketchFile, number = ++S.runs, edits = S.edits;
   if (!file) return;
   for (const id of ["run", "reroll"]) $(id).disabled = true;
   setStatus(start ? `Re-rolling: candidate ${start + 1} of ${S.maxCandidates}…` : "Colourising…", "busy");
@@ -475,13 +493,16 @@ async function run(start, candidates) {
     const regions = regionsOf(labelPixels), shown = await decodeCandidate(body, 0);
     if (S.sketchFile !== file) return;  // another sketch was opened meanwhile: this answer is not for it
     adoptColouring(body, regions, shown);
+    S.appliedEdits = edits;
     setStatus(`Done: candidate ${S.candidate + 1} of ${S.maxCandidates}, ${S.regionStart.length - 1} regions.` +
               (body.warnings.length ? " " + body.warnings.join("; ") : ""));
   } catch (e) {
     if (S.sketchFile === file) setStatus(failure("Could not colourise", e), "error");
   } finally {
-    $("run").disabled = false;
-    $("reroll").disabled = !S.result;
+    if (number === S.runs) {  // a newer run (another sketch's) is still going: its buttons stay off
+      $("run").disabled = false;
+      $("reroll").disabled = !S.result;
+    }
   }
 }
 
@@ -500,34 +521,51 @@ function finalImage() {
 }
 
 const stem = () => (S.sketchFile ? S.sketchFile.name.replace(/\.[^.]*$/, "") : "sketch");
-function saved(blob, name) { download(blob, name); S.unsaved = false; }  // a download keeps the work: leaving is safe
-
-$("download-png").addEventListener("click", async () => saved(await canvasBlob(finalImage()), `${stem()}_colour.png`));
+$("download-png").addEventListener("click", async () => {
+  const edits = S.edits, file = S.sketchFile, name = `${stem()}_colour.png`;
+  download(await canvasBlob(finalImage()), name);
+  kept("png", edits, file);
+});
 $("download-hints").addEventListener("click", async () => {
-  const hints = hintsCanvas();
-  if (hints) saved(await canvasBlob(hints), `${stem()}_hints.png`);
-  else setStatus("No hints yet: paint strokes or fill regions first.", "error");
+  const hints = hintsCanvas(), edits = S.edits, file = S.sketchFile, name = `${stem()}_hints.png`;
+  if (!hints) return setStatus("No hints yet: paint strokes or fill regions first.", "error");
+  download(await canvasBlob(hints), name);
+  kept("hints", edits, file);
 });
 $("download-layered").addEventListener("click", async () => {
-  // asked again with today's hints, so the file holds every fill made since the last run
-  const format = $("layered-format").value;
+  // asked again with today's hints, so the file holds every fill made since the last run; named, and
+  // counted as kept, for the sketch and the edits it was asked with, whatever happens meanwhile
+  const format = $("layered-format").value, edits = S.edits, file = S.sketchFile, name = `${stem()}.${format}`;
   setStatus(`Making the .${format} file…`, "busy");
   try {
     const body = await colorize({ start: S.candidate, candidates: 1, layers: format });
-    saved(dataUrlBlob(body.layered), `${stem()}.${format}`);
-    setStatus(`Downloaded ${stem()}.${format}: layers lines, shading, flats.`);
+    download(dataUrlBlob(body.layered), name);
+    kept("layered", edits, file);
+    setStatus(`Downloaded ${name}: layers lines, shading, flats.` +
+              (S.sketchFile === file && S.edits !== edits ? " Changes made meanwhile are not in it." : ""));
   } catch (e) { setStatus(failure("Could not make the layered file", e), "error"); }
 });
 
 async function loadHints(file) {
-  if (!file || !S.w) return;
+  if (!file) return;
+  if (!S.w) return setStatus(`${file.name}: open a sketch first, then load its hints.`, "error");
   try {
     const bitmap = await createImageBitmap(file, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
     const before = S.hintData.data.slice();
     hintCtx.globalCompositeOperation = "source-over";
     hintCtx.clearRect(0, 0, S.w, S.h);
+    hintCtx.imageSmoothingEnabled = false;  // resized as pixels: no half-transparent, blended edges become hints
     hintCtx.drawImage(bitmap, 0, 0, S.w, S.h);
-    S.hintData = hintCtx.getImageData(0, 0, S.w, S.h);
+    hintCtx.imageSmoothingEnabled = true;
+    const loaded = hintCtx.getImageData(0, 0, S.w, S.h);
+    let transparent = false;
+    for (let i = 3; !transparent && i < loaded.data.length; i += 4) transparent = loaded.data[i] < 255;
+    if (!transparent) {  // a picture, not dabs on a transparent layer: every pixel would be a hint
+      hintCtx.putImageData(S.hintData, 0, 0);
+      return setStatus(`${file.name}: has no transparent pixels, so it is no hints PNG (dabs on a transparent ` +
+                       "layer); your hints are as they were.", "error");
+    }
+    S.hintData = loaded;
     remember({ what: "load hints", before: { hints: before }, after: { hints: S.hintData.data.slice() }, bytes: 8 * S.w * S.h });
     setStatus(`${file.name}: hints loaded` + (bitmap.width !== S.w || bitmap.height !== S.h ? `, resized to ${S.w}×${S.h}` : "") +
               ". Colourise to apply them.");
@@ -544,6 +582,7 @@ $("undo").addEventListener("click", undo);
 $("redo").addEventListener("click", redo);
 $("clear").addEventListener("click", () => {
   if (!S.w) return;
+  if (!S.locked.size && !S.hintData.data.some((v, i) => i % 4 === 3 && v > 0)) return setStatus("No hints or fills to clear.");
   const before = S.hintData.data.slice();
   hintCtx.clearRect(0, 0, S.w, S.h);
   S.hintData = new ImageData(S.w, S.h);
@@ -557,7 +596,7 @@ $("zoom-in").addEventListener("click", () => zoomCentre(1.25));
 $("zoom-out").addEventListener("click", () => zoomCentre(0.8));
 $("zoom-fit").addEventListener("click", fit);
 $("file").addEventListener("change", (ev) => { loadSketch(ev.target.files[0]); ev.target.value = ""; });  // the same file can be chosen again
-$("hints-file").addEventListener("change", (ev) => loadHints(ev.target.files[0]));
+$("hints-file").addEventListener("change", (ev) => { loadHints(ev.target.files[0]); ev.target.value = ""; });  // again too
 viewport.addEventListener("dragover", (ev) => { ev.preventDefault(); viewport.classList.add("over"); });
 viewport.addEventListener("dragleave", () => viewport.classList.remove("over"));
 viewport.addEventListener("drop", (ev) => { ev.preventDefault(); viewport.classList.remove("over"); loadSketch(ev.dataTransfer.files[0]); });
