@@ -467,3 +467,19 @@ def test_cut_strip_shows_the_key_and_each_coloured_frame(server, browser_page, t
     assert max(tops) - min(tops) < 1 and lefts == sorted(lefts)  # side by side, the key first
     page.wait_for_function("() => [...document.querySelectorAll('#cut-strip img')].every((i) => i.complete "
                            "&& i.naturalWidth === 192)", timeout=10_000)  # every image decodes at the frame size
+    # the coloured cut lives only in the page until it is downloaded: leaving asks till then
+    assert leaving_asks(page)
+    with page.expect_download() as download:
+        page.click("#cut-download")
+    assert download.value.suggested_filename == "key_cut.zip"
+    path = tmp_path / "cut.zip"
+    download.value.save_as(path)
+    with zipfile.ZipFile(path) as z:  # a ZIP that Python's own reader takes, CRCs checked
+        assert z.testzip() is None
+        assert z.namelist() == ["001_frame0.png", "002_frame1.png", "003_frame2.png"]  # in cut order
+        shown = [decode(page.locator("#cut-strip img").nth(i + 1).get_attribute("src")) for i in range(3)]
+        for name, image in zip(z.namelist(), shown):
+            frame = Image.open(io.BytesIO(z.read(name)))
+            assert frame.size == (192, 192)
+            np.testing.assert_array_equal(np.asarray(frame.convert("RGB")), np.asarray(image.convert("RGB")))
+    assert not leaving_asks(page)

@@ -25,6 +25,7 @@ const S = {
   result: null, candidate: 0, maxCandidates: 1, unsaved: false,
   edits: 0, kept: new Set(),  // edits so far; what the downloads since the last edit hold ("png", "hints", "layered")
   appliedEdits: -1, runs: 0,  // the edits the shown colouring was asked with; the newest run's number
+  cut: null,  // a coloured cut not downloaded yet: { stem, frames: [{ name, image }] }
   view: "final", tool: "brush", used: [], undo: [], redo: [],
   zoom: 1, tx: 0, ty: 0, panning: null, space: false, drawing: null,
 };
@@ -603,7 +604,7 @@ viewport.addEventListener("drop", (ev) => { ev.preventDefault(); viewport.classL
 window.addEventListener("resize", () => { if (S.w) fit(); });
 window.addEventListener("beforeunload", (ev) => {
   // The work lives only in this page: ask before a reload or a closed tab loses it.
-  if (!S.unsaved) return;
+  if (!S.unsaved && !S.cut) return;
   ev.preventDefault();
   ev.returnValue = "";  // what older Chromium needs to ask
 });
@@ -621,9 +622,45 @@ function cutFigure(src, caption, isKey) {
   return fig;
 }
 
+// A coloured cut lives only in this page until "Frames (.zip)" keeps it: S.cut holds its PNGs until then.
+function crc32(bytes) {
+  let c = ~0;
+  for (const b of bytes) { c ^= b; for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xEDB88320 & -(c & 1)); }
+  return ~c >>> 0;
+}
+
+function zipStored(files) {
+  // files: [{ name, bytes }] -> a ZIP blob with each file stored (PNGs are compressed already)
+  const parts = [], central = [], enc = new TextEncoder();
+  let offset = 0;
+  for (const { name, bytes } of files) {
+    const n = enc.encode(name), crc = crc32(bytes), head = new DataView(new ArrayBuffer(30));
+    [[0, 0x04034b50, 4], [4, 20, 2], [14, crc, 4], [18, bytes.length, 4], [22, bytes.length, 4], [26, n.length, 2]]
+      .forEach(([at, v, size]) => (size === 4 ? head.setUint32(at, v, true) : head.setUint16(at, v, true)));
+    const entry = new DataView(new ArrayBuffer(46));
+    [[0, 0x02014b50, 4], [4, 20, 2], [6, 20, 2], [16, crc, 4], [20, bytes.length, 4], [24, bytes.length, 4],
+     [28, n.length, 2], [42, offset, 4]].forEach(([at, v, size]) => (size === 4 ? entry.setUint32(at, v, true) : entry.setUint16(at, v, true)));
+    parts.push(head, n, bytes); central.push(entry, n);
+    offset += 30 + n.length + bytes.length;
+  }
+  const size = central.reduce((sum, p) => sum + p.byteLength, 0), end = new DataView(new ArrayBuffer(22));
+  [[0, 0x06054b50, 4], [8, files.length, 2], [10, files.length, 2], [12, size, 4], [16, offset, 4]]
+    .forEach(([at, v, s]) => (s === 4 ? end.setUint32(at, v, true) : end.setUint16(at, v, true)));
+  return new Blob([...parts, ...central, end], { type: "application/zip" });
+}
+
+async function downloadCut() {
+  if (!S.cut) return;
+  const files = await Promise.all(S.cut.frames.map(async (f) => ({
+    name: f.name, bytes: new Uint8Array(await dataUrlBlob(f.image).arrayBuffer()) })));
+  download(zipStored(files), `${S.cut.stem}_cut.zip`);
+  S.cut = null;  // kept: leaving no longer asks for it
+}
+
 async function colourCut() {
   const key = $("cut-key").files[0], frames = [...$("cut-frames").files];
   if (!key || !frames.length) return;
+  if (S.cut && !confirm("Colour another cut? The frames of the last one have not been downloaded, and would be lost.")) return;
   const status = $("cut-status");
   $("cut-run").disabled = true;
   status.className = ""; status.textContent = `Colouring ${frames.length} frames…`;
@@ -634,6 +671,11 @@ async function colourCut() {
     const r = await fetch("/api/colorize-sequence", { method: "POST", body: form });
     const body = await r.json().catch(() => ({ error: `server answered ${r.status}` }));
     if (!r.ok) throw new Error(body.error || `server answered ${r.status}`);
+    const stemOf = (f) => f.name.replace(/\.[^.]*$/, "");
+    // numbered in cut order, so the files sort as the frames play and two frames never share a name
+    S.cut = { stem: stemOf(key), frames: body.frames.map((f, i) => ({
+      name: `${String(i + 1).padStart(3, "0")}_${stemOf(frames[i])}.png`, image: f.image })) };
+    $("cut-download").disabled = false;
     $("cut-strip").replaceChildren(cutFigure(URL.createObjectURL(key), "key", true), ...body.frames.map((f, i) =>
       cutFigure(f.image, `${i + 1}: ` + (f.unmatched.length ? `${f.unmatched.length} by the network` : "all from the key"))));
     status.textContent = `Done: ${body.frames.length} frames.` +
@@ -649,5 +691,6 @@ for (const id of ["cut-key", "cut-frames"]) {
   $(id).addEventListener("change", () => { $("cut-run").disabled = !($("cut-key").files.length && $("cut-frames").files.length); });
 }
 $("cut-run").addEventListener("click", colourCut);
+$("cut-download").addEventListener("click", downloadCut);
 setTool("brush");
 loadModelInfo();
