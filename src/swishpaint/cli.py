@@ -37,8 +37,9 @@ def _cmd_info(args) -> int:
     untrained = is_architecture_name(args.model)
     path = args.model if untrained else model_path(args.model)
     model = load_model(path)
-    if not untrained:  # a card colorize would refuse is no model to describe
-        check_card(read_model_card(path), model.config.candidates, Path(path))
+    card = None if untrained else read_model_card(path)
+    if card is not None:  # a card colorize would refuse is no model to describe
+        check_card(card, model.config.candidates, Path(path))
     _check_info_size(args.size, model.config.size_multiple)
     params = count_parameters(model)
     flops = count_flops(model, args.size)
@@ -46,7 +47,7 @@ def _cmd_info(args) -> int:
             ("arch", f"{type(model).__name__} {json.dumps(_plain(model.config))}"),
             ("parameters", f"{params:,} ({params / 1e6:.2f} M)"),
             ("FLOPs", f"{flops / 1e9:.1f} GFLOP per {args.size}x{args.size} image (forward, counted)")]
-    rows += [] if untrained else _folder_info(path)
+    rows += [] if card is None else _folder_info(path, card)
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}} {value}")
@@ -68,15 +69,14 @@ def _check_info_size(size: int, multiple: int) -> None:
         raise UserError(f"--size must be a positive multiple of {multiple} for this model, got {size}")
 
 
-def _folder_info(path) -> list[tuple[str, str]]:
+def _folder_info(path, card) -> list[tuple[str, str]]:
     """How a model folder runs and where it came from: its working size, candidate order, region chooser
-    and the other model card fields it records (those left unset are left out)."""
+    and the other model card fields it records (those left unset are left out); `card`, read once by info."""
     from .configs import to_dict
-    from .models.registry import chooser_path, read_model_card
+    from .models.registry import chooser_path
 
     from .regions.choice import RegionChooser, RegionChooserError
 
-    card = read_model_card(path)
     chooser = chooser_path(path)
     state = "none (swishpaint fit-regions fits one)"
     if chooser.is_file():

@@ -236,7 +236,7 @@ function kept(part, edits, file) {
   // and the hints PNG (when there are hints), which "Load hints PNG" reads back.
   if (S.sketchFile !== file || S.edits !== edits) return;
   S.kept.add(part);
-  const colouring = S.result !== null, hints = hintsCanvas() !== null;
+  const colouring = S.result !== null, hints = hasHints();
   if (S.kept.has("layered") || ((S.kept.has("png") || !colouring) && (S.kept.has("hints") || !hints))) S.unsaved = false;
 }
 
@@ -432,6 +432,14 @@ document.addEventListener("keyup", (ev) => { if (ev.key === " ") { S.space = fal
 
 // ---- requests ----------------------------------------------------------------------------------------
 
+function hasHints() {
+  // Any fill, or any painted stroke pixel: what the next run would send as hints.
+  if (S.locked.size > 0) return true;
+  const d = S.hintData.data;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return true;
+  return false;
+}
+
 function hintsCanvas() {
   // What the next run gets: the strokes, with every filled region painted whole over them.
   const out = new ImageData(new Uint8ClampedArray(S.hintData.data), S.w, S.h), to = words(out.data);
@@ -442,9 +450,7 @@ function hintsCanvas() {
   const c = document.createElement("canvas");
   c.width = S.w; c.height = S.h;
   c.getContext("2d").putImageData(out, 0, 0);
-  let any = S.locked.size > 0;
-  for (let i = 3; !any && i < out.data.length; i += 4) any = out.data[i] > 0;
-  return any ? c : null;
+  return hasHints() ? c : null;
 }
 
 async function colorize(fields) {
@@ -583,7 +589,7 @@ $("undo").addEventListener("click", undo);
 $("redo").addEventListener("click", redo);
 $("clear").addEventListener("click", () => {
   if (!S.w) return;
-  if (!S.locked.size && !S.hintData.data.some((v, i) => i % 4 === 3 && v > 0)) return setStatus("No hints or fills to clear.");
+  if (!hasHints()) return setStatus("No hints or fills to clear.");
   const before = S.hintData.data.slice();
   hintCtx.clearRect(0, 0, S.w, S.h);
   S.hintData = new ImageData(S.w, S.h);
@@ -629,23 +635,28 @@ function crc32(bytes) {
   return ~c >>> 0;
 }
 
+function record(size, fields) {
+  // A ZIP header of `size` bytes: [offset, value, width 2 or 4] fields, little-endian, the rest zero.
+  const view = new DataView(new ArrayBuffer(size));
+  for (const [at, value, width] of fields) (width === 4 ? view.setUint32(at, value, true) : view.setUint16(at, value, true));
+  return view;
+}
+
 function zipStored(files) {
   // files: [{ name, bytes }] -> a ZIP blob with each file stored (PNGs are compressed already)
   const parts = [], central = [], enc = new TextEncoder();
   let offset = 0;
   for (const { name, bytes } of files) {
-    const n = enc.encode(name), crc = crc32(bytes), head = new DataView(new ArrayBuffer(30));
-    [[0, 0x04034b50, 4], [4, 20, 2], [14, crc, 4], [18, bytes.length, 4], [22, bytes.length, 4], [26, n.length, 2]]
-      .forEach(([at, v, size]) => (size === 4 ? head.setUint32(at, v, true) : head.setUint16(at, v, true)));
-    const entry = new DataView(new ArrayBuffer(46));
-    [[0, 0x02014b50, 4], [4, 20, 2], [6, 20, 2], [16, crc, 4], [20, bytes.length, 4], [24, bytes.length, 4],
-     [28, n.length, 2], [42, offset, 4]].forEach(([at, v, size]) => (size === 4 ? entry.setUint32(at, v, true) : entry.setUint16(at, v, true)));
+    const n = enc.encode(name), crc = crc32(bytes);
+    const head = record(30, [[0, 0x04034b50, 4], [4, 20, 2], [14, crc, 4], [18, bytes.length, 4], [22, bytes.length, 4],
+                             [26, n.length, 2]]);
+    const entry = record(46, [[0, 0x02014b50, 4], [4, 20, 2], [6, 20, 2], [16, crc, 4], [20, bytes.length, 4],
+                              [24, bytes.length, 4], [28, n.length, 2], [42, offset, 4]]);
     parts.push(head, n, bytes); central.push(entry, n);
     offset += 30 + n.length + bytes.length;
   }
-  const size = central.reduce((sum, p) => sum + p.byteLength, 0), end = new DataView(new ArrayBuffer(22));
-  [[0, 0x06054b50, 4], [8, files.length, 2], [10, files.length, 2], [12, size, 4], [16, offset, 4]]
-    .forEach(([at, v, s]) => (s === 4 ? end.setUint32(at, v, true) : end.setUint16(at, v, true)));
+  const size = central.reduce((sum, p) => sum + p.byteLength, 0);
+  const end = record(22, [[0, 0x06054b50, 4], [8, files.length, 2], [10, files.length, 2], [12, size, 4], [16, offset, 4]]);
   return new Blob([...parts, ...central, end], { type: "application/zip" });
 }
 
