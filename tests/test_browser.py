@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from swishpaint.data.images import OUTPUT_KEY, RESULT, swishpaint_output
 from swishpaint.experiments.page_bench import deepest_point, inner_regions, labels_from
 from swishpaint.models import save_model
 from swishpaint.server.launch import running_server
@@ -192,6 +193,7 @@ def test_colour_trace_lines_keep_their_colour_in_the_view_fills_and_the_png_down
     png_path = tmp_path / download.value.suggested_filename
     download.value.save_as(png_path)
     np.testing.assert_array_equal(np.asarray(Image.open(png_path).convert("RGB")), filled)  # lines in colour
+    assert swishpaint_output(png_path) == RESULT  # saved beside its sketch, a batch run leaves it out
 
 
 def test_reroll_keeps_locked_regions_and_the_layered_download_holds_them(server, browser_page, sketch, tmp_path,
@@ -480,6 +482,6 @@ def test_cut_strip_shows_the_key_and_each_coloured_frame(server, browser_page, t
         shown = [decode(page.locator("#cut-strip img").nth(i + 1).get_attribute("src")) for i in range(3)]
         for name, image in zip(z.namelist(), shown):
             frame = Image.open(io.BytesIO(z.read(name)))
-            assert frame.size == (192, 192)
+            assert frame.size == (192, 192) and frame.info.get(OUTPUT_KEY) == RESULT
             np.testing.assert_array_equal(np.asarray(frame.convert("RGB")), np.asarray(image.convert("RGB")))
     assert not leaving_asks(page)

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from swishpaint.data.images import OUTPUT_KEY, RESULT  # noqa: E402
 from swishpaint.inference.colorizer import Colorizer  # noqa: E402
 from swishpaint.models.registry import ModelLoadError  # noqa: E402
 from swishpaint.server.app import ServerConfig, create_app  # noqa: E402
@@ -68,6 +69,7 @@ def test_colorize_returns_candidates_at_the_sketch_size(client):
     body = r.json()
     assert body["candidates"] == 3 and len(body["images"]) == 3
     assert all(decode(u).size == (70, 70) for u in body["images"])
+    assert all(decode(u).info.get(OUTPUT_KEY) == RESULT for u in body["images"])  # marked as the CLI's files
 
 
 def box_with_hint(colour: tuple[int, int, int]) -> tuple[Image.Image, dict]:

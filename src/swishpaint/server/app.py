@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException
 
 from ..configs import INFERENCE_DEVICE
 from ..data.images import (UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA, from_float_array, load_grey,
-                           load_rgb, load_rgba, open_image, to_float_array)
+                           load_rgb, load_rgba, open_image, output_png_info, to_float_array)
 from ..errors import InvalidArgument, SwishpaintError, os_reason
 from ..inference.colorizer import OUTPUTS, Colorizer
 from ..inference.layered import LAYERED_TYPES, hidden_layers, label_map_bytes, label_map_rgb_bytes, layered_bytes
@@ -136,8 +136,10 @@ class _BodyTooLarge(Exception):
 
 
 def _png_data_url(im: Image.Image) -> str:
+    """An output as a PNG data URL, marked as swishpaint's output as the CLI marks its files: saved into
+    a folder of sketches, it is not taken for a new sketch by a later batch run."""
     buf = io.BytesIO()
-    im.save(buf, format="PNG")
+    im.save(buf, format="PNG", pnginfo=output_png_info())
     return _data_url(buf.getvalue(), "image/png")
 
 

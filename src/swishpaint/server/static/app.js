@@ -73,6 +73,15 @@ function download(blob, name) {
 
 function canvasBlob(canvas) { return new Promise((res) => canvas.toBlob(res, "image/png")); }
 
+async function markedPng(blob) {
+  // The PNG with the text entry every swishpaint output carries (data/images.py, OUTPUT_KEY "swishpaint" =
+  // "result"), right after its 13-byte header chunk: saved beside its sketch, a later batch run leaves it out.
+  const png = new Uint8Array(await blob.arrayBuffer()), body = new TextEncoder().encode("tEXtswishpaint\0result");
+  const chunk = new Uint8Array(body.length + 8), view = new DataView(chunk.buffer);
+  view.setUint32(0, body.length - 4); chunk.set(body, 4); view.setUint32(4 + body.length, crc32(body));
+  return new Blob([png.subarray(0, 33), chunk, png.subarray(33)], { type: "image/png" });
+}
+
 // ---- the sketch --------------------------------------------------------------------------------------
 
 async function loadSketch(file) {
@@ -530,7 +539,7 @@ function finalImage() {
 const stem = () => (S.sketchFile ? S.sketchFile.name.replace(/\.[^.]*$/, "") : "sketch");
 $("download-png").addEventListener("click", async () => {
   const edits = S.edits, file = S.sketchFile, name = `${stem()}_colour.png`;
-  download(await canvasBlob(finalImage()), name);
+  download(await markedPng(await canvasBlob(finalImage())), name);
   kept("png", edits, file);
 });
 $("download-hints").addEventListener("click", async () => {
