@@ -74,6 +74,42 @@ def test_wpl_switch_removes_the_perceptual_term(tmp_path):
     assert results[(True, 0)] > results[(False, 0)]
 
 
+def test_an_objective_without_perceptual_and_adversarial_terms_neither_runs_nor_trains_d(monkeypatch):
+    """The pixel terms alone need no D: its step is skipped (D's weights stay bit-equal and D is never
+    called), G still learns from the first step, d_warmup_steps has nothing to warm up, and G's loss is
+    the same as with a D that is run and left alone."""
+    from swishpaint.training.config import load_config
+    from swishpaint.training.distributed import DistInfo
+    from swishpaint.training.loop import build_state, d_warmup_steps, gan_step
+
+    batch = {"sketch": torch.rand(2, 1, 32, 32), "color": torch.rand(2, 3, 32, 32), "hints": torch.zeros(2, 4, 32, 32)}
+    pixels_only = ["loss.perceptual=false", "loss.adversarial_weight=0", "loss.anchor_weight=1",
+                   "loss.anchor_mse_weight=10", "d_warmup_steps=5"]
+    state = build_state(load_config("configs/tiny.yaml", pixels_only), DistInfo())
+    assert not state.objective.needs_critic and d_warmup_steps(state) == 0
+    d_before = {k: v.clone() for k, v in state.d.state_dict().items()}
+    g_before = [p.detach().clone() for p in state.g.parameters()]
+
+    def never(*args):
+        raise AssertionError("D was run")
+
+    monkeypatch.setattr(state.d, "forward", never)
+    out = gan_step(state, batch)
+    assert "loss_d" not in out and out["loss_anchor_mse"] > 0
+    assert all(torch.equal(v, d_before[k]) for k, v in state.d.state_dict().items())
+    assert any(not torch.equal(p, q) for p, q in zip(state.g.parameters(), g_before))
+
+    monkeypatch.undo()
+    torch.manual_seed(0)
+    fresh = build_state(load_config("configs/tiny.yaml", pixels_only), DistInfo())
+    torch.manual_seed(0)
+    kept_d = build_state(load_config("configs/tiny.yaml", pixels_only[:-1] + ["loss.adversarial_weight=1e-12"]),
+                         DistInfo())
+    assert kept_d.objective.needs_critic
+    kept_d.opt_d.param_groups[0]["lr"] = 0.0
+    assert gan_step(fresh, batch)["loss_g"] == pytest.approx(gan_step(kept_d, batch)["loss_g"], rel=1e-6)
+
+
 def test_gan_losses():
     assert L.discriminator_loss(torch.tensor([10.0]), torch.tensor([-10.0])).item() < 1e-3
     assert L.discriminator_loss(torch.tensor([-10.0]), torch.tensor([10.0])).item() > 10

@@ -192,23 +192,31 @@ def _under_autocast(state: TrainState, module: nn.Module) -> Critic:
     return forward
 
 
+def d_warmup_steps(state: TrainState) -> int:
+    """The first steps in which D alone learns, so that its features mean something before G is
+    scored by them: config.d_warmup_steps, or none when the objective needs no D."""
+    return state.config.d_warmup_steps if state.objective.needs_critic else 0
+
+
 def gan_step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, float]:
     """One alternating D + G step on a batch; returns the losses as floats.
 
     The loss terms are state.objective's; this step only runs G, and for each player computes its loss,
     checks it is finite, and steps its optimiser. During G's turn D is frozen and in eval mode.
     """
-    cfg, dev = state.config, state.info.device
+    dev = state.info.device
     sketch, real = batch["sketch"].to(dev), batch["color"].to(dev)
     hints = batch["hints"].to(dev) if "hints" in batch else None
-    warmup = state.step < cfg.d_warmup_steps
+    warmup = state.step < d_warmup_steps(state)
     with _autocast(state), torch.set_grad_enabled(not warmup):
         fake = state.generator(generator_input(sketch, hints, state.in_channels))  # (B, K, 3, H, W)
 
-    state.d.train()
-    loss_d, out = state.objective.discriminator_loss(_under_autocast(state, state.discriminator), real, fake)
-    _check_finite(out, state.step)
-    _optimise(state, loss_d, state.opt_d, state.d.parameters())
+    out: dict[str, float] = {}
+    if state.objective.needs_critic:  # else D is neither trained nor run (its weights stay as they are)
+        state.d.train()
+        loss_d, out = state.objective.discriminator_loss(_under_autocast(state, state.discriminator), real, fake)
+        _check_finite(out, state.step)
+        _optimise(state, loss_d, state.opt_d, state.d.parameters())
     if warmup:
         return out
 
@@ -506,8 +514,8 @@ def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progre
     with _StopFlag() as stop:
         while state.step < cfg.steps:
             losses = reduce_mean(gan_step(state, next(batches)), info)
-            if state.average is not None and state.step >= cfg.d_warmup_steps:  # G moved in this step
-                state.average.update(state.g, state.step - cfg.d_warmup_steps)
+            if state.average is not None and state.step >= d_warmup_steps(state):  # G moved in this step
+                state.average.update(state.g, state.step - d_warmup_steps(state))
             state.sched_g.step()
             state.sched_d.step()
             state.step += 1
