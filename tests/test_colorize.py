@@ -73,6 +73,17 @@ def test_too_large_input_is_refused(model_dir, tmp_path):
 
     with pytest.raises(ImageError, match="too large"):
         c.colorize(tmp_path / "big.png")
+    # the same limit for images handed over in memory: the pipeline after needs several times their size
+    big = Image.new("L", (200, 200), 255)
+    for image, label in ((big, "<image>"), (np.asarray(big), "<image>")):
+        with pytest.raises(ImageError, match=f"^{label}: too large: 200x200 = 40000 pixels \\(limit 10000\\)$"):
+            c.colorize(image)
+    small = Image.new("L", (50, 50), 255)
+    for hints, label in ((Image.new("RGBA", (200, 200)), "<hints image>"), (np.zeros((200, 200, 4), np.uint8),
+                         "<hints array>"), (torch.zeros(4, 200, 200), "<hints tensor>")):
+        with pytest.raises(ImageError, match=f"^{label}: too large"):
+            c.colorize(small, hints=hints)
+    assert c.colorize(small, hints=torch.zeros(4, 100, 100))  # within the limit: resized to the sketch
 
 
 def test_hints_checks(model_dir, sketches, tmp_path, capsys):

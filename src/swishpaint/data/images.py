@@ -84,6 +84,13 @@ def _name(source: str | Path | BinaryIO | bytes, name: str | None) -> str:
     return getattr(source, "name", "<upload>")
 
 
+def check_pixels(label: str, width: int, height: int, max_pixels: int) -> None:
+    """The one pixel limit, for files (before they are decoded) and images handed over in memory alike:
+    what comes after (segmentation, shading) needs several times an image's size in memory."""
+    if width * height > max_pixels:
+        raise ImageTooLarge(label, f"too large: {width}x{height} = {width * height} pixels (limit {max_pixels})")
+
+
 def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                name: str | None = None) -> Image.Image:
     """Open and fully decode an allowed image, EXIF-rotated, without mode conversion."""
@@ -104,9 +111,7 @@ def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_
         with _WARNING_FILTERS, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(source, formats=list(ALLOWED_FORMATS))
-        w, h = im.size
-        if w * h > max_pixels:
-            raise ImageTooLarge(label, f"too large: {w}x{h} = {w * h} pixels (limit {max_pixels})")
+        check_pixels(label, *im.size, max_pixels)
         im.load()
         im = ImageOps.exif_transpose(im)
     except ImageError:

@@ -28,8 +28,8 @@ from PIL import Image, ImageChops
 
 from ..configs import INFERENCE_DEVICE, check_device
 from ..data.hints import hints_from_rgba, resize_hints
-from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, composite_on_white, from_float_array, image_to_tensor,
-                           load_rgba, open_image, to_uint8, value_range)
+from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, check_pixels, composite_on_white, from_float_array,
+                           image_to_tensor, load_rgba, open_image, to_uint8, value_range)
 from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
 from ..models.registry import (CONFIG_FILE, check_trained, chooser_path, DEFAULT_WORKING_SIZE, ModelLoadError,
@@ -178,12 +178,15 @@ def check_card(card, candidates: int, path: Path) -> None:
         raise ModelLoadError(f"{model_folder(path) / CONFIG_FILE}: {e}") from None
 
 
-def _check_size(width: int, height: int) -> None:
+def _check_size(width: int, height: int, max_pixels: int, label: str = "<image>") -> None:
+    """An image handed over in memory: not empty, and within the pixel limit a file has (`label` names
+    it in that error)."""
     if width == 0 or height == 0:
         raise InvalidArgument(f"image is empty ({width}x{height})")
+    check_pixels(label, width, height, max_pixels)
 
 
-def _array_image(array: np.ndarray) -> Image.Image:
+def _array_image(array: np.ndarray, max_pixels: int, label: str = "<image>") -> Image.Image:
     """An (H, W) or (H, W, 1|2|3|4) array as a PIL image: uint8 as it is, other numbers in [0, 1], in
     [0, 255] when any value is above 1, in [0, 65535] (16-bit) when any is above 255 (data.images.value_range).
     Refused here: shapes, dtypes and values no image has."""
@@ -191,7 +194,7 @@ def _array_image(array: np.ndarray) -> Image.Image:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or array.ndim == 3 and array.shape[2] not in (2, 3, 4):
         raise InvalidArgument(f"image array must be (H, W) or (H, W, 1|2|3|4), got shape {array.shape}")
-    _check_size(array.shape[1], array.shape[0])
+    _check_size(array.shape[1], array.shape[0], max_pixels, label)
     if array.dtype.kind not in "buif":
         raise InvalidArgument(f"image array must hold numbers, got dtype {array.dtype}")
     if array.dtype == np.uint8:
@@ -207,11 +210,11 @@ def _as_image(image: ImageLike, max_pixels: int) -> Image.Image:
     if isinstance(image, (str, Path, bytes)):
         return open_image(image, max_pixels)
     if isinstance(image, np.ndarray):
-        image = _array_image(image)
+        image = _array_image(image, max_pixels)
     elif not isinstance(image, Image.Image):
         raise InvalidArgument(f"image must be a file path, bytes, a PIL image or a numpy array, "
                               f"got {type(image).__name__}")
-    _check_size(image.width, image.height)
+    _check_size(image.width, image.height, max_pixels)
     return image
 
 
@@ -254,6 +257,7 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
         if hints.ndim != 3 or hints.shape[0] != 4 or not hints.is_floating_point():
             raise InvalidArgument(f"a hints tensor must be float (4, H, W): RGB in [0, 1] and a mask, got "
                                   f"{hints.dtype} {tuple(hints.shape)}")
+        check_pixels("<hints tensor>", hints.shape[2], hints.shape[1], max_pixels)
         t = hints
     else:
         if isinstance(hints, (str, Path, bytes)):
@@ -262,7 +266,7 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
             if hints.ndim != 3 or hints.shape[2] != 4:
                 raise NotRGBA("<hints array>", "hints must be an RGBA array (H, W, 4)")
             try:  # the sketch's rules for numbers (uint8; floats in [0, 1]; ...), NaN refused
-                im = _array_image(hints)
+                im = _array_image(hints, max_pixels, "<hints array>")
             except InvalidArgument as e:
                 raise InvalidArgument(f"hints: {e}") from None
         elif not isinstance(hints, Image.Image):
@@ -271,6 +275,7 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
         else:
             if hints.mode not in ("RGBA", "LA", "PA"):
                 raise NotRGBA("<hints image>", f"hints must be RGBA (alpha > 0 marks a hint), got mode {hints.mode}")
+            check_pixels("<hints image>", hints.width, hints.height, max_pixels)
             im = hints.convert("RGBA")
         if im.width == 0 or im.height == 0:
             raise InvalidArgument(f"hints image is empty ({im.width}x{im.height})")

@@ -3,7 +3,8 @@
 Per step: G makes K candidates once; D learns real -> 1, all candidates -> 0 (one D pass over
 real + fakes, so DDP never sees two forwards before a backward); then G learns from the min over
 candidates of the perceptual loss, with φ taken from D frozen and in eval mode (the features do not
-move while G is scored) plus a small non-saturating adversarial term. The loss terms themselves are
+move while G is scored) plus a small non-saturating adversarial term. An objective of pixel terms
+alone (no perceptual, no adversarial term) leaves D out of the step. The loss terms themselves are
 training/objective.py's; this module holds the plumbing: AMP, optimisers, freezing, data, checkpoints.
 """
 
