@@ -51,6 +51,26 @@ def test_resumed_run_equals_uninterrupted_run(kaggle_dir, tmp_path):
     assert resumed["generator_digest"] == full["generator_digest"]  # bitwise on CPU
 
 
+def test_a_run_of_pixel_terms_alone_keeps_d_as_it_started_resumes_exactly_and_warns_of_nothing(kaggle_dir, tmp_path):
+    """A CPU sitting's objective (pixel terms alone): D is never stepped, so its weights and
+    its schedule stay as they started (no 'scheduler before optimiser' warning), and a resume is exact."""
+    import warnings
+
+    from safetensors.torch import load_file
+
+    pixels = ["loss.perceptual=false", "loss.adversarial_weight=0", "loss.anchor_mse_weight=10", "d_warmup_steps=2",
+              "checkpoint_every=3"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        full = train(tiny(kaggle_dir, tmp_path / "a", "steps=6", *pixels), progress=False)
+        train(tiny(kaggle_dir, tmp_path / "b", "steps=3", *pixels), progress=False)
+        resumed = train(tiny(kaggle_dir, tmp_path / "b", "steps=6", *pixels), resume=True, progress=False)
+    assert resumed["generator_digest"] == full["generator_digest"]
+    assert all("loss_d" not in h for h in full["history"])
+    first, last = (load_file(str(tmp_path / "a" / f"ckpt-0000000{n}" / "discriminator.safetensors")) for n in (3, 6))
+    assert first.keys() == last.keys() and all(torch.equal(first[k], last[k]) for k in first)
+
+
 def test_channels_last_layout_trains_the_same_numbers_and_checkpoints_load_either_way(kaggle_dir, tmp_path):
     """channels_last (the default, faster convolutions) changes the layout, not the arithmetic: the
     same steps give the same losses to float rounding, and its checkpoints continue in the other layout."""

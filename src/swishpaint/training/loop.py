@@ -518,7 +518,8 @@ def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progre
             if state.average is not None and state.step >= d_warmup_steps(state):  # G moved in this step
                 state.average.update(state.g, state.step - d_warmup_steps(state))
             state.sched_g.step()
-            state.sched_d.step()
+            if state.objective.needs_critic:  # else D's optimiser never steps, nor its schedule
+                state.sched_d.step()
             state.step += 1
             seen += cfg.batch_size * info.world_size
             if state.step % cfg.log_every == 0 or state.step == cfg.steps:
