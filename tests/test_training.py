@@ -387,7 +387,12 @@ def test_packaged_configs_load_by_name_and_the_repository_folder_is_the_same_fil
     from swishpaint.configs import PACKAGED_CONFIGS, packaged_configs
 
     assert (ROOT / "configs").resolve() == PACKAGED_CONFIGS  # one copy: configs/ links to the package's
-    assert {"cpu-demo", "paper", "paper-wpl", "tiny", "compare-demo"} <= set(packaged_configs())
+    assert {"cpu-demo", "paper", "paper-wpl", "tiny", "compare-demo", "anime", "anime-cpu"} <= set(packaged_configs())
+    from swishpaint.training.objective import GanObjective
+
+    cpu = load_config("anime-cpu")  # the CPU sitting: anime.yaml's model with an objective that needs no D
+    assert not GanObjective(cpu.loss).needs_critic and GanObjective(load_config("anime").loss).needs_critic
+    assert cpu.model == load_config("anime").model and cpu.device == "cpu"
     assert load_config("tiny") == load_config("tiny.yaml") == load_config(ROOT / "configs" / "tiny.yaml")
     assert main(["train", "--config", "paper-wpl", "--dry-run", f"data.root={kaggle_dir}"]) == 0
     assert "perceptual: false" in capsys.readouterr().out
