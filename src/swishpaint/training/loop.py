@@ -200,7 +200,8 @@ def d_warmup_steps(state: TrainState) -> int:
 
 
 def gan_step(state: TrainState, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-    """One alternating D + G step on a batch; returns the losses as floats.
+    """One alternating D + G step on a batch (G's alone when the objective uses no D); returns the
+    losses as floats.
 
     The loss terms are state.objective's; this step only runs G, and for each player computes its loss,
     checks it is finite, and steps its optimiser. During G's turn D is frozen and in eval mode.
