@@ -178,11 +178,11 @@ def check_card(card, candidates: int, path: Path) -> None:
         raise ModelLoadError(f"{model_folder(path) / CONFIG_FILE}: {e}") from None
 
 
-def _check_size(width: int, height: int, max_pixels: int, label: str = "<image>") -> None:
-    """An image handed over in memory: not empty, and within the pixel limit a file has (`label` names
-    it in that error)."""
+def _check_size(width: int, height: int, max_pixels: int, label: str = "<image>", what: str = "image") -> None:
+    """An image handed over in memory: not empty, and within the pixel limit a file has (`what` names it
+    when empty, `label` when too large)."""
     if width == 0 or height == 0:
-        raise InvalidArgument(f"image is empty ({width}x{height})")
+        raise InvalidArgument(f"{what} is empty ({width}x{height})")
     check_pixels(label, width, height, max_pixels)
 
 
@@ -275,10 +275,8 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
         else:
             if hints.mode not in ("RGBA", "LA", "PA"):
                 raise NotRGBA("<hints image>", f"hints must be RGBA (alpha > 0 marks a hint), got mode {hints.mode}")
-            check_pixels("<hints image>", hints.width, hints.height, max_pixels)
+            _check_size(hints.width, hints.height, max_pixels, "<hints image>", "hints image")
             im = hints.convert("RGBA")
-        if im.width == 0 or im.height == 0:
-            raise InvalidArgument(f"hints image is empty ({im.width}x{im.height})")
         t = hints_from_rgba(im)
     h, w = t.shape[-2:]
     if (w, h) == tuple(size):
