@@ -361,7 +361,7 @@ def test_unusable_device_is_one_line_naming_the_option_not_the_weights(model_dir
                  "--device", device]) == 2
     assert one_error_line(capsys.readouterr().err) == f"swishpaint: error: --device {device}: {expected}"
     assert not out.exists() or not any(out.iterdir())
-    with pytest.raises(InvalidArgument, match=re.escape(f"--device {device}: {expected}")):
+    with pytest.raises(InvalidArgument, match=re.escape(f"device {device!r}: {expected}")):  # the API's name
         Colorizer.load(model_dir, device=device)
 
 

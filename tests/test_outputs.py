@@ -256,6 +256,17 @@ def test_evaluate_reports_never_replace_an_input_nor_an_earlier_report(tmp_path,
     assert "is a folder" in capsys.readouterr().err
 
 
+def test_a_report_kept_beside_the_compared_images_can_be_refreshed(tmp_path, capsys):
+    folder = make_sketches(tmp_path / "pred", {"a.png": 40})
+    report = folder / "report.json"
+    args = ["evaluate", "--pred", str(folder), "--gt", str(folder), "--no-fid", "--json", str(report)]
+    assert main(args) == 0 and report.read_text().startswith("{")
+    report.write_text("earlier")
+    assert main(args) == 2 and "report.json: exists; pass --overwrite" in capsys.readouterr().err
+    assert report.read_text() == "earlier"
+    assert main(args + ["--overwrite"]) == 0 and report.read_text().startswith("{")
+
+
 def test_evaluate_json_and_markdown_reports_may_not_be_one_file(tmp_path, capsys):
     folder = make_sketches(tmp_path / "pred", {"a.png": 40})
     report = tmp_path / "report"

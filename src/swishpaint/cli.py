@@ -81,8 +81,8 @@ def _folder_info(path, card) -> list[tuple[str, str]]:
     state = "none (swishpaint fit-regions fits one)"
     if chooser.is_file():
         try:  # read as colorize reads it, so that a file colorize would refuse is not shown as "yes"
-            RegionChooser.load(chooser)
-            state = f"yes ({chooser.name})"
+            decides = "with hints and without" if RegionChooser.load(chooser).automatic else "with hints"
+            state = f"yes ({chooser.name}; decides undabbed regions {decides})"
         except RegionChooserError as e:
             state = f"unusable: {str(e).removeprefix(f'{chooser}: ')}"
     rows = [("working size", str(card.working_size)),
@@ -180,11 +180,16 @@ def _cmd_colorize(args) -> int:
 
 def _check_reports(args) -> None:
     """--json and --markdown: never onto a file evaluation reads, nor an earlier report unless --overwrite;
-    checked before minutes of scoring."""
-    folders = tuple(d for d in (args.pred, args.gt, args.sketches, args.data, args.sequences) if d)
+    checked before minutes of scoring. Of the folders of images compared, only their images are read, so
+    a report kept beside them can be refreshed; a dataset or sequences folder is kept whole."""
+    from .data.images import list_images
+
+    images = tuple(f for d in (args.pred, args.gt, args.sketches) if d
+                   for f in (list_images(d) if Path(d).is_dir() else [d]))
+    inputs = images + tuple(d for d in (args.data, args.sequences) if d)
     for report in (args.json, args.markdown):
         if report is not None:
-            check_new_output(report, args.overwrite, folders)
+            check_new_output(report, args.overwrite, inputs)
     if args.json and args.markdown and Path(args.json).resolve() == Path(args.markdown).resolve():
         raise OutputError(f"{args.markdown}: is also the --json report; write the markdown elsewhere")
 
@@ -552,6 +557,10 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         with _terminate_as_interrupt():
+            if getattr(args, "device", None) is not None:  # named as the flag, before any model is read
+                from .configs import check_device
+
+                check_device(args.device, where=f"--device {args.device}")
             return args.func(args)
     except SwishpaintError as e:  # every user-facing error, by type; anything else is a bug
         print(f"swishpaint: error: {e}", file=sys.stderr)

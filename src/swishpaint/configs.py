@@ -22,8 +22,8 @@ DEVICES = "cpu, cuda or cuda:N"  # what --device takes (mps too, on a Mac that h
 
 
 def check_device(name: str, where: str = "") -> str:
-    """`name` if this machine can run on it, else InvalidArgument naming `where` (default "--device NAME")
-    and why.
+    """`name` if this machine can run on it, else InvalidArgument naming `where` (default "device 'NAME'",
+    as the Python API takes it; the CLI checks its --device first, naming the flag) and why.
 
     The one device check: every user-given device passes it before a model is loaded, so a bad or
     missing accelerator is one line at once, not a traceback from deep inside torch or safetensors
@@ -31,7 +31,7 @@ def check_device(name: str, where: str = "") -> str:
     """
     import torch  # here, not at the top: the CLI imports this module before it knows it needs torch
 
-    where = where or f"--device {name}"
+    where = where or f"device {name!r}"
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError):
