@@ -1,9 +1,6 @@
-"""The region chooser: which colour each undabbed region takes (regions.choice), with hints and, when
-fitted on automatic colourings too, without."""
+"""The region chooser: with hints, which colour each undabbed region takes (regions.choice)."""
 
 from __future__ import annotations
-
-import dataclasses
 
 import numpy as np
 import pytest
@@ -50,9 +47,7 @@ def test_a_saved_chooser_reads_back_and_unusable_files_fail_with_their_name(tmp_
     again = RegionChooser.load(path)
     features = synthetic_examples(20, 2).features
     np.testing.assert_allclose(again.scores(features), chooser.scores(features), rtol=1e-6)
-    assert again.candidates == K and not again.automatic
-    dataclasses.replace(chooser, automatic=True).save(path)
-    assert RegionChooser.load(path).automatic
+    assert again.candidates == K
     (tmp_path / "bad").write_bytes(b"not safetensors")
     with pytest.raises(RegionChooserError, match="bad: cannot read"):
         RegionChooser.load(tmp_path / "bad")
@@ -62,7 +57,7 @@ def test_a_saved_chooser_reads_back_and_unusable_files_fail_with_their_name(tmp_
         RegionChooser.load(tmp_path / "short")
 
 
-def lightest_option_chooser(automatic: bool = False) -> RegionChooser:
+def lightest_option_chooser() -> RegionChooser:
     """A hand-set chooser whose score is the option's lightness: it always picks paper white."""
     f = feature_count(K)
     w1 = np.zeros((1, f), np.float32)
@@ -70,7 +65,7 @@ def lightest_option_chooser(automatic: bool = False) -> RegionChooser:
     one = np.ones((1, 1), np.float32)
     return RegionChooser({"mean": np.zeros(f, np.float32), "std": np.ones(f, np.float32), "w1": w1,
                           "b1": np.zeros(1, np.float32), "w2": one, "b2": np.zeros(1, np.float32), "w3": one,
-                          "b3": np.zeros(1, np.float32)}, K, automatic=automatic)
+                          "b3": np.zeros(1, np.float32)}, K)
 
 
 def test_with_hints_the_chooser_decides_the_undabbed_regions_of_candidate_1_only(tiny_model):
@@ -88,28 +83,16 @@ def test_with_hints_the_chooser_decides_the_undabbed_regions_of_candidate_1_only
     np.testing.assert_allclose(first.colours[left], np.array((200, 30, 30)) / 255, atol=1 / 255)
     assert (first.colours[[right, corner]] == 1).all() and not (reference.colours[[right, corner]] == 1).all()
     np.testing.assert_array_equal(with_chooser.flats(1).colours, without.flats(1).colours)  # others: the network's
-    automatic = chosen.colorize_regions(sketch)  # no hints, a chooser fitted with hints only: the network's
+    automatic = chosen.colorize_regions(sketch)  # no hints: nothing to read, the network decides
     np.testing.assert_array_equal(automatic.flats(0).colours, plain.colorize_regions(sketch).flats(0).colours)
-
-
-def test_a_chooser_fitted_on_automatic_colourings_decides_them_too(tiny_model):
-    sketch = (drawn() * 255).astype(np.uint8)
-    plain = Colorizer(tiny_model, working_size=256).colorize_regions(sketch, candidates=K)
-    chosen = Colorizer(tiny_model, working_size=256, region_chooser=lightest_option_chooser(automatic=True))
-    automatic = chosen.colorize_regions(sketch, candidates=K)
-    first, reference = automatic.flats(0), plain.flats(0)
-    inside = [automatic.segmentation.labels[POINTS[n]] for n in ("left", "right", "corner")]
-    assert (first.colours[inside] == 1).all() and not (reference.colours[inside] == 1).all()
-    np.testing.assert_array_equal(automatic.flats(1).colours, plain.flats(1).colours)  # others: the network's
 
 
 def test_fit_regions_writes_a_chooser_the_model_folder_then_uses_and_keeps_it(model_dir, color_dir, capsys):
     assert main(["fit-regions", "--model", str(model_dir), "--data", str(color_dir), "--epochs", "2"]) == 0
     out = capsys.readouterr().out
     assert "unhinted regions of 3 images" in out and "user-like:20" in out and "patches:40" in out
-    assert "automatic: network" in out
     path = model_dir / CHOOSER_FILE
-    assert Colorizer.load(model_dir).region_chooser.automatic
+    assert Colorizer.load(model_dir).region_chooser is not None
     before = path.read_bytes()
     assert main(["fit-regions", "--model", str(model_dir), "--data", str(color_dir)]) == 2
     err = capsys.readouterr().err

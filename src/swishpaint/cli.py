@@ -81,8 +81,8 @@ def _folder_info(path, card) -> list[tuple[str, str]]:
     state = "none (swishpaint fit-regions fits one)"
     if chooser.is_file():
         try:  # read as colorize reads it, so that a file colorize would refuse is not shown as "yes"
-            decides = "with hints and without" if RegionChooser.load(chooser).automatic else "with hints"
-            state = f"yes ({chooser.name}; decides undabbed regions {decides})"
+            RegionChooser.load(chooser)
+            state = f"yes ({chooser.name})"
         except RegionChooserError as e:
             state = f"unusable: {str(e).removeprefix(f'{chooser}: ')}"
     rows = [("working size", str(card.working_size)),

@@ -4,8 +4,7 @@ The data must be characters the network never saw: the chooser learns how the ne
 unseen art (and how people dab), which differs from how it behaves on its training characters. Every
 image is hinted by each protocol at several counts, coloured once per hinting through the Colorizer's
 own pipeline, and every unhinted, non-paper region becomes one example (regions.choice's options, the
-squared error of each against the truth's mean colour there). Each image is also coloured once without
-hints (AUTOMATIC), so that the chooser decides automatic colourings too.
+squared error of each against the truth's mean colour there).
 """
 
 from __future__ import annotations
@@ -29,8 +28,7 @@ from ..regions.user_hints import USER_LIKE
 from ..training.region_choice import ChooserFitConfig, RegionExamples, fit_region_chooser
 from .evaluate import held_out_images
 
-AUTOMATIC = "automatic"  # a "protocol" of no hints at all
-DEFAULT_HINTINGS = ((AUTOMATIC, (0,)), (USER_LIKE, (5, 10, 20, 40)), ("patches", (10, 20, 40)))
+DEFAULT_HINTINGS = ((USER_LIKE, (5, 10, 20, 40)), ("patches", (10, 20, 40)))
 
 
 class _Recorder:
@@ -39,7 +37,6 @@ class _Recorder:
 
     options: RegionOptions | None = None
     regions: np.ndarray | None = None
-    automatic = True  # it records automatic colourings too
 
     def __init__(self, candidates: int):
         self.candidates = candidates
@@ -67,7 +64,7 @@ def collect_examples(colorizer, data_root: str, hintings=DEFAULT_HINTINGS, image
     """('protocol:count' -> the examples of that hinting over the dataset's val split, images used).
     Sketches are made as `swishpaint evaluate` makes them (same size and line method); the colorizer's
     own chooser, if any, stands aside meanwhile."""
-    check_protocols([p for p, _ in hintings if p != AUTOMATIC])
+    check_protocols([p for p, _ in hintings])
     data = SketchColorDataset(DataConfig(root=data_root, size=size, line_method=line_method), "val", train=False)
     own, colorizer.region_chooser = colorizer.region_chooser, _Recorder(colorizer.candidates)
     try:
@@ -86,15 +83,14 @@ def _collect(colorizer, recorder: "_Recorder", data: SketchColorDataset, hinting
         true_colour, area = region_means(seg, image.truth)
         for protocol, counts in hintings:
             for count in counts:
-                hints = None if protocol == AUTOMATIC else \
-                    held_out_hints(image.item["sketch"], image.target, image.index, count, seed, protocol)
+                hints = held_out_hints(image.item["sketch"], image.target, image.index, count, seed, protocol)
                 recorder.regions = None
                 colorizer.colorize_regions(image.sketch_grey, hints=hints, segmentation=seg).flats(0)
                 if recorder.regions is None or not len(recorder.regions):
                     continue
                 r = recorder.regions
                 errors = ((recorder.options.colours[r] - true_colour[r, None]) ** 2).sum(-1)
-                parts.setdefault(protocol if protocol == AUTOMATIC else f"{protocol}:{count}", []).append(
+                parts.setdefault(f"{protocol}:{count}", []).append(
                     RegionExamples(recorder.options.features[r], errors.astype(np.float32), area[r].astype(np.float32)))
     return {k: RegionExamples.join(v) for k, v in parts.items()}, n
 
@@ -120,8 +116,7 @@ def fit_regions(model: str, data_root: str, out: str | None = None, overwrite: b
         raise InvalidArgument(f"{data_root}: no unhinted regions in its val split to fit on")
     examples = RegionExamples.join(list(by_hinting.values()))
     chooser = dataclasses.replace(fit_region_chooser(examples, colorizer.candidates, cfg),
-                                  segmentation=repr(colorizer.segment_config),  # its features describe these
-                                  automatic=AUTOMATIC in by_hinting)
+                                  segmentation=repr(colorizer.segment_config))  # its features describe these
     try:
         chooser.save(target)
     except OSError as e:

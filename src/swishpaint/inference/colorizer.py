@@ -7,7 +7,7 @@ Colouring is region-first, as a colourist works. The sketch is split into line-e
 (swishpaint.regions). The network runs at its working size (the sketch scaled down when larger, padded
 to a multiple of 32 with paper white) and is brought back to full size by a guided upsampling along the
 original lines. Every region then gets one flat colour (its hints' colour, else the network's median
-colour there, or the model's region chooser's pick; big background regions stay paper
+colour there, or with hints the model's region chooser's pick; big background regions stay paper
 white), the network's light and shadow inside each region stay as a shading multiplier, and the
 original line art is multiplied over:
 final = flats × shading × lines, exactly what the layered file (inference.layered) composites to.
@@ -65,7 +65,7 @@ class RegionColouring:
     network_small: torch.Tensor  # (K, 3, h, w), best first
     flat_config: FlatConfig
     working: int
-    candidate_colours: np.ndarray | None = None  # when the region chooser decides: (count, K, 3) every
+    candidate_colours: np.ndarray | None = None  # with hints and a region chooser: (count, K, 3) every
     # candidate's median per region, raw model order, the chooser's options
     chooser: RegionChooser | None = None
     line_colour: np.ndarray | None = None  # (H, W, 3) uint8, only when the sketch has colour
@@ -94,8 +94,7 @@ class RegionColouring:
 
     def flats(self, k: int = 0, first_paper: bool = True) -> Flats:
         """Candidate k by regions: hinted regions in their hints' colour, the rest in the network's; with
-        a region chooser, candidate 1's unhinted regions take the chooser's pick instead (without hints,
-        only if the chooser was fitted on automatic colourings too).
+        hints and a region chooser, candidate 1's unhinted regions take the chooser's pick instead.
         Every candidate also leaves as paper the regions candidate 1 left as paper: the candidates are other
         colourings of the figure, not of the background (otherwise some paint the paper orange);
         first_paper=False: only its own, as candidate k would look if it were shown first."""
@@ -104,9 +103,7 @@ class RegionColouring:
             self.flats(0)
         choose = None
         if k == 0 and self.chooser is not None and self.candidate_colours is not None:
-            def choose(hinted: dict[int, np.ndarray], regions: np.ndarray) -> np.ndarray | None:
-                if not hinted and not self.chooser.automatic:
-                    return None  # fitted with hints only: automatic regions stay the network's
+            def choose(hinted: dict[int, np.ndarray], regions: np.ndarray) -> np.ndarray:
                 options = region_options(self.segmentation, self.sketch, self.candidate_colours, hinted)
                 return self.chooser.choose(options, regions)
         flats = flats_from_network(self.segmentation, self.network(k), self.hints, self.flat_config,
@@ -317,7 +314,7 @@ class Colorizer:
         self.candidate_order = check_candidate_order(candidate_order, model.config.candidates)
         self.flat_config = flat_config  # how regions get their colours and shading (regions.flats)
         self.segment_config = segment_config  # how the sketch is split into regions (regions.segment)
-        self.region_chooser = region_chooser  # candidate 1's unhinted regions (regions.choice)
+        self.region_chooser = region_chooser  # with hints, candidate 1's unhinted regions (regions.choice)
         if region_chooser is not None and region_chooser.candidates != model.config.candidates:
             raise ModelLoadError(f"{name}: the region chooser was fitted for {region_chooser.candidates} "
                                  f"candidates, the model has {model.config.candidates}")
@@ -415,9 +412,8 @@ class Colorizer:
         plain = sketch[0].numpy()
         seg = (segmentation or segment(plain, self.segment_config)) if regions else None
         hints_np = hint_full.permute(1, 2, 0).numpy() if hint_full is not None else None
-        chooser = self.region_chooser
         options = candidate_medians(seg, every.numpy()) \
-            if seg is not None and chooser is not None and (hints_np is not None or chooser.automatic) else None
+            if seg is not None and hints_np is not None and self.region_chooser is not None else None
         return RegionColouring(plain, seg, hints_np, small_sketch, colours, self.flat_config, working, options,
                                self.region_chooser, line_colour)
 

@@ -1,12 +1,10 @@
-"""Which colour a region nobody dabbed takes: a small learned per-region choice.
+"""With hints, which colour a region nobody dabbed takes: a small learned per-region choice.
 
 On characters it never saw, the network paints its idea of a plausible colour over every region the
 person left without a hint, and a region left alone is often paper: one dab per area is how people
 hint, so an undabbed region larger than ones they dabbed was usually left white on purpose. The
-network cannot read that from its pixels; the regions can. Without any hint (automatic colouring)
-the network's first candidate is a guess too, and where its candidates disagree another candidate's
-colour, or paper, is often the safer one. For every unhinted region that is not background paper, a
-scorer picks one of these options:
+network cannot read that from its pixels; the regions can. For every unhinted region that is not
+background paper, a scorer picks one of these options:
 
 - the median colour of each of the network's K candidates over the region (raw model order);
 - paper white;
@@ -169,8 +167,6 @@ class RegionChooser:
     candidates: int
     # the segmentation it was fitted on (its features describe those regions): repr of a SegmentConfig
     segmentation: str = field(default_factory=lambda: repr(SegmentConfig()))
-    automatic: bool = False  # fitted on colourings without hints too, so it also decides those; a chooser
-    # fitted with hints alone leaves automatic colourings to the network (it never saw such regions)
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """(…, O, F) features -> (…, O) scores."""
@@ -194,7 +190,7 @@ class RegionChooser:
         with atomic_path(path) as tmp:
             save_file({k: np.ascontiguousarray(v, np.float32) for k, v in self.weights.items()}, str(tmp),
                       metadata={"candidates": str(self.candidates), "features": FEATURE_NAMES,
-                                "segmentation": self.segmentation, "automatic": str(int(self.automatic))})
+                                "segmentation": self.segmentation})
 
     @classmethod
     def load(cls, path: str | Path) -> "RegionChooser":
@@ -214,8 +210,7 @@ class RegionChooser:
         if meta.get("features") != FEATURE_NAMES:
             raise RegionChooserError(f"{path}: made for other features than this swishpaint's; refit it with "
                                      "swishpaint fit-regions")
-        chooser = cls(weights, int(meta["candidates"]), meta.get("segmentation", "one-pass regions (before 2026-11-28)"),
-                      automatic=meta.get("automatic") == "1")
+        chooser = cls(weights, int(meta["candidates"]), meta.get("segmentation", "one-pass regions (before 2026-11-28)"))
         inputs = weights["w1"].shape[1]
         if inputs != feature_count(chooser.candidates) or weights["mean"].shape[-1] != inputs:
             raise RegionChooserError(f"{path}: weight shapes do not match {chooser.candidates} candidates")

@@ -4,8 +4,8 @@ A colourist first fills every line-enclosed area with one base colour ("flats"),
 shadow inside it, and keeps the line art on top. Here:
 
 - a region with hints takes the hints' colour (the dominant one if several disagree);
-- a region without hints takes a robust colour of the network's output over it (the median), or what
-  the caller's chooser picks (regions.choice);
+- a region without hints takes a robust colour of the network's output over it (the median), or, when
+  the person hinted elsewhere, what the caller's chooser picks (regions.choice);
 - large regions that touch the border and that the network leaves near white stay paper white;
 - shading is the network's luminance inside a region relative to the region's median luminance, a
   multiplier in (0, 1], so a layered file can hold it as a multiply layer.
@@ -214,8 +214,7 @@ def line_zone(seg: Segmentation, width: float) -> np.ndarray:
     return far <= width
 
 
-UnhintedChoice = Callable[[dict[int, np.ndarray], np.ndarray], "np.ndarray | None"]
-# (hinted, regions) -> their colours, or None to keep the network's
+UnhintedChoice = Callable[[dict[int, np.ndarray], np.ndarray], np.ndarray]  # (hinted, regions) -> colours
 
 
 def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray | None = None,
@@ -226,9 +225,9 @@ def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray
 
     network: (H, W, 3) the network's colouring at the sketch's size. line_width: the reach (pixels) of
     the network's own line drawing around the ink, left out of statistics and shading; `zone`, that
-    area if already made (it is the same for every candidate of a sketch). choose_unhinted: the colours
-    (len(regions), 3) of the unhinted regions that are not paper, from the hinted regions (region ->
-    colour, maybe none) and those regions' indices (regions.choice), or None to keep the network's.
+    area if already made (it is the same for every candidate of a sketch). choose_unhinted: with hints,
+    the colours (len(regions), 3) of the unhinted regions that are not paper, from the hinted regions
+    (region -> colour) and those regions' indices (regions.choice); by default the network's.
     paper: (count,) bool, regions that stay paper whatever this network paints there (the background is
     the sketch's, not a colouring's: every candidate keeps the first one's paper), besides those this
     network leaves paper itself.
@@ -236,7 +235,6 @@ def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray
     zone = line_zone(seg, line_width) if zone is None else zone
     by_hints = hinted_regions(seg, hints, cfg) if hints is not None else {}
     # hints, the chooser and paper decide every region when paper needs no lightness: no medians then
-    # (a chooser keeps the network's colours only where nobody hinted: see RegionColouring.flats)
     all_decided = bool(by_hints) and choose_unhinted is not None and cfg.hinted_paper
     colours = np.ones((seg.count, 3), np.float32) if all_decided else \
         region_medians(seg.labels, network, seg.count, where=~zone)
@@ -244,14 +242,13 @@ def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray
     paper = own if paper is None else own | paper
     colours[paper] = 1.0
     hinted = np.zeros(seg.count, bool)
-    for region, colour in by_hints.items():
-        colours[region] = colour
-        hinted[region] = True
-    if choose_unhinted is not None:
-        free = np.flatnonzero(~hinted & ~paper)
-        chosen = choose_unhinted(by_hints, free)
-        if chosen is not None:
-            colours[free] = chosen
+    if by_hints:
+        for region, colour in by_hints.items():
+            colours[region] = colour
+            hinted[region] = True
+        if choose_unhinted is not None:
+            free = np.flatnonzero(~hinted & ~paper)
+            colours[free] = choose_unhinted(by_hints, free)
     shading = network_shading(seg, network, colours, zone, cfg)
     return Flats(colours, hinted, seg.labels, shading, paper)
 
