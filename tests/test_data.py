@@ -311,6 +311,33 @@ def test_pack_resumes_only_its_own_pack_and_refuses_other_folders(tmp_path, caps
         assert im.size == (48, 48)
 
 
+def test_pack_caps_limit_the_folders_they_match_and_a_change_of_caps_is_not_resumed(tmp_path, capsys):
+    col = tmp_path / "col"
+    for folder, n in (("train/a", 6), ("train/b", 6), ("val/c", 6)):
+        (col / folder).mkdir(parents=True)
+        for i in range(n):
+            drawing(i, 24).save(col / folder / f"img{i}.png")
+    packed = tmp_path / "p"
+    assert _pack(col, packed, "--max-per-folder", 4, "--cap", "val/*=2", "--cap", "train/b=3", "--cap", "*=1") == 0
+    counts = {d: len(list((packed / d).iterdir())) for d in ("train/a", "train/b", "val/c")}
+    assert counts == {"train/a": 1, "train/b": 3, "val/c": 2}  # the first matching cap wins
+    assert sorted(p.name for p in (packed / "val" / "c").iterdir()) == ["img0.webp", "img3.webp"]  # evenly spaced
+    assert json.loads((packed / "manifest.json").read_text())["packed"]["caps"] == ["val/*=2", "train/b=3", "*=1"]
+    capsys.readouterr()
+    before = _tree(packed)
+    assert _pack(col, packed, "--max-per-folder", 4) == 2
+    _one_error(capsys, f"{packed}: was packed with --cap val/*=2 --cap train/b=3 --cap *=1; pass --overwrite to "
+                       f"repack everything with the new settings, or choose another folder")
+    assert _tree(packed) == before
+    assert _pack(col, packed, "--max-per-folder", 4, "--cap", "val/*=2", "--cap", "train/b=3", "--cap", "*=1") == 0
+    assert _tree(packed) == before  # the same caps resume
+    for bad in ("val/*", "=3", "val/*=x", "val/*=-1"):
+        assert _pack(col, tmp_path / "q", "--cap", bad) == 2
+        _one_error(capsys, f"--cap {bad}: must be FOLDERS=N, e.g. 'val/*=40' (at most N images in each folder "
+                           "the pattern matches; 0 keeps all)")
+    assert not (tmp_path / "q").exists()
+
+
 def test_pack_names_every_unreadable_image_and_exits_1(tmp_path, capsys):
     col = _col(tmp_path)
     (col / "train" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")

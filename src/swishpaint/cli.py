@@ -302,9 +302,10 @@ def _check_counts(args, minimums: dict[str, int]) -> None:
 
 def _cmd_data_pack(args) -> int:
     """Pack, then one line per unreadable image left out (exit 1 then, like colorize's bad files)."""
-    from .data.pack import pack_corpus
+    from .data.pack import pack_corpus, parse_cap
 
-    report = pack_corpus(args.root, args.out, args.max_side, args.quality, args.max_per_folder, args.overwrite)
+    caps = tuple(parse_cap(c) for c in args.cap)
+    report = pack_corpus(args.root, args.out, args.max_side, args.quality, args.max_per_folder, args.overwrite, caps)
     for path, reason in report["skipped"].items():
         print(f"swishpaint: error: {path}: {reason}; not packed", file=sys.stderr)
     if report["removed"]:
@@ -508,6 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--max-side", type=int, default=320)
     k.add_argument("--quality", type=int, default=90, help="WebP quality (101 = lossless)")
     k.add_argument("--max-per-folder", type=int, default=0, help="keep at most this many images per folder")
+    k.add_argument("--cap", action="append", default=[], metavar="FOLDERS=N",
+                   help="at most N images in each folder matching FOLDERS (relative to ROOT, '*' crossing "
+                        "'/'), e.g. 'val/*=40'; the first matching --cap wins over --max-per-folder; repeatable")
     k.add_argument("--overwrite", action="store_true",
                    help="pack into a non-empty OUT that is not an earlier pack of ROOT with these settings, "
                         "repacking everything (by default such an OUT is refused; the same pack resumes)")

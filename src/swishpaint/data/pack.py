@@ -12,6 +12,7 @@ non-empty OUT is refused unless overwrite, because its files would otherwise pas
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from ..errors import InvalidArgument, OutputError
@@ -22,6 +23,15 @@ from .images import ImageError, list_images, load_rgb
 
 FOLDERS = ("train", "val", "sequences")
 LOSSLESS = 101  # --quality 101: lossless WebP
+
+
+def parse_cap(text: str) -> tuple[str, int]:
+    """'FOLDERS=N' (a --cap) -> (pattern, N); InvalidArgument naming it when it is not that."""
+    pattern, sep, count = text.rpartition("=")
+    if not sep or not pattern or not count.strip().isdigit():
+        raise InvalidArgument(f"--cap {text}: must be FOLDERS=N, e.g. 'val/*=40' (at most N images in each "
+                              "folder the pattern matches; 0 keeps all)")
+    return pattern, int(count)
 
 
 def check_settings(max_side: int, quality: int, max_per_folder: int) -> None:
@@ -64,8 +74,10 @@ def _read_root(root: Path) -> dict | None:
     return manifest
 
 
-def _settings(root: Path, max_side: int, quality: int, max_per_folder: int) -> dict:
-    return {"from": str(root.resolve()), "max_side": max_side, "quality": quality, "max_per_folder": max_per_folder}
+def _settings(root: Path, max_side: int, quality: int, max_per_folder: int,
+              caps: tuple[tuple[str, int], ...]) -> dict:
+    return {"from": str(root.resolve()), "max_side": max_side, "quality": quality, "max_per_folder": max_per_folder,
+            "caps": [f"{pattern}={n}" for pattern, n in caps]}
 
 
 def _earlier_pack(out: Path) -> dict | None:
@@ -91,16 +103,25 @@ def _may_resume(out: Path, earlier: dict | None, settings: dict, overwrite: bool
                           f"everything, or choose another folder")
     changed = [f"--{key.replace('_', '-')} {earlier.get(key)}" for key in ("max_side", "quality", "max_per_folder")
                if earlier.get(key) != settings[key]]
+    if earlier.get("caps", []) != settings["caps"]:
+        changed.append(" ".join(f"--cap {c}" for c in earlier.get("caps", [])) or "no --cap")
     if changed:
         raise OutputError(f"{out}: was packed with {', '.join(changed)}; pass --overwrite to repack everything "
                           f"with the new settings, or choose another folder")
     return True
 
 
-def plan_pack(root: Path, max_per_folder: int) -> list[tuple[Path, str]]:
+def folder_cap(folder: str, max_per_folder: int, caps: tuple[tuple[str, int], ...]) -> int:
+    """How many images of `folder` (relative to the corpus, e.g. 'train/dill/outfit') are kept: the first
+    cap whose pattern matches it (fnmatch, '*' crossing '/'), else max_per_folder; 0 keeps all."""
+    return next((n for pattern, n in caps if fnmatchcase(folder, pattern)), max_per_folder)
+
+
+def plan_pack(root: Path, max_per_folder: int, caps: tuple[tuple[str, int], ...] = ()) -> list[tuple[Path, str]]:
     """(source image, packed name relative to OUT) for every image to pack. Names are <stem>.webp; two
     images of one folder that share a stem (a.png, a.jpg) get their own names by files.candidate_names
-    (a.webp, a_jpg.webp), so none overwrites another."""
+    (a.webp, a_jpg.webp), so none overwrites another. A folder over its cap (folder_cap) keeps an evenly
+    spaced subset; sequences are never thinned (their frames are consecutive)."""
     plan = []
     for folder in FOLDERS:
         if not (root / folder).is_dir():
@@ -108,10 +129,11 @@ def plan_pack(root: Path, max_per_folder: int) -> list[tuple[Path, str]]:
         by_dir: dict[Path, list[Path]] = {}
         for path in list_images(root / folder):
             by_dir.setdefault(path.parent, []).append(path)
-        for paths in by_dir.values():
-            if max_per_folder and len(paths) > max_per_folder and folder != "sequences":
-                step = len(paths) / max_per_folder
-                paths = [paths[int(i * step)] for i in range(max_per_folder)]
+        for where, paths in by_dir.items():
+            cap = folder_cap(where.relative_to(root).as_posix(), max_per_folder, caps)
+            if cap and len(paths) > cap and folder != "sequences":
+                step = len(paths) / cap
+                paths = [paths[int(i * step)] for i in range(cap)]
             taken: set[str] = set()
             for path in paths:
                 rel = Path(path.relative_to(root).as_posix())
@@ -142,22 +164,23 @@ def _remove_stale(out: Path, packed: set[str]) -> int:
 
 
 def pack_corpus(root: str | Path, out: str | Path, max_side: int = 320, quality: int = 90,
-                max_per_folder: int = 0, overwrite: bool = False) -> dict:
+                max_per_folder: int = 0, overwrite: bool = False, caps: tuple[tuple[str, int], ...] = ()) -> dict:
     """Pack `root` into `out`; returns {'images', 'bytes', 'skipped', 'removed'}. A re-run with the same
     settings resumes (skips packed files); overwrite repacks everything into any folder.
 
     quality 101 means lossless WebP. max_per_folder > 0 keeps an evenly spaced subset of each
-    folder's images (e.g. fewer frames of each Live2D model) to fit a size budget. Unreadable images
-    are left out and listed in 'skipped' ({path: reason}).
+    folder's images (e.g. fewer frames of each Live2D model) to fit a size budget; caps, (pattern, N)
+    pairs, set other limits for the folders they match (e.g. ('val/*', 40): validation needs few).
+    Unreadable images are left out and listed in 'skipped' ({path: reason}).
     """
     root, out = Path(root), Path(out)
     check_settings(max_side, quality, max_per_folder)
     source_manifest = _read_root(root)
     check_apart(root, out)
-    settings = _settings(root, max_side, quality, max_per_folder)
+    settings = _settings(root, max_side, quality, max_per_folder, tuple(caps))
     with output_folder(out):
         resume, repacking = _resume_state(out, settings, overwrite)
-        plan = plan_pack(root, max_per_folder)
+        plan = plan_pack(root, max_per_folder, tuple(caps))
         if not resume:  # recorded first, so an interrupted pack can be resumed
             _write_manifest(out, {"packed": settings, "complete": False})
         renamed: dict[str, str] = {}  # source path relative to root -> packed name
