@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .configs import INFERENCE_DEVICE
+from .configs import BENCHES, INFERENCE_DEVICE
 from .errors import OutputError, SwishpaintError
 from .files import check_new_output, output_folder
 
@@ -466,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("bench", help="speed and memory benchmarks, written to a JSON file")
-    s.add_argument("what", nargs="?", default="infer", choices=("infer", "train", "regions", "page"))
+    s.add_argument("what", nargs="?", default="infer", choices=BENCHES)
     s.add_argument("--out", default="benchmarks/results.json")
     s.add_argument("--runs", type=int, default=5, help="timed runs per case (median reported)")
     s.add_argument("--quick", action="store_true", help="small sizes only (a smoke test)")

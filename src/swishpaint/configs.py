@@ -19,6 +19,8 @@ T = TypeVar("T")
 # machine (training's TrainConfig.device is "auto" instead: it wants the GPU whenever there is one).
 INFERENCE_DEVICE = "cpu"
 DEVICES = "cpu, cuda or cuda:N"  # what --device takes (mps too, on a Mac that has it)
+BENCHES = ("infer", "train", "regions", "page")  # `swishpaint bench` sections (a results file may hold each, and
+# its -quick form); here, not in experiments.bench, so that the CLI offers them without importing torch
 
 
 def check_device(name: str, where: str = "") -> str:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..configs import BENCHES
 from ..errors import InvalidArgument, OutputError
 from ..files import atomic_write_text, check_new_output, read_json_object
 from ..metrics.timing import interleaved_median_times, median_time
@@ -294,9 +295,6 @@ def bench_regions(runs: int, quick: bool) -> dict:
               f"{sequence['seconds_per_frame_without_fallback']:.3f} s without it)", flush=True)
     return {"segmentation": seg, "segmentation_large": seg_large, "pipeline": pipeline, "sequence": sequence,
             "targets": {"segmentation_ms_512": 60, "pipeline_ratio": 1.5, "sequence_seconds_per_frame_512": 0.5}}
-
-
-BENCHES = ("infer", "train", "regions", "page")  # the sections a results file may hold (and their -quick)
 
 
 def section_name(what: str, quick: bool) -> str:
