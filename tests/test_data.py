@@ -15,6 +15,8 @@ from swishpaint.data.datasets import DataConfig, SketchColorDataset, check_datas
 from swishpaint.data.hints import HintSampling, hints_from_rgba, hints_to_rgba, resize_hints, sample_hints
 from swishpaint.data.images import ImageError, load_grey, load_rgb, load_rgba
 from swishpaint.data.lines import extract_lines
+from swishpaint.data.pack import pack_corpus
+from swishpaint.errors import InvalidArgument
 
 from .conftest import drawing
 
@@ -335,6 +337,9 @@ def test_pack_caps_limit_the_folders_they_match_and_a_change_of_caps_is_not_resu
         assert _pack(col, tmp_path / "q", "--cap", bad) == 2
         _one_error(capsys, f"--cap {bad}: must be FOLDERS=N, e.g. 'val/*=40' (at most N images in each folder "
                            "the pattern matches; 0 keeps all)")
+    assert not (tmp_path / "q").exists()
+    with pytest.raises(InvalidArgument, match=r"--cap val/\*=-1: must be 0 \(keep all\) or more"):  # the API too
+        pack_corpus(col, tmp_path / "q", caps=[("val/*", -1)])
     assert not (tmp_path / "q").exists()
 
 

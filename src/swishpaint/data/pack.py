@@ -173,14 +173,17 @@ def pack_corpus(root: str | Path, out: str | Path, max_side: int = 320, quality:
     pairs, set other limits for the folders they match (e.g. ('val/*', 40): validation needs few).
     Unreadable images are left out and listed in 'skipped' ({path: reason}).
     """
-    root, out = Path(root), Path(out)
+    root, out, caps = Path(root), Path(out), tuple(caps)
     check_settings(max_side, quality, max_per_folder)
+    for pattern, n in caps:  # what parse_cap ensures for the CLI, for callers of the API too
+        if not isinstance(n, int) or n < 0:
+            raise InvalidArgument(f"--cap {pattern}={n}: must be 0 (keep all) or more")
     source_manifest = _read_root(root)
     check_apart(root, out)
-    settings = _settings(root, max_side, quality, max_per_folder, tuple(caps))
+    settings = _settings(root, max_side, quality, max_per_folder, caps)
     with output_folder(out):
         resume, repacking = _resume_state(out, settings, overwrite)
-        plan = plan_pack(root, max_per_folder, tuple(caps))
+        plan = plan_pack(root, max_per_folder, caps)
         if not resume:  # recorded first, so an interrupted pack can be resumed
             _write_manifest(out, {"packed": settings, "complete": False})
         renamed: dict[str, str] = {}  # source path relative to root -> packed name
