@@ -34,15 +34,16 @@ def parse_cap(text: str) -> tuple[str, int]:
     return pattern, int(count)
 
 
-def check_settings(max_side: int, quality: int, max_per_folder: int) -> None:
+def check_settings(max_side: int, quality: int, max_per_folder: int, caps: tuple[tuple[str, int], ...] = ()) -> None:
     """InvalidArgument naming the option for a value WebP or the subset cannot honour (0 pixels would
     write 1x1 images, -1 packs nothing), before any folder is made."""
     if max_side < 1:
         raise InvalidArgument(f"--max-side {max_side}: must be at least 1 (pixels of the longest side)")
     if not 0 <= quality <= LOSSLESS:
         raise InvalidArgument(f"--quality {quality}: must be 0 to 100, or {LOSSLESS} for lossless")
-    if max_per_folder < 0:
-        raise InvalidArgument(f"--max-per-folder {max_per_folder}: must be 0 (keep all) or more")
+    for named, n in [("--max-per-folder ", max_per_folder)] + [(f"--cap {pattern}=", n) for pattern, n in caps]:
+        if not isinstance(n, int) or n < 0:
+            raise InvalidArgument(f"{named}{n}: must be 0 (keep all) or more")
 
 
 def check_apart(root: Path, out: Path) -> None:
@@ -174,10 +175,7 @@ def pack_corpus(root: str | Path, out: str | Path, max_side: int = 320, quality:
     Unreadable images are left out and listed in 'skipped' ({path: reason}).
     """
     root, out, caps = Path(root), Path(out), tuple(caps)
-    check_settings(max_side, quality, max_per_folder)
-    for pattern, n in caps:  # what parse_cap ensures for the CLI, for callers of the API too
-        if not isinstance(n, int) or n < 0:
-            raise InvalidArgument(f"--cap {pattern}={n}: must be 0 (keep all) or more")
+    check_settings(max_side, quality, max_per_folder, caps)
     source_manifest = _read_root(root)
     check_apart(root, out)
     settings = _settings(root, max_side, quality, max_per_folder, caps)
