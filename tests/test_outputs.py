@@ -219,6 +219,29 @@ def test_an_earlier_result_is_kept_unless_overwrite_and_the_other_inputs_go_on(m
     assert Image.open(out / "b_c2.png").size == (44, 44)
 
 
+def test_an_earlier_runs_extra_candidates_are_named_in_a_warning_and_kept(model_dir, tmp_path, capsys):
+    """A re-run with fewer candidates (or without --layers) would leave x_c3.png beside an x.png it no longer
+    matches: it is said, and kept; a person's own x_c9.png (no swishpaint mark) and another sketch's
+    results are not named."""
+    src = make_sketches(tmp_path / "in", {"a.png": 40, "a_c3.png": 36})
+    out = tmp_path / "out"
+    assert colorize(str(src / "a.png"), "-o", str(out), "--model", str(model_dir), "-k", "3", "--layers") == 0
+    capsys.readouterr()
+    (out / "a_c9.png").write_bytes(b"my own file")
+    before = hashes(out)
+    assert colorize(str(src), "-o", str(out), "--model", str(model_dir), "-k", "2", "--overwrite") == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"swishpaint: warning: {src / 'a.png'}: {out / 'a.labels.png'} is from an earlier run and not "
+                   "part of this result; left in place"]
+    # a_c3.png is the other sketch's own result now, not a leftover; the leftovers are untouched
+    kept = ("a.labels.png", "a.psd", "a_c9.png")
+    assert {k: before[k] for k in kept} == {k: hashes(out)[k] for k in kept}
+    assert colorize(str(src / "a.png"), "-o", str(out), "--model", str(model_dir), "--overwrite") == 0
+    # alone, a.png's run names every result beside it that it did not write (a_c3.png too: the message holds)
+    names = ", ".join(str(out / n) for n in ("a_c1.png", "a_c2.png", "a_c3.png", "a_sheet.png", "a.labels.png"))
+    assert f"{src / 'a.png'}: {names} are from an earlier run" in capsys.readouterr().err
+
+
 def test_a_sketch_named_twice_is_coloured_once(model_dir, tmp_path, capsys):
     src = make_sketches(tmp_path / "in", {"a.png": 40})
     out = tmp_path / "out"

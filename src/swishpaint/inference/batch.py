@@ -10,7 +10,9 @@ touches the other inputs' files. The exit code is 1 when any input failed, 0 oth
 
 from __future__ import annotations
 
+import glob
 import logging
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -108,12 +110,27 @@ def plan_outputs(sources: list[Source], out_dir: Path, file_names: Callable[[str
     return [planned[i] for i in range(len(sources))]
 
 
+def left_from_earlier_runs(job: Job, planned: set[Path]) -> list[Path]:
+    """swishpaint's own results beside job's main output that this run does not write: <name>_cN.png and
+    <name>_sheet.png from a run with more candidates, <name>.labels.png from one with --layers. They
+    would pass for this result's alternatives, so they are named in a warning; they are kept, as every
+    file this run was not asked to write is (`planned`: every job's outputs, resolved)."""
+    main = job.outputs[0]
+    name = main.stem
+    siblings = [p for p in main.parent.glob(f"{glob.escape(name)}*.png")
+                if re.fullmatch(r"_c[1-9][0-9]*\.png|_sheet\.png|\.labels\.png", p.name[len(name):])]
+    return sorted((p for p in siblings if p.resolve() not in planned and swishpaint_output(p) == RESULT),
+                  key=lambda p: (len(p.name), p.name))
+
+
 def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_dir: Path,
-                  errors: list[str] | None = None, overwrite: bool = False) -> int:
+                  errors: list[str] | None = None, overwrite: bool = False, colourings: bool = False) -> int:
     """Run work(job) for every input whose outputs are free (or overwrite); report failures one line
-    each; print a summary; return the exit code."""
+    each; print a summary; return the exit code. colourings: warn, after each result, of the earlier
+    runs' candidates, sheet or label map beside it that no longer match it (left_from_earlier_runs)."""
     from tqdm import tqdm
 
+    planned = {o.resolve() for job in jobs for o in job.outputs} if colourings else set()
     errors = list(errors or [])
     for e in errors:
         print(f"swishpaint: error: {e}", file=sys.stderr)
@@ -126,6 +143,11 @@ def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_d
                 refuse_existing(output, overwrite)
             work(job)
             done += 1
+            earlier = left_from_earlier_runs(job, planned) if colourings else []
+            if earlier:
+                tqdm.write(f"swishpaint: warning: {job.source.path}: {', '.join(str(p) for p in earlier)} "
+                           f"{'is' if len(earlier) == 1 else 'are'} from an earlier run and not part of this "
+                           "result; left in place", file=sys.stderr)
         except SwishpaintError as e:  # a bad image, bad hints, an output that cannot be written
             failed += 1
             message = str(e)
@@ -231,7 +253,7 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
         for w in warnings:
             print(f"swishpaint: warning: {path}: {w}", file=sys.stderr)
 
-    return process_files(jobs, work, "colourised", out_dir, errors, options.overwrite)
+    return process_files(jobs, work, "colourised", out_dir, errors, options.overwrite, colourings=True)
 
 
 def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOptions) -> int:
@@ -284,7 +306,7 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
             print(f"swishpaint: note: {job.source.path}: {len(frame.unmatched)} region(s) with no match in the "
                   f"reference, coloured by the network, at x, y = {where}", file=sys.stderr)
 
-    return process_files(jobs, work, "colourised", out_dir, errors, options.overwrite)
+    return process_files(jobs, work, "colourised", out_dir, errors, options.overwrite, colourings=True)
 
 
 def thumbnail(im: Image.Image, max_cell: int = 384) -> Image.Image:
