@@ -16,8 +16,9 @@ from PIL import Image
 
 from swishpaint.cli import main
 from swishpaint.data.images import to_uint8
-from swishpaint.errors import SwishpaintError
+from swishpaint.errors import InvalidArgument, SwishpaintError
 from swishpaint.inference.layered import (
+    PSD_MAX_SIDE,
     composite,
     hidden_layers,
     label_map_path,
@@ -323,6 +324,28 @@ def test_cli_layered_file_composites_to_the_png_beside_it(model_dir, tmp_path, k
     png = np.asarray(Image.open(out / "page.png").convert("RGB")) / 255.0
     assert np.abs(shown - png).max() <= TOLERANCE
     assert np.abs(merged - png).max() <= TOLERANCE
+
+
+def test_a_sketch_too_large_for_a_psd_is_one_line_and_the_batch_goes_on(model_dir, tmp_path, capsys):
+    """PSD holds at most 30000 pixels a side (a 40x30001 sketch is well inside the pixel limit): that
+    sketch fails alone, in one line pointing to ora, which takes it; the API says the same."""
+    src = tmp_path / "in"
+    src.mkdir()
+    line_sketch().save(src / "b.png")
+    tall = np.full((PSD_MAX_SIDE + 1, 40), 255, np.uint8)
+    tall[:, 19:21] = 0
+    Image.fromarray(tall).save(src / "a_tall.png")
+    out = tmp_path / "out"
+    assert main(["colorize", str(src), "-o", str(out), "--model", str(model_dir), "--layers", "psd"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"swishpaint: error: {src / 'a_tall.png'}: 40x30001 is too large for a PSD (at most 30000 "
+                   "pixels a side); OpenRaster (ora) has no such limit")
+    assert sorted(p.name for p in out.iterdir()) == ["b.labels.png", "b.png", "b.psd"]
+    assert main(["colorize", str(src / "a_tall.png"), "-o", str(out), "--model", str(model_dir), "--layers", "ora"]) == 0
+    flat = np.ones((PSD_MAX_SIDE + 1, 2, 3), np.float32)
+    with pytest.raises(InvalidArgument, match="2x30001 is too large for a PSD"):
+        write_layers(tmp_path / "big.psd", flat, flat, flat)
+    assert not (tmp_path / "big.psd").exists()
 
 
 def test_cli_sequence_layered_file_composites_to_the_png_without_lines(model_dir, tmp_path):

@@ -97,6 +97,15 @@ def test_output_field_and_layers_and_labels(client):
     assert client.post("/api/colorize", files=files, data={"output": "bogus"}).status_code == 422
 
 
+def test_a_sketch_too_large_for_a_psd_is_a_422_naming_ora_and_the_server_goes_on(client):
+    tall = np.full((30001, 8), 255, np.uint8)  # 240,030 pixels: inside the test server's limit
+    tall[:, 3:5] = 0
+    files = {"sketch": ("tall.png", png(Image.fromarray(tall)), "image/png")}
+    answer = client.post("/api/colorize", files=files, data={"layers": "psd"})
+    assert answer.status_code == 422 and "too large for a PSD" in answer.json()["error"]
+    assert client.post("/api/colorize", files=files, data={"layers": "ora"}).status_code == 200
+
+
 def test_colour_trace_lines_keep_their_colour_in_the_answer_and_the_layered_file(client, colorizer):
     from .test_layered import colour_line_sketch
 

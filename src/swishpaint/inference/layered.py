@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.images import output_png_info, to_uint8
-from ..errors import SwishpaintError
+from ..errors import InvalidArgument, SwishpaintError
 from ..files import atomic_path
 
 LAYERED_SUFFIXES = (".psd", ".ora")
@@ -49,6 +49,7 @@ THUMBNAIL_SIZE = 256  # OpenRaster: the thumbnail's longest side is at most 256 
 MAX_PALETTE_LABELS = 256  # a PNG palette holds at most 256 colours
 MAX_LABELS = 65536  # a 16-bit grey PNG holds labels 0..65535
 ORA_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same inputs give the same bytes
+PSD_MAX_SIDE = 30000  # the PSD format's limit per side (larger needs PSB, which few apps write); ORA has none
 
 
 @dataclass(frozen=True)
@@ -174,11 +175,19 @@ def write_layered(path: str | Path, suffix: str, flats: np.ndarray, shading: np.
     is a temporary: callers make the write atomic (write_layers, or the CLI's all-or-nothing groups).
     Layers named in `hidden` are written hidden, and the merged image leaves them out."""
     flats, shading, sketch = _checked_parts(flats, shading, sketch)
+    check_layered_size(suffix, *flats.shape[:2])
     layers = layer_stack(flats, shading, sketch, hidden)
     if suffix == ".psd":
         write_psd(path, layers)
     else:
         write_ora(path, layers, to_uint8(composite(flats, shading, sketch, hidden)))
+
+
+def check_layered_size(suffix: str, height: int, width: int) -> None:
+    """A sketch too large for the format is the person's to fix (another format), not a crash."""
+    if suffix == ".psd" and max(height, width) > PSD_MAX_SIDE:
+        raise InvalidArgument(f"{width}x{height} is too large for a PSD (at most {PSD_MAX_SIDE} pixels a side); "
+                              "OpenRaster (ora) has no such limit")
 
 
 LAYERED_TYPES = {"psd": "image/vnd.adobe.photoshop", "ora": "image/openraster"}
