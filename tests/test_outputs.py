@@ -242,6 +242,43 @@ def test_an_earlier_runs_extra_candidates_are_named_in_a_warning_and_kept(model_
     assert f"{src / 'a.png'}: {names} are from an earlier run" in capsys.readouterr().err
 
 
+def test_long_names_are_written_when_legal_and_fail_alone_in_one_line_when_not(model_dir, tmp_path, capsys):
+    """A 250-byte output name is legal (the temporary beside it must be too); a name that the candidates'
+    _c1 would push past the file system's 255 bytes fails that sketch alone, in one line."""
+    fits, too_long = "é" * 120 + "x" * 5, "y" * 249  # 245 and 249 bytes of stem
+    src = make_sketches(tmp_path / "in", {f"{fits}.png": 40, f"{too_long}.png": 40, "z.png": 40})
+    out = tmp_path / "out"
+    assert colorize(str(src / f"{fits}.png"), "-o", str(out), "--model", str(model_dir)) == 0
+    assert (out / f"{fits}.png").is_file()
+    assert colorize(str(src / f"{too_long}.png"), str(src / "z.png"), "-o", str(out), "--model", str(model_dir),
+                    "-k", "2") == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"swishpaint: error: {out / (too_long + '_c1.png')}: cannot write (File name too long)"
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{fits}.png", "z.png", "z_c1.png", "z_c2.png",
+                                                            "z_sheet.png"])
+
+
+def test_any_file_system_error_in_a_batch_fails_that_sketch_alone(model_dir, tmp_path, capsys, monkeypatch):
+    import swishpaint.inference.batch as batch
+
+    src = make_sketches(tmp_path / "in", {"a.png": 40, "b.png": 44})
+    out = tmp_path / "out"
+    write = batch.write_outputs
+    calls = []
+
+    def failing_disk(writes):  # the first sketch's writes meet a disk error that nothing converted
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(errno.EIO, "Input/output error", str(out))
+        return write(writes)
+
+    monkeypatch.setattr(batch, "write_outputs", failing_disk)
+    assert colorize(str(src), "-o", str(out), "--model", str(model_dir)) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"swishpaint: error: {src / 'a.png'}: Input/output error ({out})"
+    assert "colourised 1 of 2" in captured.out and (out / "b.png").is_file()
+
+
 def test_a_sketch_named_twice_is_coloured_once(model_dir, tmp_path, capsys):
     src = make_sketches(tmp_path / "in", {"a.png": 40})
     out = tmp_path / "out"

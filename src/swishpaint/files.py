@@ -98,10 +98,13 @@ def is_input(path: Path, inputs: tuple[str | Path, ...]) -> bool:
 def refuse_existing(path: Path, overwrite: bool = False) -> None:
     """OutputError for a file already at `path` (an earlier result) unless the person passed --overwrite;
     a folder there is never replaced (--overwrite would not help)."""
-    if path.is_dir():
-        raise OutputError(f"{path}: is a folder; the output cannot take its name")
-    if not overwrite and path.exists():
-        raise OutputError(f"{path}: exists; pass --overwrite to replace it")
+    try:
+        if path.is_dir():
+            raise OutputError(f"{path}: is a folder; the output cannot take its name")
+        if not overwrite and path.exists():
+            raise OutputError(f"{path}: exists; pass --overwrite to replace it")
+    except OSError as e:  # a name longer than the file system allows, a folder that cannot be searched
+        raise OutputError(f"{path}: cannot write ({os_reason(e)})") from None
 
 
 def why_not_a_file(path: str | Path) -> str | None:
@@ -135,6 +138,16 @@ def output_folder(path: str | Path) -> Iterator[Path]:
                 break
 
 
+TEMPORARY_NAME_BYTES = 200  # of the target's name in a temporary's: with the dots and mkstemp's 8 random
+# characters and ".tmp", a temporary stays within the 255 bytes a name may have wherever its target does
+
+
+def _shortened(name: str) -> str:
+    """The start of `name`, at most TEMPORARY_NAME_BYTES bytes of UTF-8: the temporary of a target whose
+    name is legal must be legal too, or a long but valid output name could never be written."""
+    return os.fsdecode(os.fsencode(name)[:TEMPORARY_NAME_BYTES])  # a cut character stays bytes, as names may
+
+
 class FileGroup:
     """Files written all or nothing: each is written to a temporary beside its target, and only when
     every one is complete and synced are they renamed into place (and the files the new ones make wrong
@@ -149,7 +162,7 @@ class FileGroup:
         """A temporary path to write `target`'s content to."""
         target = Path(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{_shortened(target.name)}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
         self._staged.append((Path(tmp), target))
         return Path(tmp)

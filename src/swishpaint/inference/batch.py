@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 from PIL import Image
 
 from ..data.images import LINE_ART, RESULT, image_grid, list_images, output_png_info, swishpaint_output
-from ..errors import InvalidArgument, OutputError, SwishpaintError
+from ..errors import InvalidArgument, OutputError, SwishpaintError, os_reason
 from ..files import FileGroup, candidate_names, check_new_output, prepare_output_dir, refuse_existing
 from .options import ColorizeOptions, SequenceOptions
 
@@ -142,8 +142,8 @@ def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_d
             for output in job.outputs:
                 refuse_existing(output, overwrite)
             work(job)
-            done += 1
             earlier = left_from_earlier_runs(job, planned) if colourings else []
+            done += 1
             if earlier:
                 tqdm.write(f"swishpaint: warning: {job.source.path}: {', '.join(str(p) for p in earlier)} "
                            f"{'is' if len(earlier) == 1 else 'are'} from an earlier run and not part of this "
@@ -154,6 +154,10 @@ def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_d
             if not message.startswith(str(job.source.path)) and not isinstance(e, OutputError):
                 message = f"{job.source.path}: {message}"
             tqdm.write(f"swishpaint: error: {message}", file=sys.stderr)
+        except OSError as e:  # what the file system refuses (a name too long to exist): this input alone
+            failed += 1
+            where = f" ({e.filename})" if e.filename and str(e.filename) != str(job.source.path) else ""
+            tqdm.write(f"swishpaint: error: {job.source.path}: {os_reason(e)}{where}", file=sys.stderr)
     print(f"{what} {done} of {done + failed} input(s) into {out_dir}" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
 
