@@ -231,14 +231,15 @@ def test_an_earlier_runs_extra_candidates_are_named_in_a_warning_and_kept(model_
     before = hashes(out)
     assert colorize(str(src), "-o", str(out), "--model", str(model_dir), "-k", "2", "--overwrite") == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"swishpaint: warning: {src / 'a.png'}: {out / 'a.labels.png'} is from an earlier run and not "
-                   "part of this result; left in place"]
+    assert err == [f"swishpaint: warning: {src / 'a.png'}: {out / 'a.psd'}, {out / 'a.labels.png'} are from an "
+                   "earlier run and not part of this result; left in place"]
     # a_c3.png is the other sketch's own result now, not a leftover; the leftovers are untouched
     kept = ("a.labels.png", "a.psd", "a_c9.png")
     assert {k: before[k] for k in kept} == {k: hashes(out)[k] for k in kept}
     assert colorize(str(src / "a.png"), "-o", str(out), "--model", str(model_dir), "--overwrite") == 0
     # alone, a.png's run names every result beside it that it did not write (a_c3.png too: the message holds)
-    names = ", ".join(str(out / n) for n in ("a_c1.png", "a_c2.png", "a_c3.png", "a_sheet.png", "a.labels.png"))
+    names = ", ".join(str(out / n) for n in ("a.psd", "a_c1.png", "a_c2.png", "a_c3.png", "a_sheet.png",
+                                             "a.labels.png"))
     assert f"{src / 'a.png'}: {names} are from an earlier run" in capsys.readouterr().err
 
 

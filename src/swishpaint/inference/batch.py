@@ -112,15 +112,19 @@ def plan_outputs(sources: list[Source], out_dir: Path, file_names: Callable[[str
 
 def left_from_earlier_runs(job: Job, planned: set[Path]) -> list[Path]:
     """swishpaint's own results beside job's main output that this run does not write: <name>_cN.png and
-    <name>_sheet.png from a run with more candidates, <name>.labels.png from one with --layers. They
+    <name>_sheet.png from a run with more candidates, <name>.labels.png and the layered file beside it
+    from one with --layers. They
     would pass for this result's alternatives, so they are named in a warning; they are kept, as every
     file this run was not asked to write is (`planned`: every job's outputs, resolved)."""
     main = job.outputs[0]
     name = main.stem
     siblings = [p for p in main.parent.glob(f"{glob.escape(name)}*.png")
                 if re.fullmatch(r"_c[1-9][0-9]*\.png|_sheet\.png|\.labels\.png", p.name[len(name):])]
-    return sorted((p for p in siblings if p.resolve() not in planned and swishpaint_output(p) == RESULT),
-                  key=lambda p: (len(p.name), p.name))
+    earlier = [p for p in siblings if p.resolve() not in planned and swishpaint_output(p) == RESULT]
+    if main.with_name(f"{name}.labels.png") in earlier:  # a PSD has no mark; its label map speaks for it
+        earlier += [p for p in (main.with_name(f"{name}.psd"), main.with_name(f"{name}.ora"))
+                    if p.is_file() and p.resolve() not in planned]
+    return sorted(earlier, key=lambda p: (len(p.name), p.name))
 
 
 def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_dir: Path,
