@@ -453,6 +453,35 @@ def test_sigterm_and_sighup_stop_a_command_as_ctrl_c_does():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_stop_during_the_renames_of_a_set_waits_until_the_whole_set_is_in_place(tmp_path, monkeypatch, stop):
+    """Ctrl-C (or kill) between two renames would leave half a set of new files beside half of the old."""
+    import os
+    import signal
+
+    from swishpaint.cli import _terminate_as_interrupt
+    from swishpaint.files import FileGroup
+
+    targets = [tmp_path / f"{n}.png" for n in ("a", "a_c1", "a_c2", "a_sheet")]
+    for t in targets:
+        t.write_text("old")
+    replace, renames = os.replace, []
+
+    def replace_then_stop(src, dst):
+        replace(src, dst)
+        renames.append(dst)
+        if len(renames) == 1:
+            os.kill(os.getpid(), getattr(signal, stop))  # arrives after the first of four renames
+
+    monkeypatch.setattr(os, "replace", replace_then_stop)
+    with pytest.raises(KeyboardInterrupt), _terminate_as_interrupt(), FileGroup() as group:
+        for t in targets:
+            group.write(t, lambda tmp: Path(tmp).write_text("new"))
+    assert [t.read_text() for t in targets] == ["new"] * 4 and len(renames) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(t.name for t in targets)  # no temporary left
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_a_folder_where_a_file_is_expected_is_named_so_and_a_sketch_without_hints_is_said(model_dir, tmp_path,
                                                                                           capsys):
     src = make_sketches(tmp_path / "in", {"dog.png": 40, "owl.png": 44})

@@ -543,7 +543,9 @@ def _terminate_as_interrupt():
     """SIGTERM and SIGHUP (a closed terminal, `kill`, a job scheduler) stop a command as Ctrl-C does:
     temporaries removed, whole sets kept, no half-written file. Training installs its own handler (a
     checkpoint first). Only the main thread may set handlers; elsewhere the defaults stay."""
-    signals = [sig for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if sig]
+    from .files import STOP_SIGNALS
+
+    signals = [sig for sig in STOP_SIGNALS if sig != signal.SIGINT]
     if threading.current_thread() is not threading.main_thread():
         yield
         return

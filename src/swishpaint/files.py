@@ -8,7 +8,9 @@ import contextlib
 import hashlib
 import json
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -138,6 +140,29 @@ def output_folder(path: str | Path) -> Iterator[Path]:
                 break
 
 
+# Ctrl-C, `kill` and a closed terminal: every command stops the same way on each (cli, training.loop)
+STOP_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s)
+
+
+@contextlib.contextmanager
+def _stops_held() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block is done, then act as they would have (the first of
+    them). Only the main thread receives them as exceptions, and only it may set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in STOP_SIGNALS
+            if signal.getsignal(sig) not in (signal.SIG_IGN, None)}  # None: a handler set outside Python
+    try:
+        yield
+    finally:
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
 TEMPORARY_NAME_BYTES = 200  # of the target's name in a temporary's: with the dots and mkstemp's 8 random
 # characters and ".tmp", a temporary stays within the 255 bytes a name may have wherever its target does
 
@@ -191,15 +216,16 @@ class FileGroup:
                 os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
             except OSError as e:
                 raise OutputError(f"{target}: cannot write ({os_reason(e)})") from None
-        for tmp, target in self._staged:
-            try:
-                os.replace(tmp, target)
-            except OSError as e:  # a folder of that name, a vanished folder: the rest stay as they were
-                raise OutputError(f"{target}: cannot write ({os_reason(e)})") from None
-        self._staged.clear()
-        for target in self._removed:
-            target.unlink(missing_ok=True)
-        self._removed.clear()
+        with _stops_held():  # a stop between two renames would leave half a set
+            for tmp, target in self._staged:
+                try:
+                    os.replace(tmp, target)
+                except OSError as e:  # a folder of that name, a vanished folder: the rest stay as they were
+                    raise OutputError(f"{target}: cannot write ({os_reason(e)})") from None
+            self._staged.clear()
+            for target in self._removed:
+                target.unlink(missing_ok=True)
+            self._removed.clear()
 
     def discard(self) -> None:
         for tmp, _ in self._staged:

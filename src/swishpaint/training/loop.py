@@ -31,7 +31,7 @@ from .. import losses as L
 from ..configs import ConfigError, dump_yaml, to_dict
 from ..data.datasets import DatasetError, SketchColorDataset
 from ..errors import SwishpaintError
-from ..files import atomic_write_text, output_folder
+from ..files import STOP_SIGNALS, atomic_write_text, output_folder
 from ..models.discriminator import ResNetDiscriminator
 from ..models.registry import WEIGHTS_FILE, ModelCard, create_model, generator_input, save_model
 from . import checkpoints as C
@@ -278,7 +278,7 @@ class _StopFlag:
         self._old = {}
 
     def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])):
+        for sig in STOP_SIGNALS:
             try:
                 self._old[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread
