@@ -300,6 +300,28 @@ def test_a_run_that_writes_nothing_leaves_no_output_folder(model_dir, tmp_path, 
     assert kept.is_dir()
 
 
+def test_a_failed_command_leaves_no_folder_it_made_for_a_report_or_palette(model_dir, tmp_path, capsys):
+    """A report's or palette's new folders go again when the command fails before writing, as -o's do."""
+    pred, gt = tmp_path / "pred", tmp_path / "gt"
+    pred.mkdir()
+    gt.mkdir()
+    sketch_of(drawing(0, 40)).convert("RGB").save(gt / "a.png")  # no prediction for it: nothing to score
+    assert main(["evaluate", "--no-fid", "--pred", str(pred), "--gt", str(gt),
+                 "--json", str(tmp_path / "new" / "deep" / "r.json")]) == 2
+    key = make_sketches(tmp_path / "key", {"k.png": 40, "k_sketch.png": 44})  # the key and its sketch differ
+    frame = tmp_path / "f.png"
+    sketch_of(drawing(1, 40)).convert("RGB").save(frame)
+    assert colorize(str(frame), "-o", str(tmp_path / "out"), "--model", str(model_dir), "--reference",
+                    str(key / "k.png"), "--reference-sketch", str(key / "k_sketch.png"),
+                    "--palette-out", str(tmp_path / "pal" / "sub" / "p.json")) == 2
+    assert "44x44" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "gt", "key", "model", "pred"]
+    kept = tmp_path / "kept"
+    kept.mkdir()  # a folder that was there before stays, empty or not
+    assert main(["evaluate", "--no-fid", "--pred", str(pred), "--gt", str(gt), "--json", str(kept / "r.json")]) == 2
+    assert kept.is_dir()
+
+
 def test_evaluate_reports_never_replace_an_input_nor_an_earlier_report(tmp_path, capsys):
     folder = make_sketches(tmp_path / "pred", {"a.png": 40})
     before = hashes(folder)

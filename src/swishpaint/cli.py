@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .configs import BENCHES, INFERENCE_DEVICE
 from .errors import OutputError, SwishpaintError
-from .files import check_new_output, output_folder
+from .files import check_new_output, output_folder, tidy_made_folders
 
 EXIT_USER_ERROR = 2
 DEVICE_HELP = f"cpu, cuda or cuda:N (default {INFERENCE_DEVICE})"
@@ -562,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        with _terminate_as_interrupt():
+        with _terminate_as_interrupt(), tidy_made_folders():
             if getattr(args, "device", None) is not None:  # named as the flag, before any model is read
                 from .configs import check_device
 

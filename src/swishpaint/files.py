@@ -71,8 +71,36 @@ def check_new_output(path: str | Path, overwrite: bool = False, inputs: tuple[st
     if is_input(path, inputs):
         raise OutputError(f"{path}: is one of the inputs; write the output elsewhere")
     refuse_existing(path, overwrite)
+    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     prepare_output_dir(path.parent)
+    _made_for_files.extend(made)  # removed again if the command ends with them empty (tidy_made_folders)
     return path
+
+
+_made_for_files: list[Path] = []  # folders check_new_output made for output files in this process
+
+
+@contextlib.contextmanager
+def tidy_made_folders() -> Iterator[None]:
+    """Around a command: the folders check_new_output made for its output files are removed again if
+    the command left them empty (it failed, or was stopped, before writing), as output_folder does for -o."""
+    start = len(_made_for_files)
+    try:
+        yield
+    finally:
+        made = _made_for_files[start:]
+        del _made_for_files[start:]
+        _remove_empty(made)
+
+
+def _remove_empty(made: list[Path]) -> None:
+    """Remove the folders in `made` (ones this run created) that are empty, deepest first; a folder
+    with anything in it stays, and so do the folders above it."""
+    for folder in sorted(made, key=lambda p: len(p.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (the run wrote there), or gone already
+            pass
 
 
 def candidate_names(relative: Path) -> Iterable[str]:
@@ -133,11 +161,7 @@ def output_folder(path: str | Path) -> Iterator[Path]:
     try:
         yield path
     finally:
-        for folder in made:
-            try:
-                folder.rmdir()
-            except OSError:  # not empty: the run wrote something; keep it and the folders above
-                break
+        _remove_empty(made)
 
 
 # Ctrl-C, `kill` and a closed terminal: every command stops the same way on each (cli, training.loop)
