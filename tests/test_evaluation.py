@@ -179,14 +179,16 @@ def test_evaluate_refuses_mismatched_folders(tmp_path, capsys):
     assert f"missing in {tmp_path / 'pred'}: b" in err and f"missing in {tmp_path / 'gt'}: z" in err
 
 
-def test_evaluate_refuses_a_truth_image_too_small_to_score_in_one_line(tmp_path, capsys):
+def test_a_truth_image_too_small_to_score_is_left_out_in_one_line_and_the_rest_scored(tmp_path, capsys):
     for d in ("pred", "gt"):
         (tmp_path / d).mkdir()
         drawing(0).save(tmp_path / d / "a.png")
         drawing(1).resize((10, 40)).save(tmp_path / d / "b.png")  # narrower than SSIM's 11x11 window
-    assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--no-fid"]) == 2
+    args = ["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--no-fid"]
+    assert main(args + ["--json", str(tmp_path / "r.json")]) == 1  # as an unreadable image is
     assert capsys.readouterr().err == (f"swishpaint: error: {tmp_path / 'gt' / 'b.png'}: 10x40 is too small to "
-                                       f"score (at least 11x11 pixels)\n")
+                                       f"score (at least 11x11 pixels) (left out)\n")
+    assert json.loads((tmp_path / "r.json").read_text())["images"] == 1
 
 
 @pytest.mark.parametrize("missing", ["pred", "gt", "sketches"])

@@ -245,6 +245,25 @@ def test_sequence_benchmark_scores_every_row(tmp_path, model_dir):
     assert table["keyframe matching"]["10 apart"]["pixel_accuracy"] > table["max-overlap (no alignment)"]["10 apart"]["pixel_accuracy"]
 
 
+def test_a_sequence_with_an_unreadable_frame_is_left_out_and_the_others_scored(tmp_path, model_dir, capsys):
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(3):
+            Image.fromarray((pose(i / 6)[0] * 255).astype(np.uint8)).save(folder / f"frame_{i:03d}.png")
+    (tmp_path / "a" / "frame_001.png").write_bytes(b"")
+    report = tmp_path / "r.json"
+    assert main(["evaluate", "--sequences", str(tmp_path), "--model", str(model_dir), "--json", str(report)]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip() == f"swishpaint: error: {tmp_path / 'a' / 'frame_001.png'}: empty file (sequence left out)"
+    saved = json.loads(report.read_text())
+    assert saved["sequences"] == [str(tmp_path / "b")] and len(saved["left_out"]) == 1
+    assert saved["table"]["keyframe matching"]["next"]["pairs"] == 2 and "1 sequence;" in out
+    (tmp_path / "b" / "frame_000.png").write_bytes(b"")
+    assert main(["evaluate", "--sequences", str(tmp_path), "--model", str(model_dir)]) == 2
+    assert capsys.readouterr().err.endswith(f"swishpaint: error: {tmp_path}: none of its 2 sequence(s) could be read\n")
+
+
 def test_sequences_too_short_to_pair_are_refused_in_one_line(tmp_path, capsys):
     """Single-frame sequences make no pair: refused before the model loads, not scored as an empty table."""
     for name in ("a", "b"):

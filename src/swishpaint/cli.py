@@ -204,7 +204,7 @@ def _cmd_evaluate(args) -> int:
         report = evaluate_sequences(args.sequences, args.model, args.device, progress=True)
         print(format_sequence_table(report))
         write_sequence_reports(report, args.json, args.markdown)
-        return 0
+        return 1 if report.left_out else 0  # scored without them; each was named on stderr
     if args.pred or args.gt:
         if not (args.pred and args.gt):
             raise UserError("--pred and --gt go together")

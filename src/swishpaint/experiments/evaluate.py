@@ -314,8 +314,8 @@ def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
         try:
             target_im = load_rgb(gt[name])
             if min(target_im.size) < MIN_SIDE:
-                raise InvalidArgument(f"{gt[name]}: {target_im.width}x{target_im.height} is too small to score "
-                                      f"(at least {MIN_SIDE}x{MIN_SIDE} pixels)")
+                raise ImageError(str(gt[name]), f"{target_im.width}x{target_im.height} is too small to score "
+                                 f"(at least {MIN_SIDE}x{MIN_SIDE} pixels)")
             resize = lambda im: im.resize(target_im.size, Image.BICUBIC) if im.size != target_im.size else im
             pred = image_to_tensor(resize(load_rgb(main[name])))
             cands = [image_to_tensor(resize(load_rgb(p))) for p in cand_files.get(name, [])]

@@ -27,6 +27,7 @@ Rows, in the same run on the same pairs:
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ import numpy as np
 import torch
 
 from ..configs import INFERENCE_DEVICE
-from ..data.images import load_rgb, to_float_array
+from ..data.images import ImageError, load_rgb, to_float_array
 from ..data.lines import extract_lines
 from ..errors import InvalidArgument
 from ..files import atomic_write_text
@@ -129,6 +130,7 @@ class SequenceReport:
     scores: dict[str, dict[str, list[tuple[float, float, float]]]] = field(default_factory=dict)
     seconds_per_frame: float = 0.0
     unmatched_per_frame: float = 0.0
+    left_out: list[str] = field(default_factory=list)  # why each sequence that could not be read was left out
 
     def add(self, row: str, gap: str, score: tuple[float, float, float]) -> None:
         self.scores.setdefault(row, {}).setdefault(gap, []).append(score)
@@ -140,7 +142,7 @@ class SequenceReport:
     def to_dict(self) -> dict:
         return {"sequences": self.sequences, "tolerance_delta_e": TOLERANCE, "line_method": LINE_METHOD,
                 "seconds_per_frame": self.seconds_per_frame, "unmatched_per_frame": self.unmatched_per_frame,
-                "table": self.table()}
+                "left_out": self.left_out, "table": self.table()}
 
 
 def evaluate_sequences(root: str | Path, model: str | None = None, device: str = INFERENCE_DEVICE,
@@ -161,7 +163,13 @@ def evaluate_sequences(root: str | Path, model: str | None = None, device: str =
     for folder in folders:
         if progress:
             print(f"  {folder}", flush=True)
-        frames = load_frames(folder)
+        try:
+            frames = load_frames(folder)
+        except ImageError as e:  # this sequence only: the others are scored, and the exit code says it
+            print(f"swishpaint: error: {e} (sequence left out)", file=sys.stderr)
+            report.left_out.append(str(e))
+            report.sequences.remove(str(folder))
+            continue
         independent = [colorizer.colorize_regions(f.sketch).flats(0).colours for f in frames] if references else []
         for gap_name, gap in GAPS.items():
             for i in range(len(frames) - gap):
@@ -179,6 +187,8 @@ def evaluate_sequences(root: str | Path, model: str | None = None, device: str =
                     report.add("max-overlap (no alignment)", gap_name,
                                accuracy(target, max_overlap(key.key(), target.segmentation.labels)))
                     report.add("independent (model, automatic)", gap_name, accuracy(target, independent[i + gap]))
+    if not report.sequences:
+        raise InvalidArgument(f"{root}: none of its {len(folders)} sequence(s) could be read")
     report.seconds_per_frame = seconds / max(coloured, 1)
     report.unmatched_per_frame = unmatched / max(coloured, 1)
     return report
