@@ -51,6 +51,9 @@ def test_color_only_folder_extracts_and_caches_sketches_and_skips_bad_files(colo
     assert ds.layout == "color" and len(ds) == 12  # 8 good + 4 bad files listed
     items = [ds[i] for i in range(len(ds))]
     assert all(it["sketch"].shape == (1, 32, 32) for it in items)
+    assert ds.bad_files == {}  # an item names what it skipped; the process that reports records it
+    for it in items:
+        ds.note_skipped(it["skipped"])
     assert set(ds.bad_files) == {str(color_dir / "train" / n) for n in
                                  ("corrupt.png", "truncated.png", "empty.png", "notes.webp")}
     assert "empty file" in ds.bad_files[str(color_dir / "train" / "empty.png")]

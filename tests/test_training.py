@@ -328,6 +328,22 @@ def test_cli_train_reports_bad_data_in_one_line(kaggle_dir, tmp_path, capsys):
     assert "steps: 7" in capsys.readouterr().out
 
 
+def test_unreadable_training_files_are_warned_once_and_counted_with_loader_workers(color_dir, tmp_path, capsys,
+                                                                                  caplog):
+    """The loader's worker processes hold copies of the dataset: what they skip comes back with each batch,
+    so the trainer warns once per file and its summary counts them, whatever the number of workers."""
+    from swishpaint.cli import main
+
+    config = str(ROOT / "configs" / "tiny.yaml")
+    assert main(["train", "--config", config, f"data.root={color_dir}", f"out_dir={tmp_path / 'run'}", "steps=12",
+                 "batch_size=2", "data.workers=2", "val_every=100", "checkpoint_every=100"]) == 0
+    assert "skipped 4 unreadable training file(s)" in capsys.readouterr().out
+    warned = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipping ")]
+    names = ("corrupt.png", "truncated.png", "empty.png", "notes.webp")
+    assert len(warned) == 4 and all(sum(f"skipping {color_dir / 'train' / n}: " in w for w in warned) == 1
+                                    for n in names)
+
+
 def test_override_errors_blame_the_command_line_and_give_an_example_that_works(kaggle_dir, tmp_path, capsys):
     from swishpaint.cli import main
 

@@ -195,16 +195,29 @@ class SketchColorDataset(Dataset):
         return self._cached_sketch(ref, color_im), image_to_tensor(color_im), True
 
     def __getitem__(self, index: int) -> dict:
-        """Sample `index`, or, when its file is unreadable, the next readable one (training goes on)."""
+        """Sample `index`, or, when its file is unreadable, the next readable one (training goes on).
+        item["skipped"] names the files skipped for it ("path\treason" lines, "" for none): a loader's
+        worker process cannot tell the trainer otherwise, so the trainer passes each batch's to
+        `note_skipped`, which warns once per file and keeps `bad_files` in the process that reports."""
+        skipped = []
         for attempt in range(len(self.samples)):
             ref = self.samples[(index + attempt) % len(self.samples)]
             try:
-                return self._item(ref, index)
+                item = self._item(ref, index)
             except ImageError as e:
-                if str(ref.color) not in self.bad_files:
-                    log.warning("skipping %s", e)
-                self.bad_files[str(ref.color)] = e.reason
+                skipped.append(f"{ref.color}\t{e.reason}")
+                continue
+            item["skipped"] = "\n".join(skipped)
+            return item
         raise DatasetError(f"{self.root}: no readable image in the {self.split!r} split")
+
+    def note_skipped(self, skipped: str | list[str]) -> None:
+        """Record the files an item or a batch skipped (its "skipped"), warning once for each new one."""
+        for line in filter(None, "\n".join([skipped] if isinstance(skipped, str) else skipped).splitlines()):
+            path, reason = line.split("\t", 1)
+            if path not in self.bad_files:
+                log.warning("skipping %s: %s", path, reason)
+                self.bad_files[path] = reason
 
     def read(self, index: int) -> dict:
         """Sample `index` itself; ImageError when its file is unreadable. An evaluation leaves such an

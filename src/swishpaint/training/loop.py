@@ -266,7 +266,9 @@ def _batches(dataset: SketchColorDataset, state: TrainState) -> Iterator[dict]:
         indices = list(sampler)[offset * cfg.batch_size: per_epoch * cfg.batch_size]
         loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=indices, drop_last=True,
                             num_workers=cfg.data.workers, pin_memory=info.device.type == "cuda")
-        yield from loader
+        for batch in loader:
+            dataset.note_skipped(batch.pop("skipped"))  # workers' datasets are copies: reported here, once
+            yield batch
 
 
 class _StopFlag:

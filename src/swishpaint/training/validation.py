@@ -31,6 +31,7 @@ def validate(generator: nn.Module, dataset: SketchColorDataset, device: torch.de
     modes = [("", 0)] + ([("_hints", hint_patches)] if in_ch == 5 else [])
     for i in range(min(images, len(dataset))):
         item = dataset[i]
+        dataset.note_skipped(item["skipped"])
         sketch, real = item["sketch"][None].to(device), item["color"][None].to(device)
         for suffix, count in modes:
             hints = held_out_hints(item["sketch"], item["color"], i, count, seed)[None].to(device) if count else None
@@ -54,6 +55,7 @@ def save_samples(generator: nn.Module, dataset: SketchColorDataset, device: torc
     rows = []
     for i in range(min(count, len(dataset))):
         item = dataset[i]
+        dataset.note_skipped(item["skipped"])
         cand = generator(generator_input(item["sketch"][None].to(device), None, generator.config.in_channels))[0]
         rows.append([tensor_to_image(item["sketch"])] + [tensor_to_image(c) for c in cand]
                     + [tensor_to_image(item["color"])])
