@@ -354,6 +354,30 @@ def test_bench_case_failure_is_reported_not_hung_on():
     assert "error" in result and "no_such_model" in result["error"]
 
 
+def test_ctrl_c_stops_a_bench_case_without_the_child_process_traceback(tmp_path):
+    """Ctrl-C reaches the whole process group: the case's fresh interpreter ignores it and is ended by the
+    bench, which stops; before, the child printed its own KeyboardInterrupt traceback."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "case.py"
+    script.write_text(
+        "import os, signal, threading, time\n"
+        "def slow(queue):\n"
+        "    time.sleep(60)\n"
+        "    queue.put({})\n"
+        "if __name__ == '__main__':\n"
+        "    from swishpaint.experiments.bench import _in_fresh_process\n"
+        "    threading.Timer(3.0, lambda: os.killpg(os.getpgid(0), signal.SIGINT)).start()\n"
+        "    try:\n"
+        "        _in_fresh_process(slow)\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('stopped')\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=50,
+                          start_new_session=True, cwd=tmp_path)
+    assert done.stdout.strip() == "stopped" and "Traceback" not in done.stderr, done.stderr
+
+
 def test_bench_end_to_end_cases_time_the_bundled_pipeline():
     from swishpaint.experiments.bench import _measure
     from swishpaint.inference.colorizer import BUNDLED

@@ -20,11 +20,14 @@ import json
 import multiprocessing as mp
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from queue import Empty
 
 import numpy as np
 import torch
@@ -104,13 +107,7 @@ def _measure(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
 
 
 def run_case(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_case, args=(queue, model, size, batch, mode, runs, torch.get_num_threads()))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
+    return _in_fresh_process(_case, model, size, batch, mode, runs, torch.get_num_threads())
 
 
 def cold_start() -> dict:
@@ -264,13 +261,36 @@ def _sequence_case(queue, size: int, runs: int) -> None:
 
 
 def _in_fresh_process(target, *args) -> dict:
+    """target(queue, *args) in a fresh interpreter, so that its peak memory is its own; its result.
+
+    Ctrl-C stops the bench, not the case: the child starts with SIGINT ignored (an ignored signal stays
+    ignored across the exec) and is ended here, so no child's traceback follows "interrupted". A child
+    that dies without a result (killed for memory) is said, not waited for forever."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(queue, *args))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:
+        proc.start()
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, old)
+    try:
+        while True:
+            try:
+                result = queue.get(timeout=1.0)
+                break
+            except Empty:
+                if not proc.is_alive():
+                    raise RuntimeError(f"a bench case ({target.__name__}) ended with exit code {proc.exitcode} "
+                                       "and no result") from None
+        proc.join()
+        return result
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
 
 
 def bench_regions(runs: int, quick: bool) -> dict:
