@@ -200,6 +200,7 @@ def test_python_api_accepts_paths_images_and_arrays(model_dir, sketches):
     ({"hints": torch.zeros(3, 32, 32)}, "a hints tensor must be float (4, H, W): RGB in [0, 1] and a mask, got "
                                         "torch.float32 (3, 32, 32)"),
     ({"hints": torch.zeros(1, 4, 32, 32)}, "got torch.float32 (1, 4, 32, 32)"),
+    ({"hints": torch.full((4, 32, 32), float("nan"))}, "hints: the tensor holds NaN or infinite values"),
 ])
 def test_python_api_refuses_wrong_arguments_with_invalid_argument(tiny_model, kwargs, message):
     c = Colorizer(tiny_model, working_size=64)
@@ -209,6 +210,12 @@ def test_python_api_refuses_wrong_arguments_with_invalid_argument(tiny_model, kw
     assert message in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(InvalidArgument):
         c.colorize_regions(**call)
+
+
+@pytest.mark.parametrize("max_pixels", ["x", None, 0, 2.5, True])
+def test_a_bad_pixel_limit_is_refused_when_the_colorizer_is_made(tiny_model, max_pixels):
+    with pytest.raises(InvalidArgument, match=f"max_pixels must be a positive integer, got {max_pixels!r}"):
+        Colorizer(tiny_model, max_pixels=max_pixels)
 
 
 def test_python_api_takes_numpy_integers_and_one_channel_arrays(tiny_model):

@@ -258,6 +258,8 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
             raise InvalidArgument(f"a hints tensor must be float (4, H, W): RGB in [0, 1] and a mask, got "
                                   f"{hints.dtype} {tuple(hints.shape)}")
         check_pixels("<hints tensor>", hints.shape[2], hints.shape[1], max_pixels)
+        if not bool(torch.isfinite(hints).all()):  # as a NaN image is refused: it would colour nothing sensible
+            raise InvalidArgument("hints: the tensor holds NaN or infinite values")
         t = hints
     else:
         if isinstance(hints, (str, Path, bytes)):
@@ -321,6 +323,8 @@ class Colorizer:
         if region_chooser is not None and region_chooser.segmentation != repr(segment_config):
             raise ModelLoadError(f"{name}: the region chooser was fitted on other regions "
                                  f"({region_chooser.segmentation}); refit it with swishpaint fit-regions")
+        if not _is_int(max_pixels) or max_pixels < 1:  # checked here, not at the first colorize
+            raise InvalidArgument(f"max_pixels must be a positive integer, got {max_pixels!r}")
         self.model = model.eval().to(self.device)
         self.working_size = working_size
         self.max_pixels = max_pixels
