@@ -62,6 +62,31 @@ def test_color_only_folder_extracts_and_caches_sketches_and_skips_bad_files(colo
     assert len(cache) == 8
 
 
+def test_cached_sketches_belong_to_one_image_each(tmp_path):
+    """train/0.png and val/0.png are two images with two sketches; a replaced image gets a new sketch."""
+    import os
+
+    for split, size, seed in (("train", 64, 0), ("val", 96, 7)):
+        (tmp_path / split).mkdir()
+        drawing(seed, size).save(tmp_path / split / "0.png")
+        drawing(seed + 1, size).save(tmp_path / split / "1.png")
+    config = DataConfig(root=str(tmp_path), size=32)
+
+    def sketch_of_file(split: str) -> torch.Tensor:
+        ds = SketchColorDataset(config, split, train=False)
+        ref = next(r for r in ds.samples if r.color.name == "0.png")
+        return ds.load_pair(ref)[0]
+
+    train_sketch = sketch_of_file("train")
+    val_sketch = sketch_of_file("val")  # read after train's was cached under the same name
+    assert train_sketch.shape == (1, 64, 64) and val_sketch.shape == (1, 96, 96)
+    assert torch.equal(sketch_of_file("val"), val_sketch)  # from the cache now, the same
+    drawing(5, 64).save(tmp_path / "train" / "0.png")  # replaced, same size
+    later = os.stat(tmp_path / "train" / "0.png").st_mtime_ns + 10**9
+    os.utime(tmp_path / "train" / "0.png", ns=(later, later))
+    assert not torch.equal(sketch_of_file("train"), train_sketch)
+
+
 def test_data_check_reports_unreadable_files(color_dir, capsys):
     report = check_dataset(color_dir)
     assert report["splits"]["train"]["samples"] == 8 and report["splits"]["val"]["samples"] == 3  # readable only

@@ -163,10 +163,18 @@ class SketchColorDataset(Dataset):
         self.epoch = epoch
 
     def _cached_sketch(self, ref: SampleRef, color: Image.Image) -> torch.Tensor:
-        cache = self.root / CACHE_DIR / f"lines-{self.line_method}" / (ref.name + ".png")
-        if cache.is_file():
+        # keyed by the path below the root, split folder included (train/0.png and val/0.png are two
+        # images), and used only when newer than its image and of its size (a replaced image is re-drawn)
+        cache = self.root / CACHE_DIR / f"lines-{self.line_method}" / (str(ref.color.relative_to(self.root)) + ".png")
+        try:
+            fresh = cache.stat().st_mtime_ns >= ref.color.stat().st_mtime_ns
+        except OSError:  # no cache yet
+            fresh = False
+        if fresh:
             try:
-                return _grey_tensor(load_grey(cache))
+                sketch = load_grey(cache)
+                if sketch.size == color.size:
+                    return _grey_tensor(sketch)
             except ImageError:
                 log.warning("%s: damaged sketch cache; recomputing", cache)
         params = random_xdog_params(np.random.default_rng(zlib.crc32(ref.name.encode()))) \
