@@ -201,6 +201,7 @@ def test_python_api_accepts_paths_images_and_arrays(model_dir, sketches):
                                         "torch.float32 (3, 32, 32)"),
     ({"hints": torch.zeros(1, 4, 32, 32)}, "got torch.float32 (1, 4, 32, 32)"),
     ({"hints": torch.full((4, 32, 32), float("nan"))}, "hints: the tensor holds NaN or infinite values"),
+    ({"hints": torch.zeros(4, 0, 96)}, "hints tensor is empty (96x0)"),
 ])
 def test_python_api_refuses_wrong_arguments_with_invalid_argument(tiny_model, kwargs, message):
     c = Colorizer(tiny_model, working_size=64)
@@ -216,6 +217,20 @@ def test_python_api_refuses_wrong_arguments_with_invalid_argument(tiny_model, kw
 def test_a_bad_pixel_limit_is_refused_when_the_colorizer_is_made(tiny_model, max_pixels):
     with pytest.raises(InvalidArgument, match=f"max_pixels must be a positive integer, got {max_pixels!r}"):
         Colorizer(tiny_model, max_pixels=max_pixels)
+
+
+def test_a_hints_file_without_a_dab_colours_as_no_hints_do(model_dir, tmp_path):
+    """Every candidate the same as without hints, in the model card's order (not re-ranked by no dabs)."""
+    colorizer = Colorizer.load(model_dir)
+    colorizer.candidate_order = list(range(colorizer.candidates))[::-1]  # any order but the model's own
+    sketch = sketch_of(drawing(3, 48))
+    empty = Image.new("RGBA", sketch.size, (0, 0, 0, 0))
+    plain = colorizer.colorize(sketch, candidates=3)
+    with_empty = colorizer.colorize(sketch, hints=empty, candidates=3)
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(plain, with_empty))
+    colouring = colorizer.colorize_regions(sketch)
+    with pytest.raises(InvalidArgument, match="got 'bogus'"):
+        colouring.image(0, output="bogus")
 
 
 def test_python_api_takes_numpy_integers_and_one_channel_arrays(tiny_model):

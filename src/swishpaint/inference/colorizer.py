@@ -118,6 +118,7 @@ class RegionColouring:
         """(H, W, 3) uint8 rendering of candidate k: "final", "flat" or "network" (see OUTPUTS), made in
         row bands so that a large sketch needs one float plane, not several. Pass `flats(k)` when it
         is already made (the web page also sends the flats), so it is made once."""
+        check_output(output)
         if output != "network" and self.segmentation is not None:
             flats = flats or self.flats(k)
         else:
@@ -132,6 +133,11 @@ class RegionColouring:
                 rows = rows * self.lines(y0, y1)  # multiply the original lines over the colours
             out[y0:y1] = to_uint8(rows)
         return out
+
+
+def check_output(output: str) -> None:
+    if output not in OUTPUTS:
+        raise InvalidArgument(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
 
 
 def _is_int(value: object) -> bool:
@@ -257,7 +263,7 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
         if hints.ndim != 3 or hints.shape[0] != 4 or not hints.is_floating_point():
             raise InvalidArgument(f"a hints tensor must be float (4, H, W): RGB in [0, 1] and a mask, got "
                                   f"{hints.dtype} {tuple(hints.shape)}")
-        check_pixels("<hints tensor>", hints.shape[2], hints.shape[1], max_pixels)
+        _check_size(hints.shape[2], hints.shape[1], max_pixels, "<hints tensor>", "hints tensor")
         if not bool(torch.isfinite(hints).all()):  # as a NaN image is refused: it would colour nothing sensible
             raise InvalidArgument("hints: the tensor holds NaN or infinite values")
         t = hints
@@ -384,8 +390,7 @@ class Colorizer:
 
         Arguments are checked, the sketch segmented and the network run before the first image is yielded.
         """
-        if output not in OUTPUTS:
-            raise InvalidArgument(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
+        check_output(output)
         if not isinstance(keep_lines, (bool, np.bool_)):  # "no" or "false" would count as true
             raise InvalidArgument(f"keep_lines must be True or False, got {keep_lines!r}")
         colouring = self.colorize_regions(image, hints, candidates, size, warnings, regions=output != "network")
@@ -412,6 +417,8 @@ class Colorizer:
                 hint_full, note = _as_hints(hints, (sketch.shape[2], sketch.shape[1]), self.max_pixels)
                 if note and warnings is not None:
                     warnings.append(note)
+                if not bool(hint_full[3].any()):  # a hints file with no dab colours as no hints file does
+                    hint_full = None
             small_sketch, colours, every = self._colour(sketch, hint_full, working, candidates)
         plain = sketch[0].numpy()
         seg = (segmentation or segment(plain, self.segment_config)) if regions else None

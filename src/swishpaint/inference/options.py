@@ -44,15 +44,14 @@ class ColorizeOptions(SharedOptions):
     def check(self) -> None:
         """Refuse settings that are wrong for any model: a missing hints path, a working size outside the
         memory budget, an unknown output, or layers the backend or output cannot give."""
-        from .colorizer import OUTPUTS, check_working_size
+        from .colorizer import check_output, check_working_size
         from .layered import LAYERED_TYPES
 
         if self.hints_path is not None and not self.hints_path.exists():
             raise InvalidArgument(f"{self.hints_path}: no such hints file or folder")
         if self.size is not None:
             check_working_size(self.size)
-        if self.output not in OUTPUTS:
-            raise InvalidArgument(f"output must be one of {', '.join(OUTPUTS)}, got {self.output!r}")
+        check_output(self.output)
         if self.layers is not None and (self.layers not in LAYERED_TYPES or self.backend != "torch"
                                         or self.output == "network"):
             raise InvalidArgument("--layers takes psd or ora, with the torch backend and region output")

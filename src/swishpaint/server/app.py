@@ -35,7 +35,7 @@ from ..configs import INFERENCE_DEVICE
 from ..data.images import (UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA, from_float_array, load_grey,
                            load_rgb, load_rgba, open_image, output_png_info, to_float_array)
 from ..errors import InvalidArgument, SwishpaintError, os_reason
-from ..inference.colorizer import OUTPUTS, Colorizer
+from ..inference.colorizer import Colorizer, check_output
 from ..inference.layered import LAYERED_TYPES, hidden_layers, label_map_bytes, label_map_rgb_bytes, layered_bytes
 
 log = logging.getLogger(__name__)
@@ -241,8 +241,7 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
             if start:
                 raise ApiError(422, f"start {start} + candidates {candidates} exceeds the model's {available} candidates")
             raise ApiError(422, f"candidates must be between 1 and {available}, got {candidates}")
-        if output not in OUTPUTS:
-            raise ApiError(422, f"output must be one of {', '.join(OUTPUTS)}")
+        check_output(output)  # 422, as every InvalidArgument
         if layers not in (None, "", *LAYERED_TYPES) or (layers and output == "network"):
             raise ApiError(422, "layers must be psd or ora, with region output")
         sketch_bytes = await _read_limited(sketch, config.max_upload_bytes, "sketch")
