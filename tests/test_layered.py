@@ -16,7 +16,7 @@ from PIL import Image
 
 from swishpaint.cli import main
 from swishpaint.data.images import to_uint8
-from swishpaint.errors import InvalidArgument, SwishpaintError
+from swishpaint.errors import InvalidArgument, OutputError, SwishpaintError
 from swishpaint.inference.layered import (
     PSD_MAX_SIDE,
     composite,
@@ -219,6 +219,10 @@ def test_refused_labels_leave_no_layered_file(tmp_path, parts):
     with pytest.raises(SwishpaintError, match="page.labels.png: labels must lie in 0..65535, not -1..11"):
         write_layers(tmp_path / "page.ora", parts["flats"], parts["shading"], parts["sketch"], labels)
     assert list(tmp_path.iterdir()) == []
+    (tmp_path / "page.labels.png").mkdir()  # the label map cannot be written: neither file is
+    with pytest.raises(OutputError, match="page.labels.png: is a folder"):
+        write_layers(tmp_path / "page.psd", parts["flats"], parts["shading"], parts["sketch"], parts["labels"])
+    assert [p.name for p in tmp_path.iterdir()] == ["page.labels.png"]
 
 
 def test_unknown_suffix_is_a_one_line_user_error(tmp_path, parts):
