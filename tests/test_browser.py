@@ -216,6 +216,11 @@ def test_reroll_keeps_locked_regions_and_the_layered_download_holds_them(server,
         mask |= region
     np.testing.assert_array_equal(rerolled[mask], filled[mask])
     assert (rerolled[~mask] != filled[~mask]).any()  # the unlocked regions took the next candidate's colours
+    late = deep_point(labels, 2)
+    fill(page, *late, "#3050e0")  # a fill after the last run: the layered file holds it too
+    shown = canvas(page, "view")[..., :3]
+    page.check("input[name=view][value=final]")
+    final = canvas(page, "view")[..., :3]
 
     for layered_format in ("psd", "ora"):
         page.select_option("#layered-format", layered_format)
@@ -234,14 +239,19 @@ def test_reroll_keeps_locked_regions_and_the_layered_download_holds_them(server,
                 stack = ElementTree.fromstring(ora.read("stack.xml")).find("stack").findall("layer")
                 assert [layer.get("name") for layer in stack] == ["lines", "shading", "flats"]
                 flats = np.asarray(Image.open(io.BytesIO(ora.read("data/flats.png"))).convert("RGB"))
-        np.testing.assert_array_equal(flats[mask], rerolled[mask][:, :3])  # the locked fills are in the file
+        # the file is the picture on screen: the whole flats layer as shown (fills included), composited as shown
+        np.testing.assert_array_equal(flats, shown)
+        assert (flats[labels == labels[late[1], late[0]]] == rgb("#3050e0")).all()
+        if layered_format == "ora":
+            merged = np.asarray(Image.open(io.BytesIO(zipfile.ZipFile(path).read("mergedimage.png"))).convert("RGB"))
+            assert np.abs(merged.astype(int) - final).max() <= 2
 
     hints = downloaded_hints(page, tmp_path)
     Image.fromarray(hints).save(tmp_path / "hints.png")
     page.click("#clear")
     page.set_input_files("#hints-file", str(tmp_path / "hints.png"))  # a saved hints PNG continues the work
     page.wait_for_selector("#status:has-text('hints loaded')")
-    np.testing.assert_array_equal(canvas(page, "hints")[..., 3] == 255, mask)
+    np.testing.assert_array_equal(canvas(page, "hints")[..., 3] == 255, mask | (labels == labels[late[1], late[0]]))
 
 
 def test_no_request_leaves_the_local_server(server, browser_page, sketch):
@@ -451,7 +461,7 @@ def test_cut_strip_shows_the_key_and_each_coloured_frame(server, browser_page, t
     Image.fromarray((pose(0)[0] * 255).astype(np.uint8)).save(key)
     frames = []
     for i, t in enumerate((0.5, 1.0, 1.5)):
-        frames.append(tmp_path / f"frame{i}.png")
+        frames.append(tmp_path / (f"frame{i}.png" if i != 1 else "カット1.png"))
         Image.fromarray((pose(t)[1] * 255).astype(np.uint8)).save(frames[-1])
     page = browser_page
     page.goto(server)
@@ -478,7 +488,8 @@ def test_cut_strip_shows_the_key_and_each_coloured_frame(server, browser_page, t
     download.value.save_as(path)
     with zipfile.ZipFile(path) as z:  # a ZIP that Python's own reader takes, CRCs checked
         assert z.testzip() is None
-        assert z.namelist() == ["001_frame0.png", "002_frame1.png", "003_frame2.png"]  # in cut order
+        assert z.namelist() == ["001_frame0.png", "002_カット1.png", "003_frame2.png"]  # in cut order, UTF-8 names
+        assert all(info.date_time[:3] >= (2020, 1, 1) for info in z.infolist())  # dated, not 1980-00-00
         shown = [decode(page.locator("#cut-strip img").nth(i + 1).get_attribute("src")) for i in range(3)]
         for name, image in zip(z.namelist(), shown):
             frame = Image.open(io.BytesIO(z.read(name)))

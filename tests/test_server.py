@@ -97,6 +97,29 @@ def test_output_field_and_layers_and_labels(client):
     assert client.post("/api/colorize", files=files, data={"output": "bogus"}).status_code == 422
 
 
+def test_the_layered_file_of_what_is_shown_holds_those_flats_and_shading_under_the_lines(client):
+    """/api/layered colours nothing: the page's flats (fills included) and shading, the sketch's own lines."""
+    sketch = sketch_of(drawing(2, 48))
+    rng = np.random.default_rng(0)
+    flats = rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    shading = rng.integers(128, 256, (48, 48), dtype=np.uint8)
+    files = {"sketch": ("s.png", png(sketch), "image/png"), "flats": ("f.png", png(Image.fromarray(flats)), "image/png"),
+             "shading": ("h.png", png(Image.fromarray(shading)), "image/png")}
+    body = client.post("/api/layered", files=files, data={"format": "ora"}).json()
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(body["layered"].split(",", 1)[1]))) as ora:
+        layer = {n: np.asarray(Image.open(ora.open(f"data/{n}.png")).convert("RGB")) for n in ("flats", "shading")}
+        merged = np.asarray(Image.open(ora.open("mergedimage.png")).convert("RGB")).astype(float)
+    np.testing.assert_array_equal(layer["flats"], flats)
+    np.testing.assert_array_equal(layer["shading"][..., 0], shading)
+    lines = np.asarray(sketch.convert("L"), float)[..., None] / 255
+    expected = flats / 255 * (shading[..., None] / 255) * lines * 255
+    assert np.abs(merged - expected).max() <= 1.5
+    files["flats"] = ("f.png", png(Image.fromarray(flats[:40])), "image/png")
+    answer = client.post("/api/layered", files=files, data={"format": "psd"})
+    assert answer.status_code == 422 and answer.json()["error"] == "flats are 48x40, the sketch 48x48: they must match"
+    assert client.post("/api/layered", files=files, data={"format": "tiff"}).status_code == 422
+
+
 def test_a_sketch_too_large_for_a_psd_is_a_422_naming_ora_and_the_server_goes_on(client):
     tall = np.full((30001, 8), 255, np.uint8)  # 240,030 pixels: inside the test server's limit
     tall[:, 3:5] = 0

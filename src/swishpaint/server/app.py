@@ -36,7 +36,8 @@ from ..data.images import (UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA
                            load_rgb, load_rgba, open_image, output_png_info, to_float_array)
 from ..errors import InvalidArgument, SwishpaintError, os_reason
 from ..inference.colorizer import Colorizer, check_output
-from ..inference.layered import LAYERED_TYPES, hidden_layers, label_map_bytes, label_map_rgb_bytes, layered_bytes
+from ..inference.layered import (LAYERED_TYPES, hidden_layers, label_map_bytes, label_map_rgb_bytes, layered_bytes,
+                                 line_rows)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -285,6 +286,35 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
             urls, warnings, extra = await in_worker(work)  # work reads drawing and hint_im, decoded just above
         return {"width": drawing.width, "height": drawing.height, "start": start, "candidates": len(urls),
                 "warnings": warnings, "images": urls, **extra}
+
+    @app.post("/api/layered")
+    async def layered(sketch: UploadFile = File(..., description="the sketch the colouring was made for"),
+                      flats: UploadFile = File(..., description="the flat colours as shown (fills included): "
+                                                                 "a PNG of the sketch's size"),
+                      shading: UploadFile = File(..., description="the shading as shown: a grey PNG of the "
+                                                                   "sketch's size (255 = no change)"),
+                      format: str = Form("psd", description="psd or ora")) -> dict:
+        """The layered file of a colouring as the page shows it: its flats and shading under the sketch's
+        own lines. Nothing is coloured again, so the file holds what is on screen, every fill included."""
+        if format not in LAYERED_TYPES:
+            raise ApiError(422, f"format must be psd or ora, got {format!r}")
+        sketch_bytes = await _read_limited(sketch, config.max_upload_bytes, "sketch")
+        flats_bytes = await _read_limited(flats, config.max_upload_bytes, "flats")
+        shading_bytes = await _read_limited(shading, config.max_upload_bytes, "shading")
+
+        def work() -> bytes:
+            grey, line_colour = colorizer.load_lines(sketch_bytes)
+            flat_rgb = to_float_array(load_rgb(flats_bytes, config.max_pixels, name=flats.filename or "flats"))
+            shade = to_float_array(load_grey(shading_bytes, config.max_pixels, name=shading.filename or "shading"))
+            for name, part in (("flats", flat_rgb), ("shading", shade)):
+                if part.shape[:2] != grey.shape:
+                    raise ApiError(422, f"{name} are {part.shape[1]}x{part.shape[0]}, the sketch "
+                                        f"{grey.shape[1]}x{grey.shape[0]}: they must match")
+            return layered_bytes(f".{format}", flat_rgb, shade, line_rows(grey, line_colour))
+
+        async with queue_slot():
+            data = await in_worker(work)
+        return {"layered": _data_url(data, LAYERED_TYPES[format])}
 
     @app.post("/api/colorize-sequence")
     async def colorize_sequence(key: UploadFile = File(..., description="the coloured keyframe: PNG, JPEG or WEBP"),

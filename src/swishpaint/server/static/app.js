@@ -548,13 +548,32 @@ $("download-hints").addEventListener("click", async () => {
   download(await canvasBlob(hints), name);
   kept("hints", edits, file);
 });
+function partsCanvas(rgba) {
+  // The shown flats (RGBA bytes) or shading (one grey byte a pixel) as a canvas of the sketch's size.
+  const out = new ImageData(S.w, S.h), d = out.data;
+  if (rgba.length === 4 * S.w * S.h) d.set(rgba);
+  else for (let p = 0, q = 0; p < S.w * S.h; p++, q += 4) { d[q] = d[q + 1] = d[q + 2] = rgba[p]; d[q + 3] = 255; }
+  const c = document.createElement("canvas");
+  c.width = S.w; c.height = S.h;
+  c.getContext("2d").putImageData(out, 0, 0);
+  return c;
+}
+
 $("download-layered").addEventListener("click", async () => {
-  // asked again with today's hints, so the file holds every fill made since the last run; named, and
-  // counted as kept, for the sketch and the edits it was asked with, whatever happens meanwhile
+  // made from what is on screen (the flats with every fill, the shading, the sketch's lines): nothing is
+  // coloured again, so the file is the picture shown; named, and counted as kept, for the sketch and the
+  // edits it was made from, whatever happens meanwhile
   const format = $("layered-format").value, edits = S.edits, file = S.sketchFile, name = `${stem()}.${format}`;
   setStatus(`Making the .${format} file…`, "busy");
   try {
-    const body = await colorize({ start: S.candidate, candidates: 1, layers: format });
+    const form = new FormData();
+    form.append("sketch", file);
+    form.append("flats", await canvasBlob(partsCanvas(S.flats)), "flats.png");
+    form.append("shading", await canvasBlob(partsCanvas(S.shading)), "shading.png");
+    form.append("format", format);
+    const r = await fetch("/api/layered", { method: "POST", body: form });
+    const body = await r.json().catch(() => ({ error: `server answered ${r.status}` }));
+    if (!r.ok) throw Object.assign(new Error(body.error || `server answered ${r.status}`), { status: r.status });
     download(dataUrlBlob(body.layered), name);
     kept("layered", edits, file);
     setStatus(`Downloaded ${name}: layers lines, shading, flats.` +
@@ -651,16 +670,20 @@ function record(size, fields) {
   return view;
 }
 
-function zipStored(files) {
-  // files: [{ name, bytes }] -> a ZIP blob with each file stored (PNGs are compressed already)
-  const parts = [], central = [], enc = new TextEncoder();
+function zipStored(files, when = new Date()) {
+  // files: [{ name, bytes }] -> a ZIP blob with each file stored (PNGs are compressed already); names are
+  // UTF-8 (flag bit 11, so a cut's Japanese frame names survive unzip) and dated `when` (DOS local time)
+  const parts = [], central = [], enc = new TextEncoder(), UTF8 = 0x0800;
+  const time = (when.getHours() << 11) | (when.getMinutes() << 5) | (when.getSeconds() >> 1);
+  const date = ((Math.max(1980, when.getFullYear()) - 1980) << 9) | ((when.getMonth() + 1) << 5) | when.getDate();
   let offset = 0;
   for (const { name, bytes } of files) {
     const n = enc.encode(name), crc = crc32(bytes);
-    const head = record(30, [[0, 0x04034b50, 4], [4, 20, 2], [14, crc, 4], [18, bytes.length, 4], [22, bytes.length, 4],
-                             [26, n.length, 2]]);
-    const entry = record(46, [[0, 0x02014b50, 4], [4, 20, 2], [6, 20, 2], [16, crc, 4], [20, bytes.length, 4],
-                              [24, bytes.length, 4], [28, n.length, 2], [42, offset, 4]]);
+    const head = record(30, [[0, 0x04034b50, 4], [4, 20, 2], [6, UTF8, 2], [10, time, 2], [12, date, 2], [14, crc, 4],
+                             [18, bytes.length, 4], [22, bytes.length, 4], [26, n.length, 2]]);
+    const entry = record(46, [[0, 0x02014b50, 4], [4, 20, 2], [6, 20, 2], [8, UTF8, 2], [12, time, 2], [14, date, 2],
+                              [16, crc, 4], [20, bytes.length, 4], [24, bytes.length, 4], [28, n.length, 2],
+                              [42, offset, 4]]);
     parts.push(head, n, bytes); central.push(entry, n);
     offset += 30 + n.length + bytes.length;
   }
