@@ -334,6 +334,15 @@ models:
         {k: (r["folder"], r["evaluation"]["table"]) for k, r in first["rows"].items()}
 
 
+@pytest.mark.parametrize("text", ["models: []\n", ""])
+def test_a_comparison_of_no_models_is_one_line_and_writes_nothing(tmp_path, capsys, text):
+    config = tmp_path / "compare.yaml"
+    config.write_text(text + f"out_dir: {tmp_path / 'out'}\n")
+    assert main(["compare", "--config", str(config)]) == 2
+    assert capsys.readouterr().err == f"swishpaint: error: {config}: no models to compare; list them under models:\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_help_says_what_the_hint_protocols_compare_and_backend_are(capsys):
     """--help agrees with the README: two hint protocols, what compare writes, what onnx needs."""
     for command in ("evaluate", "compare", "colorize"):

@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch
 
-from ..configs import find_config, from_dict, load_yaml
+from ..configs import ConfigError, find_config, from_dict, load_yaml
 from ..files import atomic_write, atomic_write_text
 from ..metrics.timing import median_time
 from ..models.registry import count_flops, count_parameters, create_model, load_model, model_folder, paper_scale_model
@@ -78,6 +78,8 @@ def run_compare(config_path: str | Path) -> dict:
     config_path = find_config(config_path)
     raw = load_yaml(config_path)
     cfg = from_dict(CompareConfig, raw, where=str(config_path))
+    if not cfg.models:  # before any work, and before anything is written
+        raise ConfigError(f"{config_path}: no models to compare; list them under models:")
     base = config_path.resolve().parent
     out = Path(cfg.out_dir)
     rows = {}
