@@ -259,7 +259,12 @@ def test_a_sequence_with_an_unreadable_frame_is_left_out_and_the_others_scored(t
     saved = json.loads(report.read_text())
     assert saved["sequences"] == [str(tmp_path / "b")] and len(saved["left_out"]) == 1
     assert saved["table"]["keyframe matching"]["next"]["pairs"] == 2 and "1 sequence;" in out
-    (tmp_path / "b" / "frame_000.png").write_bytes(b"")
+    for i in range(3):  # `data pack` stores frames as WEBP: the packed corpus is scored as it is
+        Image.open(tmp_path / "b" / f"frame_{i:03d}.png").save(tmp_path / "b" / f"frame_{i:03d}.webp", lossless=True)
+        (tmp_path / "b" / f"frame_{i:03d}.png").unlink()
+    assert main(["evaluate", "--sequences", str(tmp_path / "b"), "--model", str(model_dir)]) == 0
+    assert "1 sequence; pairs: next 2" in capsys.readouterr().out
+    (tmp_path / "b" / "frame_000.webp").write_bytes(b"")
     assert main(["evaluate", "--sequences", str(tmp_path), "--model", str(model_dir)]) == 2
     assert capsys.readouterr().err.endswith(f"swishpaint: error: {tmp_path}: none of its 2 sequence(s) could be read\n")
 

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from ..configs import INFERENCE_DEVICE
-from ..data.images import ImageError, load_rgb, to_float_array
+from ..data.images import ImageError, is_image_file, load_rgb, to_float_array
 from ..data.lines import extract_lines
 from ..errors import InvalidArgument
 from ..files import atomic_write_text
@@ -70,7 +70,7 @@ class Frame:
 
 def load_frames(folder: Path) -> list[Frame]:
     frames = []
-    for path in sorted(folder.glob("frame_*.png")):
+    for path in frame_files(folder):
         truth = to_float_array(load_rgb(path))
         sketch = (extract_lines(truth, LINE_METHOD) * 255).round().numpy() / 255  # the 8-bit sketch a user has
         seg = segment(sketch.astype(np.float32))
@@ -80,9 +80,13 @@ def load_frames(folder: Path) -> list[Frame]:
 
 
 def find_sequences(root: str | Path) -> list[Path]:
-    """Folders below root holding frame_*.png, sorted."""
-    root = Path(root)
-    return sorted({p.parent for p in root.rglob("frame_*.png")})
+    """Folders below root holding frame_* images, sorted."""
+    return sorted({p.parent for p in Path(root).rglob("frame_*") if is_image_file(p)})
+
+
+def frame_files(folder: Path) -> list[Path]:
+    """A sequence's frames in order: frame_NNN as PNG from build-anime, or WEBP after `data pack`."""
+    return sorted(p for p in folder.glob("frame_*") if is_image_file(p))
 
 
 def sequence_folders(root: str | Path) -> list[Path]:
@@ -92,9 +96,9 @@ def sequence_folders(root: str | Path) -> list[Path]:
         raise InvalidArgument(f"{root}: {'not a folder' if Path(root).exists() else 'no such folder'}")
     folders = find_sequences(root)
     if not folders:
-        raise InvalidArgument(f"{root}: no folders of frame_*.png renders below it")
+        raise InvalidArgument(f"{root}: no folders of frame_* renders (PNG, JPEG or WEBP) below it")
     least = min(GAPS.values()) + 1
-    if all(len(list(f.glob("frame_*.png"))) < least for f in folders):
+    if all(len(frame_files(f)) < least for f in folders):
         needs = ", ".join(f'"{name}" {gap + 1}' for name, gap in GAPS.items())
         raise InvalidArgument(f"{root}: no sequence has {least} or more frames to pair (frames a pair needs: {needs})")
     return folders
