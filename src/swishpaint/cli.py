@@ -416,8 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pred", help="folder of predictions (<stem>.png, optional <stem>_cN.png)")
     s.add_argument("--gt", help="folder of ground-truth colour images, matched by file name")
     s.add_argument("--sequences", metavar="DIR",
-                   help="the animation benchmark: folders of frame_NNN renders (PNG or, packed, WEBP) below DIR, coloured from "
-                        "a keyframe (next frame and 10 frames apart; region and pixel accuracy)")
+                   help="the animation benchmark: folders of frame_NNN renders (PNG or, packed, WEBP) below "
+                        "DIR, coloured from a keyframe (next frame and 10 frames apart; region and pixel accuracy)")
     s.add_argument("--sketches", help="with --pred/--gt: sketches for the 'sketch as output' baseline")
     s.add_argument("--size", type=int, default=256, help="evaluation size (square centre crops)")
     s.add_argument("--images", type=_at_least(0), default=0, help="score only the first N held-out images (0 = all)")
