@@ -344,6 +344,22 @@ def test_unreadable_training_files_are_warned_once_and_counted_with_loader_worke
                                     for n in names)
 
 
+def test_a_run_folder_where_training_images_are_read_is_refused(color_dir, tmp_path, capsys):
+    """Its sample sheets would be trained on by a --resume; a folder beside the splits is fine."""
+    from swishpaint.cli import main
+
+    config = str(ROOT / "configs" / "tiny.yaml")
+    for flags in ([], ["--dry-run"]):
+        assert main(["train", "--config", config, *flags, f"data.root={color_dir}",
+                     f"out_dir={color_dir / 'train' / 'run'}", "steps=2"]) == 2
+        assert capsys.readouterr().err == (f"swishpaint: error: out_dir {color_dir / 'train' / 'run'} is inside "
+                                           f"{color_dir / 'train'}, where training images are read: its samples "
+                                           "would be trained on; put it outside\n")
+    assert not (color_dir / "train" / "run").exists()
+    assert main(["train", "--config", config, "--dry-run", f"data.root={color_dir}",
+                 f"out_dir={color_dir / 'runs' / 'a'}", "steps=2"]) == 0
+
+
 def test_override_errors_blame_the_command_line_and_give_an_example_that_works(kaggle_dir, tmp_path, capsys):
     from swishpaint.cli import main
 

@@ -69,6 +69,17 @@ def _split_dir(root: Path, split: str) -> Path | None:
     return None
 
 
+def check_outside_samples(root: str | Path, folder: str | Path, what: str) -> None:
+    """DatasetError when `folder` (a run's out_dir) lies where the samples are searched for: its sample
+    sheets would become training images of the next run or of a --resume, which would not continue as it was."""
+    root = Path(root)
+    searched = [d for d in (_split_dir(root, "train"), _split_dir(root, "val")) if d is not None] or [root]
+    inside = next((d for d in searched if Path(folder).resolve().is_relative_to(d.resolve())), None)
+    if inside is not None:
+        raise DatasetError(f"{what} {folder} is inside {inside}, where training images are read: its samples "
+                           "would be trained on; put it outside")
+
+
 def _is_side_by_side(path: Path) -> bool:
     try:
         with Image.open(path) as im:
