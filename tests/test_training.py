@@ -360,6 +360,17 @@ def test_a_run_folder_where_training_images_are_read_is_refused(color_dir, tmp_p
                  f"out_dir={color_dir / 'runs' / 'a'}", "steps=2"]) == 0
 
 
+def test_overrides_may_come_before_and_after_the_flags(kaggle_dir, capsys):
+    from swishpaint.cli import main
+
+    config = str(ROOT / "configs" / "tiny.yaml")
+    assert main(["train", "--config", config, f"data.root={kaggle_dir}", "--dry-run", "steps=21"]) == 0
+    assert "steps: 21" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # anything else stays an unknown argument
+        main(["train", "--config", config, "--dry-run", "steps=21", "--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
 def test_override_errors_blame_the_command_line_and_give_an_example_that_works(kaggle_dir, tmp_path, capsys):
     from swishpaint.cli import main
 

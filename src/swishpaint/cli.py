@@ -557,8 +557,20 @@ def _terminate_as_interrupt():
             signal.signal(sig, handler)
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line. `train` takes key=value overrides before and after its flags alike (argparse
+    alone takes positionals in one run: `--resume steps=21` would be an unknown argument)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and all("=" in a and not a.startswith("-") for a in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
