@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,14 +12,14 @@ from PIL import Image
 
 from swishpaint.cli import main
 from swishpaint.data.augment import aligned_augment, vary_line_style
-from swishpaint.data.datasets import DataConfig, SketchColorDataset, check_dataset, detect_layout
+from swishpaint.data.datasets import DataConfig, SketchColorDataset, check_dataset, detect_layout, find_samples
 from swishpaint.data.hints import HintSampling, hints_from_rgba, hints_to_rgba, resize_hints, sample_hints
 from swishpaint.data.images import ImageError, load_grey, load_rgb, load_rgba
 from swishpaint.data.lines import extract_lines
 from swishpaint.data.pack import pack_corpus
 from swishpaint.errors import InvalidArgument
 
-from .conftest import drawing
+from .conftest import drawing, sketch_of
 
 
 def test_layouts_are_detected(kaggle_dir, tmp_path_factory):
@@ -60,6 +61,19 @@ def test_color_only_folder_extracts_and_caches_sketches_and_skips_bad_files(colo
     assert any("corrupt.png" in r.message for r in caplog.records)
     cache = list((color_dir / ".swishpaint-cache").rglob("*.png"))
     assert len(cache) == 8
+
+
+def test_paired_layout_matches_by_the_path_below_color_and_sketch(tmp_path):
+    """color/x/a.png goes with sketch/x/a.*, never with sketch/y/a.png."""
+    for sub, seed in (("x", 0), ("y", 5)):
+        for kind in ("color", "sketch"):
+            (tmp_path / "train" / kind / sub).mkdir(parents=True)
+        drawing(seed).save(tmp_path / "train" / "color" / sub / "a.png")
+    sketch_of(drawing(0)).save(tmp_path / "train" / "sketch" / "x" / "a.jpg")  # y/a has no sketch
+    layout, refs = find_samples(tmp_path, "train")
+    assert layout == "paired"
+    assert [(r.color.relative_to(tmp_path), r.sketch.relative_to(tmp_path), r.name) for r in refs] == [
+        (Path("train/color/x/a.png"), Path("train/sketch/x/a.jpg"), "x/a")]
 
 
 def test_cached_sketches_belong_to_one_image_each(tmp_path):

@@ -130,11 +130,15 @@ def find_samples(root: str | Path, split: str, val_percent: float = 5.0) -> tupl
             return layout, []
         folder = root
     refs: list[SampleRef] = []
-    if layout == "paired":
-        sketches = {p.stem: p for p in list_images(folder / "sketch")}
+    if layout == "paired":  # matched by the path below color/ and sketch/, suffix aside: x/a.png <-> x/a.jpg
+        def key(path: Path, below: Path) -> str:
+            return path.relative_to(below).with_suffix("").as_posix()
+
+        sketches = {key(p, folder / "sketch"): p for p in list_images(folder / "sketch")}
         for color in list_images(folder / "color"):
-            if color.stem in sketches:
-                refs.append(SampleRef(color, sketches[color.stem], color.stem))
+            name = key(color, folder / "color")
+            if name in sketches:
+                refs.append(SampleRef(color, sketches[name], name))
             else:
                 log.warning("%s: no matching sketch in %s; skipped", color, folder / "sketch")
     else:
