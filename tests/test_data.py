@@ -323,6 +323,27 @@ def test_pack_gives_images_sharing_a_stem_their_own_names(tmp_path, capsys):
     assert sorted(f["file"] for f in manifest["files"]) == ["train/img0.webp", "train/img0_png.webp", "val/img0.webp"]
 
 
+def test_a_resumed_pack_repacks_a_name_that_passed_to_another_image(tmp_path, capsys):
+    """img0.jpg added beside img0.png takes img0.webp (by name order): the resumed pack must not keep the
+    PNG's picture under that name, nor leave the JPEG out."""
+    col = _col(tmp_path, n=1)
+    packed = tmp_path / "p"
+    assert _pack(col, packed, "--quality", 101) == 0
+    drawing(7, 48).save(col / "train" / "img0.jpg", quality=100)
+    assert _pack(col, packed, "--quality", 101) == 0
+    capsys.readouterr()
+
+    def picture(path):
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), int)
+
+    for name, source in (("img0.webp", "img0.jpg"), ("img0_png.webp", "img0.png")):
+        assert np.abs(picture(packed / "train" / name) - picture(col / "train" / source)).max() <= 8, name
+    before = _tree(packed)
+    assert _pack(col, packed, "--quality", 101) == 0  # nothing changed: nothing packed again
+    assert _tree(packed) == before
+
+
 def test_pack_resumes_only_its_own_pack_and_refuses_other_folders(tmp_path, capsys):
     col = _col(tmp_path)
     foreign = tmp_path / "nonempty"

@@ -15,6 +15,8 @@ import json
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from PIL import Image
+
 from ..errors import InvalidArgument, OutputError
 from ..files import FileGroup, atomic_write_text, candidate_names, output_folder, read_json_object
 from .datasets import DatasetError, check_root
@@ -144,12 +146,27 @@ def plan_pack(root: Path, max_per_folder: int, caps: tuple[tuple[str, int], ...]
     return plan
 
 
-def _write_webp(path: Path, target: Path, max_side: int, quality: int) -> None:
-    """One image, all or nothing (FileGroup: no half-written WebP; a full disk is an OutputError)."""
+SOURCE_TAG = 0x010E  # EXIF ImageDescription: the packed image's source, relative to the corpus
+
+
+def _write_webp(path: Path, target: Path, max_side: int, quality: int, source: str) -> None:
+    """One image, all or nothing (FileGroup: no half-written WebP; a full disk is an OutputError), naming
+    its `source` inside, so that a resumed pack knows what a file holds, not only that it is there."""
     im = _fit(load_rgb(path), max_side)
+    exif = Image.Exif()
+    exif[SOURCE_TAG] = source
     with FileGroup() as group:
         group.write(target, lambda tmp: im.save(tmp, format="WEBP", quality=min(quality, 100),
-                                                lossless=quality >= LOSSLESS, method=6))
+                                                lossless=quality >= LOSSLESS, method=6, exif=exif.tobytes()))
+
+
+def packed_from(target: Path) -> str | None:
+    """The source a packed image was made from (None: unreadable, or packed before it was recorded)."""
+    try:
+        with Image.open(target) as im:
+            return im.getexif().get(SOURCE_TAG)
+    except (OSError, ValueError):
+        return None
 
 
 def _remove_stale(out: Path, packed: set[str]) -> int:
@@ -187,7 +204,7 @@ def pack_corpus(root: str | Path, out: str | Path, max_side: int = 320, quality:
         renamed: dict[str, str] = {}  # source path relative to root -> packed name
         skipped: dict[str, str] = {}
         for path, name in plan:
-            reason = _pack_one(path, out / name, resume, max_side, quality)
+            reason = _pack_one(path, out / name, path.relative_to(root).as_posix(), resume, max_side, quality)
             if reason is None:
                 renamed[path.relative_to(root).as_posix()] = name
             else:
@@ -206,13 +223,14 @@ def _resume_state(out: Path, settings: dict, overwrite: bool) -> tuple[bool, boo
     return _may_resume(out, earlier, settings, overwrite), overwrite and earlier is not None
 
 
-def _pack_one(path: Path, target: Path, resume: bool, max_side: int, quality: int) -> str | None:
-    """Pack one image unless a resumed pack already holds it; the reason when it is unreadable (the
-    pack goes on without it), else None."""
-    if resume and target.is_file():
+def _pack_one(path: Path, target: Path, source: str, resume: bool, max_side: int, quality: int) -> str | None:
+    """Pack one image unless a resumed pack already holds it under that name (a name can pass to another
+    image: a.jpg added beside a.png takes a.webp); the reason when it is unreadable (the pack goes on
+    without it), else None."""
+    if resume and target.is_file() and packed_from(target) == source:
         return None
     try:
-        _write_webp(path, target, max_side, quality)
+        _write_webp(path, target, max_side, quality, source)
     except ImageError as e:
         return e.reason
     return None
