@@ -76,6 +76,24 @@ def test_paired_layout_matches_by_the_path_below_color_and_sketch(tmp_path):
         (Path("train/color/x/a.png"), Path("train/sketch/x/a.jpg"), "x/a")]
 
 
+def test_linked_folders_are_read_once_and_data_check_fails_without_a_training_sample(tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(2):
+        drawing(i).save(images / f"{i}.png")
+    data = tmp_path / "data"
+    (data / "train").mkdir(parents=True)
+    (data / "val").mkdir()
+    (data / "train" / "linked").symlink_to(images, target_is_directory=True)
+    (data / "train" / "linked" / "loop").symlink_to(data, target_is_directory=True)  # back up the tree
+    drawing(3).save(data / "val" / "v.png")
+    assert main(["data", "check", str(data)]) == 0
+    assert "train      2 samples" in capsys.readouterr().out
+    (data / "train" / "linked").unlink()
+    assert main(["data", "check", str(data)]) == 1
+    assert "no readable training sample: training would refuse this folder" in capsys.readouterr().out
+
+
 def test_cached_sketches_belong_to_one_image_each(tmp_path):
     """train/0.png and val/0.png are two images with two sketches; a replaced image gets a new sketch."""
     import os

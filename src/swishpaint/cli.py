@@ -351,7 +351,9 @@ def _cmd_data(args) -> int:
               + (f", {s['unreadable']} unreadable" if s["unreadable"] else ""))
     for path, reason in report["unreadable"].items():
         print(f"unreadable: {path}: {reason}")
-    return 1 if report["unreadable"] else 0
+    if not report["splits"]["train"]["samples"]:  # what `train` would refuse is no passing check
+        print("no readable training sample: training would refuse this folder")
+    return 1 if report["unreadable"] or not report["splits"]["train"]["samples"] else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -201,14 +201,23 @@ def is_image_file(path: Path) -> bool:
 def list_images(root: str | Path, unreadable: list[Path] | None = None) -> list[Path]:
     """Image files below `root` (sorted, hidden files and folders skipped). Folders that cannot be
     listed (no permission) are appended to `unreadable`, so a caller can say so rather than pass over
-    their images in silence."""
+    their images in silence. Linked folders are followed (a dataset assembled from links is common), each
+    real folder once and none above `root`, so a link back up the tree is no loop and lists no image twice
+    (a link from train/ up to the dataset would otherwise reach val/)."""
     found = []
+    seen: set[str] = set()
+    top = Path(os.path.realpath(root))
 
     def failed(error: OSError) -> None:
         if unreadable is not None and error.filename:
             unreadable.append(Path(error.filename))
 
-    for folder, dirs, files in os.walk(root, onerror=failed):
+    for folder, dirs, files in os.walk(root, onerror=failed, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen or (real != str(top) and top.is_relative_to(real)):  # listed, or above the root
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(p for p in (Path(folder) / f for f in files if not f.startswith(".")) if is_image_file(p))
     return sorted(found)
