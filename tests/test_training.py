@@ -360,6 +360,17 @@ def test_a_run_folder_where_training_images_are_read_is_refused(color_dir, tmp_p
                  f"out_dir={color_dir / 'runs' / 'a'}", "steps=2"]) == 0
 
 
+def test_a_split_with_no_readable_image_names_why_in_one_line(color_dir, tmp_path, capsys):
+    from swishpaint.cli import main
+
+    config = str(ROOT / "configs" / "tiny.yaml")
+    assert main(["train", "--config", config, f"data.root={color_dir}", f"out_dir={tmp_path / 'run'}",
+                 "data.max_pixels=10", "steps=2"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "swishpaint: error: " in line]
+    assert len(errors) == 1 and f"swishpaint: error: {color_dir}: no readable image in the 'train' split (e.g. " \
+        in errors[0] and errors[0].endswith("(limit 10))")
+
+
 def test_overrides_may_come_before_and_after_the_flags(kaggle_dir, capsys):
     from swishpaint.cli import main
 

@@ -232,7 +232,8 @@ class SketchColorDataset(Dataset):
                 continue
             item["skipped"] = "\n".join(skipped)
             return item
-        raise DatasetError(f"{self.root}: no readable image in the {self.split!r} split")
+        last = skipped[-1].replace("\t", ": ") if skipped else ""
+        raise DatasetError(f"{self.root}: no readable image in the {self.split!r} split (e.g. {last})")
 
     def note_skipped(self, skipped: str | list[str]) -> None:
         """Record the files an item or a batch skipped (its "skipped"), warning once for each new one."""
