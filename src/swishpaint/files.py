@@ -66,30 +66,39 @@ def check_new_output(path: str | Path, overwrite: bool = False, inputs: tuple[st
     if str(path) == "":  # an unset variable in a script: not the current folder, nor a silent skip
         raise OutputError("the output file is an empty name; name a file to write")
     path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"{path}: is a folder; give a file name")
-    if is_input(path, inputs):
-        raise OutputError(f"{path}: is one of the inputs; write the output elsewhere")
+    try:
+        if path.is_dir():
+            raise OutputError(f"{path}: is a folder; give a file name")
+        if is_input(path, inputs):
+            raise OutputError(f"{path}: is one of the inputs; write the output elsewhere")
+    except OSError as e:  # a name longer than the file system allows
+        raise OutputError(f"{path}: cannot write ({os_reason(e)})") from None
     refuse_existing(path, overwrite)
-    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    made = _missing_folders(path.parent)
     prepare_output_dir(path.parent)
-    _made_for_files.extend(made)  # removed again if the command ends with them empty (tidy_made_folders)
+    if _made_for_files is not None:  # removed again if the command leaves them empty (tidy_made_folders)
+        _made_for_files.extend(made)
     return path
 
 
-_made_for_files: list[Path] = []  # folders check_new_output made for output files in this process
+def _missing_folders(path: Path) -> list[Path]:
+    """`path` and the folders above it that do not exist yet (deepest first): what making it would add."""
+    return [p for p in (path, *path.parents) if not p.exists()]
+
+
+_made_for_files: list[Path] | None = None  # inside tidy_made_folders: the folders check_new_output made
 
 
 @contextlib.contextmanager
 def tidy_made_folders() -> Iterator[None]:
     """Around a command: the folders check_new_output made for its output files are removed again if
     the command left them empty (it failed, or was stopped, before writing), as output_folder does for -o."""
-    start = len(_made_for_files)
+    global _made_for_files
+    outer, _made_for_files = _made_for_files, []
     try:
         yield
     finally:
-        made = _made_for_files[start:]
-        del _made_for_files[start:]
+        made, _made_for_files = _made_for_files, outer
         _remove_empty(made)
 
 
@@ -156,7 +165,7 @@ def output_folder(path: str | Path) -> Iterator[Path]:
     if not str(path).strip():
         raise OutputError("the output folder is an empty name; name a folder to write into")
     path = Path(path)
-    made = [p for p in (path, *path.parents) if not p.exists()]  # deepest first
+    made = _missing_folders(path)
     prepare_output_dir(path)
     try:
         yield path
@@ -194,7 +203,13 @@ TEMPORARY_NAME_BYTES = 200  # of the target's name in a temporary's: with the do
 def _shortened(name: str) -> str:
     """The start of `name`, at most TEMPORARY_NAME_BYTES bytes of UTF-8: the temporary of a target whose
     name is legal must be legal too, or a long but valid output name could never be written."""
-    return os.fsdecode(os.fsencode(name)[:TEMPORARY_NAME_BYTES])  # a cut character stays bytes, as names may
+    raw = os.fsencode(name)[:TEMPORARY_NAME_BYTES]
+    for end in range(len(raw), max(0, len(raw) - 4), -1):  # back off a character cut in two
+        try:
+            return raw[:end].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return os.fsdecode(raw)  # a name that was never UTF-8: its bytes, as the file system took them
 
 
 class FileGroup:
@@ -240,6 +255,9 @@ class FileGroup:
                 os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are ordinary files
             except OSError as e:
                 raise OutputError(f"{target}: cannot write ({os_reason(e)})") from None
+        for _, target in self._staged:  # a folder in a target's place would fail its rename midway
+            if target.is_dir():
+                raise OutputError(f"{target}: is a folder; the output cannot take its name")
         with _stops_held():  # a stop between two renames would leave half a set
             for tmp, target in self._staged:
                 try:

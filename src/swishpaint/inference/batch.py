@@ -203,7 +203,7 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
     with layers="psd" or "ora" the layered file of candidate 1 plus its label map. Earlier results are
     replaced only with overwrite."""
     from .colorizer import Colorizer, check_candidates
-    from .layered import hidden_layers, write_label_map, write_layered
+    from .layered import check_layered_size, hidden_layers, write_label_png, write_layered
 
     prepare_output_dir(out_dir)  # before the model loads: an unusable -o fails at once
     hints_path = options.hints_path
@@ -227,6 +227,13 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
             warnings.append(f"no hints for it in {hints_path} (looked for "
                             f"{job.source.relative.with_suffix('.png')} and {job.source.path.stem}.png); "
                             "coloured without hints")
+        if layers:  # before the colouring: a sketch too large for the format fails at once
+            try:
+                with Image.open(path) as header:
+                    height, width = header.height, header.width
+            except (OSError, ValueError, Image.DecompressionBombError):  # the loader below says why, as ever
+                height = width = 0
+            check_layered_size(f".{layers}", height, width)
         if options.backend == "torch":
             colouring = colorizer.colorize_regions(path, hints=job_hints, candidates=candidates, size=options.size,
                                                    warnings=warnings, regions=output != "network")
@@ -255,7 +262,8 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
                 group.write(job.outputs[-2], lambda tmp: write_layered(
                     tmp, f".{layers}", first_flats.image, first_flats.shading, colouring.lines(),
                     hidden_layers(output, options.keep_lines)))  # composites to the PNG beside it
-                group.write(job.outputs[-1], lambda tmp: write_label_map(tmp, colouring.segmentation.labels))
+                group.write(job.outputs[-1], lambda tmp: write_label_png(tmp, colouring.segmentation.labels,
+                                                                         job.outputs[-1]))
 
         write_outputs(writes)
         for w in warnings:
@@ -270,7 +278,7 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
     (inference.sequence). OUT/<name>.png, with layers <name>.psd/.ora and <name>.labels.png; regions
     the network had to colour are reported on stderr, one line per frame."""
     from .colorizer import Colorizer
-    from .layered import hidden_layers, write_label_map, write_layered
+    from .layered import hidden_layers, write_label_png, write_layered
     from .palette import read_palette, write_palette
     from .sequence import SequenceColourer, coloured_key
 
@@ -305,7 +313,8 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
                 group.write(job.outputs[-2], lambda tmp: write_layered(
                     tmp, f".{options.layers}", flats.image, flats.shading, frame.lines(),
                     hidden_layers(keep_lines=options.keep_lines)))  # its shading is white: visible or not, the same
-                group.write(job.outputs[-1], lambda tmp: write_label_map(tmp, frame.segmentation.labels))
+                group.write(job.outputs[-1], lambda tmp: write_label_png(tmp, frame.segmentation.labels,
+                                                                         job.outputs[-1]))
 
         write_outputs(writes)
         if len(frame.unmatched):

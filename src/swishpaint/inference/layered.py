@@ -41,7 +41,7 @@ from PIL import Image
 
 from ..data.images import output_png_info, to_uint8
 from ..errors import InvalidArgument, SwishpaintError
-from ..files import FileGroup, atomic_path, refuse_existing
+from ..files import FileGroup, atomic_path
 
 LAYERED_SUFFIXES = (".psd", ".ora")
 LABEL_MAP_SUFFIX = ".labels.png"
@@ -161,15 +161,11 @@ def write_layers(
         labels = _checked_labels(label_path, labels)
         if labels.shape != flats.shape[:2]:
             raise ValueError(f"labels are {labels.shape}, the images {flats.shape[:2]}")
-    written = [path] + ([label_path] if labels is not None else [])
-    for target in written:  # a folder in a target's place fails here, before either file is written
-        refuse_existing(target, overwrite=True)
     with FileGroup() as group:  # the pair, all or nothing
         group.write(path, lambda tmp: write_layered(tmp, suffix, flats, shading, sketch, hidden))
         if labels is not None:
-            group.write(label_path, lambda tmp: _label_map_image(label_path, labels).save(
-                tmp, format="PNG", pnginfo=output_png_info()))  # beside a result, never a sketch
-    return written
+            group.write(label_path, lambda tmp: write_label_png(tmp, labels, label_path))
+    return [path] + ([label_path] if labels is not None else [])
 
 
 def write_layered(path: str | Path, suffix: str, flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray,
@@ -267,21 +263,23 @@ def write_label_map(path: str | Path, labels: np.ndarray) -> Path:
     it as numbers). Larger or negative labels are refused.
     """
     path = Path(path)
-    image = _label_map_image(path, labels)
+    labels = _checked_labels(path, labels)  # before the temporary: a refusal leaves nothing behind
     with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG", pnginfo=output_png_info())  # beside a result, never a sketch
+        write_label_png(tmp, labels, path)
     return path
 
 
-def _label_map_image(path: Path, labels: np.ndarray) -> Image.Image:
-    """The label map as write_label_map stores it (`path` names it in errors)."""
-    labels = _checked_labels(path, labels)
+def write_label_png(path: str | Path, labels: np.ndarray, target: str | Path | None = None) -> None:
+    """The label map (see write_label_map) straight to `path`, a temporary that callers make atomic
+    (write_label_map, write_layers, the CLI's all-or-nothing groups); `target` names it in errors."""
+    labels = _checked_labels(Path(target or path), labels)
     high = int(labels.max()) if labels.size else 0
     if high < MAX_PALETTE_LABELS:
         image = Image.frombytes("P", labels.shape[::-1], labels.astype(np.uint8).tobytes())
         image.putpalette(label_palette(high + 1).tobytes())
-        return image
-    return Image.fromarray(labels.astype(np.uint16))  # mode 'I;16': a 16-bit grey PNG
+    else:
+        image = Image.fromarray(labels.astype(np.uint16))  # mode 'I;16': a 16-bit grey PNG
+    image.save(path, format="PNG", pnginfo=output_png_info())  # beside a result, never a sketch
 
 
 def label_palette(count: int = MAX_PALETTE_LABELS) -> np.ndarray:

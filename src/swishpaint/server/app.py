@@ -36,8 +36,8 @@ from ..data.images import (UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA
                            load_rgb, load_rgba, open_image, output_png_info, to_float_array)
 from ..errors import InvalidArgument, SwishpaintError, os_reason
 from ..inference.colorizer import Colorizer, check_output
-from ..inference.layered import (LAYERED_TYPES, hidden_layers, label_map_bytes, label_map_rgb_bytes, layered_bytes,
-                                 line_rows)
+from ..inference.layered import (LAYERED_TYPES, check_layered_size, hidden_layers, label_map_bytes,
+                                 label_map_rgb_bytes, layered_bytes, line_rows)
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -283,6 +283,8 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
             drawing, hint_im = await asyncio.get_running_loop().run_in_executor(None, decode)  # 4096²: seconds
             if hint_im is not None and not colorizer.takes_hints:
                 raise ApiError(422, "this model takes no hints")
+            if layers:  # before the colouring
+                check_layered_size(f".{layers}", drawing.height, drawing.width)
             urls, warnings, extra = await in_worker(work)  # work reads drawing and hint_im, decoded just above
         return {"width": drawing.width, "height": drawing.height, "start": start, "candidates": len(urls),
                 "warnings": warnings, "images": urls, **extra}
