@@ -257,6 +257,17 @@ def test_long_names_are_written_when_legal_and_fail_alone_in_one_line_when_not(m
     assert err == f"swishpaint: error: {out / (too_long + '_c1.png')}: cannot write (File name too long)"
     assert sorted(p.name for p in out.iterdir()) == sorted([f"{fits}.png", "z.png", "z_c1.png", "z_c2.png",
                                                             "z_sheet.png"])
+    report = tmp_path / ("r" * 300 + ".json")  # a report name no file system takes: one line, no traceback
+    assert main(["evaluate", "--pred", str(out), "--gt", str(out), "--json", str(report)]) == 2
+    assert capsys.readouterr().err == f"swishpaint: error: {report}: cannot write (File name too long)\n"
+
+
+def test_a_temporary_name_is_cut_between_characters():
+    from swishpaint.files import TEMPORARY_NAME_BYTES, _shortened
+
+    name = "a" + "é" * 150  # 301 bytes: 200 would cut an é in two
+    short = _shortened(name)
+    assert short == "a" + "é" * 99 and len(short.encode()) == TEMPORARY_NAME_BYTES - 1
 
 
 def test_any_file_system_error_in_a_batch_fails_that_sketch_alone(model_dir, tmp_path, capsys, monkeypatch):
