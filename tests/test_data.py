@@ -14,7 +14,7 @@ from swishpaint.cli import main
 from swishpaint.data.augment import aligned_augment, vary_line_style
 from swishpaint.data.datasets import DataConfig, SketchColorDataset, check_dataset, detect_layout, find_samples
 from swishpaint.data.hints import HintSampling, hints_from_rgba, hints_to_rgba, resize_hints, sample_hints
-from swishpaint.data.images import ImageError, load_grey, load_rgb, load_rgba
+from swishpaint.data.images import ImageError, list_images, load_grey, load_rgb, load_rgba
 from swishpaint.data.lines import extract_lines
 from swishpaint.data.pack import pack_corpus
 from swishpaint.errors import InvalidArgument
@@ -86,10 +86,16 @@ def test_linked_folders_are_read_once_and_data_check_fails_without_a_training_sa
     (data / "val").mkdir()
     (data / "train" / "linked").symlink_to(images, target_is_directory=True)
     (data / "train" / "linked" / "loop").symlink_to(data, target_is_directory=True)  # back up the tree
+    (data / "train" / "own").mkdir()
+    drawing(4).save(data / "train" / "own" / "4.png")
+    (data / "train" / "a_alias").symlink_to(data / "train" / "own")  # within the root: listed once, as own/
     drawing(3).save(data / "val" / "v.png")
+    assert [p.relative_to(data).as_posix() for p in list_images(data / "train")] == [
+        "train/linked/0.png", "train/linked/1.png", "train/own/4.png"]
     assert main(["data", "check", str(data)]) == 0
-    assert "train      2 samples" in capsys.readouterr().out
-    (data / "train" / "linked").unlink()
+    assert "train      3 samples" in capsys.readouterr().out
+    for name in ("linked", "a_alias", "own/4.png"):
+        (data / "train" / name).unlink()
     assert main(["data", "check", str(data)]) == 1
     assert "no readable training sample: training would refuse this folder" in capsys.readouterr().out
 
@@ -360,6 +366,19 @@ def test_a_resumed_pack_repacks_a_name_that_passed_to_another_image(tmp_path, ca
     before = _tree(packed)
     assert _pack(col, packed, "--quality", 101) == 0  # nothing changed: nothing packed again
     assert _tree(packed) == before
+
+
+def test_a_repack_never_removes_an_image_reached_through_a_linked_folder(tmp_path, capsys):
+    col = _col(tmp_path, n=2)
+    packed = tmp_path / "p"
+    assert _pack(col, packed) == 0
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    drawing(9).save(originals / "mine.png")
+    (packed / "train" / "linked").symlink_to(originals, target_is_directory=True)
+    assert _pack(col, packed, "--max-per-folder", 1, "--overwrite") == 0
+    assert (originals / "mine.png").is_file()  # not the pack's file: kept
+    assert "removed 1 image(s) of the earlier pack" in capsys.readouterr().out
 
 
 def test_pack_resumes_only_its_own_pack_and_refuses_other_folders(tmp_path, capsys):

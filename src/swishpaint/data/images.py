@@ -201,24 +201,34 @@ def is_image_file(path: Path) -> bool:
 def list_images(root: str | Path, unreadable: list[Path] | None = None) -> list[Path]:
     """Image files below `root` (sorted, hidden files and folders skipped). Folders that cannot be
     listed (no permission) are appended to `unreadable`, so a caller can say so rather than pass over
-    their images in silence. Linked folders are followed (a dataset assembled from links is common), each
-    real folder once and none above `root`, so a link back up the tree is no loop and lists no image twice
-    (a link from train/ up to the dataset would otherwise reach val/)."""
+    their images in silence. A linked folder is followed when it leads outside `root` (a dataset
+    assembled from links is common), each real folder once; a link within `root` or up above it is
+    not, so no image is listed twice or under another folder's name (a link from train/ up to the
+    dataset would otherwise reach val/)."""
     found = []
-    seen: set[str] = set()
     top = Path(os.path.realpath(root))
+    seen: set[str] = set()
 
     def failed(error: OSError) -> None:
         if unreadable is not None and error.filename:
             unreadable.append(Path(error.filename))
 
+    def followed(folder: str, name: str) -> bool:
+        if name.startswith("."):
+            return False
+        path = os.path.join(folder, name)
+        if not os.path.islink(path):
+            return True
+        target = Path(os.path.realpath(path))
+        return not (target.is_relative_to(top) or top.is_relative_to(target))
+
     for folder, dirs, files in os.walk(root, onerror=failed, followlinks=True):
         real = os.path.realpath(folder)
-        if real in seen or (real != str(top) and top.is_relative_to(real)):  # listed, or above the root
+        if real in seen:  # two links to one folder outside
             dirs[:] = []
             continue
         seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if followed(folder, d))
         found.extend(p for p in (Path(folder) / f for f in files if not f.startswith(".")) if is_image_file(p))
     return sorted(found)
 

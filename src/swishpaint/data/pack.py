@@ -173,9 +173,11 @@ def _remove_stale(out: Path, packed: set[str]) -> int:
     """After a repack over an earlier pack: remove that pack's images the new settings did not write
     (e.g. a smaller --max-per-folder), since training reads every image in OUT, not the manifest."""
     removed = 0
+    inside = out.resolve()
     for folder in FOLDERS:
         for path in list_images(out / folder) if (out / folder).is_dir() else []:
-            if path.relative_to(out).as_posix() not in packed:
+            # only the pack's own files: an image reached through a linked folder is someone's original
+            if path.relative_to(out).as_posix() not in packed and path.resolve().is_relative_to(inside):
                 path.unlink()
                 removed += 1
     return removed
