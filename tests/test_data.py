@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from swishpaint.data.datasets import DataConfig, SketchColorDataset, check_datas
 from swishpaint.data.hints import HintSampling, hints_from_rgba, hints_to_rgba, resize_hints, sample_hints
 from swishpaint.data.images import ImageError, list_images, load_grey, load_rgb, load_rgba
 from swishpaint.data.lines import extract_lines
-from swishpaint.data.pack import pack_corpus
+from swishpaint.data.pack import pack_corpus, packed_from
 from swishpaint.errors import InvalidArgument
 
 from .conftest import drawing, sketch_of
@@ -363,9 +364,13 @@ def test_a_resumed_pack_repacks_a_name_that_passed_to_another_image(tmp_path, ca
 
     for name, source in (("img0.webp", "img0.jpg"), ("img0_png.webp", "img0.png")):
         assert np.abs(picture(packed / "train" / name) - picture(col / "train" / source)).max() <= 8, name
-    before = _tree(packed)
-    assert _pack(col, packed, "--quality", 101) == 0  # nothing changed: nothing packed again
-    assert _tree(packed) == before
+    (col / "train" / "キャラ").mkdir()
+    drawing(8, 48).save(col / "train" / "キャラ" / "a.png")
+    assert _pack(col, packed, "--quality", 101) == 0
+    before = {p: os.stat(p).st_mtime_ns for p in packed.rglob("*.webp")}
+    assert packed_from(packed / "train" / "キャラ" / "a.webp") == "train/キャラ/a.png"
+    assert _pack(col, packed, "--quality", 101) == 0  # nothing changed: nothing packed again, any name
+    assert {p: os.stat(p).st_mtime_ns for p in packed.rglob("*.webp")} == before
 
 
 def test_a_repack_never_removes_an_image_reached_through_a_linked_folder(tmp_path, capsys):

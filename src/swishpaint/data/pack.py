@@ -5,8 +5,10 @@ present) as WebP with its longest side at most `max_side`, in the same layout, s
 evaluation read OUT unchanged. The manifest is copied with its file names pointing at the packed files.
 
 Packing is resumable: OUT/manifest.json records where and how it was packed (written before the first
-image), and a re-run with the same root and settings skips the images already there. Any other
-non-empty OUT is refused unless overwrite, because its files would otherwise pass for packed ones.
+image), and a re-run with the same root and settings skips the images already there, each of which
+names its source inside (EXIF ImageDescription), so a name that passed to another image is packed
+again (a pack made before 2026-11-28's seventh session names none: resumed, it is packed anew once).
+Any other non-empty OUT is refused unless overwrite, because its files would otherwise pass for packed ones.
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ def _write_webp(path: Path, target: Path, max_side: int, quality: int, source: s
     its `source` inside, so that a resumed pack knows what a file holds, not only that it is there."""
     im = _fit(load_rgb(path), max_side)
     exif = Image.Exif()
-    exif[SOURCE_TAG] = source
+    exif[SOURCE_TAG] = json.dumps(source)  # EXIF text is ASCII: a Japanese folder name survives escaped
     with FileGroup() as group:
         group.write(target, lambda tmp: im.save(tmp, format="WEBP", quality=min(quality, 100),
                                                 lossless=quality >= LOSSLESS, method=6, exif=exif.tobytes()))
@@ -164,8 +166,8 @@ def packed_from(target: Path) -> str | None:
     """The source a packed image was made from (None: unreadable, or packed before it was recorded)."""
     try:
         with Image.open(target) as im:
-            return im.getexif().get(SOURCE_TAG)
-    except (OSError, ValueError):
+            return json.loads(im.getexif()[SOURCE_TAG])
+    except (OSError, ValueError, KeyError, TypeError):  # no tag, or not one this module wrote
         return None
 
 
