@@ -378,6 +378,15 @@ def test_ctrl_c_stops_a_bench_case_without_the_child_process_traceback(tmp_path)
     assert done.stdout.strip() == "stopped" and "Traceback" not in done.stderr, done.stderr
 
 
+def test_a_bench_case_whose_process_dies_is_one_error_not_a_wait_forever():
+    import sys
+
+    from swishpaint.experiments.bench import BenchError, _in_fresh_process
+
+    with pytest.raises(BenchError, match=r"a bench case \(exit\) ended with exit code 1 and no result"):
+        _in_fresh_process(sys.exit)  # the child exits at once, its result never put
+
+
 def test_bench_end_to_end_cases_time_the_bundled_pipeline():
     from swishpaint.experiments.bench import _measure
     from swishpaint.inference.colorizer import BUNDLED

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from ..configs import BENCHES
-from ..errors import InvalidArgument, OutputError
+from ..errors import InvalidArgument, OutputError, SwishpaintError
 from ..files import atomic_write_text, check_new_output, read_json_object
 from ..metrics.timing import interleaved_median_times, median_time
 
@@ -104,6 +104,10 @@ def _measure(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
     return {"model": model, "size": size, "batch": batch, "mode": mode, "flops": flops,
             "seconds": seconds, "seconds_per_image": seconds / batch, "gflops_per_s": flops / seconds / 1e9,
             "peak_rss_mb": _peak_rss_mb()}
+
+
+class BenchError(SwishpaintError):
+    """A bench case could not be measured at all (its process died): said in one line, the bench stops."""
 
 
 def run_case(model: str, size: int, batch: int, mode: str, runs: int) -> dict:
@@ -278,13 +282,14 @@ def _in_fresh_process(target, *args) -> dict:
             signal.signal(signal.SIGINT, old)
     try:
         while True:
+            alive = proc.is_alive()  # before the wait: a result put just before the end is still read
             try:
                 result = queue.get(timeout=1.0)
                 break
             except Empty:
-                if not proc.is_alive():
-                    raise RuntimeError(f"a bench case ({target.__name__}) ended with exit code {proc.exitcode} "
-                                       "and no result") from None
+                if not alive:
+                    raise BenchError(f"a bench case ({getattr(target, '__name__', target)}) ended with exit code "
+                                     f"{proc.exitcode} and no result (out of memory?)") from None
         proc.join()
         return result
     finally:
