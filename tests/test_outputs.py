@@ -241,6 +241,11 @@ def test_an_earlier_runs_extra_candidates_are_named_in_a_warning_and_kept(model_
     names = ", ".join(str(out / n) for n in ("a.psd", "a_c1.png", "a_c2.png", "a_c3.png", "a_sheet.png",
                                              "a.labels.png"))
     assert f"{src / 'a.png'}: {names} are from an earlier run" in capsys.readouterr().err
+    # an .ora run beside the earlier .psd: its label map is this run's, the PSD is not
+    assert colorize(str(src / "a.png"), "-o", str(out), "--model", str(model_dir), "-k", "3", "--layers", "ora",
+                    "--overwrite") == 0
+    assert capsys.readouterr().err.strip() == (f"swishpaint: warning: {src / 'a.png'}: {out / 'a.psd'} is from an "
+                                               "earlier run and not part of this result; left in place")
 
 
 def test_long_names_are_written_when_legal_and_fail_alone_in_one_line_when_not(model_dir, tmp_path, capsys):

@@ -10,9 +10,8 @@ touches the other inputs' files. The exit code is 1 when any input failed, 0 oth
 
 from __future__ import annotations
 
-import glob
+import itertools
 import logging
-import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -113,15 +112,25 @@ def plan_outputs(sources: list[Source], out_dir: Path, file_names: Callable[[str
 def left_from_earlier_runs(job: Job, planned: set[Path]) -> list[Path]:
     """swishpaint's own results beside job's main output that this run does not write: <name>_cN.png and
     <name>_sheet.png from a run with more candidates, <name>.labels.png and the layered file beside it
-    from one with --layers. They
-    would pass for this result's alternatives, so they are named in a warning; they are kept, as every
-    file this run was not asked to write is (`planned`: every job's outputs, resolved)."""
+    from one with --layers. They would pass for this result's alternatives, so they are named in a
+    warning; they are kept, as every file this run was not asked to write is (`planned`: every job's
+    outputs, resolved). Exact names only, a few file checks a sketch, however full the folder."""
     main = job.outputs[0]
     name = main.stem
-    siblings = [p for p in main.parent.glob(f"{glob.escape(name)}*.png")
-                if re.fullmatch(r"_c[1-9][0-9]*\.png|_sheet\.png|\.labels\.png", p.name[len(name):])]
-    earlier = [p for p in siblings if p.resolve() not in planned and swishpaint_output(p) == RESULT]
-    if main.with_name(f"{name}.labels.png") in earlier:  # a PSD has no mark; its label map speaks for it
+
+    def ours(path: Path) -> bool:
+        return swishpaint_output(path) == RESULT  # None for a missing file or a person's own
+
+    candidates = []
+    for k in itertools.count(1):  # an earlier run wrote _c1.._cK, none missing between
+        path = main.with_name(f"{name}_c{k}.png")
+        if not path.is_file():
+            break
+        candidates.append(path)
+    beside = [main.with_name(f"{name}{suffix}") for suffix in ("_sheet.png", ".labels.png")]
+    earlier = [p for p in candidates + beside if p.resolve() not in planned and ours(p)]
+    labels = main.with_name(f"{name}.labels.png")
+    if ours(labels):  # a layered run's, this one's or an earlier: a PSD has no mark, its label map speaks for it
         earlier += [p for p in (main.with_name(f"{name}.psd"), main.with_name(f"{name}.ora"))
                     if p.is_file() and p.resolve() not in planned]
     return sorted(earlier, key=lambda p: (len(p.name), p.name))
@@ -146,12 +155,7 @@ def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_d
             for output in job.outputs:
                 refuse_existing(output, overwrite)
             work(job)
-            earlier = left_from_earlier_runs(job, planned) if colourings else []
             done += 1
-            if earlier:
-                tqdm.write(f"swishpaint: warning: {job.source.path}: {', '.join(str(p) for p in earlier)} "
-                           f"{'is' if len(earlier) == 1 else 'are'} from an earlier run and not part of this "
-                           "result; left in place", file=sys.stderr)
         except SwishpaintError as e:  # a bad image, bad hints, an output that cannot be written
             failed += 1
             message = str(e)
@@ -162,6 +166,12 @@ def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_d
             failed += 1
             where = f" ({e.filename})" if e.filename and str(e.filename) != str(job.source.path) else ""
             tqdm.write(f"swishpaint: error: {job.source.path}: {os_reason(e)}{where}", file=sys.stderr)
+        else:
+            earlier = left_from_earlier_runs(job, planned) if colourings else []
+            if earlier:
+                tqdm.write(f"swishpaint: warning: {job.source.path}: {', '.join(str(p) for p in earlier)} "
+                           f"{'is' if len(earlier) == 1 else 'are'} from an earlier run and not part of this "
+                           "result; left in place", file=sys.stderr)
     print(f"{what} {done} of {done + failed} input(s) into {out_dir}" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
 
