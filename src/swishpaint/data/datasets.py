@@ -12,6 +12,7 @@ and, with hints on, hints (4, S, S) = hint RGB in [0, 1] (0 where none) + mask i
 
 from __future__ import annotations
 
+import json
 import logging
 import zlib
 from dataclasses import dataclass, field
@@ -219,29 +220,29 @@ class SketchColorDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         """Sample `index`, or, when its file is unreadable, the next readable one (training goes on).
-        item["skipped"] names the files skipped for it ("path\treason" lines, "" for none): a loader's
-        worker process cannot tell the trainer otherwise, so the trainer passes each batch's to
-        `note_skipped`, which warns once per file and keeps `bad_files` in the process that reports."""
+        item["skipped"] names the files skipped for it (a JSON list of [path, reason]): a loader's worker
+        process cannot tell the trainer otherwise, so the trainer passes each batch's to `note_skipped`,
+        which warns once per file and keeps `bad_files` in the process that reports."""
         skipped = []
         for attempt in range(len(self.samples)):
             ref = self.samples[(index + attempt) % len(self.samples)]
             try:
                 item = self._item(ref, index)
             except ImageError as e:
-                skipped.append(f"{ref.color}\t{e.reason}")
+                skipped.append([str(ref.color), e.reason])
                 continue
-            item["skipped"] = "\n".join(skipped)
+            item["skipped"] = json.dumps(skipped)  # a string: the default collate keeps one per item
             return item
-        last = skipped[-1].replace("\t", ": ") if skipped else ""
+        last = ": ".join(skipped[-1]) if skipped else ""
         raise DatasetError(f"{self.root}: no readable image in the {self.split!r} split (e.g. {last})")
 
     def note_skipped(self, skipped: str | list[str]) -> None:
         """Record the files an item or a batch skipped (its "skipped"), warning once for each new one."""
-        for line in filter(None, "\n".join([skipped] if isinstance(skipped, str) else skipped).splitlines()):
-            path, reason = line.split("\t", 1)
-            if path not in self.bad_files:
-                log.warning("skipping %s: %s", path, reason)
-                self.bad_files[path] = reason
+        for text in [skipped] if isinstance(skipped, str) else skipped:
+            for path, reason in json.loads(text):
+                if path not in self.bad_files:
+                    log.warning("skipping %s: %s", path, reason)
+                    self.bad_files[path] = reason
 
     def read(self, index: int) -> dict:
         """Sample `index` itself; ImageError when its file is unreadable. An evaluation leaves such an
