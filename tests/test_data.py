@@ -98,7 +98,8 @@ def test_linked_folders_are_read_once_and_data_check_fails_without_a_training_sa
     for name in ("linked", "a_alias", "own/4.png"):
         (data / "train" / name).unlink()
     assert main(["data", "check", str(data)]) == 1
-    assert "no readable training sample: training would refuse this folder" in capsys.readouterr().out
+    assert capsys.readouterr().err == (f"swishpaint: error: {data}: no readable training sample; training would "
+                                       "refuse it\n")
 
 
 def test_cached_sketches_belong_to_one_image_each(tmp_path):

@@ -352,7 +352,8 @@ def _cmd_data(args) -> int:
     for path, reason in report["unreadable"].items():
         print(f"unreadable: {path}: {reason}")
     if not report["splits"]["train"]["samples"]:  # what `train` would refuse is no passing check
-        print("no readable training sample: training would refuse this folder")
+        print(f"swishpaint: error: {args.root}: no readable training sample; training would refuse it",
+              file=sys.stderr)
     return 1 if report["unreadable"] or not report["splits"]["train"]["samples"] else 0
 
 

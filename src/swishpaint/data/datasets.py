@@ -70,14 +70,14 @@ def _split_dir(root: Path, split: str) -> Path | None:
     return None
 
 
-def check_outside_samples(root: str | Path, folder: str | Path, what: str) -> None:
-    """DatasetError when `folder` (a run's out_dir) lies where the samples are searched for: its sample
-    sheets would become training images of the next run or of a --resume, which would not continue as it was."""
+def check_run_outside_samples(root: str | Path, out_dir: str | Path) -> None:
+    """DatasetError when a run's out_dir lies where the samples are searched for: its sample sheets
+    would become training images of the next run or of a --resume, which would not continue as it was."""
     root = Path(root)
     searched = [d for d in (_split_dir(root, "train"), _split_dir(root, "val")) if d is not None] or [root]
-    inside = next((d for d in searched if Path(folder).resolve().is_relative_to(d.resolve())), None)
+    inside = next((d for d in searched if Path(out_dir).resolve().is_relative_to(d.resolve())), None)
     if inside is not None:
-        raise DatasetError(f"{what} {folder} is inside {inside}, where training images are read: its samples "
+        raise DatasetError(f"out_dir {out_dir} is inside {inside}, where training images are read: its samples "
                            "would be trained on; put it outside")
 
 

@@ -136,6 +136,7 @@ class RegionColouring:
 
 
 def check_output(output: str) -> None:
+    """One rule for the API, the CLI's options and the server: an output is one of OUTPUTS."""
     if output not in OUTPUTS:
         raise InvalidArgument(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
 

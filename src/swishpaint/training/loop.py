@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from .. import losses as L
 from ..configs import ConfigError, dump_yaml, to_dict
-from ..data.datasets import DatasetError, SketchColorDataset, check_outside_samples
+from ..data.datasets import DatasetError, SketchColorDataset, check_run_outside_samples
 from ..errors import SwishpaintError
 from ..files import STOP_SIGNALS, atomic_write_text, output_folder
 from ..models.discriminator import ResNetDiscriminator
@@ -247,8 +247,8 @@ def check_enough_data(dataset: SketchColorDataset, cfg: TrainConfig, info: DistI
 def check_data(config: TrainConfig) -> None:
     """What --dry-run can check in a moment: the data root exists and holds at least one batch of
     training images (and validation images when the run validates). DatasetError names what is wrong."""
+    check_run_outside_samples(config.data.root, config.out_dir)
     train_set = SketchColorDataset(config.data, "train", seed=config.seed)
-    check_outside_samples(config.data.root, config.out_dir, "out_dir")
     check_enough_data(train_set, config, DistInfo())
     if config.val_every <= config.steps:
         SketchColorDataset(config.data, "val", train=False, seed=config.seed)
@@ -460,11 +460,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, star
         torch.set_num_threads(config.threads)
     out_dir = Path(config.out_dir)
     try:
+        check_run_outside_samples(config.data.root, out_dir)  # before out_dir is made
         with _output_folder(out_dir, info):
             state = build_state(config, info)
             with_hints = state.in_channels == 5
             train_set = SketchColorDataset(config.data, "train", with_hints=with_hints, seed=config.seed)
-            check_outside_samples(config.data.root, out_dir, "out_dir")
             check_enough_data(train_set, config, info)
             val_set = SketchColorDataset(config.data, "val", train=False, seed=config.seed) \
                 if config.val_every <= config.steps else None
