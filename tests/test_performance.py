@@ -46,6 +46,51 @@ def test_onnx_backend_matches_pytorch(model_dir, tmp_path, capfd, recwarn):
     assert np.abs(a - b).max() <= 1
 
 
+def test_an_onnx_graph_that_is_not_its_folders_network_is_one_line(model_dir, tmp_path, capsys):
+    """Other channels than config.yaml says, or other weights than those beside it (trained on after the
+    export): named, with the command that mends it, before any sketch is coloured."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from swishpaint.cli import main
+    from swishpaint.inference.onnx import OnnxColorizer
+    from swishpaint.models.registry import ModelLoadError, create_model, save_model
+
+    assert main(["export", "onnx", "--model", str(model_dir), "--out", str(model_dir)]) == 0
+    OnnxColorizer.load(model_dir)  # the export itself loads
+    torch.manual_seed(1)
+    save_model(create_model("swish_unet_tiny", in_channels=5, candidates=TINY_CANDIDATES), model_dir)  # retrained
+    with pytest.raises(ModelLoadError, match=r"model.onnx: was exported from other weights than the "
+                                             r"model.safetensors beside it; export it again: swishpaint export onnx"):
+        OnnxColorizer.load(model_dir)
+    other = tmp_path / "other"
+    save_model(create_model("swish_unet_tiny", in_channels=1, candidates=TINY_CANDIDATES), other)
+    (model_dir / "model.onnx").rename(other / "model.onnx")  # a 5-channel graph beside a 1-channel config
+    sketch = tmp_path / "s.png"
+    Image.new("L", (40, 40), 255).save(sketch)
+    assert main(["colorize", str(sketch), "-o", str(tmp_path / "out"), "--backend", "onnx", "--model", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"swishpaint: error: {other / 'model.onnx'}: takes 5 input channels and gives "
+                          f"{TINY_CANDIDATES} candidates, but the config.yaml beside it describes 1 and ") \
+        and err.count("\n") == 1
+
+
+def test_a_missing_onnx_extra_is_one_line(model_dir, tmp_path, capsys, monkeypatch):
+    import sys
+
+    from swishpaint.cli import main
+
+    for module in ("onnxruntime", "onnxscript"):
+        monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    sketch = tmp_path / "s.png"
+    Image.new("L", (40, 40), 255).save(sketch)
+    assert main(["colorize", str(sketch), "-o", str(tmp_path / "o"), "--backend", "onnx", "--model", str(model_dir)]) == 2
+    assert main(["export", "onnx", "--model", str(model_dir), "--out", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "swishpaint: error: the ONNX backend needs its extra: pip install 'swishpaint[onnx]' (onnxruntime is missing)",
+        "swishpaint: error: ONNX export needs its extra: pip install 'swishpaint[onnx]' (onnxscript is missing)"]
+    assert not (tmp_path / "o").exists() and not (tmp_path / "x").exists()
+
+
 def test_a_model_folder_without_onnx_is_exported_on_the_fly_and_leaves_no_temporary_files(model_dir, tmp_path,
                                                                                           monkeypatch):
     pytest.importorskip("onnxruntime")
@@ -95,7 +140,7 @@ def test_export_to_a_file_or_over_an_earlier_export_is_refused_before_exporting(
     from swishpaint.cli import main
 
     exported = []
-    monkeypatch.setattr(onnx_module, "_export_network", lambda net, path: exported.append(path.write_bytes(b"new")))
+    monkeypatch.setattr(onnx_module, "_export_network", lambda net, path, *_: exported.append(path.write_bytes(b"new")))
     (tmp_path / "taken.txt").write_text("an existing file")
     assert main(["export", "onnx", "--model", str(model_dir), "--out", str(tmp_path / "taken.txt")]) == 2
     assert one_error_line(capsys.readouterr().err) == \
@@ -199,7 +244,7 @@ def test_export_failing_part_way_leaves_the_folder_as_it_was(kind, failing, earl
     copyfile = shutil.copyfile
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(onnx_module, "_export_network",
-                        full_disk if failing == "export" else lambda net, path: path.write_bytes(b"new"))
+                        full_disk if failing == "export" else lambda net, path, *_: path.write_bytes(b"new"))
     if failing == "weights":  # after model.onnx is staged
         monkeypatch.setattr(registry, "save_file", full_disk)
     if failing == "chooser copy":  # after model.onnx, config.yaml and model.safetensors are staged
@@ -223,7 +268,7 @@ def test_export_failing_part_way_leaves_the_folder_as_it_was(kind, failing, earl
 def test_export_failing_inside_the_exporter_leaves_no_folder(model_dir, tmp_path, monkeypatch):
     import swishpaint.inference.onnx as onnx_module
 
-    def exporter_bug(net, path):
+    def exporter_bug(net, path, *_):
         path.write_bytes(b"half an export")
         raise RuntimeError("the exporter failed")
 
@@ -246,7 +291,7 @@ def test_export_refuses_any_file_it_would_replace_before_exporting(kind, existin
 
     exported = []
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(onnx_module, "_export_network", lambda net, path: exported.append(path.write_bytes(b"new")))
+    monkeypatch.setattr(onnx_module, "_export_network", lambda net, path, *_: exported.append(path.write_bytes(b"new")))
     out = tmp_path / "onnx"
     out.mkdir()
     (out / existing).write_bytes(b"an earlier export")

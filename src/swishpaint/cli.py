@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from .configs import BENCHES, INFERENCE_DEVICE
-from .errors import OutputError, SwishpaintError
+from .errors import MissingExtra, OutputError, SwishpaintError
 from .files import check_new_output, output_folder, tidy_made_folders
 
 EXIT_USER_ERROR = 2
@@ -270,7 +270,7 @@ def _cmd_serve(args) -> int:
     try:
         from .server.app import ServerConfig, serve
     except ImportError as e:
-        raise UserError(f"the web app needs its extra: pip install 'swishpaint[serve]' ({e.name} is missing)") from None
+        raise MissingExtra("the web app", "serve", e.name) from None
     serve(args.host, args.port, ServerConfig(model=args.model, device=args.device, queue_size=args.queue))
     return 0
 

@@ -26,3 +26,22 @@ class OutputError(SwishpaintError):
 def os_reason(e: OSError) -> str:
     """An OSError as a short reason, without the file name the caller already prints."""
     return e.strerror or str(e)
+
+
+class MissingExtra(SwishpaintError):
+    """An optional dependency is not installed: the message names the extra that brings it."""
+
+    def __init__(self, what: str, extra: str, module: str | None):
+        super().__init__(f"{what} needs its extra: pip install 'swishpaint[{extra}]' ({module} is missing)")
+
+
+def require_extra(what: str, extra: str, *modules: str) -> None:
+    """Import `modules` now, so that a missing optional dependency is one line, not a traceback from deep
+    inside the code that needed it."""
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise MissingExtra(what, extra, e.name or module) from None

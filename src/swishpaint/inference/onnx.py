@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Iterator, NamedTuple
 import numpy as np
 import torch
 
+from ..errors import require_extra
+from ..files import sha256_file
 from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, WEIGHTS_FILE, ModelLoadError, check_trained,
                                is_architecture_name, load_model, load_model_config, model_folder, read_model_card,
                                write_model)
@@ -29,6 +31,7 @@ if TYPE_CHECKING:  # an optional dependency, imported where it is used
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
+WEIGHTS_HASH_KEY = "swishpaint.weights_sha256"  # model.onnx's metadata: the weights it was exported from
 EXPORTER_REGISTRY_LOG = "torch.onnx._internal.exporter._registration"  # logs the torchvision notices
 
 
@@ -44,6 +47,7 @@ def export_onnx(model: str | Path | None, out_dir: str | Path, overwrite: bool =
     """
     from ..files import FileGroup, output_folder, refuse_existing
 
+    require_extra("ONNX export", "onnx", "onnx", "onnxscript")
     check_trained(model, allow_untrained, "give a model folder, or --untrained to export its random weights")
     source = model_path(model)
     with output_folder(out_dir) as out_dir:
@@ -53,8 +57,10 @@ def export_onnx(model: str | Path | None, out_dir: str | Path, overwrite: bool =
         net = load_model(source).eval()
         if not beside.from_network:  # a folder whose card colorize refuses is not exported to be refused there
             check_card(read_model_card(source), net.config.candidates, source)
+        weights = None if beside.from_network else model_folder(source) / WEIGHTS_FILE
+        digest = sha256_file(weights) if weights is not None and weights.is_file() else None
         with FileGroup() as group:
-            group.write(out_dir / ONNX_FILE, lambda tmp: _export_network(net, tmp))
+            group.write(out_dir / ONNX_FILE, lambda tmp: _export_network(net, tmp, digest))
             for f in beside.copies:
                 group.write(out_dir / f.name, lambda tmp, f=f: shutil.copyfile(f, tmp))
             if beside.from_network:
@@ -93,8 +99,9 @@ class _Beside(NamedTuple):
         return [ONNX_FILE, *(f.name for f in self.copies), *written, *self.removed]
 
 
-def _export_network(net: torch.nn.Module, path: Path) -> None:
-    """torch.onnx.export with dynamic batch, height and width (multiples of the model's size rule)."""
+def _export_network(net: torch.nn.Module, path: Path, weights_sha256: str | None = None) -> None:
+    """torch.onnx.export with dynamic batch, height and width (multiples of the model's size rule); the
+    hash of the weights file it came from is kept in the graph's metadata (a stale export is then told)."""
     from torch.export import Dim
 
     m = net.config.size_multiple
@@ -104,6 +111,13 @@ def _export_network(net: torch.nn.Module, path: Path) -> None:
         torch.onnx.export(net, (x,), str(path), dynamo=True, external_data=False, verbose=False,
                           input_names=["sketch"], output_names=["candidates"],
                           dynamic_shapes={"x": {0: Dim("batch", min=1, max=256), 2: m * h, 3: m * w}})
+    if weights_sha256 is not None:
+        import onnx
+
+        graph = onnx.load(str(path))
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = WEIGHTS_HASH_KEY, weights_sha256
+        onnx.save(graph, str(path))
 
 
 class _DropRecords(logging.Filter):
@@ -146,6 +160,24 @@ def _open_session(onnx_path: Path, options: onnxruntime.SessionOptions) -> onnxr
         raise ModelLoadError(f"{onnx_path}: not a valid ONNX model ({reason})") from None
 
 
+def _check_graph(session: onnxruntime.InferenceSession, onnx_path: Path, config) -> None:
+    """model.onnx must be the network its folder describes: the channels config.yaml names, and, when
+    the folder holds weights, exported from those (a folder trained on after its export runs the old
+    network otherwise, without a word). One line naming the file, with the way out."""
+    channels = session.get_inputs()[0].shape[1]
+    candidates = session.get_outputs()[0].shape[1]  # (batch, candidates, 3, height, width)
+    again = f"export it again: swishpaint export onnx --model {onnx_path.parent} --out {onnx_path.parent} --overwrite"
+    if (channels, candidates) != (config.in_channels, config.candidates):
+        raise ModelLoadError(f"{onnx_path}: takes {channels} input channels and gives {candidates} candidates, "
+                             f"but the {CONFIG_FILE} beside it describes {config.in_channels} and "
+                             f"{config.candidates}; {again}")
+    recorded = session.get_modelmeta().custom_metadata_map.get(WEIGHTS_HASH_KEY)
+    weights = onnx_path.parent / WEIGHTS_FILE
+    if recorded and weights.is_file() and sha256_file(weights) != recorded:
+        raise ModelLoadError(f"{onnx_path}: was exported from other weights than the {WEIGHTS_FILE} beside it; "
+                             f"{again}")
+
+
 class OnnxGenerator:
     """Quacks like the torch generator for the Colorizer: .config, .eval(), .to(), __call__."""
 
@@ -160,6 +192,7 @@ class OnnxGenerator:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = _open_session(onnx_path, options)
         self.config = config
+        _check_graph(self.session, onnx_path, config)
 
     def eval(self):
         return self
@@ -178,6 +211,7 @@ class OnnxColorizer(Colorizer):
 
     @classmethod
     def _load_generator(cls, path: Path, device: str) -> tuple[OnnxGenerator, str]:
+        require_extra("the ONNX backend", "onnx", "onnxruntime")
         onnx_path = path / ONNX_FILE
         if not onnx_path.is_file():
             log.warning("%s has no %s; exporting it now (swishpaint export onnx saves this step)", path, ONNX_FILE)
