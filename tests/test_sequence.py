@@ -269,6 +269,30 @@ def test_a_sequence_with_an_unreadable_frame_is_left_out_and_the_others_scored(t
     assert capsys.readouterr().err.endswith(f"swishpaint: error: {tmp_path}: none of its 2 sequence(s) could be read\n")
 
 
+def test_the_keys_files_among_the_frames_are_not_coloured_as_frames(tmp_path, model_dir, capsys):
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    Image.fromarray((pose(0)[0] * 255).astype(np.uint8)).save(cut / "a_key.png")
+    Image.fromarray((pose(0)[1] * 255).astype(np.uint8)).save(cut / "a_key_lines.png")
+    for i, t in enumerate((0.5, 1.0)):
+        Image.fromarray((pose(t)[1] * 255).astype(np.uint8)).save(cut / f"f{i}.png")
+    out = tmp_path / "out"
+    assert main(["colorize", str(cut), "-o", str(out), "--model", str(model_dir), "--reference", str(cut / "a_key.png"),
+                 "--reference-sketch", str(cut / "a_key_lines.png")]) == 0
+    assert "colourised 2 of 2" in capsys.readouterr().out and sorted(p.name for p in out.iterdir()) == ["f0.png",
+                                                                                                      "f1.png"]
+
+
+def test_a_palette_nested_too_deep_is_one_line(tmp_path, model_dir, capsys):
+    palette = tmp_path / "deep.json"
+    palette.write_text("[" * 100000 + "]" * 100000)
+    frame = tmp_path / "f.png"
+    Image.fromarray((pose(0.5)[1] * 255).astype(np.uint8)).save(frame)
+    assert main(["colorize", str(frame), "-o", str(tmp_path / "out"), "--model", str(model_dir),
+                 "--palette", str(palette)]) == 2
+    assert capsys.readouterr().err == f"swishpaint: error: {palette}: not a palette (JSON nested too deep)\n"
+
+
 def test_sequences_too_short_to_pair_are_refused_in_one_line(tmp_path, capsys):
     """Single-frame sequences make no pair: refused before the model loads, not scored as an empty table."""
     for name in ("a", "b"):

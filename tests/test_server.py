@@ -120,6 +120,20 @@ def test_the_layered_file_of_what_is_shown_holds_those_flats_and_shading_under_t
     assert client.post("/api/layered", files=files, data={"format": "tiff"}).status_code == 422
 
 
+def test_the_layered_file_takes_three_full_uploads_and_names_a_bad_sketch(client):
+    """Each part may be as large as one upload (the page sends a large sketch's full-size flats and
+    shading); a sketch that is no image is named as the other uploads are."""
+    rng = np.random.default_rng(1)
+    noise = [png(Image.fromarray(rng.integers(0, 256, (250, 250, 3), dtype=np.uint8))) for _ in range(3)]
+    assert all(150_000 < len(b) < 200_000 for b in noise)  # each within the test server's 200 kB
+    files = {"sketch": ("s.png", noise[0], "image/png"), "flats": ("f.png", noise[1], "image/png"),
+             "shading": ("h.png", noise[2], "image/png")}
+    assert client.post("/api/layered", files=files, data={"format": "ora"}).status_code == 200
+    files["sketch"] = ("my-sketch.png", b"not an image", "image/png")
+    answer = client.post("/api/layered", files=files, data={"format": "ora"})
+    assert answer.status_code == 415 and answer.json()["error"].startswith("my-sketch.png: ")
+
+
 def test_a_sketch_too_large_for_a_psd_is_a_422_naming_ora_and_the_server_goes_on(client):
     tall = np.full((30001, 8), 255, np.uint8)  # 240,030 pixels: inside the test server's limit
     tall[:, 3:5] = 0

@@ -70,6 +70,8 @@ def read_palette(path: str | Path) -> ColouredRegions:
         raise PaletteError(path, e.strerror or str(e)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise PaletteError(path, f"not JSON ({e})") from None
+    except RecursionError:  # arrays nested thousands deep: no palette, and no traceback
+        raise PaletteError(path, "not a palette (JSON nested too deep)") from None
     return palette_from_dict(spec, path)
 
 

@@ -195,8 +195,8 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
         log.exception("unexpected error")
         return JSONResponse({"error": "internal error; see the server log"}, status_code=500)
 
-    # sketch + hints + form overhead: nothing larger is read
-    app.add_middleware(BodyLimit, limit=2 * config.max_upload_bytes + 65536)
+    # sketch + flats + shading (/api/layered) or sketch + hints, each within max_upload_bytes, + the form
+    app.add_middleware(BodyLimit, limit=3 * config.max_upload_bytes + 65536)
 
     @app.get("/api/health")
     async def health() -> dict:
@@ -305,7 +305,8 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
         shading_bytes = await _read_limited(shading, config.max_upload_bytes, "shading")
 
         def work() -> bytes:
-            grey, line_colour = colorizer.load_lines(sketch_bytes)
+            grey, line_colour = colorizer.load_lines(open_image(sketch_bytes, config.max_pixels,
+                                                                name=sketch.filename or "sketch"))
             flat_rgb = to_float_array(load_rgb(flats_bytes, config.max_pixels, name=flats.filename or "flats"))
             shade = to_float_array(load_grey(shading_bytes, config.max_pixels, name=shading.filename or "shading"))
             for name, part in (("flats", flat_rgb), ("shading", shade)):
