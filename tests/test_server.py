@@ -276,7 +276,7 @@ def test_chunked_upload_is_cut_off_at_the_cap_while_it_streams(colorizer):
     import asyncio
 
     app = create_app(ServerConfig(max_upload_bytes=100_000), colorizer)
-    cap = 2 * 100_000 + 65536
+    cap = 3 * 100_000 + 65536  # three uploads (/api/layered) and the form
     chunk = b"x" * 65536
     pulled, sent = [0], []
     boundary = b"b0undary"
