@@ -281,6 +281,11 @@ def test_the_keys_files_among_the_frames_are_not_coloured_as_frames(tmp_path, mo
                  "--reference-sketch", str(cut / "a_key_lines.png")]) == 0
     assert "colourised 2 of 2" in capsys.readouterr().out and sorted(p.name for p in out.iterdir()) == ["f0.png",
                                                                                                       "f1.png"]
+    Image.fromarray((pose(0)[1] * 255).astype(np.uint8)).resize((100, 90)).save(cut / "a_key_lines.png")
+    assert main(["colorize", str(cut / "f0.png"), "-o", str(tmp_path / "o2"), "--model", str(model_dir),
+                 "--reference", str(cut / "a_key.png"), "--reference-sketch", str(cut / "a_key_lines.png")]) == 2
+    assert capsys.readouterr().err == (f"swishpaint: error: the reference sketch {cut / 'a_key_lines.png'} is 100x90, "
+                                       f"the reference {cut / 'a_key.png'} 192x192: they must be the same size\n")
 
 
 def test_a_palette_nested_too_deep_is_one_line(tmp_path, model_dir, capsys):

@@ -16,6 +16,7 @@ hold the same flats.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -89,8 +90,12 @@ def coloured_key(colour: ImageLike, sketch: ImageLike | None, colorizer,
     rgb = colorizer.load_colour(colour)
     lines = colorizer.load_sketch(sketch) if sketch is not None else extract_lines(rgb, KEY_LINE_METHOD).numpy()
     if lines.shape != rgb.shape[:2]:
-        raise InvalidArgument(f"the reference sketch is {lines.shape[1]}x{lines.shape[0]}, "
-                              f"the reference {rgb.shape[1]}x{rgb.shape[0]}: they must be the same size")
+        def named(what: str, image) -> str:  # a file is named, an image in memory is not
+            return f"{what} {image}" if isinstance(image, (str, Path)) else what
+
+        raise InvalidArgument(f"{named('the reference sketch', sketch)} is {lines.shape[1]}x{lines.shape[0]}, "
+                              f"{named('the reference', colour)} {rgb.shape[1]}x{rgb.shape[0]}: they must be "
+                              "the same size")
     seg = segment(lines, colorizer.segment_config)
     key = ColouredRegions(seg.labels, region_medians(seg.labels, rgb, seg.count, where=~seg.lines))
     if warnings is not None and float(np.ptp(rgb, axis=2).max()) < 2 / 255:  # 8-bit rounding is no colour
