@@ -74,10 +74,29 @@ def test_an_onnx_graph_that_is_not_its_folders_network_is_one_line(model_dir, tm
         and err.count("\n") == 1
 
 
+def test_a_graph_with_symbolic_channels_passes_and_one_without_outputs_is_one_line(tmp_path):
+    from types import SimpleNamespace
+
+    from swishpaint.inference.onnx import _check_graph
+    from swishpaint.models.registry import ModelLoadError
+
+    def session(inputs, outputs):
+        return SimpleNamespace(get_inputs=lambda: [SimpleNamespace(shape=s) for s in inputs],
+                               get_outputs=lambda: [SimpleNamespace(shape=s) for s in outputs],
+                               get_modelmeta=lambda: SimpleNamespace(custom_metadata_map={}))
+
+    config = SimpleNamespace(in_channels=5, candidates=9)
+    _check_graph(session([["b", "c", "h", "w"]], [["b", None, 3, "h", "w"]]), tmp_path / "model.onnx", config)
+    with pytest.raises(ModelLoadError, match="export it again from the model folder it came from"):
+        _check_graph(session([["b", 5, "h", "w"]], []), tmp_path / "model.onnx", config)
+
+
 def test_a_missing_onnx_extra_is_one_line(model_dir, tmp_path, capsys, monkeypatch):
     import sys
 
     from swishpaint.cli import main
+
+    pytest.importorskip("onnx")  # present, so that onnxscript is the first one missing below
 
     for module in ("onnxruntime", "onnxscript"):
         monkeypatch.setitem(sys.modules, module, None)  # as if not installed

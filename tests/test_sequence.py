@@ -269,7 +269,7 @@ def test_a_sequence_with_an_unreadable_frame_is_left_out_and_the_others_scored(t
     assert capsys.readouterr().err.endswith(f"swishpaint: error: {tmp_path}: none of its 2 sequence(s) could be read\n")
 
 
-def test_the_keys_files_among_the_frames_are_not_coloured_as_frames(tmp_path, model_dir, capsys):
+def test_the_coloured_key_among_the_frames_is_not_coloured_as_a_frame(tmp_path, model_dir, capsys):
     cut = tmp_path / "cut"
     cut.mkdir()
     Image.fromarray((pose(0)[0] * 255).astype(np.uint8)).save(cut / "a_key.png")
@@ -279,8 +279,14 @@ def test_the_keys_files_among_the_frames_are_not_coloured_as_frames(tmp_path, mo
     out = tmp_path / "out"
     assert main(["colorize", str(cut), "-o", str(out), "--model", str(model_dir), "--reference", str(cut / "a_key.png"),
                  "--reference-sketch", str(cut / "a_key_lines.png")]) == 0
-    assert "colourised 2 of 2" in capsys.readouterr().out and sorted(p.name for p in out.iterdir()) == ["f0.png",
-                                                                                                      "f1.png"]
+    captured = capsys.readouterr()
+    assert captured.err == f"swishpaint: note: left out the keyframe {cut / 'a_key.png'} found among the frames\n"
+    # the key's line art is a frame's sketch like any other (often the cut's first): coloured
+    assert "colourised 3 of 3" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["a_key_lines.png", "f0.png", "f1.png"]
+    assert main(["colorize", str(cut / "a_key.png"), "-o", str(tmp_path / "o1"), "--model", str(model_dir),
+                 "--reference", str(cut / "a_key.png")]) == 2
+    assert capsys.readouterr().err.endswith("swishpaint: error: no frames to colour besides the keyframe\n")
     Image.fromarray((pose(0)[1] * 255).astype(np.uint8)).resize((100, 90)).save(cut / "a_key_lines.png")
     assert main(["colorize", str(cut / "f0.png"), "-o", str(tmp_path / "o2"), "--model", str(model_dir),
                  "--reference", str(cut / "a_key.png"), "--reference-sketch", str(cut / "a_key_lines.png")]) == 2

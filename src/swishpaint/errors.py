@@ -32,7 +32,8 @@ class MissingExtra(SwishpaintError):
     """An optional dependency is not installed: the message names the extra that brings it."""
 
     def __init__(self, what: str, extra: str, module: str | None):
-        super().__init__(f"{what} needs its extra: pip install 'swishpaint[{extra}]' ({module} is missing)")
+        missing = f" ({module} is missing)" if module else ""
+        super().__init__(f"{what} needs its extra: pip install 'swishpaint[{extra}]'{missing}")
 
 
 def require_extra(what: str, extra: str, *modules: str) -> None:

@@ -31,7 +31,7 @@ def read_json_object(path: Path, error: type[SwishpaintError], what: str) -> dic
     naming the file and what it should have been, e.g. "not a corpus manifest (JSONDecodeError: ...)"."""
     try:
         data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:  # Recursion: nested too deep
         raise error(f"{path}: not {what} ({e.__class__.__name__}: {e})") from None
     if not isinstance(data, dict):
         raise error(f"{path}: not {what} (not a JSON object)")

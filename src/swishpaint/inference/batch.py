@@ -297,8 +297,12 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
     prepare_output_dir(out_dir)
     sources, errors = collect_inputs(inputs, out_dir)
     given = tuple(Path(p) for p in (reference, reference_sketch, options.palette) if p)
-    keys = {p.resolve() for p in given}
-    sources = [s for s in sources if s.path.resolve() not in keys]  # the key's files beside the frames are no frames
+    if reference is not None and any(s.path.resolve() == Path(reference).resolve() for s in sources):
+        # the coloured key found among the frames is no frame (its line art may well be frame 1: kept)
+        sources = [s for s in sources if s.path.resolve() != Path(reference).resolve()]
+        print(f"swishpaint: note: left out the keyframe {reference} found among the frames", file=sys.stderr)
+        if not sources and not errors:
+            raise InvalidArgument("no frames to colour besides the keyframe")
     jobs = plan_outputs(sources, out_dir, colorize_names(1, options.layers), given)
     if palette_out is not None:  # before the model loads; never onto the key, a frame, a frame's output or an earlier palette
         check_new_output(palette_out, options.overwrite, given + tuple(s.path for s in sources))

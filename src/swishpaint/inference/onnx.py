@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shlex
 import shutil
 import tempfile
 import warnings
@@ -163,16 +164,23 @@ def _open_session(onnx_path: Path, options: onnxruntime.SessionOptions) -> onnxr
 def _check_graph(session: onnxruntime.InferenceSession, onnx_path: Path, config) -> None:
     """model.onnx must be the network its folder describes: the channels config.yaml names, and, when
     the folder holds weights, exported from those (a folder trained on after its export runs the old
-    network otherwise, without a word). One line naming the file, with the way out."""
-    channels = session.get_inputs()[0].shape[1]
-    candidates = session.get_outputs()[0].shape[1]  # (batch, candidates, 3, height, width)
-    again = f"export it again: swishpaint export onnx --model {onnx_path.parent} --out {onnx_path.parent} --overwrite"
-    if (channels, candidates) != (config.in_channels, config.candidates):
+    network otherwise, without a word). One line naming the file, with the way out. A dimension a graph
+    leaves symbolic is not held against it."""
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    shape_in = inputs[0].shape if inputs else []
+    shape_out = outputs[0].shape if outputs else []  # (batch, candidates, 3, height, width)
+    channels = shape_in[1] if len(shape_in) > 1 else None
+    candidates = shape_out[1] if len(shape_out) > 1 else None
+    weights = onnx_path.parent / WEIGHTS_FILE
+    again = (f"export it again: swishpaint export onnx --model {shlex.quote(str(onnx_path.parent))} --out "
+             f"{shlex.quote(str(onnx_path.parent))} --overwrite") if weights.is_file() else \
+        "export it again from the model folder it came from (swishpaint export onnx)"
+    if not inputs or not outputs or any(isinstance(have, int) and have != want for have, want in
+                                        ((channels, config.in_channels), (candidates, config.candidates))):
         raise ModelLoadError(f"{onnx_path}: takes {channels} input channels and gives {candidates} candidates, "
                              f"but the {CONFIG_FILE} beside it describes {config.in_channels} and "
                              f"{config.candidates}; {again}")
     recorded = session.get_modelmeta().custom_metadata_map.get(WEIGHTS_HASH_KEY)
-    weights = onnx_path.parent / WEIGHTS_FILE
     if recorded and weights.is_file() and sha256_file(weights) != recorded:
         raise ModelLoadError(f"{onnx_path}: was exported from other weights than the {WEIGHTS_FILE} beside it; "
                              f"{again}")
@@ -214,6 +222,7 @@ class OnnxColorizer(Colorizer):
         require_extra("the ONNX backend", "onnx", "onnxruntime")
         onnx_path = path / ONNX_FILE
         if not onnx_path.is_file():
+            require_extra("ONNX export", "onnx", "onnx", "onnxscript")
             log.warning("%s has no %s; exporting it now (swishpaint export onnx saves this step)", path, ONNX_FILE)
             with tempfile.TemporaryDirectory(prefix="swishpaint-onnx-") as tmp:  # the session holds the graph
                 onnx_path = Path(tmp) / ONNX_FILE

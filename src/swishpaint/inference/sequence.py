@@ -78,6 +78,11 @@ class FrameColouring:
         return [(int(x), int(y)) for y, x in centres]
 
 
+def named(what: str, image) -> str:
+    """'the reference key.png' for a file, 'the reference' for an image in memory: messages name files."""
+    return f"{what} {image}" if isinstance(image, (str, Path)) else what
+
+
 GREY_KEY = ("holds no colour, so the frames come out grey (was its line art given as the coloured "
             "keyframe?)")
 
@@ -90,9 +95,6 @@ def coloured_key(colour: ImageLike, sketch: ImageLike | None, colorizer,
     rgb = colorizer.load_colour(colour)
     lines = colorizer.load_sketch(sketch) if sketch is not None else extract_lines(rgb, KEY_LINE_METHOD).numpy()
     if lines.shape != rgb.shape[:2]:
-        def named(what: str, image) -> str:  # a file is named, an image in memory is not
-            return f"{what} {image}" if isinstance(image, (str, Path)) else what
-
         raise InvalidArgument(f"{named('the reference sketch', sketch)} is {lines.shape[1]}x{lines.shape[0]}, "
                               f"{named('the reference', colour)} {rgb.shape[1]}x{rgb.shape[0]}: they must be "
                               "the same size")
