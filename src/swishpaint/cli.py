@@ -12,12 +12,11 @@ import json
 import logging
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from .configs import BENCHES, INFERENCE_DEVICE
 from .errors import MissingExtra, OutputError, SwishpaintError
-from .files import check_new_output, output_folder, tidy_made_folders
+from .files import STOP_SIGNALS, check_new_output, output_folder, signals_handled, tidy_made_folders
 
 EXIT_USER_ERROR = 2
 DEVICE_HELP = f"cpu, cuda or cuda:N (default {INFERENCE_DEVICE})"
@@ -546,18 +545,8 @@ def _terminate_as_interrupt():
     """SIGTERM and SIGHUP (a closed terminal, `kill`, a job scheduler) stop a command as Ctrl-C does:
     temporaries removed, whole sets kept, no half-written file. Training installs its own handler (a
     checkpoint first). Only the main thread may set handlers; elsewhere the defaults stay."""
-    from .files import STOP_SIGNALS
-
-    signals = [sig for sig in STOP_SIGNALS if sig != signal.SIGINT]
-    if threading.current_thread() is not threading.main_thread():
+    with signals_handled([sig for sig in STOP_SIGNALS if sig != signal.SIGINT], _interrupt):
         yield
-        return
-    old = {sig: signal.signal(sig, _interrupt) for sig in signals}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

@@ -178,22 +178,31 @@ STOP_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "S
 
 
 @contextlib.contextmanager
-def _stops_held() -> Iterator[None]:
-    """Ctrl-C, SIGTERM and SIGHUP wait until the block is done, then act as they would have (the first of
-    them). Only the main thread receives them as exceptions, and only it may set handlers."""
+def signals_handled(signals: Iterable[int], handler: Callable) -> Iterator[None]:
+    """`handler` for `signals` during the block, the earlier handlers after it. Only the main thread
+    receives signals as exceptions, and only it may set handlers: elsewhere nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught: list[int] = []
-    held = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum)) for sig in STOP_SIGNALS
-            if signal.getsignal(sig) not in (signal.SIG_IGN, None)}  # None: a handler set outside Python
+    old = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield
     finally:
-        for sig, handler in held.items():
-            signal.signal(sig, handler)
-        if caught:
-            signal.raise_signal(caught[0])
+        for sig, earlier in old.items():
+            signal.signal(sig, earlier)
+
+
+@contextlib.contextmanager
+def _stops_held() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP wait until the block is done, then act as they would have (the first of
+    them); an ignored one stays ignored."""
+    caught: list[int] = []
+    live = [sig for sig in STOP_SIGNALS  # None: a handler set outside Python, left alone
+            if signal.getsignal(sig) not in (signal.SIG_IGN, None)]
+    with signals_handled(live, lambda signum, frame: caught.append(signum)):
+        yield
+    if caught:
+        signal.raise_signal(caught[0])
 
 
 TEMPORARY_NAME_BYTES = 200  # of the target's name in a temporary's: with the dots and mkstemp's 8 random
@@ -256,8 +265,7 @@ class FileGroup:
             except OSError as e:
                 raise OutputError(f"{target}: cannot write ({os_reason(e)})") from None
         for _, target in self._staged:  # a folder in a target's place would fail its rename midway
-            if target.is_dir():
-                raise OutputError(f"{target}: is a folder; the output cannot take its name")
+            refuse_existing(target, overwrite=True)
         with _stops_held():  # a stop between two renames would leave half a set
             for tmp, target in self._staged:
                 try:

@@ -154,6 +154,13 @@ class HeldOutImage:
     segmentation: Segmentation
 
 
+def leave_out(error: ImageError, left_out: list[str] | None, what: str = "left out") -> None:
+    """An image that cannot be scored: said on stderr in one line, and its reason kept for the report."""
+    print(f"swishpaint: error: {error} ({what})", file=sys.stderr)
+    if left_out is not None:
+        left_out.append(str(error))
+
+
 def held_out_images(data: SketchColorDataset, images: int, segment_config, progress: bool = False,
                     desc: str = "evaluate", left_out: list[str] | None = None) -> Iterator[HeldOutImage]:
     """The first `images` (all if <= 0) of a held-out split, sketched and segmented once each. An
@@ -167,9 +174,7 @@ def held_out_images(data: SketchColorDataset, images: int, segment_config, progr
         try:
             item = data.read(i)
         except ImageError as e:
-            print(f"swishpaint: error: {e} (left out)", file=sys.stderr)
-            if left_out is not None:
-                left_out.append(str(e))
+            leave_out(e, left_out)
             continue
         sketch_im = sketch_image(item["sketch"])
         sketch = np.asarray(sketch_im, np.float32) / 255
@@ -321,8 +326,7 @@ def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
             cands = [image_to_tensor(resize(load_rgb(p))) for p in cand_files.get(name, [])]
             sketch = image_to_tensor(resize(load_rgb(sketches[name]))) if sketch_dir else None
         except ImageError as e:  # this image only: the rest are scored, and the exit code says it
-            print(f"swishpaint: error: {e} (left out)", file=sys.stderr)
-            left_out.append(str(e))
+            leave_out(e, left_out)
             continue
         target = image_to_tensor(target_im)
         prediction.scores.add(pred, target)

@@ -27,7 +27,6 @@ Rows, in the same run on the same pairs:
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,7 @@ from ..data.images import ImageError, is_image_file, load_rgb, to_float_array
 from ..data.lines import extract_lines
 from ..errors import InvalidArgument
 from ..files import atomic_write_text
-from .evaluate import table_lines
+from .evaluate import leave_out, table_lines
 from ..metrics.quality import rgb_to_lab
 from ..regions.flats import region_medians
 from ..regions.matching import ColouredRegions, background_regions, max_overlap
@@ -170,8 +169,7 @@ def evaluate_sequences(root: str | Path, model: str | None = None, device: str =
         try:
             frames = load_frames(folder)
         except ImageError as e:  # this sequence only: the others are scored, and the exit code says it
-            print(f"swishpaint: error: {e} (sequence left out)", file=sys.stderr)
-            report.left_out.append(str(e))
+            leave_out(e, report.left_out, "sequence left out")
             report.sequences.remove(str(folder))
             continue
         independent = [colorizer.colorize_regions(f.sketch).flats(0).colours for f in frames] if references else []

@@ -263,8 +263,7 @@ def write_label_map(path: str | Path, labels: np.ndarray) -> Path:
     it as numbers). Larger or negative labels are refused.
     """
     path = Path(path)
-    labels = _checked_labels(path, labels)  # before the temporary: a refusal leaves nothing behind
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:  # a refusal inside removes the temporary: nothing is left behind
         write_label_png(tmp, labels, path)
     return path
 
