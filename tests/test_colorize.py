@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from swishpaint.cli import main
+from swishpaint.data.images import NotRGBA
 from swishpaint.errors import InvalidArgument
 from swishpaint.inference.colorizer import Colorizer, RegionColouring
 from swishpaint.inference.upsample import guided_upsample
@@ -231,6 +232,28 @@ def test_a_hints_file_without_a_dab_colours_as_no_hints_do(model_dir, tmp_path):
     colouring = colorizer.colorize_regions(sketch)
     with pytest.raises(InvalidArgument, match="got 'bogus'"):
         colouring.image(0, output="bogus")
+
+
+def test_hints_as_a_pil_image_follow_the_file_rule_for_transparency(tiny_model):
+    """A palette PNG with a transparent colour is a hints file; the same image in memory is hints too."""
+    import io
+    c = Colorizer(tiny_model, working_size=64)
+    sketch = np.full((32, 32), 255, np.uint8)
+    dabs = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    dabs.paste((200, 30, 30, 255), (4, 4, 12, 12))
+    palette = Image.new("P", (32, 32), 0)  # colour 0 transparent, colour 1 the dab
+    palette.putpalette([0, 0, 0, 200, 30, 30])
+    palette.paste(1, (4, 4, 12, 12))
+    palette.info["transparency"] = 0
+    buffer = io.BytesIO()
+    palette.save(buffer, "PNG", transparency=0)
+    from_bytes = c.colorize(sketch, hints=buffer.getvalue(), candidates=1)
+    from_image = c.colorize(sketch, hints=palette, candidates=1)
+    from_rgba = c.colorize(sketch, hints=dabs, candidates=1)
+    assert np.array_equal(np.asarray(from_bytes[0]), np.asarray(from_image[0]))
+    assert np.array_equal(np.asarray(from_image[0]), np.asarray(from_rgba[0]))
+    with pytest.raises(NotRGBA, match="got mode P"):
+        c.colorize(sketch, hints=Image.new("P", (32, 32), 0), candidates=1)
 
 
 def test_python_api_takes_numpy_integers_and_one_channel_arrays(tiny_model):

@@ -150,7 +150,8 @@ def _signature(source) -> str | None:
     return None
 
 
-def _to_rgba(im: Image.Image) -> Image.Image:
+def to_rgba(im: Image.Image) -> Image.Image:
+    """Any PIL mode as RGBA, transparency kept (palette transparency and premultiplied modes included)."""
     if im.mode == "La":  # premultiplied grey + alpha: PIL converts it only to LA
         im = im.convert("LA")
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -169,7 +170,7 @@ def _to_rgba(im: Image.Image) -> Image.Image:
 
 def composite_on_white(im: Image.Image) -> Image.Image:
     """RGBA -> RGB over white, so hidden colours under transparent pixels never show."""
-    rgba = _to_rgba(im)
+    rgba = to_rgba(im)
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return Image.alpha_composite(white, rgba).convert("RGB")
 
@@ -184,14 +185,18 @@ def load_grey(source, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = N
     return load_rgb(source, max_pixels, name).convert("L")
 
 
+def has_alpha(im: Image.Image) -> bool:
+    """Whether an image says which pixels are transparent: the one rule for what may be a hints image."""
+    return im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info)
+
+
 def load_rgba(source, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None,
               require_alpha: bool = False) -> Image.Image:
     """An RGBA image (hints). With require_alpha, an image without an alpha channel is an error."""
     im = open_image(source, max_pixels, name)
-    has_alpha = im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info)
-    if require_alpha and not has_alpha:
+    if require_alpha and not has_alpha(im):
         raise NotRGBA(_name(source, name), f"hints must be an RGBA PNG (alpha > 0 marks a hint), got mode {im.mode}")
-    return _to_rgba(im)
+    return to_rgba(im)
 
 
 def is_image_file(path: Path) -> bool:

@@ -29,7 +29,7 @@ from PIL import Image, ImageChops
 from ..configs import INFERENCE_DEVICE, check_device
 from ..data.hints import hints_from_rgba, resize_hints
 from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, check_pixels, composite_on_white, from_float_array,
-                           image_to_tensor, load_rgba, open_image, to_uint8, value_range)
+                           has_alpha, image_to_tensor, load_rgba, open_image, to_rgba, to_uint8, value_range)
 from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
 from ..models.registry import (CONFIG_FILE, check_trained, chooser_path, DEFAULT_WORKING_SIZE, ModelLoadError,
@@ -282,10 +282,10 @@ def _as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels
             raise InvalidArgument(f"hints must be a file path, bytes, a PIL image, a numpy array or a tensor, "
                                   f"got {type(hints).__name__}")
         else:
-            if hints.mode not in ("RGBA", "LA", "PA"):
+            if not has_alpha(hints):
                 raise NotRGBA("<hints image>", f"hints must be RGBA (alpha > 0 marks a hint), got mode {hints.mode}")
             _check_size(hints.width, hints.height, max_pixels, "<hints image>", "hints image")
-            im = hints.convert("RGBA")
+            im = to_rgba(hints)
         t = hints_from_rgba(im)
     h, w = t.shape[-2:]
     if (w, h) == tuple(size):
