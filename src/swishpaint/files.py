@@ -26,12 +26,21 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+# What reading a JSON file can raise: unreadable, not UTF-8, not JSON, or nested too deep (RecursionError).
+JSON_READ_ERRORS = (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError)
+
+
+def read_json(path: Path):
+    """A JSON file's value; one of JSON_READ_ERRORS when it cannot be had."""
+    return json.loads(path.read_text())
+
+
 def read_json_object(path: Path, error: type[SwishpaintError], what: str) -> dict:
     """A JSON file that must hold an object (a manifest, a results file); anything else is `error`
     naming the file and what it should have been, e.g. "not a corpus manifest (JSONDecodeError: ...)"."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:  # Recursion: nested too deep
+        data = read_json(path)
+    except JSON_READ_ERRORS as e:
         raise error(f"{path}: not {what} ({e.__class__.__name__}: {e})") from None
     if not isinstance(data, dict):
         raise error(f"{path}: not {what} (not a JSON object)")

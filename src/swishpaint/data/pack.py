@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import InvalidArgument, OutputError
-from ..files import FileGroup, atomic_write_text, candidate_names, output_folder, read_json_object
+from ..files import JSON_READ_ERRORS, FileGroup, atomic_write_text, candidate_names, output_folder, read_json, read_json_object
 from .datasets import DatasetError, check_root
 from .demo_corpus import _fit
 from .images import ImageError, list_images, load_rgb
@@ -88,8 +88,8 @@ def _settings(root: Path, max_side: int, quality: int, max_per_folder: int,
 def _earlier_pack(out: Path) -> dict | None:
     """The settings recorded in OUT/manifest.json by an earlier pack, or None (no such manifest)."""
     try:
-        packed = json.loads((out / "manifest.json").read_text()).get("packed")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        packed = read_json(out / "manifest.json").get("packed")
+    except (*JSON_READ_ERRORS, AttributeError):
         return None
     return packed if isinstance(packed, dict) else None
 

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ..configs import INFERENCE_DEVICE
-from ..data.images import ImageError, is_image_file, load_rgb, to_float_array
+from ..data.images import ImageError, is_image_file, load_rgb, tensor_to_image, to_float_array
 from ..data.lines import extract_lines
 from ..errors import InvalidArgument
 from ..files import atomic_write_text
@@ -71,9 +71,9 @@ def load_frames(folder: Path) -> list[Frame]:
     frames = []
     for path in frame_files(folder):
         truth = to_float_array(load_rgb(path))
-        sketch = (extract_lines(truth, LINE_METHOD) * 255).round().numpy() / 255  # the 8-bit sketch a user has
-        seg = segment(sketch.astype(np.float32))
-        frames.append(Frame(truth, sketch.astype(np.float32), seg,
+        sketch = to_float_array(tensor_to_image(extract_lines(truth, LINE_METHOD)[None]))  # the 8-bit sketch a user has
+        seg = segment(sketch)
+        frames.append(Frame(truth, sketch, seg,
                             region_medians(seg.labels, truth, seg.count, where=~seg.lines)))
     return frames
 

@@ -364,7 +364,7 @@ def _onnx_colorizer(model: str | None):
 
 def run_lines(inputs: list[str], out_dir: Path, method: str = "xdog", overwrite: bool = False) -> int:
     """`swishpaint lines`: OUT/<name>.png line art for every input image."""
-    from ..data.images import load_rgb
+    from ..data.images import load_rgb, tensor_to_image
     from ..data.lines import extract_lines
 
     prepare_output_dir(out_dir)
@@ -373,7 +373,7 @@ def run_lines(inputs: list[str], out_dir: Path, method: str = "xdog", overwrite:
 
     def work(job: Job) -> None:
         sketch = extract_lines(load_rgb(job.source.path), method)
-        im = Image.fromarray((sketch * 255).round().byte().numpy(), "L")
+        im = tensor_to_image(sketch[None])
         write_outputs(lambda group: group.write(job.outputs[0], _save(im, LINE_ART)))  # colorize takes these
 
     return process_files(jobs, work, "extracted lines from", out_dir, errors, overwrite)

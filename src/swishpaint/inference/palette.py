@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SwishpaintError
-from ..files import atomic_write_text
+from ..files import atomic_write_text, read_json
 from ..data.images import ImageError, open_image, to_uint8
 from ..regions.matching import ColouredRegions
 from ..regions.segment import Segmentation
@@ -65,7 +65,7 @@ def write_palette(path: str | Path, key: ColouredRegions) -> None:
 def read_palette(path: str | Path) -> ColouredRegions:
     """A palette file -> the keyframe's regions and colours; PaletteError for anything malformed."""
     try:
-        spec = json.loads(Path(path).read_text())
+        spec = read_json(Path(path))
     except OSError as e:
         raise PaletteError(path, e.strerror or str(e)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

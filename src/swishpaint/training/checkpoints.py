@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import SwishpaintError
-from ..files import FileGroup, sha256_file
+from ..files import JSON_READ_ERRORS, FileGroup, read_json, sha256_file
 from ..models.registry import AVERAGE_FOLDER, CONFIG_FILE, WEIGHTS_FILE, ModelCard, half_precision, mismatch, save_model
 
 log = logging.getLogger(__name__)
@@ -138,8 +138,8 @@ def step_of(path: Path) -> int:
 def run_id_of(path: Path) -> str | None:
     """The run a checkpoint belongs to (None when unreadable or written before runs had ids)."""
     try:
-        return json.loads((path / "state.json").read_text()).get("run_id")
-    except (OSError, ValueError, AttributeError):
+        return read_json(path / "state.json").get("run_id")
+    except (*JSON_READ_ERRORS, AttributeError):
         return None
 
 
@@ -168,8 +168,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Verify a checkpoint's files against their hashes and read its tensors and state."""
     path = Path(path)
     try:
-        meta = json.loads((path / "state.json").read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        meta = read_json(path / "state.json")
+    except JSON_READ_ERRORS as e:
         raise CheckpointError(f"{path}: damaged checkpoint (state.json unreadable: {e})") from None
     problem = _state_problem(meta)
     if problem:
