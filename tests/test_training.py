@@ -212,7 +212,7 @@ def test_damaged_checkpoint_is_reported_and_resume_falls_back(kaggle_dir, tmp_pa
     assert "falling back" in caplog.text
     state = ckpts[-1] / "state.json"  # valid JSON, wrong content: damaged too, not a traceback
     good = json.loads((ckpts[0] / "state.json").read_text())
-    for text in ("null", "[]", json.dumps({**good, "step": "abc"}),
+    for text in ("null", "[]", "[" * 100_000, json.dumps({**good, "step": "abc"}),
                  json.dumps({k: v for k, v in good.items() if k != "param_groups"})):
         state.write_text(text)
         with pytest.raises(C.CheckpointError, match="ckpt-00000020: damaged checkpoint \\(state.json"):
