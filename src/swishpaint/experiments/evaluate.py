@@ -31,6 +31,8 @@ from ..data.hints import held_out_hints
 from ..data.images import ImageError, image_to_tensor, list_images, load_rgb, tensor_to_image
 from ..errors import InvalidArgument
 from ..files import atomic_write_text
+from ..inference.batch import CANDIDATE_TAIL, SHEET_TAIL
+from ..inference.layered import LABEL_MAP_SUFFIX
 from ..metrics.fid import FIDUnavailable, InceptionFeatures, fid_from_features, find_inception
 from ..metrics.fsim import fsim
 from ..metrics.quality import MIN_SIDE, candidate_diversity, chroma, colourfulness, delta_e, psnr, ssim
@@ -271,7 +273,7 @@ def _images_by_name(folder: str) -> dict[str, Path]:
 
 def _candidate_of(name: str, gt: dict[str, Path]) -> str | None:
     """The ground-truth name whose candidate `name` is (<name>_cN, as colorize writes them), else None."""
-    base, _, number = name.rpartition("_c")
+    base, _, number = name.rpartition(CANDIDATE_TAIL)
     return base if base in gt and number.isdigit() and name not in gt else None
 
 
@@ -281,7 +283,7 @@ def _is_extra(name: str, gt: dict[str, Path]) -> bool:
     if name in gt:
         return False
     return _candidate_of(name, gt) is not None or any(
-        name.endswith(tail) and name[:-len(tail)] in gt for tail in ("_sheet", ".labels"))
+        name.endswith(tail) and name[:-len(tail)] in gt for tail in (SHEET_TAIL, Path(LABEL_MAP_SUFFIX).stem))
 
 
 def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,

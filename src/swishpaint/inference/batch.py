@@ -23,6 +23,7 @@ from PIL import Image
 from ..data.images import LINE_ART, RESULT, image_grid, list_images, output_png_info, swishpaint_output
 from ..errors import InvalidArgument, OutputError, SwishpaintError, os_reason
 from ..files import FileGroup, candidate_names, check_new_output, prepare_output_dir, refuse_existing
+from .layered import LABEL_MAP_SUFFIX, LAYERED_SUFFIXES, label_map_path
 from .options import ColorizeOptions, SequenceOptions
 
 log = logging.getLogger(__name__)
@@ -123,15 +124,15 @@ def left_from_earlier_runs(job: Job, planned: set[Path]) -> list[Path]:
 
     candidates = []
     for k in itertools.count(1):  # an earlier run wrote _c1.._cK, none missing between
-        path = main.with_name(f"{name}_c{k}.png")
+        path = main.with_name(candidate_file(name, k))
         if not path.is_file():
             break
         candidates.append(path)
-    beside = [main.with_name(f"{name}{suffix}") for suffix in ("_sheet.png", ".labels.png")]
+    labels = main.with_name(name + LABEL_MAP_SUFFIX)
+    beside = [main.with_name(sheet_file(name)), labels]
     earlier = [p for p in candidates + beside if p.resolve() not in planned and ours(p)]
-    labels = main.with_name(f"{name}.labels.png")
     if ours(labels):  # a layered run's, this one's or an earlier: a PSD has no mark, its label map speaks for it
-        earlier += [p for p in (main.with_name(f"{name}.psd"), main.with_name(f"{name}.ora"))
+        earlier += [p for p in (main.with_name(name + suffix) for suffix in LAYERED_SUFFIXES)
                     if p.is_file() and p.resolve() not in planned]
     return sorted(earlier, key=lambda p: (len(p.name), p.name))
 
@@ -198,12 +199,26 @@ def _hints_for(source: Source, hints: Path | None) -> Path | None:
     return None
 
 
+CANDIDATE_TAIL, SHEET_TAIL = "_c", "_sheet"  # <name>_c1.png.., <name>_sheet.png: read back by `evaluate`
+
+
+def candidate_file(name: str, k: int) -> str:
+    """Candidate k's file (1-based) beside <name>.png: the one home of the name, for writing and for
+    recognising an earlier run's (left_from_earlier_runs)."""
+    return f"{name}{CANDIDATE_TAIL}{k}.png"
+
+
+def sheet_file(name: str) -> str:
+    return f"{name}{SHEET_TAIL}.png"
+
+
 def colorize_names(candidates: int, layers: str | None = None) -> Callable[[str], list[str]]:
     """<name>.png; with K > 1 <name>_c1..cK.png and <name>_sheet.png; with layers <name>.psd (or .ora)
     and its label map <name>.labels.png, last."""
     def names(name: str) -> list[str]:
-        extra = [f"{name}_c{i + 1}.png" for i in range(candidates)] + [f"{name}_sheet.png"] if candidates > 1 else []
-        layered = [f"{name}.{layers}", f"{name}.labels.png"] if layers else []
+        extra = [candidate_file(name, k) for k in range(1, candidates + 1)] + [sheet_file(name)] if candidates > 1 \
+            else []
+        layered = [f"{name}.{layers}", label_map_path(f"{name}.{layers}").name] if layers else []
         return [f"{name}.png", *extra, *layered]
     return names
 
@@ -213,7 +228,7 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
     with layers="psd" or "ora" the layered file of candidate 1 plus its label map. Earlier results are
     replaced only with overwrite."""
     from .colorizer import Colorizer, check_candidates
-    from .layered import check_layered_size, hidden_layers, write_label_png, write_layered
+    from .layered import check_layered_size, hidden_layers, stage_layers
 
     prepare_output_dir(out_dir)  # before the model loads: an unusable -o fails at once
     hints_path = options.hints_path
@@ -268,12 +283,9 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
                 del im
             if candidates > 1:
                 group.write(job.outputs[candidates + 1], _save(contact_sheet(cells)))
-            if layers:
-                group.write(job.outputs[-2], lambda tmp: write_layered(
-                    tmp, f".{layers}", first_flats.image, first_flats.shading, colouring.lines(),
-                    hidden_layers(output, options.keep_lines)))  # composites to the PNG beside it
-                group.write(job.outputs[-1], lambda tmp: write_label_png(tmp, colouring.segmentation.labels,
-                                                                         job.outputs[-1]))
+            if layers:  # composites to the PNG beside it; the label map is job.outputs[-1]
+                stage_layers(group, job.outputs[-2], first_flats.image, first_flats.shading, colouring.lines(),
+                             colouring.segmentation.labels, hidden_layers(output, options.keep_lines))
 
         write_outputs(writes)
         for w in warnings:
@@ -288,7 +300,7 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
     (inference.sequence). OUT/<name>.png, with layers <name>.psd/.ora and <name>.labels.png; regions
     the network had to colour are reported on stderr, one line per frame."""
     from .colorizer import Colorizer
-    from .layered import hidden_layers, write_label_png, write_layered
+    from .layered import hidden_layers, stage_layers
     from .palette import read_palette, write_palette
     from .sequence import SequenceColourer, coloured_key
 
@@ -326,11 +338,8 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
             group.write(job.outputs[0], _save(Image.fromarray(frame.image(options.keep_lines), "RGB")))
             if options.layers:
                 flats = frame.flats()
-                group.write(job.outputs[-2], lambda tmp: write_layered(
-                    tmp, f".{options.layers}", flats.image, flats.shading, frame.lines(),
-                    hidden_layers(keep_lines=options.keep_lines)))  # its shading is white: visible or not, the same
-                group.write(job.outputs[-1], lambda tmp: write_label_png(tmp, frame.segmentation.labels,
-                                                                         job.outputs[-1]))
+                stage_layers(group, job.outputs[-2], flats.image, flats.shading, frame.lines(), frame.segmentation.labels,
+                             hidden_layers(keep_lines=options.keep_lines))  # its shading is white: visible or not, the same
 
         write_outputs(writes)
         if len(frame.unmatched):

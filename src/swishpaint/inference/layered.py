@@ -149,6 +149,16 @@ def write_layers(
     flats: H×W×3, shading and sketch: H×W or H×W×3, all float in [0, 1]; labels: H×W integers ≥ 0;
     hidden: names of layers written hidden (see `hidden_layers`).
     """
+    with FileGroup() as group:  # the pair, all or nothing
+        return stage_layers(group, path, flats, shading, sketch, labels, hidden)
+
+
+def stage_layers(group: FileGroup, path: str | Path, flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray,
+                 labels: np.ndarray | None = None, hidden: frozenset[str] = frozenset()) -> list[Path]:
+    """Stage in `group` the layered file at `path` and, given labels, its label map beside it
+    (`label_map_path`); return their paths. Everything is checked before anything is written, so a
+    refusal leaves no files; the group renames them into place with the rest of its files (write_layers
+    alone, or a colouring's PNGs and the layered pair together)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in LAYERED_SUFFIXES:
@@ -156,25 +166,30 @@ def write_layers(
             f"{path}: a layered output must end in {' or '.join(LAYERED_SUFFIXES)}, not '{path.suffix}'"
         )
     flats, shading, sketch = _checked_parts(flats, shading, sketch)
+    check_layered_size(suffix, *flats.shape[:2])
     label_path = label_map_path(path)
-    if labels is not None:  # checked before anything is written, so a refusal leaves no files
+    if labels is not None:
         labels = _checked_labels(label_path, labels)
         if labels.shape != flats.shape[:2]:
             raise ValueError(f"labels are {labels.shape}, the images {flats.shape[:2]}")
-    with FileGroup() as group:  # the pair, all or nothing
-        group.write(path, lambda tmp: write_layered(tmp, suffix, flats, shading, sketch, hidden))
-        if labels is not None:
-            group.write(label_path, lambda tmp: write_label_png(tmp, labels, label_path))
+    group.write(path, lambda tmp: _write_checked(tmp, suffix, flats, shading, sketch, hidden))
+    if labels is not None:
+        group.write(label_path, lambda tmp: write_label_png(tmp, labels, label_path))
     return [path] + ([label_path] if labels is not None else [])
 
 
 def write_layered(path: str | Path, suffix: str, flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray,
                   hidden: frozenset[str] = frozenset()) -> None:
     """Write the layered file in the format of `suffix` (".psd" or ".ora") straight to `path`, which
-    is a temporary: callers make the write atomic (write_layers, or the CLI's all-or-nothing groups).
-    Layers named in `hidden` are written hidden, and the merged image leaves them out."""
+    is a temporary: callers make the write atomic (`layered_bytes` reads it back). Layers named in
+    `hidden` are written hidden, and the merged image leaves them out."""
     flats, shading, sketch = _checked_parts(flats, shading, sketch)
     check_layered_size(suffix, *flats.shape[:2])
+    _write_checked(path, suffix, flats, shading, sketch, hidden)
+
+
+def _write_checked(path: str | Path, suffix: str, flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray,
+                   hidden: frozenset[str]) -> None:
     layers = layer_stack(flats, shading, sketch, hidden)
     if suffix == ".psd":
         write_psd(path, layers)
