@@ -111,6 +111,19 @@ def test_hints_checks(model_dir, sketches, tmp_path, capsys):
     assert not (tmp_path / "o4").exists()
 
 
+@pytest.mark.parametrize("flags,message", [
+    (["--layers", "psd", "--output", "network"], "--layers needs region output (the layers are its flats and "
+                                                 "shading), not output network"),
+    (["--layers", "ora", "--backend", "onnx"], "--layers needs the torch backend (onnx gives finished images only)"),
+])
+def test_layers_the_output_or_backend_cannot_give_are_one_line_before_the_model_loads(sketches, tmp_path, capsys,
+                                                                                       flags, message):
+    code = main(["colorize", str(sketches / "odd.png"), "-o", str(tmp_path / "out"), "--model",
+                 str(tmp_path / "no-model"), *flags])  # the options are refused before the missing model is noticed
+    assert code == 2 and capsys.readouterr().err == f"swishpaint: error: {message}\n"
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("model", ["swish_unet_tiny", "unet_tiny"])
 def test_cli_refuses_an_untrained_architecture_name(sketches, tmp_path, monkeypatch, capsys, model):
     monkeypatch.chdir(tmp_path)

@@ -207,6 +207,20 @@ def check_layered_size(suffix: str, height: int, width: int) -> None:
 LAYERED_TYPES = {"psd": "image/vnd.adobe.photoshop", "ora": "image/openraster"}
 
 
+def check_layers(layers: str | None, output: str = "final", backend: str = "torch", name: str = "layers") -> None:
+    """A layered file is a colouring's regions (flats, shading, lines): psd or ora, of region output, from
+    the torch backend (an ONNX graph gives finished images only). `name`: what the caller calls the
+    setting (the CLI's "--layers"). None or "" asks for no layered file."""
+    if not layers:
+        return
+    if layers not in LAYERED_TYPES:
+        raise InvalidArgument(f"{name} takes psd or ora, got {layers!r}")
+    if output == "network":
+        raise InvalidArgument(f"{name} needs region output (the layers are its flats and shading), not output network")
+    if backend != "torch":
+        raise InvalidArgument(f"{name} needs the torch backend ({backend} gives finished images only)")
+
+
 def layered_bytes(suffix: str, flats: np.ndarray, shading: np.ndarray, sketch: np.ndarray,
                   hidden: frozenset[str] = frozenset()) -> bytes:
     """The layered file's bytes (for the REST API), written through a temporary file."""

@@ -45,16 +45,14 @@ class ColorizeOptions(SharedOptions):
         """Refuse settings that are wrong for any model: a missing hints path, a working size outside the
         memory budget, an unknown output, or layers the backend or output cannot give."""
         from .colorizer import check_output, check_working_size
-        from .layered import LAYERED_TYPES
+        from .layered import check_layers
 
         if self.hints_path is not None and not self.hints_path.exists():
             raise InvalidArgument(f"{self.hints_path}: no such hints file or folder")
         if self.size is not None:
             check_working_size(self.size)
         check_output(self.output)
-        if self.layers is not None and (self.layers not in LAYERED_TYPES or self.backend != "torch"
-                                        or self.output == "network"):
-            raise InvalidArgument("--layers takes psd or ora, with the torch backend and region output")
+        check_layers(self.layers, self.output, self.backend, "--layers")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +68,7 @@ class SequenceOptions(SharedOptions):
     def check(self) -> None:
         """Refuse a key given twice or not at all, options without the --reference they go with, unknown
         layers, and key files that are not there."""
-        from .layered import LAYERED_TYPES
+        from .layered import check_layers
 
         if (self.reference is None) == (self.palette is None):
             raise InvalidArgument("give --reference KEY.png or --palette palette.json (one of them)")
@@ -78,8 +76,7 @@ class SequenceOptions(SharedOptions):
             raise InvalidArgument("--reference-sketch goes with --reference")
         if self.palette_out is not None and not self.reference:
             raise InvalidArgument("--palette-out saves the colours of --reference KEY.png")
-        if self.layers is not None and self.layers not in LAYERED_TYPES:
-            raise InvalidArgument("--layers takes psd or ora")
+        check_layers(self.layers, name="--layers")
         for given in (self.reference, self.reference_sketch, self.palette):
             reason = given and why_not_a_file(given)
             if reason:

@@ -35,8 +35,8 @@ from ..configs import INFERENCE_DEVICE
 from ..data.images import (UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA, from_float_array, load_grey,
                            load_rgb, load_rgba, open_image, output_png_info, to_float_array)
 from ..errors import InvalidArgument, SwishpaintError, os_reason
-from ..inference.colorizer import Colorizer, check_output
-from ..inference.layered import (LAYERED_TYPES, check_layered_size, hidden_layers, label_map_bytes,
+from ..inference.colorizer import Colorizer, check_candidates, check_output
+from ..inference.layered import (LAYERED_TYPES, check_layered_size, check_layers, hidden_layers, label_map_bytes,
                                  label_map_rgb_bytes, layered_bytes, line_rows)
 
 log = logging.getLogger(__name__)
@@ -237,14 +237,12 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
                        output: str = Form("final", description="final (flats + shading + lines), flat, network"),
                        layers: str | None = Form(None, description="psd or ora: also return the layered file "
                                                                    "of the first candidate returned")) -> dict:
-        available = colorizer.candidates
-        if start + candidates > available:
-            if start:
-                raise ApiError(422, f"start {start} + candidates {candidates} exceeds the model's {available} candidates")
-            raise ApiError(422, f"candidates must be between 1 and {available}, got {candidates}")
-        check_output(output)  # 422, as every InvalidArgument
-        if layers not in (None, "", *LAYERED_TYPES) or (layers and output == "network"):
-            raise ApiError(422, "layers must be psd or ora, with region output")
+        if start and start + candidates > colorizer.candidates:  # before the uploads are read, as the checks below
+            raise ApiError(422, f"start {start} + candidates {candidates} exceeds the model's "
+                                f"{colorizer.candidates} candidates")
+        check_candidates(candidates, colorizer.candidates)  # 422, as every InvalidArgument
+        check_output(output)
+        check_layers(layers, output)
         sketch_bytes = await _read_limited(sketch, config.max_upload_bytes, "sketch")
         hint_bytes = await _read_limited(hints, config.max_upload_bytes, "hints") if hints and hints.filename else None
 
@@ -281,8 +279,6 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
 
         async with queue_slot():
             drawing, hint_im = await asyncio.get_running_loop().run_in_executor(None, decode)  # 4096²: seconds
-            if hint_im is not None and not colorizer.takes_hints:
-                raise ApiError(422, "this model takes no hints")
             if layers:  # before the colouring
                 check_layered_size(f".{layers}", drawing.height, drawing.width)
             urls, warnings, extra = await in_worker(work)  # work reads drawing and hint_im, decoded just above
