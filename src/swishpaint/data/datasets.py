@@ -32,9 +32,6 @@ from .lines import extract_lines, random_xdog_params
 
 log = logging.getLogger(__name__)
 
-LAYOUTS = ("kaggle", "paired", "color")
-
-
 class DatasetError(SwishpaintError, ValueError):
     """A dataset folder cannot be used; the message names it and says why."""
 SPLITS = {"train": ("train",), "val": ("val", "validation", "test")}

@@ -41,7 +41,7 @@ from ..regions.classical import levin_colorize, oracle_flats, region_fill
 from ..regions.segment import Segmentation, segment
 from ..regions.user_hints import USER_LIKE  # registers the user-like protocol
 
-HINT_PROTOCOLS = (USER_LIKE, "patches")  # evaluate reports both, each beside its classical references
+EVALUATED_PROTOCOLS = (USER_LIKE, "patches")  # evaluate reports both, each beside its classical references
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
         row = rows.setdefault((kind, protocol), Row(kind, name, protocol=protocol))
         row.scores.add(colours.float(), target)
 
-    protocols = HINT_PROTOCOLS if colorizer.takes_hints and hint_patches else ()
+    protocols = EVALUATED_PROTOCOLS if colorizer.takes_hints and hint_patches else ()
     targets, diversity = [], []
     left_out: list[str] = []
     for image in held_out_images(data, n, colorizer.segment_config, progress, left_out=left_out):

@@ -63,7 +63,6 @@ class Layer:
 
 
 HIDEABLE_LAYERS = ("lines", "shading")  # flats is the opaque base: hiding it would show no colouring
-PSD_BLEND_KEYS = {"multiply": b"mul ", "normal": b"norm"}
 ORA_COMPOSITE_OPS = {"multiply": "svg:multiply", "normal": "svg:src-over"}
 
 
@@ -94,7 +93,7 @@ def lines_layer(sketch: np.ndarray) -> np.ndarray:
     colour is derived from it (and the colour clipped to [0, 1] where rounding made a < 1 − s_k),
     so what remains is about the colour's rounding, ≤ 0.5/255 after blending.
     """
-    ink = 1.0 - _as_rgb(_checked_unit("sketch", sketch))
+    ink = 1.0 - _three_channels(_checked_unit("sketch", sketch))
     alpha = to_uint8(np.maximum(np.maximum(ink[..., 0], ink[..., 1]), ink[..., 2]))
     a = alpha[..., None] / np.float32(255.0)
     colour = 1.0 - ink / np.maximum(a, np.float32(1 / 255))
@@ -378,7 +377,7 @@ def _checked_parts(flats, shading, sketch) -> tuple[np.ndarray, np.ndarray, np.n
     flats = _checked_unit("flats", flats)
     if flats.ndim != 3 or flats.shape[2] != 3:
         raise ValueError(f"flats must be H×W×3 RGB, not {flats.shape}")
-    parts = [flats, _as_rgb(_checked_unit("shading", shading)), _as_rgb(_checked_unit("sketch", sketch))]
+    parts = [flats, _three_channels(_checked_unit("shading", shading)), _three_channels(_checked_unit("sketch", sketch))]
     for name, part in zip(("shading", "sketch"), parts[1:]):
         if part.shape != flats.shape:
             raise ValueError(f"{name} is {part.shape[:2]}, flats {flats.shape[:2]}: they must match")
@@ -393,7 +392,7 @@ def _checked_unit(name: str, array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _as_rgb(array: np.ndarray) -> np.ndarray:
+def _three_channels(array: np.ndarray) -> np.ndarray:
     """H×W, H×W×1 or H×W×3 → H×W×3 (a grey factor applies to every channel)."""
     if array.ndim == 2:
         array = array[..., None]
