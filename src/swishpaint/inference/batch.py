@@ -338,8 +338,9 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
             group.write(job.outputs[0], _save(Image.fromarray(frame.image(options.keep_lines), "RGB")))
             if options.layers:
                 flats = frame.flats()
-                stage_layers(group, job.outputs[-2], flats.image, flats.shading, frame.lines(), frame.segmentation.labels,
-                             hidden_layers(keep_lines=options.keep_lines))  # its shading is white: visible or not, the same
+                # its shading is white: visible or not, the same
+                stage_layers(group, job.outputs[-2], flats.image, flats.shading, frame.lines(),
+                             frame.segmentation.labels, hidden_layers(keep_lines=options.keep_lines))
 
         write_outputs(writes)
         if len(frame.unmatched):

@@ -377,7 +377,8 @@ def _checked_parts(flats, shading, sketch) -> tuple[np.ndarray, np.ndarray, np.n
     flats = _checked_unit("flats", flats)
     if flats.ndim != 3 or flats.shape[2] != 3:
         raise ValueError(f"flats must be H×W×3 RGB, not {flats.shape}")
-    parts = [flats, _three_channels(_checked_unit("shading", shading)), _three_channels(_checked_unit("sketch", sketch))]
+    parts = [flats, *(_three_channels(_checked_unit(name, part)) for name, part in (("shading", shading),
+                                                                                     ("sketch", sketch)))]
     for name, part in zip(("shading", "sketch"), parts[1:]):
         if part.shape != flats.shape:
             raise ValueError(f"{name} is {part.shape[:2]}, flats {flats.shape[:2]}: they must match")
