@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from ..files import atomic_write_text, prepare_output_dir
-from .datasets import DatasetError
+from .datasets import DatasetError, hash_split
 from .demo_corpus import Filter, _fit, fetch_package, judge
 from .images import ImageError, composite_on_white, load_rgb, open_image, save_png
 
@@ -97,10 +97,6 @@ class BuildConfig:
 
 # ---------------------------------------------------------------- split and manifest (no I/O besides JSON)
 
-def hash_split(character: str, val_percent: float = VAL_PERCENT) -> str:
-    return "val" if zlib.crc32(character.encode()) % 10000 < val_percent * 100 else "train"
-
-
 def split_of(source: str, character: str) -> str:
     """'train' or 'val' for a character: fixed hold-outs for Live2D and Pokémon, a name hash elsewhere."""
     if source in ("live2d", "live2d-atlas"):
@@ -109,7 +105,7 @@ def split_of(source: str, character: str) -> str:
         return "train"  # two heroines in 15 outfits: one character each, kept whole in training
     if source == "pokemon":
         return "val" if int(character) % 10 == 0 else "train"
-    return hash_split(f"{source}:{character}")
+    return hash_split(f"{source}:{character}", VAL_PERCENT)
 
 
 class Journal:

@@ -32,6 +32,8 @@ from .lines import extract_lines, random_xdog_params
 
 log = logging.getLogger(__name__)
 
+DEFAULT_VAL_PERCENT = 5.0  # the share of a folder without train/ and val/ that is held out, by name
+
 class DatasetError(SwishpaintError, ValueError):
     """A dataset folder cannot be used; the message names it and says why."""
 SPLITS = {"train": ("train",), "val": ("val", "validation", "test")}
@@ -46,7 +48,7 @@ class DataConfig:
     line_style: LineStyle = field(default_factory=LineStyle)
     vary_lines: bool = True  # line-style augmentation for extracted sketches
     hints: HintSampling = field(default_factory=HintSampling)
-    val_percent: float = 5.0
+    val_percent: float = DEFAULT_VAL_PERCENT
     workers: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
 
@@ -111,11 +113,13 @@ def check_root(root: str | Path) -> Path:
     return root
 
 
-def _hash_is_val(name: str, val_percent: float) -> bool:
-    return zlib.crc32(name.encode()) % 10000 < val_percent * 100
+def hash_split(name: str, val_percent: float = DEFAULT_VAL_PERCENT) -> str:
+    """'val' for about val_percent % of names, else 'train': a fixed hash of the name, so a sample (or a
+    whole character, named once for all its images) stays on its side however the folder grows."""
+    return "val" if zlib.crc32(name.encode()) % 10000 < val_percent * 100 else "train"
 
 
-def find_samples(root: str | Path, split: str, val_percent: float = 5.0) -> tuple[str, list[SampleRef]]:
+def find_samples(root: str | Path, split: str, val_percent: float = DEFAULT_VAL_PERCENT) -> tuple[str, list[SampleRef]]:
     """The layout and the samples of one split ('train' or 'val') of a dataset folder."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -142,7 +146,7 @@ def find_samples(root: str | Path, split: str, val_percent: float = 5.0) -> tupl
     else:
         refs = [SampleRef(p, None, str(p.relative_to(folder))) for p in list_images(folder)]
     if by_hash:
-        refs = [r for r in refs if _hash_is_val(r.name, val_percent) == (split == "val")]
+        refs = [r for r in refs if hash_split(r.name, val_percent) == split]
     return layout, refs
 
 
@@ -270,7 +274,7 @@ def _not_a_pair(size: tuple[int, int]) -> str | None:
     return None if w == 2 * h else f"expected a side-by-side pair (width = 2 x height), got {w}x{h}"
 
 
-def check_dataset(root: str | Path, val_percent: float = 5.0, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
+def check_dataset(root: str | Path, val_percent: float = DEFAULT_VAL_PERCENT, max_pixels: int = DEFAULT_MAX_PIXELS) -> dict:
     """Decode every file of a dataset: layout, counts per split, size range, unreadable files. 'samples'
     counts only samples whose files all decode (what training gets); 'unreadable' the others. A folder
     without a single image is no dataset, so it is an error, not a report of zeros."""

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from ..files import atomic_write_text, prepare_output_dir
-from .datasets import DatasetError
+from .datasets import DatasetError, hash_split
 from .images import ImageError, load_rgb, save_png
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def _select(source: Source, tree: Path, max_files: int) -> list[Path]:
 def _split_of(source: Source, path: Path) -> str:
     if source.held_out:
         return "val" if path.stem in source.held_out else "train"
-    return "val" if zlib.crc32(path.stem.encode()) % 10000 < VAL_PERCENT * 100 else "train"
+    return hash_split(path.stem, VAL_PERCENT)
 
 
 def build_demo_corpus(out: str | Path, cache: str | Path, max_per_source: int = 2500, max_side: int = 512,
