@@ -24,7 +24,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from queue import Empty
@@ -34,7 +33,7 @@ import torch
 
 from ..configs import BENCHES
 from ..errors import InvalidArgument, OutputError, SwishpaintError
-from ..files import atomic_write_text, check_new_output, read_json_object
+from ..files import atomic_write_text, check_new_output, read_json_object, signals_handled
 from ..metrics.timing import interleaved_median_times, median_time
 
 
@@ -273,13 +272,8 @@ def _in_fresh_process(target, *args) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=target, args=(queue, *args))
-    main_thread = threading.current_thread() is threading.main_thread()
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
-    try:
+    with signals_handled((signal.SIGINT,), signal.SIG_IGN):  # the main thread's; elsewhere none to change
         proc.start()
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGINT, old)
     try:
         while True:
             alive = proc.is_alive()  # before the wait: a result put just before the end is still read

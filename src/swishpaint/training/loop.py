@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import shutil
-import signal
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from .. import losses as L
 from ..configs import ConfigError, dump_yaml, to_dict
 from ..data.datasets import DatasetError, SketchColorDataset, check_run_outside_samples
 from ..errors import SwishpaintError
-from ..files import STOP_SIGNALS, atomic_write_text, output_folder
+from ..files import STOP_SIGNALS, atomic_write_text, output_folder, signals_handled
 from ..models.discriminator import ResNetDiscriminator
 from ..models.registry import WEIGHTS_FILE, ModelCard, create_model, generator_input, save_model
 from . import checkpoints as C
@@ -278,14 +277,10 @@ class _StopFlag:
     def __init__(self):
         self.requested = False
         self.signal: int | None = None  # the signal that asked for the stop (None: none did)
-        self._old = {}
+        self._handled = signals_handled(STOP_SIGNALS, self._handle)  # not in the main thread: no handlers
 
     def __enter__(self):
-        for sig in STOP_SIGNALS:
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
+        self._handled.__enter__()
         return self
 
     def _handle(self, signum, frame):
@@ -295,8 +290,7 @@ class _StopFlag:
         log.warning("stop requested; saving a checkpoint after this step (Ctrl-C again to abort)")
 
     def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
+        return self._handled.__exit__(*exc)
 
 
 def _drop_log_records_after(log_file: Path, step: int) -> None:
