@@ -130,9 +130,11 @@ def half_precision(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
 
 
-RUN_MODELS = ("best", "generator")  # where a training run folder (or a checkpoint) keeps a model, preferred first
+BEST_FOLDER = "best"  # in a run folder: the model of the best validation so far
+GENERATOR_FOLDER = "generator"  # in a checkpoint: the generator as trained
 AVERAGE_FOLDER = "generator-ema"  # in a checkpoint: the generator's weight average (training/average.py)
-CHECKPOINT_MODELS = (AVERAGE_FOLDER, "generator")  # a checkpoint's models, preferred first: what the run validated
+RUN_MODELS = (BEST_FOLDER, GENERATOR_FOLDER)  # where a run folder (or a checkpoint) keeps a model, preferred first
+CHECKPOINT_MODELS = (AVERAGE_FOLDER, GENERATOR_FOLDER)  # a checkpoint's models, preferred first: what the run validated
 
 
 def _run_hint(path: Path) -> str | None:

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..errors import SwishpaintError
 from ..files import JSON_READ_ERRORS, FileGroup, read_json, sha256_file
-from ..models.registry import AVERAGE_FOLDER, CONFIG_FILE, WEIGHTS_FILE, ModelCard, half_precision, mismatch, save_model
+from ..models.registry import AVERAGE_FOLDER, BEST_FOLDER, CONFIG_FILE, GENERATOR_FOLDER, WEIGHTS_FILE, ModelCard, half_precision, mismatch, save_model
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ class ModelMismatch(CheckpointError):
 DISCRIMINATOR_FILE = "discriminator.safetensors"  # in a checkpoint, or beside a model folder's weights
 # What a run writes into its folder; an earlier run's copies are moved aside together on --start-over.
 HAND_BACK = "hand-back"  # write_hand_back's folder in a run (scripts/train_gpu.sh)
-RUN_FILES = ("config.yaml", "log.jsonl", "best", "samples", "tensorboard", HAND_BACK)
+LOG_FILE, SAMPLES_FOLDER, TENSORBOARD_FOLDER = "log.jsonl", "samples", "tensorboard"
+RUN_OUTPUTS = (LOG_FILE, BEST_FOLDER, SAMPLES_FOLDER, TENSORBOARD_FOLDER, HAND_BACK)  # beside the run's config
+RUN_FILES = (CONFIG_FILE, *RUN_OUTPUTS)
 ARCHIVE_PREFIX = "previous-"
 
 
@@ -84,7 +86,7 @@ def save_checkpoint(out_dir: str | Path, step: int, generator: nn.Module, discri
     tmp = out_dir / f".{final.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_model(generator, tmp / "generator", ModelCard(step=step))
+    save_model(generator, tmp / GENERATOR_FOLDER, ModelCard(step=step))
     if average is not None:
         save_model(average, tmp / AVERAGE_FOLDER, ModelCard(step=step))
     save_file({k: v.detach().cpu().contiguous() for k, v in discriminator.state_dict().items()},
@@ -120,7 +122,7 @@ def write_hand_back(checkpoint: str | Path, folder: str | Path) -> Path:
     ckpt = read_checkpoint(checkpoint)
 
     with FileGroup() as group:
-        group.write(folder / CONFIG_FILE, lambda tmp: shutil.copyfile(checkpoint / "generator" / CONFIG_FILE, tmp))
+        group.write(folder / CONFIG_FILE, lambda tmp: shutil.copyfile(checkpoint / GENERATOR_FOLDER / CONFIG_FILE, tmp))
         group.write(folder / WEIGHTS_FILE, lambda tmp: save_file(half_precision(validated_generator(ckpt)), str(tmp)))
         group.write(folder / DISCRIMINATOR_FILE, lambda tmp: save_file(half_precision(ckpt["discriminator"]), str(tmp)))
     return folder
@@ -184,7 +186,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         return {"meta": meta, "path": path,
                 "discriminator": load_file(str(path / DISCRIMINATOR_FILE)),
-                "generator": load_file(str(path / "generator" / WEIGHTS_FILE)),
+                "generator": load_file(str(path / GENERATOR_FOLDER / WEIGHTS_FILE)),
                 "optimizers": load_file(str(path / "optimizers.safetensors")),
                 **({"generator_ema": load_file(str(average))} if average.is_file() else {})}
     except (OSError, SafetensorError) as e:
@@ -279,8 +281,8 @@ def earlier_run(out_dir: str | Path) -> list[Path]:
 
     config.yaml alone counts when it is a training config (a run stopped before its first log line)."""
     out_dir = Path(out_dir)
-    found = list_checkpoints(out_dir) + [out_dir / n for n in RUN_FILES[1:] if (out_dir / n).exists()]
-    config = out_dir / RUN_FILES[0]
+    found = list_checkpoints(out_dir) + [out_dir / n for n in RUN_OUTPUTS if (out_dir / n).exists()]
+    config = out_dir / CONFIG_FILE
     if config.is_file() and (found or _is_run_config(config)):
         found.insert(0, config)
     return found
@@ -289,7 +291,7 @@ def earlier_run(out_dir: str | Path) -> list[Path]:
 def _is_run_entry(name: str) -> bool:
     """A name a run (or --start-over) writes; hidden names are temporaries or tools' own (.git, .DS_Store)."""
     numbered = lambda prefix: name.startswith(prefix) and name[len(prefix):].isdigit()
-    return name in RUN_FILES[1:] or numbered(PREFIX) or numbered(ARCHIVE_PREFIX) or name.startswith(".")
+    return name in RUN_OUTPUTS or numbered(PREFIX) or numbered(ARCHIVE_PREFIX) or name.startswith(".")
 
 
 def foreign_entries(out_dir: str | Path) -> list[Path]:
@@ -299,7 +301,7 @@ def foreign_entries(out_dir: str | Path) -> list[Path]:
         return []
     earlier = earlier_run(out_dir)
     return sorted(p for p in out_dir.iterdir()
-                  if not _is_run_entry(p.name) and not (p.name == RUN_FILES[0] and p in earlier))
+                  if not _is_run_entry(p.name) and not (p.name == CONFIG_FILE and p in earlier))
 
 
 def archive_run(out_dir: str | Path) -> Path:

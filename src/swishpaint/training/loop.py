@@ -32,7 +32,8 @@ from ..data.datasets import DatasetError, SketchColorDataset, check_run_outside_
 from ..errors import SwishpaintError
 from ..files import STOP_SIGNALS, atomic_write_text, output_folder, signals_handled
 from ..models.discriminator import ResNetDiscriminator
-from ..models.registry import WEIGHTS_FILE, ModelCard, create_model, generator_input, save_model
+from ..models.registry import (BEST_FOLDER, CONFIG_FILE, WEIGHTS_FILE, ModelCard, create_model, generator_input,
+                               save_model)
 from . import checkpoints as C
 from .average import GeneratorAverage
 from .config import TrainConfig
@@ -311,19 +312,19 @@ def _drop_log_records_after(log_file: Path, step: int) -> None:
 def _log_writer(out_dir: Path, enabled: bool, resumed_step: int | None = None):
     tb = None
     if enabled and resumed_step is not None:
-        _drop_log_records_after(out_dir / "log.jsonl", resumed_step)
+        _drop_log_records_after(out_dir / C.LOG_FILE, resumed_step)
     if enabled:
         try:
             from torch.utils.tensorboard import SummaryWriter
             purge = {} if resumed_step is None else {"purge_step": resumed_step + 1}
-            tb = SummaryWriter(str(out_dir / "tensorboard"), **purge)
+            tb = SummaryWriter(str(out_dir / C.TENSORBOARD_FOLDER), **purge)
         except ImportError:
             log.info("TensorBoard not installed (pip install 'swishpaint[train]'); logging to log.jsonl only")
 
     def write(record: dict) -> None:
         if not enabled:
             return
-        with open(out_dir / "log.jsonl", "a") as f:
+        with open(out_dir / C.LOG_FILE, "a") as f:
             f.write(json.dumps(record) + "\n")
         if tb is not None:
             for k, v in record.items():
@@ -379,7 +380,7 @@ def resume_state(state: TrainState, out_dir: Path) -> Path:
     elif state.average is None and kept:
         log.warning("%s kept a weight average; with ema_decay=0 it is dropped and validation scores the raw "
                     "generator", path.name)
-    known, saved_best = float(meta.get("best_score", -math.inf)), best_on_disk(out_dir / "best")
+    known, saved_best = float(meta.get("best_score", -math.inf)), best_on_disk(out_dir / BEST_FOLDER)
     if saved_best > known:
         log.info("best/ holds a better model (val PSNR %.2f dB) than %s knew; it is kept unless beaten",
                  saved_best, path.name)
@@ -473,7 +474,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, star
             if resumed is not None and info.is_main:
                 log.info("resumed from step %d (%s)", state.step, resumed)
             if info.is_main:
-                atomic_write_text(out_dir / "config.yaml", dump_yaml(config))
+                atomic_write_text(out_dir / CONFIG_FILE, dump_yaml(config))
             write_log = _log_writer(out_dir, info.is_main, state.step if resumed else None)
             resumed_step = state.step if resumed else None
             try:
@@ -496,9 +497,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, star
 def _forget_unstarted_run(out_dir: Path) -> None:
     """Remove what a fresh run wrote before it failed without a checkpoint (its config.yaml and log):
     left there, they would make out_dir look like an earlier run to continue."""
-    for name in ("config.yaml", "log.jsonl"):
+    for name in (CONFIG_FILE, C.LOG_FILE):
         (out_dir / name).unlink(missing_ok=True)
-    for name in ("samples", "best"):
+    for name in (C.SAMPLES_FOLDER, BEST_FOLDER):
         shutil.rmtree(out_dir / name, ignore_errors=True)
 
 
@@ -540,9 +541,9 @@ def _run(state: TrainState, train_set, val_set, out_dir: Path, write_log, progre
                 state.history.append({"step": state.step, "val": scores})
                 if scores["psnr_best"] > state.best_score:
                     state.best_score = scores["psnr_best"]
-                    save_model(state.g_eval, out_dir / "best", ModelCard(step=state.step, val=scores))
+                    save_model(state.g_eval, out_dir / BEST_FOLDER, ModelCard(step=state.step, val=scores))
             if val_set is not None and info.is_main and (state.step % cfg.sample_every == 0 or is_last):
-                save_samples(state.g_eval, val_set, info.device, out_dir / "samples" / f"step-{state.step:08d}.png")
+                save_samples(state.g_eval, val_set, info.device, out_dir / C.SAMPLES_FOLDER / f"step-{state.step:08d}.png")
             stopped = any_rank(stop.requested or (deadline is not None and time.time() > deadline), info)
             if state.step % cfg.checkpoint_every == 0 or is_last or stopped:
                 last_ckpt = _save(state, out_dir)
