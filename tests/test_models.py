@@ -125,6 +125,12 @@ def test_load_errors_are_clear(tmp_path):
         create_model("nope")
     with pytest.raises(ConfigError, match="unknown key"):
         create_model("swish_unet_tiny", widht=3)
+    for overrides, message in (({"in_channels": 7}, "in_channels=7 (generators take 1 or 5 input channels)"),
+                               ({"in_channels": 0}, "in_channels=0 (sizes and counts must be positive)"),
+                               ({"candidates": 0}, "candidates=0 (sizes and counts must be positive)")):
+        with pytest.raises(ConfigError) as e:  # the same rules as a model folder's config.yaml (ModelLoadError)
+            create_model("swish_unet_tiny", **overrides)
+        assert str(e.value) == f"model config (swish_unet): invalid model config: {message}"
 
 
 def test_a_file_that_is_not_in_a_model_folder_is_named_itself(tmp_path):

@@ -33,7 +33,7 @@ from ..data.images import (DEFAULT_MAX_PIXELS, NotRGBA, check_pixels, composite_
 from ..errors import InvalidArgument
 from ..metrics.ranking import hint_errors
 from ..models.registry import (CONFIG_FILE, check_trained, chooser_path, DEFAULT_WORKING_SIZE, ModelLoadError,
-                               generator_input, load_model, model_folder, read_model_card)
+                               generator_input, load_model, model_folder, read_model_card, takes_hints)
 from ..regions.choice import RegionChooser, candidate_medians, region_options
 from ..regions.flats import FlatConfig, Flats, flats_from_network, line_zone
 from ..regions.segment import SegmentConfig, Segmentation, segment
@@ -368,7 +368,7 @@ class Colorizer:
 
     @property
     def takes_hints(self) -> bool:
-        return self.model.config.in_channels == 5
+        return takes_hints(self.model.config.in_channels)
 
     def colorize(self, image: ImageLike, hints: ImageLike | torch.Tensor | None = None, candidates: int = 1,
                  size: int | None = None, keep_lines: bool = True, output: str = "final",

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import SwishpaintError
-from ..configs import ConfigError, from_dict, read_yaml_file, to_dict
+from ..configs import ConfigError, dump_yaml, from_dict, read_yaml_file, to_dict
 from ..files import FileGroup
 from .swish_unet import SwishUNet, SwishUNetConfig
 from .unet import UNet, UNetConfig
@@ -71,7 +70,12 @@ def paper_scale_model(model: nn.Module) -> str:
     return f"{architecture_of(model)}_paper"
 
 
-IN_CHANNELS = (1, 5)  # a generator reads the sketch, or the sketch + hint RGB + hint mask
+HINTED_CHANNELS = 5  # the sketch + hint RGB + hint mask
+IN_CHANNELS = (1, HINTED_CHANNELS)  # a generator reads the sketch, or the sketch and the hints
+
+
+def takes_hints(in_channels: int) -> bool:
+    return in_channels == HINTED_CHANNELS
 
 
 def check_in_channels(in_channels: int) -> None:
@@ -79,12 +83,22 @@ def check_in_channels(in_channels: int) -> None:
         raise ValueError(f"generators take 1 or 5 input channels, not {in_channels}")
 
 
-def build_model(arch: str, config: dict[str, Any]) -> nn.Module:
+def build_model(arch: str, config: dict[str, Any], where: str | None = None) -> nn.Module:
+    """The architecture `arch` with `config`; ConfigError naming `where` (default "model config (ARCH)")
+    for an unknown architecture or a bad value: unknown keys, sizes and counts under 1, in_channels not 1
+    or 5."""
     if arch not in ARCHITECTURES:
         raise ConfigError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     cls, cfg_cls = ARCHITECTURES[arch]
-    model_config = from_dict(cfg_cls, config, where=f"model config ({arch})")
-    check_in_channels(model_config.in_channels)
+    where = where or f"model config ({arch})"
+    model_config = from_dict(cfg_cls, config, where=where)
+    bad = [f"{name}={value!r} (sizes and counts must be positive)" for name, value in vars(model_config).items()
+           if isinstance(value, int) and not isinstance(value, bool) and value < 1
+           or isinstance(value, tuple) and (not value or any(not isinstance(v, int) or v < 1 for v in value))]
+    if model_config.in_channels not in IN_CHANNELS and model_config.in_channels >= 1:
+        bad.append(f"in_channels={model_config.in_channels!r} (generators take 1 or 5 input channels)")
+    if bad:
+        raise ConfigError(f"{where}: invalid model config: {'; '.join(bad)}")
     return cls(model_config)
 
 
@@ -121,7 +135,7 @@ def write_model(group: FileGroup, model: nn.Module, folder: Path, card: ModelCar
     state = half_precision(state) if half else state
     group.write(folder / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp)))
     group.write(folder / CONFIG_FILE, lambda tmp: tmp.write_text(
-        yaml.safe_dump({**model_spec(model), **card_keys}, sort_keys=False)))
+        dump_yaml({**model_spec(model), **card_keys})))
 
 
 def half_precision(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -175,18 +189,12 @@ def _build_from_folder(path: Path, spec: dict[str, Any]) -> nn.Module:
     """The model a folder's config describes; any bad value is a one-line ModelLoadError naming the file."""
     where = f"{path / CONFIG_FILE}"
     try:
-        config = from_dict(ARCHITECTURES[spec["arch"]][1], spec["config"] or {}, where=where)
-        bad = [f"{name}={value!r}" for name, value in vars(config).items()
-               if isinstance(value, int) and not isinstance(value, bool) and value < 1
-               or isinstance(value, tuple) and (not value or any(not isinstance(v, int) or v < 1 for v in value))]
-        if config.in_channels not in IN_CHANNELS:
-            bad.append(f"in_channels={config.in_channels!r} (1 or 5)")
-        if bad:
-            raise ModelLoadError(f"{where}: invalid model config: {', '.join(bad)} (sizes and counts must be positive)")
-        return ARCHITECTURES[spec["arch"]][0](config)
-    except ModelLoadError:
-        raise
-    except (ConfigError, ValueError, TypeError, RuntimeError) as e:
+        return build_model(spec["arch"], spec["config"] or {}, where)
+    except ConfigError as e:
+        message = str(e).splitlines()[0]
+        raise ModelLoadError(message if message.startswith(f"{where}: invalid model config")
+                             else f"{where}: invalid model config ({message})") from None
+    except (ValueError, TypeError, RuntimeError) as e:
         raise ModelLoadError(f"{where}: invalid model config ({str(e).splitlines()[0]})") from None
 
 

@@ -33,7 +33,7 @@ from ..errors import SwishpaintError
 from ..files import STOP_SIGNALS, atomic_write_text, output_folder, signals_handled
 from ..models.discriminator import ResNetDiscriminator
 from ..models.registry import (BEST_FOLDER, CONFIG_FILE, WEIGHTS_FILE, ModelCard, create_model, generator_input,
-                               save_model)
+                               save_model, takes_hints)
 from . import checkpoints as C
 from .average import GeneratorAverage
 from .config import TrainConfig
@@ -458,7 +458,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, star
         check_run_outside_samples(config.data.root, out_dir)  # before out_dir is made
         with _output_folder(out_dir, info):
             state = build_state(config, info)
-            with_hints = state.in_channels == 5
+            with_hints = takes_hints(state.in_channels)
             train_set = SketchColorDataset(config.data, "train", with_hints=with_hints, seed=config.seed)
             check_enough_data(train_set, config, info)
             val_set = SketchColorDataset(config.data, "val", train=False, seed=config.seed) \
