@@ -30,8 +30,8 @@ from PIL import Image
 
 from ..files import atomic_write_text, prepare_output_dir
 from .datasets import DatasetError, hash_split
-from .demo_corpus import Filter, _fit, fetch_package, judge
-from .images import ImageError, composite_on_white, load_rgb, open_image, save_png
+from .demo_corpus import Filter, fetch_package, judge
+from .images import ImageError, centred_on_white, composite_on_white, fit_within, load_rgb, open_image, save_png
 
 LIVE2D_MODELS = ("epsilon2_1", "haru", "haruto", "hibiki", "hijiki", "koharu", "miku", "nico", "tororo",
                  "tsumiki", "unitychan", "wanko")
@@ -231,7 +231,7 @@ def dill_outfits(cache: Path) -> list[tuple[str, Path, str, str]]:
 def pokemon_views(svg: Path, size: int) -> list[tuple[str, Image.Image]]:
     """The whole figure, and a closer crop of its top (head) from a 2x render."""
     big = rsvg(svg, 2 * size)  # one render serves both views (rsvg is the slow part)
-    whole = _fit(big, size)
+    whole = fit_within(big, size)
     a = np.asarray(big)
     ink = (a < 245).any(axis=2)
     if not ink.any():
@@ -241,14 +241,7 @@ def pokemon_views(svg: Path, size: int) -> list[tuple[str, Image.Image]]:
     cx = (cols[0] + cols[-1]) // 2
     left, top = max(0, cx - side // 2), max(0, rows[0] - side // 12)
     head = big.crop((left, top, left + side, top + side))
-    return [("", _square_on_white(whole)), ("-head", _fit(head, size))]
-
-
-def _square_on_white(im: Image.Image) -> Image.Image:
-    side = max(im.size)
-    canvas = Image.new("RGB", (side, side), (255, 255, 255))
-    canvas.paste(im, ((side - im.width) // 2, (side - im.height) // 2))
-    return canvas
+    return [("", centred_on_white(whole)), ("-head", fit_within(head, size))]
 
 
 def atlas_crops(png: Path, size: int, rng: np.random.Generator, count: int = 6) -> list[tuple[str, Image.Image]]:
@@ -263,7 +256,7 @@ def atlas_crops(png: Path, size: int, rng: np.random.Generator, count: int = 6) 
         left, top = int(rng.integers(0, sheet.width - side + 1)), int(rng.integers(0, sheet.height - side + 1))
         crop = sheet.crop((left, top, left + side, top + side))
         if judge(crop) is None:
-            crops.append((f"-c{len(crops)}", _fit(crop, size)))
+            crops.append((f"-c{len(crops)}", fit_within(crop, size)))
     return crops
 
 
@@ -351,7 +344,7 @@ def _items(source: Source, cfg: BuildConfig, cache: Path) -> tuple[list[Item], s
                 im = composite_on_white(gif.convert("RGBA"))
         else:
             im = load_rgb(p)
-        return [("", _fit(im, size))]
+        return [("", fit_within(im, size))]
 
     return items, version, render
 

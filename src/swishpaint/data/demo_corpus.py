@@ -25,7 +25,7 @@ from PIL import Image
 
 from ..files import atomic_write_text, prepare_output_dir
 from .datasets import DatasetError, hash_split
-from .images import ImageError, load_rgb, save_png
+from .images import ImageError, fit_within, load_rgb, save_png
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,6 @@ def _render(path: Path, width: int) -> Image.Image:
     return load_rgb(path)
 
 
-def _fit(im: Image.Image, max_side: int) -> Image.Image:
-    scale = max_side / max(im.size)
-    if scale >= 1:
-        return im
-    return im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
-
-
 def anime_crops(im: Image.Image, max_side: int) -> list[Image.Image]:
     """Extra views of a rare anime image: squares at two scales sliding over it."""
     crops = []
@@ -115,7 +108,7 @@ def anime_crops(im: Image.Image, max_side: int) -> list[Image.Image]:
         step = max(1, side // 2)
         for top in range(0, im.height - side + 1, step):
             for left in range(0, im.width - side + 1, step):
-                crops.append(_fit(im.crop((left, top, left + side, top + side)), max_side))
+                crops.append(fit_within(im.crop((left, top, left + side, top + side)), max_side))
     return crops
 
 
@@ -132,7 +125,7 @@ def _process(task: tuple) -> dict:
     if reason:
         record["rejected"] = reason
         return record
-    views = [_fit(im, max_side)]
+    views = [fit_within(im, max_side)]
     if source.anime and split == "train":
         views += anime_crops(im, max_side)
     for i, view in enumerate(views):

@@ -270,6 +270,24 @@ def save_png(im: Image.Image, path: str | Path) -> None:
     atomic_write(path, lambda tmp: im.save(tmp, format="PNG"))
 
 
+def fit_within(im: Image.Image, side: int, enlarge: bool = False) -> Image.Image:
+    """`im` scaled (Lanczos, sizes rounded) so that its longer side is `side`; a smaller image is left as it
+    is unless `enlarge`. The one rule for shrinking a picture to a size (corpora, packs, contact sheets,
+    benchmarks)."""
+    scale = side / max(im.size)
+    if scale >= 1 and not enlarge or scale == 1:
+        return im
+    return im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
+
+
+def centred_on_white(im: Image.Image, side: int | None = None) -> Image.Image:
+    """`im` in the middle of a white square `side` pixels wide (default: its longer side), in its own mode."""
+    side = side or max(im.size)
+    canvas = Image.new(im.mode, (side, side), "white")
+    canvas.paste(im, ((side - im.width) // 2, (side - im.height) // 2))
+    return canvas
+
+
 def image_grid(rows: list[list[Image.Image]], pad: int = 4, background=(255, 255, 255)) -> Image.Image:
     """Paste rows of images into one sheet (each cell as large as the largest image)."""
     cw = max(im.width for row in rows for im in row)

@@ -22,8 +22,7 @@ from PIL import Image
 from ..errors import InvalidArgument, OutputError
 from ..files import JSON_READ_ERRORS, FileGroup, atomic_write_text, candidate_names, output_folder, read_json, read_json_object
 from .datasets import DatasetError, check_root
-from .demo_corpus import _fit
-from .images import ImageError, list_images, load_rgb
+from .images import ImageError, fit_within, list_images, load_rgb
 
 FOLDERS = ("train", "val", "sequences")
 LOSSLESS = 101  # --quality 101: lossless WebP
@@ -154,7 +153,7 @@ SOURCE_TAG = 0x010E  # EXIF ImageDescription: the packed image's source, relativ
 def _write_webp(path: Path, target: Path, max_side: int, quality: int, source: str) -> None:
     """One image, all or nothing (FileGroup: no half-written WebP; a full disk is an OutputError), naming
     its `source` inside, so that a resumed pack knows what a file holds, not only that it is there."""
-    im = _fit(load_rgb(path), max_side)
+    im = fit_within(load_rgb(path), max_side)
     exif = Image.Exif()
     exif[SOURCE_TAG] = json.dumps(source)  # EXIF text is ASCII: a Japanese folder name survives escaped
     with FileGroup() as group:

@@ -175,7 +175,7 @@ def _example_sketches(size: int) -> list[np.ndarray]:
     """The bundled example sketches (or, where they are missing, synthetic ones) at size², float in [0, 1]."""
     from PIL import Image
 
-    from ..data.images import list_images
+    from ..data.images import centred_on_white, fit_within, list_images
 
     folder = Path(__file__).resolve().parents[3] / "examples" / "sketches"  # a source checkout
     found = list_images(folder) if folder.is_dir() else []
@@ -184,11 +184,7 @@ def _example_sketches(size: int) -> list[np.ndarray]:
         return [(rng.random((size, size)) > 0.03).astype(np.float32)]
     out = []
     for path in found:
-        im = Image.open(path).convert("L")
-        scale = size / max(im.size)
-        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
-        canvas = Image.new("L", (size, size), 255)
-        canvas.paste(im, ((size - im.width) // 2, (size - im.height) // 2))
+        canvas = centred_on_white(fit_within(Image.open(path).convert("L"), size, enlarge=True), size)
         out.append(np.asarray(canvas, np.float32) / 255)
     return out
 

@@ -39,12 +39,11 @@ def _sketch(size: int, folder: Path) -> Path:
     """The example sketch scaled onto a size² white page (synthetic shapes if the checkout lacks it)."""
     from PIL import Image, ImageDraw
 
+    from ..data.images import centred_on_white, fit_within
+
     page = Image.new("L", (size, size), 255)
     if SKETCH.is_file():
-        im = Image.open(SKETCH).convert("L")
-        scale = size / max(im.size)
-        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS)
-        page.paste(im, ((size - im.width) // 2, (size - im.height) // 2))
+        page = centred_on_white(fit_within(Image.open(SKETCH).convert("L"), size, enlarge=True), size)
     else:
         rng = np.random.default_rng(0)
         draw = ImageDraw.Draw(page)

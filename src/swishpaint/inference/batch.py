@@ -20,7 +20,8 @@ from typing import Callable, Iterable
 
 from PIL import Image
 
-from ..data.images import LINE_ART, RESULT, image_grid, list_images, output_png_info, swishpaint_output
+from ..data.images import (LINE_ART, RESULT, fit_within, image_grid, list_images, output_png_info,
+                           swishpaint_output)
 from ..errors import InvalidArgument, OutputError, SwishpaintError, os_reason
 from ..files import FileGroup, candidate_names, check_new_output, prepare_output_dir, refuse_existing
 from .layered import LABEL_MAP_SUFFIX, LAYERED_SUFFIXES, label_map_path
@@ -354,10 +355,7 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
 
 def thumbnail(im: Image.Image, max_cell: int = 384) -> Image.Image:
     """A candidate scaled so its longer side is at most max_cell (a contact-sheet cell)."""
-    scale = min(1.0, max_cell / max(im.size))
-    if scale >= 1:
-        return im
-    return im.resize((max(1, int(im.width * scale)), max(1, int(im.height * scale))), Image.LANCZOS)
+    return fit_within(im, max_cell)
 
 
 def contact_sheet(images: list[Image.Image], columns: int = 3, max_cell: int = 384) -> Image.Image:
