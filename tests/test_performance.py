@@ -384,6 +384,13 @@ def test_bench_regions_quick_measures_every_case(tmp_path):
     assert data["segmentation"]["median_ms"] > 0 and data["pipeline"]["ratio"] > 0
 
 
+def test_every_bench_the_cli_offers_is_one_bench_runs():
+    from swishpaint.configs import BENCHES
+    from swishpaint.experiments import bench
+
+    assert tuple(bench.BENCH_FUNCTIONS) == BENCHES
+
+
 def test_bench_refuses_a_results_file_it_cannot_update_before_measuring(tmp_path, capsys, monkeypatch):
     from swishpaint.cli import main
 
@@ -404,7 +411,7 @@ def test_bench_refuses_a_results_file_it_cannot_update_before_measuring(tmp_path
     out.write_text(json.dumps(recorded))
     from swishpaint.experiments import bench
 
-    monkeypatch.setattr(bench, "bench_regions", lambda runs, quick: {"pipeline": {"ratio": 9.9}})  # a smoke test's
+    monkeypatch.setitem(bench.BENCH_FUNCTIONS, "regions", lambda runs, quick: {"pipeline": {"ratio": 9.9}})  # a smoke test's
     assert main(["bench", "regions", "--quick", "--runs", "1", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["regions"] == recorded["regions"] and data["regions-quick"]["pipeline"]["ratio"] == 9.9

@@ -312,6 +312,16 @@ def bench_regions(runs: int, quick: bool) -> dict:
             "targets": {"segmentation_ms_512": 60, "pipeline_ratio": 1.5, "sequence_seconds_per_frame_512": 0.5}}
 
 
+def bench_page(runs: int, quick: bool) -> dict:
+    from .page_bench import bench_page as page  # the browser's benchmark (a server and playwright): loaded if asked
+
+    return page(runs, quick)
+
+
+# configs.BENCHES names the CLI's choices without importing this module; a test keeps the two in step
+BENCH_FUNCTIONS = {"infer": bench_infer, "train": bench_train, "regions": bench_regions, "page": bench_page}
+
+
 def section_name(what: str, quick: bool) -> str:
     """The results file's section for a run: a --quick smoke test has its own ("regions-quick"), so it
     never replaces the recorded full numbers."""
@@ -336,12 +346,10 @@ def read_results(out: Path) -> dict:
 def run_bench(what: str, out: Path, runs: int = 5, quick: bool = False) -> dict:
     """Run a benchmark and merge its section into the results file (atomically): a run refreshes its own
     section (section_name) and keeps the others."""
-    from .page_bench import bench_page
-
     if runs < 1:
         raise InvalidArgument(f"--runs must be at least 1, got {runs}")
     read_results(out)
-    result = {"infer": bench_infer, "train": bench_train, "regions": bench_regions, "page": bench_page}[what](runs, quick)
+    result = BENCH_FUNCTIONS[what](runs, quick)
     data = read_results(out)  # again: another bench may have written its section meanwhile
     data[section_name(what, quick)] = {"date": time.strftime("%Y-%m-%d %H:%M"),
                                        "machine": platform.processor() or platform.machine(),
