@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("experiments",),  # evaluate, compare, bench: may import everything, imported by nothing
     ("server",),
     ("inference", "training"),
-    ("regions",),  # line-art segmentation and region references (may not exist yet)
+    ("regions",),  # line-art segmentation, flats, the region chooser, the classical references
     ("data", "losses", "models"),
     ("metrics",),  # the leaf that anything may import
     ("configs", "files"),
