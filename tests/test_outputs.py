@@ -491,6 +491,42 @@ def test_sigterm_and_sighup_stop_a_command_as_ctrl_c_does():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+@pytest.mark.parametrize("sig,code,line", [("SIGINT", 130, "swishpaint: interrupted"),
+                                           ("SIGTERM", 143, "swishpaint: stopped by SIGTERM"),
+                                           ("SIGHUP", 129, "swishpaint: stopped by SIGHUP")])
+def test_a_stopped_command_exits_with_128_plus_the_signal_as_train_does(monkeypatch, capsys, sig, code, line):
+    import os
+    import signal
+    import time
+
+    import swishpaint.cli as cli
+
+    def stopped(args):
+        os.kill(os.getpid(), getattr(signal, sig))
+        time.sleep(5)
+        return 0
+
+    monkeypatch.setattr(cli, "_cmd_info", stopped)
+    assert cli.main(["info"]) == code
+    assert capsys.readouterr().err == line + "\n"
+
+
+def test_output_to_a_reader_that_has_gone_is_no_traceback(tmp_path):
+    """`swishpaint info | head -1`: the pipe's reader leaves before the output is written."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([sys.executable, "-m", "swishpaint", "info", "swish_unet_tiny"], stdout=write,
+                              stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == ""
+
+
 @pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
 def test_a_stop_during_the_renames_of_a_set_waits_until_the_whole_set_is_in_place(tmp_path, monkeypatch, stop):
     """Ctrl-C (or kill) between two renames would leave half a set of new files beside half of the old."""

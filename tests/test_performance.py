@@ -243,9 +243,20 @@ def test_export_of_a_name_or_checkpoint_writes_every_file_and_runs_with_onnx(che
     assert sorted(p.name for p in (tmp_path / "from-name").iterdir()) == EXPORTED_FILES["name"]
     x = torch.rand(1, 1, 16, 24)
     with torch.no_grad():  # model.onnx and model.safetensors hold the same (random) weights
-        assert (OnnxColorizer.load(tmp_path / "from-name").model(x) - load_model(tmp_path / "from-name")(x)
-                ).abs().max() < 1e-3
+        assert (OnnxColorizer.load(tmp_path / "from-name", allow_untrained=True).model(x)
+                - load_model(tmp_path / "from-name")(x)).abs().max() < 1e-3
     assert capsys.readouterr().err == ""
+    assert read_model_card(tmp_path / "from-name").untrained  # marked: random weights do not pass for a model
+    Image.new("L", (32, 32), 255).save(tmp_path / "s.png")
+    for backend in ("torch", "onnx"):
+        assert main(["colorize", "s.png", "-o", "out", "--model", "from-name",
+                     "--backend", backend]) == 2
+        assert one_error_line(capsys.readouterr().err) == (
+            "swishpaint: error: from-name: holds an architecture's random weights (exported with --untrained), not a "
+            "trained model; give a model folder (see swishpaint train)")
+    assert not (tmp_path / "out").exists()
+    assert main(["info", "from-name"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split(maxsplit=1)[1] == "from-name (an untrained architecture: random weights)"
 
 
 @pytest.mark.parametrize("earlier", [False, True], ids=["new-folder", "over-earlier-export"])

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -42,7 +43,7 @@ def _cmd_info(args) -> int:
     _check_info_size(args.size, model.config.size_multiple)
     params = count_parameters(model)
     flops = count_flops(model, args.size)
-    rows = [("model", f"{path}{_model_note(args.model, untrained)}"),
+    rows = [("model", f"{path}{_model_note(args.model, untrained or bool(card and card.untrained))}"),
             ("arch", f"{type(model).__name__} {json.dumps(_plain(model.config))}"),
             ("parameters", f"{params:,} ({params / 1e6:.2f} M)"),
             ("FLOPs", f"{flops / 1e9:.1f} GFLOP per {args.size}x{args.size} image (forward, counted)")]
@@ -56,7 +57,7 @@ def _cmd_info(args) -> int:
 def _model_note(given: str | None, untrained: bool) -> str:
     """Which kind of model info describes: random weights and the default must not pass for a chosen,
     trained model."""
-    if untrained:
+    if untrained:  # a registered name, or a folder export onnx --untrained wrote
         return " (an untrained architecture: random weights)"
     return "" if given else " (the bundled demo model)"
 
@@ -536,8 +537,27 @@ def _at_least(minimum: int):
     return parse
 
 
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, taken as Ctrl-C is (KeyboardInterrupt unwinds every command the same way), but
+    remembered, so that the exit status is 128 + that signal, as a shell and `train` report it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+    raise _Stopped(signum)
+
+
+class _LogFormat(logging.Formatter):
+    """Warnings and errors read as the CLI's own lines ("swishpaint: warning: ..."); with -v, the
+    informational records keep the module they come from."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno >= logging.WARNING:
+            return f"swishpaint: {record.levelname.lower()}: {record.getMessage()}"
+        return f"{record.levelname} {record.name}: {record.getMessage()}"
 
 
 @contextlib.contextmanager
@@ -563,21 +583,32 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LogFormat())
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
         with _terminate_as_interrupt(), tidy_made_folders():
             if getattr(args, "device", None) is not None:  # named as the flag, before any model is read
                 from .configs import check_device
 
                 check_device(args.device, where=f"--device {args.device}")
-            return args.func(args)
+            code = args.func(args)
+            sys.stdout.flush()  # here, so that a reader gone (`| head`) is met below rather than at exit
+            return code
     except SwishpaintError as e:  # every user-facing error, by type; anything else is a bug
         print(f"swishpaint: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("swishpaint: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, _Stopped) else signal.SIGINT
+        print("swishpaint: interrupted" if signum == signal.SIGINT else
+              f"swishpaint: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        return 128 + signum
+    except BrokenPipeError:  # `swishpaint info | head`: the reader has gone; quiet, as a shell tool is
+        try:  # what is still buffered goes nowhere, so Python's own flush at exit does not fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # a stdout without a file descriptor (captured)
+            pass
+        return 128 + 13  # as if killed by SIGPIPE
 
 
 if __name__ == "__main__":

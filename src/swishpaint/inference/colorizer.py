@@ -346,9 +346,9 @@ class Colorizer:
         device is checked first: colorize, serve, evaluate and fit-regions all load their model here."""
         check_device(device)
         path = model_path(name_or_path)
-        check_trained(name_or_path, allow_untrained, "give a model folder (see swishpaint train)")
-        model, device = cls._load_generator(path, device)
         card = read_model_card(path)
+        check_trained(path, allow_untrained, "give a model folder (see swishpaint train)", card)
+        model, device = cls._load_generator(path, device)
         chooser = chooser_path(path)
         if "region_chooser" not in kwargs and chooser.is_file():  # region_chooser=None: not read
             kwargs["region_chooser"] = RegionChooser.load(chooser)

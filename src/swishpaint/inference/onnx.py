@@ -21,7 +21,7 @@ import torch
 
 from ..errors import require_extra
 from ..files import sha256_file
-from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, WEIGHTS_FILE, ModelLoadError, check_trained,
+from ..models.registry import (CHOOSER_FILE, CONFIG_FILE, WEIGHTS_FILE, ModelCard, ModelLoadError, check_trained,
                                is_architecture_name, load_model, load_model_config, model_folder, read_model_card,
                                write_model)
 from .colorizer import Colorizer, check_card, model_path
@@ -64,8 +64,8 @@ def export_onnx(model: str | Path | None, out_dir: str | Path, overwrite: bool =
             group.write(out_dir / ONNX_FILE, lambda tmp: _export_network(net, tmp, digest))
             for f in beside.copies:
                 group.write(out_dir / f.name, lambda tmp, f=f: shutil.copyfile(f, tmp))
-            if beside.from_network:
-                write_model(group, net, out_dir)
+            if beside.from_network:  # marked, so that colorize and serve refuse the random weights
+                write_model(group, net, out_dir, ModelCard(untrained=True))
             for name in beside.removed:
                 group.remove(out_dir / name)
     return out_dir / ONNX_FILE

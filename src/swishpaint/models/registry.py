@@ -52,6 +52,7 @@ class ModelCard:
     candidate_mean_chroma_train: list[float] | None = None
     ranking_min_chroma: float | None = None
     trained: dict[str, Any] | None = None  # step, val, last_logged_step, the training config
+    untrained: bool | None = None  # True: an architecture's random weights (export onnx --untrained)
 
 
 class ModelLoadError(SwishpaintError, ValueError):
@@ -209,12 +210,18 @@ def is_architecture_name(name_or_path: str | Path | None) -> bool:
     return name_or_path is not None and not Path(name_or_path).exists() and str(name_or_path) in MODELS
 
 
-def check_trained(name_or_path: str | Path | None, allow_untrained: bool, instead: str) -> None:
-    """Refuse a registered architecture name (random weights) where a trained model is meant, unless
-    allowed: it would colour noise, or export it, without a word. `instead`: what to give in its place."""
-    if is_architecture_name(name_or_path) and not allow_untrained:
-        raise ModelLoadError(f"{name_or_path}: an untrained architecture, not a trained model; "
-                             f"{instead}")
+def check_trained(name_or_path: str | Path | None, allow_untrained: bool, instead: str,
+                  card: ModelCard | None = None) -> None:
+    """Refuse random weights where a trained model is meant, unless allowed: a registered architecture
+    name, or a folder whose card says untrained (what export onnx --untrained writes); they would colour
+    noise, or export it, without a word. `instead`: what to give in its place."""
+    if allow_untrained:
+        return
+    if is_architecture_name(name_or_path):
+        raise ModelLoadError(f"{name_or_path}: an untrained architecture, not a trained model; {instead}")
+    if card is not None and card.untrained:
+        raise ModelLoadError(f"{name_or_path}: holds an architecture's random weights (exported with --untrained), "
+                             f"not a trained model; {instead}")
 
 
 def read_model_card(path: str | Path) -> ModelCard:
