@@ -115,8 +115,9 @@ def test_hints_checks(model_dir, sketches, tmp_path, capsys):
     (["--layers", "psd", "--output", "network"], "--layers needs region output (the layers are its flats and "
                                                  "shading), not output network"),
     (["--layers", "ora", "--backend", "onnx"], "--layers needs the torch backend (onnx gives finished images only)"),
+    (["--flat", "--output", "network"], "--flat is --output flat: it does not go with --output network"),
 ])
-def test_layers_the_output_or_backend_cannot_give_are_one_line_before_the_model_loads(sketches, tmp_path, capsys,
+def test_options_that_contradict_each_other_are_one_line_before_the_model_loads(sketches, tmp_path, capsys,
                                                                                        flags, message):
     code = main(["colorize", str(sketches / "odd.png"), "-o", str(tmp_path / "out"), "--model",
                  str(tmp_path / "no-model"), *flags])  # the options are refused before the missing model is noticed

@@ -172,6 +172,8 @@ def _cmd_colorize(args) -> int:
             return run_colorize_sequence(args.inputs, Path(args.out), options)
     if args.reference_sketch or args.palette_out:
         raise UserError("--reference-sketch and --palette-out go with --reference KEY.png")
+    if args.flat and args.output not in ("final", "flat"):  # final: the default, not a choice made
+        raise UserError(f"--flat is --output flat: it does not go with --output {args.output}")
     options = ColorizeOptions(**shared, hints=args.hints, candidates=args.candidates, size=args.size,
                               backend=args.backend, output="flat" if args.flat else args.output)
     with output_folder(args.out):
@@ -388,8 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--out", required=True, help="output folder")
     s.add_argument("--model", help="trained model folder (default: the bundled demo model)")
     s.add_argument("--hints", help="RGBA PNG of colour hints (one input) or a folder of <stem>.png hints")
-    s.add_argument("--candidates", "-k", type=int, default=1, help="how many colourings to write")
-    s.add_argument("--size", type=int, help="working size (longer side) the sketch is scaled down to")
+    s.add_argument("--candidates", "-k", type=int, default=1,
+                   help="how many colourings to write (default 1; the bundled model makes 9)")
+    s.add_argument("--size", type=int, help="working size (longer side) the network sees the sketch at "
+                                            "(default: the model's, 256 for the bundled one)")
     s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.add_argument("--keep-lines", action=argparse.BooleanOptionalAction, default=True,
                    help="multiply the original line art over the colours (default on)")
@@ -399,12 +403,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--flat", action="store_true", help="flat colours + lines only (= --output flat)")
     s.add_argument("--layers", nargs="?", const="psd", choices=("psd", "ora"),
                    help="also write <name>.psd (or .ora) with lines, shading and flats layers, and the "
-                        "region label map <name>.labels.png")
+                        "region label map <name>.labels.png (torch backend, final or flat output)")
     s.add_argument("--backend", default="torch", choices=("torch", "onnx"),
                    help="torch (default) or onnx: onnx runs a --model folder made by `swishpaint export onnx`")
     s.add_argument("--reference", metavar="KEY.png",
                    help="a coloured keyframe: the inputs are the frames that follow, in order, and each region "
-                        "takes the colour of the matching region in the key (the previous frame chains)")
+                        "takes the colour of the matching region in the key (the previous frame chains); gives "
+                        "flat colours + lines, and takes no --candidates, --hints, --backend, --size or --output")
     s.add_argument("--reference-sketch", metavar="KEY_SKETCH.png",
                    help="the keyframe's line art, when it is separate from KEY.png")
     s.add_argument("--palette", metavar="palette.json", help="colour the frames from a saved palette instead")
