@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from swishpaint.data import anime_corpus
 from swishpaint.data.anime_corpus import HELD_OUT_MODELS, BuildConfig, Item, build_anime_corpus, split_of
-from swishpaint.data.datasets import DataConfig, SketchColorDataset, find_samples
+from swishpaint.data.datasets import DataConfig, DatasetError, SketchColorDataset, find_samples
 from swishpaint.data.frames import Deduper, figure_box, figure_views
 from swishpaint.data.live2d_render import _usable_model_json
 from swishpaint.data.pack import pack_corpus
@@ -79,6 +80,17 @@ def _fake_source(monkeypatch, calls: list):
         return [("", drawing(int(item.key[1:].replace("-", "")), 128))]
 
     monkeypatch.setattr(anime_corpus, "_items", lambda source, cfg, cache: (items, "9.9", render))
+    monkeypatch.setattr(anime_corpus, "RENDERED_BY", {})  # drawn here: no rsvg-convert needed
+
+
+def test_a_missing_renderer_is_said_before_any_download(tmp_path, monkeypatch):
+    monkeypatch.setattr(anime_corpus.shutil, "which", lambda name: None)
+    monkeypatch.setattr(anime_corpus, "_items", lambda *a: pytest.fail("fetched before the check"))
+    monkeypatch.setattr(anime_corpus, "_run_live2d", lambda *a: pytest.fail("rendered before the check"))
+    cfg = BuildConfig(out=str(tmp_path / "corpus"), cache=str(tmp_path / "cache"), sources=("live2d", "pokemon"))
+    with pytest.raises(DatasetError, match=r"^rsvg-convert, xvfb-run not found: .*\(apt-get install librsvg2-bin "
+                                           r"xvfb libgl1-mesa-dri, or leave those sources out with --sources\)$"):
+        build_anime_corpus(cfg, log=lambda line: None)
 
 
 def test_build_writes_manifest_by_character_and_resumes(tmp_path, monkeypatch):

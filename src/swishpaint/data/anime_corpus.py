@@ -312,7 +312,7 @@ def _items(source: Source, cfg: BuildConfig, cache: Path) -> tuple[list[Item], s
         items = [Item(e["hexcode"], str(tree / "color/svg" / f"{e['hexcode']}.svg"),
                       e["skintone_base_hexcode"] or e["hexcode"])  # skin tones share line art: one character
                  for e in emoji if e["group"] in groups and (tree / "color/svg" / f"{e['hexcode']}.svg").is_file()]
-        return items, version, lambda it, rng: [("", _square_on_white(rsvg(it.path, size // 2)))]
+        return items, version, lambda it, rng: [("", centred_on_white(rsvg(it.path, size // 2)))]
     if source.name == "dicebear":
         folder, version = dicebear_svgs(npm, source.cap // 2)
         items = [Item(p.stem, str(p), p.stem) for p in sorted(folder.glob("*.svg"))]
@@ -388,8 +388,6 @@ def _run_live2d(source: Source, cfg: BuildConfig, cache: Path, log: Callable[[st
     journal = Journal(out / ".progress" / f"{source.name}.jsonl")
     models = live2d_models(cache / "npm") if source.name == "live2d" else dill_outfits(cache / "npm")
     frames = cfg.frames_per_model if source.name == "live2d" else cfg.frames_per_outfit
-    if shutil.which("xvfb-run") is None:
-        raise DatasetError("Live2D rendering needs xvfb-run (apt-get install xvfb libgl1-mesa-dri)")
     for model_id, model_json, package, version in models:
         character = "black_heart" if "black" in model_id else "purple_heart" if source.name == "dill" \
             else model_id.split("-")[0]
@@ -439,6 +437,20 @@ def _render(out: Path, model_id: str, job: dict) -> tuple[dict | None, str]:
     return result, ""
 
 
+RENDERED_BY = {"live2d": "xvfb-run", "dill": "xvfb-run", "pokemon": "rsvg-convert", "openmoji": "rsvg-convert",
+               "dicebear": "rsvg-convert", "scratch": "rsvg-convert"}  # Debian's xvfb and librsvg2-bin
+
+
+def _check_tools(sources: tuple[str, ...]) -> None:
+    """Every program the chosen sources render with is installed: said before any download, not after."""
+    missing = sorted({RENDERED_BY[s] for s in sources if s in RENDERED_BY and shutil.which(RENDERED_BY[s]) is None})
+    if missing:
+        needs = {"xvfb-run": "xvfb libgl1-mesa-dri", "rsvg-convert": "librsvg2-bin"}
+        raise DatasetError(f"{', '.join(missing)} not found: the chosen sources render with it "
+                           f"(apt-get install {' '.join(needs[m] for m in missing)}, or leave those sources out "
+                           "with --sources)")
+
+
 def build_anime_corpus(cfg: BuildConfig, log: Callable[[str], None] = print) -> dict:
     """Build (or resume) the corpus; returns (and writes) the manifest."""
     start = time.time()
@@ -448,6 +460,7 @@ def build_anime_corpus(cfg: BuildConfig, log: Callable[[str], None] = print) -> 
             raise DatasetError(f"unknown source {name!r}; choose from {', '.join(SOURCES)}")
     prepare_output_dir(out)  # a file or read-only --out fails here, not after minutes of downloads
     prepare_output_dir(cache)
+    _check_tools(cfg.sources)
     order = sorted(cfg.sources, key=lambda s: PRIORITY.index(s))  # anime first, then the rest
     for name in order:
         t = time.time()

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..errors import require_extra
 from ..files import atomic_write_text, prepare_output_dir
 from .datasets import DatasetError, hash_split
 from .images import ImageError, fit_within, load_rgb, save_png
@@ -181,6 +182,7 @@ def build_demo_corpus(out: str | Path, cache: str | Path, max_per_source: int = 
                       workers: int = 2, sources: tuple[Source, ...] = SOURCES, progress=None) -> dict:
     """Build the corpus into `out`; returns (and writes) the manifest."""
     start = time.time()
+    require_extra("swishpaint data build-demo (SVG rendering)", "data", "cairosvg")  # before minutes of downloads
     out, cache = Path(out), Path(cache)
     prepare_output_dir(out)  # a file or read-only --out fails here, not after the downloads
     prepare_output_dir(cache)

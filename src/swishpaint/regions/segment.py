@@ -200,7 +200,7 @@ def segment(sketch: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> Segment
             fine = fine.result()
     else:  # one pass's planes at a time: a 7000² sketch's would add about 1 GB
         coarse, fine = trapped_balls(cfg.balls), trapped_balls(cfg.fine_balls)
-    del to_ink
+    to_ink = None  # frees the distance map (the closure holds the name: a del would leave it unbound)
     # the overlay: a region is a connected piece where both passes agree. The passes split lines between
     # their regions a little differently; the slivers that makes are small and join a neighbour
     labels = connected_pieces(coarse, fine)
