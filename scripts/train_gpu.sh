@@ -15,6 +15,10 @@
 # what comes back from a lent machine,
 # and what init_from=... starts the next sitting from.
 set -euo pipefail
+if (($# < 3)); then
+  echo "usage: scripts/train_gpu.sh PACK[.zip] RUN_DIR MINUTES [key=value overrides...]" >&2
+  exit 2
+fi
 pack=$1 run=$2 minutes=$3
 shift 3
 export PYTHONPATH=${PYTHONPATH:-src} PYTHONUNBUFFERED=1

@@ -241,8 +241,10 @@ def test_a_hints_file_without_a_dab_colours_as_no_hints_do(model_dir, tmp_path):
     sketch = sketch_of(drawing(3, 48))
     empty = Image.new("RGBA", sketch.size, (0, 0, 0, 0))
     plain = colorizer.colorize(sketch, candidates=3)
-    with_empty = colorizer.colorize(sketch, hints=empty, candidates=3)
+    warnings: list[str] = []
+    with_empty = colorizer.colorize(sketch, hints=empty, candidates=3, warnings=warnings)
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(plain, with_empty))
+    assert warnings == ["the hints hold no dab (no pixel with alpha > 0): coloured without hints"]
     colouring = colorizer.colorize_regions(sketch)
     with pytest.raises(InvalidArgument, match="got 'bogus'"):
         colouring.image(0, output="bogus")

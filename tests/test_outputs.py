@@ -564,7 +564,8 @@ def test_a_folder_where_a_file_is_expected_is_named_so_and_a_sketch_without_hint
     assert colorize(str(src), "-o", str(tmp_path / "out"), "--model", str(model_dir), "--hints",
                     str(tmp_path / "hints")) == 0
     err = capsys.readouterr().err
-    assert f"swishpaint: warning: {src / 'owl.png'}: no hints for it in {tmp_path / 'hints'}" in err
+    assert (f"swishpaint: warning: {src / 'owl.png'}: no hints for it in {tmp_path / 'hints'} (looked for owl.png); "
+            "coloured without hints") in err  # one name, when the sketch sits at the top of its folder
     assert "dog.png: no hints" not in err
     assert colorize(str(src / "dog.png"), "-o", str(tmp_path / "seq"), "--model", str(model_dir), "--reference",
                     str(src)) == 2

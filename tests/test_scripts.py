@@ -28,6 +28,12 @@ def test_every_script_answers_help():
             assert "usage:" in run.stdout, script.name
 
 
+def test_shell_scripts_give_their_usage_when_called_bare():
+    for script in sorted((ROOT / "scripts").glob("*.sh")):
+        run = subprocess.run(["bash", str(script)], capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert run.returncode == 2 and run.stderr.startswith("usage: "), f"{script.name}: {run.stderr[-500:]}"
+
+
 def test_running_server_starts_answers_and_stops(model_dir):
     import urllib.request
 

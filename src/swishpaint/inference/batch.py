@@ -250,8 +250,8 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
         warnings: list[str] = []
         job_hints = _hints_for(job.source, hints_path)
         if job_hints is None and hints_path is not None:  # a folder of hints without this sketch's
-            warnings.append(f"no hints for it in {hints_path} (looked for "
-                            f"{job.source.relative.with_suffix('.png')} and {job.source.path.stem}.png); "
+            looked = dict.fromkeys((str(job.source.relative.with_suffix(".png")), f"{job.source.path.stem}.png"))
+            warnings.append(f"no hints for it in {hints_path} (looked for {' and '.join(looked)}); "
                             "coloured without hints")
         if layers:  # before the colouring: a sketch too large for the format fails at once
             try:

@@ -420,6 +420,8 @@ class Colorizer:
                     warnings.append(note)
                 if not bool(hint_full[3].any()):  # a hints file with no dab colours as no hints file does
                     hint_full = None
+                    if warnings is not None:  # but is said: a layer exported without its alpha looks the same
+                        warnings.append("the hints hold no dab (no pixel with alpha > 0): coloured without hints")
             small_sketch, colours, every = self._colour(sketch, hint_full, working, candidates)
         plain = sketch[0].numpy()
         seg = (segmentation or segment(plain, self.segment_config)) if regions else None

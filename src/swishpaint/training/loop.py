@@ -11,6 +11,7 @@ training/objective.py's; this module holds the plumbing: AMP, optimisers, freezi
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import math
@@ -157,8 +158,11 @@ def build_state(config: TrainConfig, info: DistInfo | None = None) -> TrainState
     if info.enabled:
         ids = [info.device.index] if info.device.type == "cuda" else None
         g = DDP(g, device_ids=ids)
-        # One D pass per backward, no BatchNorm (spectral norm): buffers need no broadcast.
-        d = DDP(d, device_ids=ids, broadcast_buffers=False)
+        # One D pass per backward, no BatchNorm (spectral norm): buffers need no sync at each forward
+        # (torch 2.13 names that forward_sync_buffers and warns, once per rank, at broadcast_buffers)
+        no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters \
+            else "broadcast_buffers"
+        d = DDP(d, device_ids=ids, **{no_sync: False})
     return TrainState(config, info, g, d, opt_g, opt_d, sched_g, sched_d, scaler, amp_dtype,
                       GanObjective(config.loss), average=average)
 
