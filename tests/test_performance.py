@@ -62,6 +62,19 @@ def test_an_onnx_graph_that_is_not_its_folders_network_is_one_line(model_dir, tm
     with pytest.raises(ModelLoadError, match=r"model.onnx: was exported from other weights than the "
                                              r"model.safetensors beside it; export it again: swishpaint export onnx"):
         OnnxColorizer.load(model_dir)
+    import onnx  # an export from before exports recorded the hash: told by the tensors themselves
+
+    graph = onnx.load(str(model_dir / "model.onnx"))
+    del graph.metadata_props[:]
+    onnx.save(graph, str(model_dir / "model.onnx"))
+    with pytest.raises(ModelLoadError, match=r"model.onnx: was exported from other weights"):
+        OnnxColorizer.load(model_dir)
+    assert main(["export", "onnx", "--model", str(model_dir), "--out", str(tmp_path / "fresh")]) == 0
+    graph = onnx.load(str(tmp_path / "fresh" / "model.onnx"))
+    del graph.metadata_props[:]
+    onnx.save(graph, str(tmp_path / "fresh" / "model.onnx"))
+    shutil.copyfile(model_dir / "model.safetensors", tmp_path / "fresh" / "model.safetensors")
+    OnnxColorizer.load(tmp_path / "fresh")  # no hash, the same weights: loads
     other = tmp_path / "other"
     save_model(create_model("swish_unet_tiny", in_channels=1, candidates=TINY_CANDIDATES), other)
     (model_dir / "model.onnx").rename(other / "model.onnx")  # a 5-channel graph beside a 1-channel config

@@ -181,9 +181,29 @@ def _check_graph(session: onnxruntime.InferenceSession, onnx_path: Path, config)
                              f"but the {CONFIG_FILE} beside it describes {config.in_channels} and "
                              f"{config.candidates}; {again}")
     recorded = session.get_modelmeta().custom_metadata_map.get(WEIGHTS_HASH_KEY)
-    if recorded and weights.is_file() and sha256_file(weights) != recorded:
+    stale = weights.is_file() and (sha256_file(weights) != recorded if recorded else
+                                   _holds_other_weights(onnx_path, weights))
+    if stale:
         raise ModelLoadError(f"{onnx_path}: was exported from other weights than the {WEIGHTS_FILE} beside it; "
                              f"{again}")
+
+
+def _holds_other_weights(onnx_path: Path, weights: Path) -> bool:
+    """For an export that records no hash (made before exports did): whether a tensor the graph keeps
+    under its own name differs from the same-named one in `weights` (fp16 files compared as float32). A
+    retrained network differs in all of them. False when it cannot tell: the onnx package (only the
+    onnxruntime one is needed to run) is missing, or no name is shared."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        return False
+    from safetensors.numpy import load_file
+
+    graph = onnx.load(str(onnx_path)).graph
+    stored = load_file(str(weights))
+    return any(not np.array_equal(numpy_helper.to_array(t), stored[t.name].astype(np.float32))
+               for t in graph.initializer if t.name in stored and stored[t.name].shape == tuple(t.dims))
 
 
 class OnnxGenerator:
