@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -27,9 +27,9 @@ from ..errors import InvalidArgument, SwishpaintError
 from ..regions.flats import Flats, flats_from_network, region_medians
 from ..regions.matching import ColouredRegions, MatchConfig, match_regions, region_features
 from ..regions.segment import Segmentation, segment
+from .inputs import ImageLike
 from .layered import line_rows
 
-ImageLike = Any  # a path, PIL image or array: what Colorizer takes (inference.colorizer.ImageLike)
 
 KEY_LINE_METHOD = "dilate"  # a coloured keyframe without its own line art: lines from its colour edges
 
