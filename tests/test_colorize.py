@@ -272,6 +272,27 @@ def test_hints_as_a_pil_image_follow_the_file_rule_for_transparency(tiny_model):
         c.colorize(sketch, hints=Image.new("P", (32, 32), 0), candidates=1)
 
 
+def test_a_sketch_on_grey_paper_comes_out_on_white_with_its_hints_and_an_inverted_one_is_said(model_dir):
+    colorizer = Colorizer.load(model_dir)
+    white = np.asarray(sketch_of(drawing(3, 96)), np.float32)
+    seg = segment(white / 255)
+    region = int(np.argmax(seg.areas() * (np.bincount(seg.labels.ravel()) > 0)))
+    ys, xs = np.nonzero((seg.labels == region) & ~seg.lines)
+    hints = Image.new("RGBA", (96, 96), (0, 0, 0, 0))
+    hints.putpixel((int(xs[len(xs) // 2]), int(ys[len(ys) // 2])), (200, 30, 30, 255))
+    photo = Image.fromarray((white * 0.75).astype(np.uint8))  # paper at 191: a phone photo of the page
+    warnings: list[str] = []
+    colouring = colorizer.colorize_regions(photo, hints=hints, warnings=warnings)
+    assert warnings == [] and colouring.segmentation.count == seg.count
+    out = colouring.image(0, "flat")
+    assert (out[seg.labels == region][:, 0] > 150).mean() > 0.9  # the dab's region took its red
+    assert np.abs(colouring.sketch - white / 255).mean() < 0.01  # the lines multiplied over: on white paper
+    inverted = Image.fromarray((255 - white).astype(np.uint8))
+    colorizer.colorize_regions(inverted, warnings=warnings)
+    assert len(warnings) == 1 and "of the sketch reads as ink: swishpaint expects dark lines on light paper" \
+        in warnings[0]
+
+
 def test_python_api_takes_numpy_integers_and_one_channel_arrays(tiny_model):
     c = Colorizer(tiny_model, working_size=64)
     out = c.colorize(np.full((16, 24, 1), 255, np.uint8), candidates=np.int64(2), size=np.int32(64))

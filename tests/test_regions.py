@@ -49,6 +49,26 @@ def test_segmentation_finds_line_enclosed_regions_and_closes_small_gaps(grey):
     assert line_labels == {labels["left"], labels["right"]}
 
 
+@pytest.mark.parametrize("paper", [200, 150, 110])
+def test_a_sketch_on_grey_paper_has_the_regions_it_has_on_white(paper):
+    """A phone photo or scan: its darkness is measured from its paper, not from white, noise and all."""
+    white = segment(drawn(0))
+    rng = np.random.default_rng(0)
+    on_grey = np.clip(drawn(0) * paper + rng.normal(0, 3, (SIZE, SIZE)), 0, 255).astype(np.uint8)
+    grey = segment(on_grey)
+    assert grey.count == white.count
+    assert len({region_at(grey, name) for name in POINTS}) == 4
+
+
+def test_paper_gain_levels_grey_paper_and_leaves_white_and_dark_images_alone():
+    from swishpaint.data.images import paper_gain
+
+    sketch = (drawn(0) * 255).astype(np.uint8)
+    assert paper_gain(sketch) == 1.0  # white paper: exactly as it is
+    assert paper_gain((sketch * (200 / 255)).astype(np.uint8)) == pytest.approx(255 / 200, rel=0.01)
+    assert paper_gain(255 - sketch) == 1.0  # white lines on black: no paper to level
+
+
 def narrow_part(gap: int = 4) -> np.ndarray:
     """A 256² sketch: a thin outlined part 6 pixels wide (a leg, a strap on a small figure) on paper, its
     left outline broken by a `gap`-pixel gap, as faint lines come out of line extraction."""

@@ -168,6 +168,26 @@ def to_rgba(im: Image.Image) -> Image.Image:
     return im.convert("RGBA")
 
 
+PAPER_SHARE = 0.10  # the brightest tenth of a sketch is taken to be its paper
+DARKEST_PAPER = 96  # below this the brightest tenth is no paper (white lines on black, a dark scene): left alone
+
+
+def paper_gain(grey: np.ndarray) -> float:
+    """What a sketch's grey levels (H×W uint8) are multiplied by so that its paper is white: 255 / the
+    paper's level (the level the brightest PAPER_SHARE of pixels reach), 1.0 when the paper is white
+    already or too dark to be paper. A phone photo or a scan on grey paper would otherwise read as
+    ink everywhere (its darkness is measured from white) and carry its grey into every colour."""
+    counts = np.bincount(grey.ravel(), minlength=256)
+    paper = int(np.searchsorted(np.cumsum(counts), (1 - PAPER_SHARE) * grey.size))
+    return 255 / paper if DARKEST_PAPER <= paper < 255 else 1.0
+
+
+def paper_to_white(im: Image.Image, gain: float) -> Image.Image:
+    """An 8-bit image (L or RGB) with every level multiplied by `gain` (paper_gain), capped at white."""
+    lut = [min(255, int(v * gain + 0.5)) for v in range(256)]
+    return im.point(lut * len(im.getbands()))
+
+
 def composite_on_white(im: Image.Image) -> Image.Image:
     """RGBA -> RGB over white, so hidden colours under transparent pixels never show."""
     rgba = to_rgba(im)

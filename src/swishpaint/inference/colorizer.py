@@ -47,6 +47,7 @@ BUNDLED = Path(__file__).resolve().parent.parent / "weights" / "demo"
 # 2.2 GB at 1536, 3.4 GB at 2048 - so 1536 keeps the 3 GB budget.
 MAX_WORKING_SIZE = 1536
 
+MOSTLY_INK = 0.5  # a sketch more ink than paper is no line art (inverted, a photo, a dark scene): said
 OUTPUTS = ("final", "flat", "network")  # flats × shading × lines; flats × lines; the network's colours × lines
 
 
@@ -313,6 +314,9 @@ class Colorizer:
             small_sketch, colours, every = self._colour(sketch, hint_full, working, candidates)
         plain = sketch[0].numpy()
         seg = (segmentation or segment(plain, self.segment_config)) if regions else None
+        if seg is not None and warnings is not None and (ink := float(seg.lines.mean())) > MOSTLY_INK:
+            warnings.append(f"{ink:.0%} of the sketch reads as ink: swishpaint expects dark lines on light paper "
+                            "(white lines on black, or a dark scene, colour badly)")
         hints_np = hint_full.permute(1, 2, 0).numpy() if hint_full is not None else None
         options = candidate_medians(seg, every.numpy()) \
             if seg is not None and hints_np is not None and self.region_chooser is not None else None

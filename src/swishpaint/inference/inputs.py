@@ -12,7 +12,7 @@ from PIL import Image, ImageChops
 
 from ..data.hints import hints_from_rgba, resize_hints
 from ..data.images import (NotRGBA, check_pixels, composite_on_white, from_float_array, has_alpha, load_rgba,
-                           open_image, to_rgba, value_range)
+                           open_image, paper_gain, paper_to_white, to_rgba, value_range)
 from ..errors import InvalidArgument
 
 ImageLike = str | Path | bytes | Image.Image | np.ndarray
@@ -84,10 +84,16 @@ def line_colour(rgb: Image.Image, mode: str) -> np.ndarray | None:
 
 
 def as_sketch(image: ImageLike, max_pixels: int) -> tuple[Image.Image, np.ndarray | None]:
-    """The grey sketch and, when the sketch has colour, its RGB (see `line_colour`)."""
+    """The grey sketch and, when the sketch has colour, its RGB (see `line_colour`), on white paper: a
+    sketch photographed or scanned on grey paper is levelled so that its paper is white
+    (data.images.paper_gain; a sketch on white paper is left exactly as it is)."""
     own = as_image(image, max_pixels)
     rgb = composite_on_white(own)
-    return rgb.convert("L"), line_colour(rgb, own.mode)
+    grey = rgb.convert("L")
+    gain = paper_gain(np.asarray(grey))
+    if gain != 1.0:
+        rgb, grey = paper_to_white(rgb, gain), paper_to_white(grey, gain)
+    return grey, line_colour(rgb, own.mode)
 
 
 def as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels: int) -> tuple[torch.Tensor, str]:

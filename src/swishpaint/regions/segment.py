@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from PIL import Image
 
-from ..data.images import to_uint8
+from ..data.images import paper_gain, paper_to_white, to_uint8
 
 REFERENCE_SIDE = 512
 
@@ -146,6 +147,9 @@ def ink_mask(grey: np.ndarray, cfg: SegmentConfig = SegmentConfig()) -> np.ndarr
 
     Ink within two pixels of other ink counts as one stroke, so the dashes of a dotted line are kept.
     """
+    gain = paper_gain(grey)  # darkness is measured from the paper, white or not (1.0 for white paper)
+    if gain != 1.0:
+        grey = np.asarray(paper_to_white(Image.fromarray(grey), gain))
     darkness = 255 - grey
     ink = darkness > ink_threshold(darkness, cfg)
     joined = cv2.dilate(ink.view(np.uint8), np.ones((5, 5), np.uint8))
