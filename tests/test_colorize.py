@@ -293,6 +293,24 @@ def test_a_sketch_on_grey_paper_comes_out_on_white_with_its_hints_and_an_inverte
         in warnings[0]
 
 
+def test_hints_without_a_transparent_pixel_are_refused_everywhere(tiny_model, tmp_path, capsys, model_dir):
+    """A hint layer exported with its white background would paint the whole sketch white."""
+    opaque = Image.new("RGBA", (32, 32), (255, 255, 255, 255))
+    opaque.paste((200, 30, 30, 255), (4, 4, 9, 9))
+    c = Colorizer(tiny_model, working_size=64)
+    sketch = np.full((32, 32), 255, np.uint8)
+    for hints, name in ((opaque, "<hints image>"), (np.asarray(opaque), "<hints array>")):
+        with pytest.raises(NotRGBA, match=f"^{re.escape(name)}: the hints have no transparent pixel"):
+            c.colorize(sketch, hints=hints)
+    opaque.save(tmp_path / "hints.png")
+    Image.fromarray(sketch).save(tmp_path / "s.png")
+    assert main(["colorize", str(tmp_path / "s.png"), "-o", str(tmp_path / "out"), "--model", str(model_dir),
+                 "--hints", str(tmp_path / "hints.png")]) == 1
+    assert capsys.readouterr().err == (f"swishpaint: error: {tmp_path / 's.png'}: {tmp_path / 'hints.png'}: the hints "
+                                       "have no transparent pixel, so every pixel would be a hint: export the hint "
+                                       "layer alone, transparent where there is no dab\n")
+
+
 def test_python_api_takes_numpy_integers_and_one_channel_arrays(tiny_model):
     c = Colorizer(tiny_model, working_size=64)
     out = c.colorize(np.full((16, 24, 1), 255, np.uint8), candidates=np.int64(2), size=np.int32(64))

@@ -191,6 +191,7 @@ def test_server_refuses_an_untrained_architecture_name(tmp_path, monkeypatch):
     ("zero_candidates", 422, "candidates"),
     ("too_many_candidates", 422, f"between 1 and {TINY_CANDIDATES}"),
     ("rgb_hints", 422, "RGBA"),
+    ("opaque_hints", 422, "h.png: the hints have no transparent pixel"),
     ("bad_layers", 422, "layers takes psd or ora, got 'tif'"),
     ("layers_of_network", 422, "layers needs region output"),
 ])
@@ -210,6 +211,8 @@ def test_errors_have_status_and_json_body(client, case, status, message):
         data["candidates"] = str(TINY_CANDIDATES + 1)
     elif case == "rgb_hints":
         files["hints"] = ("h.png", png(Image.new("RGB", (64, 64), "red")), "image/png")
+    elif case == "opaque_hints":
+        files["hints"] = ("h.png", png(Image.new("RGBA", (64, 64), (255, 0, 0, 255))), "image/png")
     elif case == "bad_layers":
         data["layers"] = "tif"
     elif case == "layers_of_network":

@@ -212,11 +212,24 @@ def has_alpha(im: Image.Image) -> bool:
 
 def load_rgba(source, max_pixels: int = DEFAULT_MAX_PIXELS, name: str | None = None,
               require_alpha: bool = False) -> Image.Image:
-    """An RGBA image (hints). With require_alpha, an image without an alpha channel is an error."""
+    """An RGBA image (hints). With require_alpha, an image without an alpha channel, or without a single
+    transparent pixel, is an error (check_hint_transparency)."""
     im = open_image(source, max_pixels, name)
     if require_alpha and not has_alpha(im):
         raise NotRGBA(_name(source, name), f"hints must be an RGBA PNG (alpha > 0 marks a hint), got mode {im.mode}")
-    return to_rgba(im)
+    rgba = to_rgba(im)
+    if require_alpha:
+        check_hint_transparency(rgba, _name(source, name))
+    return rgba
+
+
+def check_hint_transparency(rgba: Image.Image, name: str) -> None:
+    """Hints mark their dabs by alpha > 0: an RGBA image with no transparent pixel at all is a hint layer
+    exported with its background (or the drawing itself), and would make every pixel a hint that
+    paints the whole sketch; refused, as the web page refuses it."""
+    if rgba.width and rgba.height and rgba.getextrema()[3][0] > 0:
+        raise NotRGBA(name, "the hints have no transparent pixel, so every pixel would be a hint: export the "
+                            "hint layer alone, transparent where there is no dab")
 
 
 def is_image_file(path: Path) -> bool:

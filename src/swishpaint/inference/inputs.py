@@ -11,8 +11,8 @@ import torch
 from PIL import Image, ImageChops
 
 from ..data.hints import hints_from_rgba, resize_hints
-from ..data.images import (NotRGBA, check_pixels, composite_on_white, from_float_array, has_alpha, load_rgba,
-                           open_image, paper_gain, paper_to_white, to_rgba, value_range)
+from ..data.images import (NotRGBA, check_hint_transparency, check_pixels, composite_on_white, from_float_array,
+                           has_alpha, load_rgba, open_image, paper_gain, paper_to_white, to_rgba, value_range)
 from ..errors import InvalidArgument
 
 ImageLike = str | Path | bytes | Image.Image | np.ndarray
@@ -117,6 +117,7 @@ def as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels:
                 im = array_image(hints, max_pixels, "<hints array>")
             except InvalidArgument as e:
                 raise InvalidArgument(f"hints: {e}") from None
+            check_hint_transparency(im, "<hints array>")
         elif not isinstance(hints, Image.Image):
             raise InvalidArgument(f"hints must be a file path, bytes, a PIL image, a numpy array or a tensor, "
                                   f"got {type(hints).__name__}")
@@ -125,6 +126,7 @@ def as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels:
                 raise NotRGBA("<hints image>", f"hints must be RGBA (alpha > 0 marks a hint), got mode {hints.mode}")
             check_in_memory_size(hints.width, hints.height, max_pixels, "<hints image>", "hints image")
             im = to_rgba(hints)
+            check_hint_transparency(im, "<hints image>")
         t = hints_from_rgba(im)
     h, w = t.shape[-2:]
     if (w, h) == tuple(size):
