@@ -262,6 +262,9 @@ def test_long_names_are_written_when_legal_and_fail_alone_in_one_line_when_not(m
     assert err == f"swishpaint: error: {out / (too_long + '_c1.png')}: cannot write (File name too long)"
     assert sorted(p.name for p in out.iterdir()) == sorted([f"{fits}.png", "z.png", "z_c1.png", "z_c2.png",
                                                             "z_sheet.png"])
+    one = tmp_path / "one"  # one candidate: its name is legal, and looking for an earlier run's _c1 is no crash
+    assert colorize(str(src / f"{too_long}.png"), str(src / "z.png"), "-o", str(one), "--model", str(model_dir)) == 0
+    assert sorted(p.name for p in one.iterdir()) == sorted([f"{too_long}.png", "z.png"])
     report = tmp_path / ("r" * 300 + ".json")  # a report name no file system takes: one line, no traceback
     assert main(["evaluate", "--pred", str(out), "--gt", str(out), "--json", str(report)]) == 2
     assert capsys.readouterr().err == f"swishpaint: error: {report}: cannot write (File name too long)\n"

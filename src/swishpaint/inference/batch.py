@@ -123,10 +123,16 @@ def left_from_earlier_runs(job: Job, planned: set[Path]) -> list[Path]:
     def ours(path: Path) -> bool:
         return swishpaint_output(path) == RESULT  # None for a missing file or a person's own
 
+    def is_file(path: Path) -> bool:  # a name too long to exist (a long stem + "_c1.png") is no file
+        try:
+            return path.is_file()
+        except OSError:
+            return False
+
     candidates = []
     for k in itertools.count(1):  # an earlier run wrote _c1.._cK, none missing between
         path = main.with_name(candidate_file(name, k))
-        if not path.is_file():
+        if not is_file(path):
             break
         candidates.append(path)
     labels = main.with_name(name + LABEL_MAP_SUFFIX)
@@ -134,7 +140,7 @@ def left_from_earlier_runs(job: Job, planned: set[Path]) -> list[Path]:
     earlier = [p for p in candidates + beside if p.resolve() not in planned and ours(p)]
     if ours(labels):  # a layered run's, this one's or an earlier: a PSD has no mark, its label map speaks for it
         earlier += [p for p in (main.with_name(name + suffix) for suffix in LAYERED_SUFFIXES)
-                    if p.is_file() and p.resolve() not in planned]
+                    if is_file(p) and p.resolve() not in planned]
     return sorted(earlier, key=lambda p: (len(p.name), p.name))
 
 
