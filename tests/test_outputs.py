@@ -33,6 +33,17 @@ def colorize(*args: str) -> int:
     return main(["colorize", *args])
 
 
+def test_a_folder_run_reads_jfif_and_says_which_image_files_it_left_out(model_dir, tmp_path, capsys):
+    """Windows saves JPEGs as .jfif; a TIFF or BMP in the folder is named, not passed over in silence."""
+    src = make_sketches(tmp_path / "in", {"a.png": 40, "b.jfif": 40, "sub/c.tif": 40, "sub/d.bmp": 40,
+                                          "sub/e.tiff": 40})
+    assert colorize(str(src), "-o", str(tmp_path / "out"), "--model", str(model_dir)) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+    err = capsys.readouterr().err
+    assert err == (f"swishpaint: note: {src}: left out 1 .bmp, 1 .tif, 1 .tiff file(s): swishpaint reads PNG, JPEG "
+                   "and WEBP (convert them to PNG)\n")
+
+
 def test_output_folder_inside_the_input_folder_is_not_read_as_input(model_dir, tmp_path):
     src = make_sketches(tmp_path / "in", {"cat.png": 40})
     out = src / "coloured"

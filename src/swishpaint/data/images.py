@@ -21,7 +21,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import SwishpaintError
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".jif", ".webp")  # .jfif: Windows' saved JPEGs
+# Image files a folder may hold that are not read (ALLOWED_FORMATS): counted and said, not passed over in silence
+OTHER_IMAGE_SUFFIXES = (".tif", ".tiff", ".bmp", ".gif", ".avif", ".heic", ".heif", ".psd", ".kra", ".clip")
 _WARNING_FILTERS = threading.Lock()  # see open_image
 DEFAULT_MAX_PIXELS = 50_000_000  # ~7000x7000; a 4096x4096 sketch (16.8 M) is well inside
 # The web app's tighter limit: an upload holds server memory while other requests wait in the queue.
@@ -230,6 +232,19 @@ def check_hint_transparency(rgba: Image.Image, name: str) -> None:
     if rgba.width and rgba.height and rgba.getextrema()[3][0] > 0:
         raise NotRGBA(name, "the hints have no transparent pixel, so every pixel would be a hint: export the "
                             "hint layer alone, transparent where there is no dab")
+
+
+def other_image_files(root: str | Path) -> dict[str, int]:
+    """How many files below `root` (hidden ones aside) are images in a format swishpaint does not read,
+    by suffix, e.g. {".tif": 2}: a folder run says so instead of leaving them out without a word."""
+    found: dict[str, int] = {}
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        for name in names:
+            suffix = os.path.splitext(name)[1].lower()
+            if suffix in OTHER_IMAGE_SUFFIXES and not name.startswith("."):
+                found[suffix] = found.get(suffix, 0) + 1
+    return found
 
 
 def is_image_file(path: Path) -> bool:

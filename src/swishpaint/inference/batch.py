@@ -20,8 +20,8 @@ from typing import Callable, Iterable
 
 from PIL import Image
 
-from ..data.images import (LINE_ART, RESULT, fit_within, image_grid, list_images, output_png_info,
-                           swishpaint_output)
+from ..data.images import (LINE_ART, RESULT, fit_within, image_grid, list_images, other_image_files,
+                           output_png_info, swishpaint_output)
 from ..errors import InvalidArgument, OutputError, SwishpaintError, os_reason
 from ..files import FileGroup, candidate_names, check_new_output, prepare_output_dir, refuse_existing
 from .layered import LABEL_MAP_SUFFIX, LAYERED_SUFFIXES, label_map_path
@@ -69,6 +69,11 @@ def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None,
                 found = [f for f in found if f not in earlier]
                 print(f"swishpaint: note: {p}: left out {len(earlier)} earlier swishpaint output(s) (name a file "
                       "to read it all the same)", file=sys.stderr)
+            others = other_image_files(p)
+            if others:
+                counts = ", ".join(f"{n} {suffix}" for suffix, n in sorted(others.items()))
+                print(f"swishpaint: note: {p}: left out {counts} file(s): swishpaint reads PNG, JPEG and WEBP "
+                      "(convert them to PNG)", file=sys.stderr)
             if not found and not unreadable and not earlier:
                 errors.append(f"{p}: folder holds no PNG, JPEG or WEBP images")
             files.extend(Source(f, f.relative_to(p)) for f in found)
