@@ -44,6 +44,19 @@ def test_a_folder_run_reads_jfif_and_says_which_image_files_it_left_out(model_di
                    "and WEBP (convert them to PNG)\n")
 
 
+def test_a_sketch_in_a_subfolder_taking_a_top_level_hints_file_is_said(model_dir, tmp_path, capsys):
+    src = make_sketches(tmp_path / "in", {"ch1/dog.png": 40, "ch2/dog.png": 40, "cat.png": 40})
+    hints = tmp_path / "hints"
+    for name in ("ch1/dog.png", "dog.png", "cat.png"):
+        (hints / name).parent.mkdir(parents=True, exist_ok=True)
+        dab = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+        dab.putpixel((20, 20), (200, 0, 0, 255))
+        dab.save(hints / name)
+    assert colorize(str(src), "-o", str(tmp_path / "out"), "--model", str(model_dir), "--hints", str(hints)) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"swishpaint: warning: {src / 'ch2' / 'dog.png'}: hints from {hints / 'dog.png'} (no ch2/dog.png in {hints})"]
+
+
 def test_output_folder_inside_the_input_folder_is_not_read_as_input(model_dir, tmp_path):
     src = make_sketches(tmp_path / "in", {"cat.png": 40})
     out = src / "coloured"

@@ -200,15 +200,21 @@ def _save(im: Image.Image, kind: str = RESULT) -> Callable[[Path], None]:
     return lambda tmp: im.save(tmp, format="PNG", pnginfo=output_png_info(kind))
 
 
-def _hints_for(source: Source, hints: Path | None) -> Path | None:
+def _hints_for(source: Source, hints: Path | None) -> tuple[Path | None, str]:
     """--hints is a file (one input: run_colorize checks) or a folder of hint PNGs: <subfolders>/<stem>.png,
-    else <stem>.png."""
+    else <stem>.png; and a note when a sketch in a subfolder takes a top-level <stem>.png, which two cuts'
+    frames of the same name would share."""
     if hints is None or not hints.is_dir():
-        return hints
-    for match in (hints / source.relative.with_suffix(".png"), hints / f"{source.path.stem}.png"):
-        if match.is_file():
-            return match
-    return None
+        return hints, ""
+    own = hints / source.relative.with_suffix(".png")
+    if own.is_file():
+        return own, ""
+    shared = hints / f"{source.path.stem}.png"
+    if shared.is_file():
+        note = "" if source.relative.parent == Path(".") else \
+            f"hints from {shared} (no {source.relative.with_suffix('.png')} in {hints})"
+        return shared, note
+    return None, ""
 
 
 CANDIDATE_TAIL, SHEET_TAIL = "_c", "_sheet"  # <name>_c1.png.., <name>_sheet.png: read back by `evaluate`
@@ -259,7 +265,9 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
     def work(job: Job) -> None:
         path = job.source.path
         warnings: list[str] = []
-        job_hints = _hints_for(job.source, hints_path)
+        job_hints, note = _hints_for(job.source, hints_path)
+        if note:
+            warnings.append(note)
         if job_hints is None and hints_path is not None:  # a folder of hints without this sketch's
             looked = dict.fromkeys((str(job.source.relative.with_suffix(".png")), f"{job.source.path.stem}.png"))
             warnings.append(f"no hints for it in {hints_path} (looked for {' and '.join(looked)}); "
