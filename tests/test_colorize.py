@@ -311,6 +311,28 @@ def test_hints_without_a_transparent_pixel_are_refused_everywhere(tiny_model, tm
                                        "layer alone, transparent where there is no dab\n")
 
 
+def test_a_turned_photo_opened_by_the_caller_comes_out_as_its_path_does(model_dir, tmp_path):
+    """Image.open keeps a JPEG's EXIF turn for its reader; the API turns it as it turns a file."""
+    c = Colorizer.load(model_dir)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side, shown upright
+    sketch_of(drawing(1, 64)).resize((64, 40)).convert("RGB").save(tmp_path / "photo.jpg", exif=exif.tobytes())
+    from_path = c.colorize(tmp_path / "photo.jpg")[0]
+    from_image = c.colorize(Image.open(tmp_path / "photo.jpg"))[0]
+    assert from_path.size == from_image.size == (40, 64)
+    assert np.array_equal(np.asarray(from_path), np.asarray(from_image))
+
+
+def test_an_animation_file_is_read_by_its_first_frame_and_said(model_dir, tmp_path):
+    c = Colorizer.load(model_dir)
+    first, second = Image.new("RGB", (48, 48), "white"), sketch_of(drawing(2, 48)).convert("RGB")
+    for name in ("cut.webp", "cut.png"):
+        first.save(tmp_path / name, save_all=True, append_images=[second], lossless=True)
+        warnings: list[str] = []
+        c.colorize(tmp_path / name, warnings=warnings)
+        assert warnings == ["the file holds 2 frames (an animation): only the first was read"]
+
+
 def test_python_api_takes_numpy_integers_and_one_channel_arrays(tiny_model):
     c = Colorizer(tiny_model, working_size=64)
     out = c.colorize(np.full((16, 24, 1), 255, np.uint8), candidates=np.int64(2), size=np.int32(64))

@@ -93,6 +93,24 @@ def check_pixels(label: str, width: int, height: int, max_pixels: int) -> None:
         raise ImageTooLarge(label, f"too large: {width}x{height} = {width * height} pixels (limit {max_pixels})")
 
 
+FRAMES_KEY = "swishpaint.frames"  # in an opened image's info: how many frames its file holds, when more than one
+
+
+def first_frame_note(im: Image.Image) -> str:
+    """What a person should hear when a file held several frames (an animation saved as WEBP or PNG):
+    only the first is coloured. "" for a still image."""
+    frames = im.info.get(FRAMES_KEY, 1)
+    return f"the file holds {frames} frames (an animation): only the first was read" if frames > 1 else ""
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """An image as viewers show it: turned by its EXIF orientation, as open_image turns files (a PIL
+    image opened by the caller keeps the tag and the stored orientation)."""
+    if im.getexif().get(0x0112, 1) in (None, 1):
+        return im
+    return ImageOps.exif_transpose(im)
+
+
 def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
                name: str | None = None) -> Image.Image:
     """Open and fully decode an allowed image, EXIF-rotated, without mode conversion."""
@@ -114,8 +132,11 @@ def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(source, formats=list(ALLOWED_FORMATS))
         check_pixels(label, *im.size, max_pixels)
+        frames = getattr(im, "n_frames", 1)  # an animated WEBP or PNG: its first frame is what is read
         im.load()
         im = ImageOps.exif_transpose(im)
+        if frames > 1:
+            im.info[FRAMES_KEY] = frames
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -234,15 +255,16 @@ def check_hint_transparency(rgba: Image.Image, name: str) -> None:
                             "hint layer alone, transparent where there is no dab")
 
 
-def other_image_files(root: str | Path) -> dict[str, int]:
-    """How many files below `root` (hidden ones aside) are images in a format swishpaint does not read,
-    by suffix, e.g. {".tif": 2}: a folder run says so instead of leaving them out without a word."""
+def other_image_files(root: str | Path, skip=lambda path: False) -> dict[str, int]:
+    """How many files below `root` (hidden ones, and those `skip(path)` names, aside) are images in a
+    format swishpaint does not read, by suffix, e.g. {".tif": 2}: a folder run says so instead of leaving
+    them out without a word."""
     found: dict[str, int] = {}
     for folder, subfolders, names in os.walk(root):
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         for name in names:
             suffix = os.path.splitext(name)[1].lower()
-            if suffix in OTHER_IMAGE_SUFFIXES and not name.startswith("."):
+            if suffix in OTHER_IMAGE_SUFFIXES and not name.startswith(".") and not skip(Path(folder) / name):
                 found[suffix] = found.get(suffix, 0) + 1
     return found
 

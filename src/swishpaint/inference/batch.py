@@ -69,7 +69,8 @@ def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None,
                 found = [f for f in found if f not in earlier]
                 print(f"swishpaint: note: {p}: left out {len(earlier)} earlier swishpaint output(s) (name a file "
                       "to read it all the same)", file=sys.stderr)
-            others = other_image_files(p)
+            others = other_image_files(  # our own outputs' folders and layered files aside
+                p, lambda f: any(s in f.resolve().parents for s in inside) or _layered_output(f))
             if others:
                 counts = ", ".join(f"{n} {suffix}" for suffix, n in sorted(others.items()))
                 print(f"swishpaint: note: {p}: left out {counts} file(s): swishpaint reads PNG, JPEG and WEBP "
@@ -88,6 +89,11 @@ def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None,
             seen.add(resolved)
             unique.append(source)
     return unique, errors
+
+
+def _layered_output(path: Path) -> bool:
+    """A PSD or ORA swishpaint wrote (its label map is beside it): no sketch left out of a folder run."""
+    return path.suffix.lower() in LAYERED_SUFFIXES and path.with_name(path.stem + LABEL_MAP_SUFFIX).is_file()
 
 
 def plan_outputs(sources: list[Source], out_dir: Path, file_names: Callable[[str], list[str]],

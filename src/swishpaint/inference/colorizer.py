@@ -299,7 +299,7 @@ class Colorizer:
             check_working_size(size)
         working = size or self.working_size
         with torch.inference_mode():
-            grey, line_colour = as_sketch(image, self.max_pixels)
+            grey, line_colour = as_sketch(image, self.max_pixels, warnings)
             sketch = image_to_tensor(grey, "L")  # (1, H, W)
             del grey
             hint_full = None

@@ -11,8 +11,9 @@ import torch
 from PIL import Image, ImageChops
 
 from ..data.hints import hints_from_rgba, resize_hints
-from ..data.images import (NotRGBA, check_hint_transparency, check_pixels, composite_on_white, from_float_array,
-                           has_alpha, load_rgba, open_image, paper_gain, paper_to_white, to_rgba, value_range)
+from ..data.images import (NotRGBA, check_hint_transparency, check_pixels, composite_on_white, first_frame_note,
+                           from_float_array, has_alpha, load_rgba, open_image, paper_gain, paper_to_white, to_rgba,
+                           upright, value_range)
 from ..errors import InvalidArgument
 
 ImageLike = str | Path | bytes | Image.Image | np.ndarray
@@ -54,6 +55,8 @@ def as_image(image: ImageLike, max_pixels: int) -> Image.Image:
     elif not isinstance(image, Image.Image):
         raise InvalidArgument(f"image must be a file path, bytes, a PIL image or a numpy array, "
                               f"got {type(image).__name__}")
+    else:
+        image = upright(image)  # Image.open(photo.jpg) leaves the EXIF turn to its reader: the same as a path
     check_in_memory_size(image.width, image.height, max_pixels)
     return image
 
@@ -83,11 +86,14 @@ def line_colour(rgb: Image.Image, mode: str) -> np.ndarray | None:
     return np.asarray(rgb)
 
 
-def as_sketch(image: ImageLike, max_pixels: int) -> tuple[Image.Image, np.ndarray | None]:
+def as_sketch(image: ImageLike, max_pixels: int, warnings: list[str] | None = None
+              ) -> tuple[Image.Image, np.ndarray | None]:
     """The grey sketch and, when the sketch has colour, its RGB (see `line_colour`), on white paper: a
     sketch photographed or scanned on grey paper is levelled so that its paper is white
     (data.images.paper_gain; a sketch on white paper is left exactly as it is)."""
     own = as_image(image, max_pixels)
+    if warnings is not None and (note := first_frame_note(own)):
+        warnings.append(note)
     rgb = composite_on_white(own)
     grey = rgb.convert("L")
     gain = paper_gain(np.asarray(grey))
@@ -125,7 +131,7 @@ def as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels:
             if not has_alpha(hints):
                 raise NotRGBA("<hints image>", f"hints must be RGBA (alpha > 0 marks a hint), got mode {hints.mode}")
             check_in_memory_size(hints.width, hints.height, max_pixels, "<hints image>", "hints image")
-            im = to_rgba(hints)
+            im = to_rgba(upright(hints))  # turned as the sketch is (as_image)
             check_hint_transparency(im, "<hints image>")
         t = hints_from_rgba(im)
     h, w = t.shape[-2:]
