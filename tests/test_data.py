@@ -62,6 +62,12 @@ def test_color_only_folder_extracts_and_caches_sketches_and_skips_bad_files(colo
     assert any("corrupt.png" in r.message for r in caplog.records)
     cache = list((color_dir / ".swishpaint-cache").rglob("*.png"))
     assert len(cache) == 8
+    config = DataConfig(root=str(color_dir), size=32, line_method="dilate")  # grey levels, not XDoG's 0 and 1
+    first, again = (SketchColorDataset(config, "train", train=False) for _ in range(2))
+    fresh = [first[i]["sketch"] for i in range(len(first))]  # drawn, then cached
+    cached = [again[i]["sketch"] for i in range(len(again))]  # read from that cache
+    assert len(fresh) == len(cached) == 12
+    assert all(torch.equal(a, b) for a, b in zip(fresh, cached))  # the first read is the 8-bit sketch later ones are
 
 
 def test_paired_layout_matches_by_the_path_below_color_and_sketch(tmp_path):

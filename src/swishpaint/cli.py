@@ -485,8 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results file, one section per benchmark (default benchmarks/results.json)")
     s.add_argument("--runs", type=int, default=5, help="timed runs per case (median reported; default 5)")
     s.add_argument("--quick", action="store_true",
-                   help="small sizes only, into a <name>-quick section (a smoke test; still a few minutes on "
-                        "2 cores for infer and regions)")
+                   help="small sizes only, into a <name>-quick section: a smoke test, whose figures never replace "
+                        "the recorded ones")
     s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("serve", help="the web page and REST API")

@@ -196,12 +196,12 @@ class SketchColorDataset(Dataset):
                 log.warning("%s: damaged sketch cache; recomputing", cache)
         params = random_xdog_params(np.random.default_rng(zlib.crc32(ref.name.encode()))) \
             if self.line_method == "xdog" else {}
-        sketch = extract_lines(color, self.line_method, **params)[None]
+        sketch = tensor_to_image(extract_lines(color, self.line_method, **params)[None])
         try:
-            save_png(tensor_to_image(sketch), cache)
+            save_png(sketch, cache)
         except OutputError as e:  # a read-only dataset still trains, just slower
             log.debug("cannot cache %s: %s", cache, e)
-        return sketch
+        return _grey_tensor(sketch)  # 8-bit, as the cache holds it: the first read and every later one agree
 
     def load_pair(self, ref: SampleRef) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """Full-size (sketch (1,H,W), colour (3,H,W), extracted?) for one sample; raises ImageError."""

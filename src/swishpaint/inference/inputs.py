@@ -67,8 +67,8 @@ def as_rgb(image: ImageLike, max_pixels: int) -> Image.Image:
 
 
 def as_grey(image: ImageLike, max_pixels: int) -> Image.Image:
-    """The sketch as 8-bit grey: what is segmented and what the network sees."""
-    return as_rgb(image, max_pixels).convert("L")
+    """The sketch as 8-bit grey on white paper: what is segmented and what the network sees (as_sketch)."""
+    return as_sketch(image, max_pixels)[0]
 
 
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "F")  # modes that hold no colour at all
