@@ -331,6 +331,11 @@ def test_an_animation_file_is_read_by_its_first_frame_and_said(model_dir, tmp_pa
         warnings: list[str] = []
         c.colorize(tmp_path / name, warnings=warnings)
         assert warnings == ["the file holds 2 frames (an animation): only the first was read"]
+    second.save(tmp_path / "photo.jpg", "MPO", save_all=True, append_images=[first])  # a phone JPEG + gain map
+    assert Image.open(tmp_path / "photo.jpg").n_frames == 2
+    warnings = []
+    c.colorize(tmp_path / "photo.jpg", warnings=warnings)
+    assert warnings == []
 
 
 def test_python_api_takes_numpy_integers_and_one_channel_arrays(tiny_model):

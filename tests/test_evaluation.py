@@ -348,6 +348,20 @@ models:
         {k: (r["folder"], r["evaluation"]["table"]) for k, r in first["rows"].items()}
 
 
+@pytest.mark.parametrize("sig,code", [(15, 143), (2, 130)])
+def test_a_comparison_stopped_by_a_signal_exits_as_train_does(kaggle_dir, tmp_path, capsys, monkeypatch, sig, code):
+    import swishpaint.training
+
+    monkeypatch.setattr(swishpaint.training, "train", lambda *a, **k: {"stopped": True, "signal": sig})
+    tiny = str(__import__("pathlib").Path(__file__).parent.parent / "configs" / "tiny.yaml")
+    config = tmp_path / "compare.yaml"
+    config.write_text(f"data: {kaggle_dir}\nout_dir: {tmp_path / 'cmp'}\nsteps: 4\nfid: false\n"
+                      f"models:\n  - {{name: SwishU-net, config: {tiny}}}\n")
+    assert main(["compare", "--config", str(config)]) == code
+    assert capsys.readouterr().err.splitlines()[-1] == ("swishpaint: stopped by SIGTERM" if sig == 15
+                                                        else "swishpaint: interrupted")
+
+
 @pytest.mark.parametrize("text", ["models: []\n", ""])
 def test_a_comparison_of_no_models_is_one_line_and_writes_nothing(tmp_path, capsys, text):
     config = tmp_path / "compare.yaml"

@@ -538,6 +538,22 @@ def test_a_stopped_command_exits_with_128_plus_the_signal_as_train_does(monkeypa
     assert capsys.readouterr().err == line + "\n"
 
 
+def test_a_logged_traceback_keeps_its_lines_under_the_cli_format():
+    """The server's unexpected errors answer "see the server log": the log must hold the traceback."""
+    import logging
+
+    from swishpaint.cli import _LogFormat
+
+    try:
+        1 / 0
+    except ZeroDivisionError:
+        record = logging.getLogger("swishpaint.server").makeRecord(
+            "swishpaint.server", logging.ERROR, __file__, 1, "unexpected error", (), __import__("sys").exc_info())
+    lines = _LogFormat().format(record).splitlines()
+    assert lines[0] == "swishpaint: error: unexpected error"
+    assert lines[1] == "Traceback (most recent call last):" and lines[-1] == "ZeroDivisionError: division by zero"
+
+
 def test_output_to_a_reader_that_has_gone_is_no_traceback(tmp_path):
     """`swishpaint info | head -1`: the pipe's reader leaves before the output is written."""
     import os

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .configs import BENCHES, INFERENCE_DEVICE
 from .errors import MissingExtra, OutputError, SwishpaintError
-from .files import STOP_SIGNALS, check_new_output, output_folder, signals_handled, tidy_made_folders
+from .files import STOP_SIGNALS, Stopped, check_new_output, output_folder, signals_handled, tidy_made_folders
 
 EXIT_USER_ERROR = 2
 DEVICE_HELP = f"cpu, cuda or cuda:N (default {INFERENCE_DEVICE})"
@@ -554,27 +554,25 @@ def _at_least(minimum: int):
     return parse
 
 
-class _Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, taken as Ctrl-C is (KeyboardInterrupt unwinds every command the same way), but
-    remembered, so that the exit status is 128 + that signal, as a shell and `train` report it."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
 def _interrupt(signum, frame) -> None:
-    raise _Stopped(signum)
+    raise Stopped(signum)
 
 
 class _LogFormat(logging.Formatter):
     """Warnings and errors read as the CLI's own lines ("swishpaint: warning: ..."); with -v, the
-    informational records keep the module they come from."""
+    informational records keep the module they come from. A record with a traceback (the server's
+    unexpected errors, whose answer says "see the server log") keeps it below its line."""
 
     def format(self, record: logging.LogRecord) -> str:
         if record.levelno >= logging.WARNING:
-            return f"swishpaint: {record.levelname.lower()}: {record.getMessage()}"
-        return f"{record.levelname} {record.name}: {record.getMessage()}"
+            line = f"swishpaint: {record.levelname.lower()}: {record.getMessage()}"
+        else:
+            line = f"{record.levelname} {record.name}: {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
 
 
 @contextlib.contextmanager
@@ -616,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"swishpaint: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt as e:
-        signum = e.signum if isinstance(e, _Stopped) else signal.SIGINT
+        signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
         print("swishpaint: interrupted" if signum == signal.SIGINT else
               f"swishpaint: stopped by {signal.Signals(signum).name}", file=sys.stderr)
         return 128 + signum

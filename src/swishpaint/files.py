@@ -182,6 +182,15 @@ def output_folder(path: str | Path) -> Iterator[Path]:
         _remove_empty(made)
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP taken as Ctrl-C is (KeyboardInterrupt unwinds every command the same way), but
+    remembered, so that the exit status is 128 + that signal, as a shell and `train` report it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 # Ctrl-C, `kill` and a closed terminal: every command stops the same way on each (cli, training.loop)
 STOP_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s)
 

@@ -132,7 +132,9 @@ def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(source, formats=list(ALLOWED_FORMATS))
         check_pixels(label, *im.size, max_pixels)
-        frames = getattr(im, "n_frames", 1)  # an animated WEBP or PNG: its first frame is what is read
+        # an animated WEBP or PNG: its first frame is what is read (a phone's JPEG may hold a second image,
+        # a gain map, which is no frame of an animation)
+        frames = getattr(im, "n_frames", 1) if im.format in ("PNG", "WEBP") else 1
         im.load()
         im = ImageOps.exif_transpose(im)
         if frames > 1:
@@ -191,18 +193,20 @@ def to_rgba(im: Image.Image) -> Image.Image:
     return im.convert("RGBA")
 
 
-PAPER_SHARE = 0.10  # the brightest tenth of a sketch is taken to be its paper
-DARKEST_PAPER = 96  # below this the brightest tenth is no paper (white lines on black, a dark scene): left alone
+PAPER_SHARE = 0.01  # the level the brightest hundredth of a sketch reaches is its paper's
+WHITE_PAPER = 230  # paper this light or lighter is left as it is: the ink threshold copes, and the lines stay exact
+DARKEST_PAPER = 96  # below this the brightest pixels are no paper (white lines on black, a dark scene): left alone
 
 
 def paper_gain(grey: np.ndarray) -> float:
     """What a sketch's grey levels (H×W uint8) are multiplied by so that its paper is white: 255 / the
-    paper's level (the level the brightest PAPER_SHARE of pixels reach), 1.0 when the paper is white
-    already or too dark to be paper. A phone photo or a scan on grey paper would otherwise read as
-    ink everywhere (its darkness is measured from white) and carry its grey into every colour."""
+    paper's level (the level the brightest PAPER_SHARE of pixels reach) for grey paper, 1.0 for paper
+    that is white or nearly (WHITE_PAPER) and for an image too dark to have paper. A phone photo or a
+    scan on grey paper would otherwise read as ink everywhere (darkness is measured from white) and
+    carry its grey into every colour."""
     counts = np.bincount(grey.ravel(), minlength=256)
     paper = int(np.searchsorted(np.cumsum(counts), (1 - PAPER_SHARE) * grey.size))
-    return 255 / paper if DARKEST_PAPER <= paper < 255 else 1.0
+    return 255 / paper if DARKEST_PAPER <= paper < WHITE_PAPER else 1.0
 
 
 def paper_to_white(im: Image.Image, gain: float) -> Image.Image:
@@ -255,28 +259,16 @@ def check_hint_transparency(rgba: Image.Image, name: str) -> None:
                             "hint layer alone, transparent where there is no dab")
 
 
-def other_image_files(root: str | Path, skip=lambda path: False) -> dict[str, int]:
-    """How many files below `root` (hidden ones, and those `skip(path)` names, aside) are images in a
-    format swishpaint does not read, by suffix, e.g. {".tif": 2}: a folder run says so instead of leaving
-    them out without a word."""
-    found: dict[str, int] = {}
-    for folder, subfolders, names in os.walk(root):
-        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
-        for name in names:
-            suffix = os.path.splitext(name)[1].lower()
-            if suffix in OTHER_IMAGE_SUFFIXES and not name.startswith(".") and not skip(Path(folder) / name):
-                found[suffix] = found.get(suffix, 0) + 1
-    return found
-
-
 def is_image_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def list_images(root: str | Path, unreadable: list[Path] | None = None) -> list[Path]:
+def list_images(root: str | Path, unreadable: list[Path] | None = None,
+                others: list[Path] | None = None) -> list[Path]:
     """Image files below `root` (sorted, hidden files and folders skipped). Folders that cannot be
-    listed (no permission) are appended to `unreadable`, so a caller can say so rather than pass over
-    their images in silence. A linked folder is followed when it leads outside `root` (a dataset
+    listed (no permission) are appended to `unreadable`, and image files in formats swishpaint does not
+    read (OTHER_IMAGE_SUFFIXES: TIFF, BMP, GIF, ...) to `others`, so a caller can say so rather than
+    pass over them in silence. A linked folder is followed when it leads outside `root` (a dataset
     assembled from links is common), each real folder once; a link within `root` or up above it is
     not, so no image is listed twice or under another folder's name (a link from train/ up to the
     dataset would otherwise reach val/)."""
@@ -304,7 +296,10 @@ def list_images(root: str | Path, unreadable: list[Path] | None = None) -> list[
             continue
         seen.add(real)
         dirs[:] = sorted(d for d in dirs if followed(folder, d))
-        found.extend(p for p in (Path(folder) / f for f in files if not f.startswith(".")) if is_image_file(p))
+        visible = [Path(folder) / f for f in files if not f.startswith(".")]
+        found.extend(p for p in visible if is_image_file(p))
+        if others is not None:
+            others.extend(p for p in visible if p.suffix.lower() in OTHER_IMAGE_SUFFIXES)
     return sorted(found)
 
 

@@ -8,6 +8,7 @@ on the same held-out split (Table 1, with the sketch baseline), and measures par
 from __future__ import annotations
 
 import json
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -15,7 +16,7 @@ from typing import Literal
 import torch
 
 from ..configs import ConfigError, find_config, from_dict, load_yaml
-from ..files import atomic_write, atomic_write_text
+from ..files import Stopped, atomic_write, atomic_write_text
 from ..metrics.timing import median_time
 from ..models.registry import count_flops, count_parameters, create_model, load_model, model_folder, paper_scale_model
 from .evaluate import evaluate_model
@@ -69,7 +70,7 @@ def _model_folder(entry: CompareEntry, cfg: CompareConfig, base: Path) -> Path:
     # an interrupted comparison continues its runs; a fresh one starts them
     result = train(tc, resume=bool(list_checkpoints(out)), progress=False)
     if result["stopped"]:  # Ctrl-C / SIGTERM: the run is saved; stop the comparison too (rerun resumes)
-        raise KeyboardInterrupt
+        raise Stopped(result.get("signal") or signal.SIGINT)  # exits 128 + the signal, as train would
     return model_folder(Path(result["checkpoint"]))  # the generator the run validated
 
 

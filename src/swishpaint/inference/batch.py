@@ -14,14 +14,15 @@ import itertools
 import logging
 import shutil
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 from PIL import Image
 
-from ..data.images import (LINE_ART, RESULT, fit_within, image_grid, list_images, other_image_files,
-                           output_png_info, swishpaint_output)
+from ..data.images import (LINE_ART, RESULT, fit_within, image_grid, list_images, output_png_info,
+                           swishpaint_output)
 from ..errors import InvalidArgument, OutputError, SwishpaintError, os_reason
 from ..files import FileGroup, candidate_names, check_new_output, prepare_output_dir, refuse_existing
 from .layered import LABEL_MAP_SUFFIX, LAYERED_SUFFIXES, label_map_path
@@ -60,7 +61,9 @@ def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None,
             # input folder inside the output folder (`-o .`) holds sketches all the same
             inside = [f for f in skipped if p.resolve() in f.parents]
             unreadable: list[Path] = []
-            found = [f for f in list_images(p, unreadable) if not any(s in f.resolve().parents for s in inside)]
+            not_read: list[Path] = []  # TIFF, BMP, ...: said below
+            found = [f for f in list_images(p, unreadable, not_read)
+                     if not any(s in f.resolve().parents for s in inside)]
             errors.extend(f"{folder}: cannot read this folder; its images were left out"
                           for folder in unreadable)
             # this command's own earlier outputs (a re-run into the input folder) are not new inputs
@@ -69,8 +72,8 @@ def collect_inputs(inputs: Iterable[str | Path], out_dir: Path | None = None,
                 found = [f for f in found if f not in earlier]
                 print(f"swishpaint: note: {p}: left out {len(earlier)} earlier swishpaint output(s) (name a file "
                       "to read it all the same)", file=sys.stderr)
-            others = other_image_files(  # our own outputs' folders and layered files aside
-                p, lambda f: any(s in f.resolve().parents for s in inside) or _layered_output(f))
+            others = Counter(f.suffix.lower() for f in not_read  # our own outputs' folders and layered files aside
+                             if not any(s in f.resolve().parents for s in inside) and not _layered_output(f))
             if others:
                 counts = ", ".join(f"{n} {suffix}" for suffix, n in sorted(others.items()))
                 print(f"swishpaint: note: {p}: left out {counts} file(s): swishpaint reads PNG, JPEG and WEBP "
