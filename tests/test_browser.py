@@ -196,6 +196,21 @@ def test_colour_trace_lines_keep_their_colour_in_the_view_fills_and_the_png_down
     assert swishpaint_output(png_path) == RESULT  # saved beside its sketch, a batch run leaves it out
 
 
+def test_a_sketch_on_grey_paper_is_shown_on_white_paper_as_the_server_coloured_it(server, browser_page, tmp_path):
+    """A phone photo of a page: the server levels its paper to white, and so does the page's own copy."""
+    page = browser_page
+    path = tmp_path / "photo.png"
+    Image.fromarray((np.asarray(sketch_of(drawing(3, 128)), np.float32) * 0.75).astype(np.uint8)).save(path)
+    open_sketch(page, server, path)
+    body = colourise(page)
+    assert body["paper_gain"] == pytest.approx(255 / 191)
+    shown = canvas(page, "view")[..., :3].astype(int)
+    served = np.asarray(decode(body["images"][0]).convert("RGB")).astype(int)
+    assert np.abs(shown - served).max() <= 2
+    page.check("input[name=view][value=lines]")
+    assert canvas(page, "view")[..., :3].max(-1).mean() > 240  # the lines view: white paper, not grey
+
+
 def test_reroll_keeps_locked_regions_and_the_layered_download_holds_them(server, browser_page, sketch, tmp_path,
                                                                         pytoshop_reader):  # noqa: F811
     page = browser_page

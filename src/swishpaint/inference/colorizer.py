@@ -69,6 +69,7 @@ class RegionColouring:
     # candidate's median per region, raw model order, the chooser's options
     chooser: RegionChooser | None = None
     line_colour: np.ndarray | None = None  # (H, W, 3) uint8, only when the sketch has colour
+    paper_gain: float = 1.0  # what the sketch's grey paper was multiplied by to be white (inputs.as_sketch)
     _first_paper: np.ndarray | None = field(default=None, init=False, repr=False)  # flats(0).paper
 
     def lines(self, y0: int = 0, y1: int | None = None) -> np.ndarray:
@@ -299,7 +300,7 @@ class Colorizer:
             check_working_size(size)
         working = size or self.working_size
         with torch.inference_mode():
-            grey, line_colour = as_sketch(image, self.max_pixels, warnings)
+            grey, line_colour, paper_gain = as_sketch(image, self.max_pixels, warnings)
             sketch = image_to_tensor(grey, "L")  # (1, H, W)
             del grey
             hint_full = None
@@ -321,7 +322,7 @@ class Colorizer:
         options = candidate_medians(seg, every.numpy()) \
             if seg is not None and hints_np is not None and self.region_chooser is not None else None
         return RegionColouring(plain, seg, hints_np, small_sketch, colours, self.flat_config, working, options,
-                               self.region_chooser, line_colour)
+                               self.region_chooser, line_colour, paper_gain)
 
     def load_sketch(self, image: ImageLike) -> np.ndarray:
         """Any image the API takes -> the (H, W) float sketch in [0, 1] that gets segmented."""
@@ -333,7 +334,7 @@ class Colorizer:
 
     def load_lines(self, image: ImageLike) -> tuple[np.ndarray, np.ndarray | None]:
         """`load_sketch`, and the sketch's RGB uint8 when it has colour (its lines keep it; see `line_rows`)."""
-        grey, line_colour = as_sketch(image, self.max_pixels)
+        grey, line_colour, _ = as_sketch(image, self.max_pixels)
         return np.asarray(grey, np.float32) / 255, line_colour
 
     def colorize_sequence(self, frames: list[ImageLike], reference: ImageLike | None = None,

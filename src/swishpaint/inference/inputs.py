@@ -87,10 +87,10 @@ def line_colour(rgb: Image.Image, mode: str) -> np.ndarray | None:
 
 
 def as_sketch(image: ImageLike, max_pixels: int, warnings: list[str] | None = None
-              ) -> tuple[Image.Image, np.ndarray | None]:
-    """The grey sketch and, when the sketch has colour, its RGB (see `line_colour`), on white paper: a
-    sketch photographed or scanned on grey paper is levelled so that its paper is white
-    (data.images.paper_gain; a sketch on white paper is left exactly as it is)."""
+              ) -> tuple[Image.Image, np.ndarray | None, float]:
+    """The grey sketch and, when the sketch has colour, its RGB (see `line_colour`), on white paper, and
+    the gain that put it there: a sketch photographed or scanned on grey paper is levelled so that its
+    paper is white (data.images.paper_gain; a sketch on white paper is left exactly as it is, gain 1)."""
     own = as_image(image, max_pixels)
     if warnings is not None and (note := first_frame_note(own)):
         warnings.append(note)
@@ -99,7 +99,7 @@ def as_sketch(image: ImageLike, max_pixels: int, warnings: list[str] | None = No
     gain = paper_gain(np.asarray(grey))
     if gain != 1.0:
         rgb, grey = paper_to_white(rgb, gain), paper_to_white(grey, gain)
-    return grey, line_colour(rgb, own.mode)
+    return grey, line_colour(rgb, own.mode), gain
 
 
 def as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels: int) -> tuple[torch.Tensor, str]:

@@ -275,6 +275,7 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
                     extra["layered"] = _data_url(layered_bytes(f".{layers}", flats.image, flats.shading,
                                                                colouring.lines(), hidden_layers(output, keep_lines)),
                                                  LAYERED_TYPES[layers])
+            extra["paper_gain"] = colouring.paper_gain  # the page levels its own copy of a grey-paper sketch
             return images, notes, extra
 
         async with queue_slot():

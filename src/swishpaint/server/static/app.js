@@ -106,7 +106,7 @@ async function loadSketch(file) {
   // colour-trace lines keep their colour in every view (a grey sketch keeps no copy)
   const lineColour = coloured ? rgba : null;
   Object.assign(S, { w, h, grey, lineColour, sketchFile: file, hintData: new ImageData(w, h), viewData: new ImageData(w, h), undo: [], redo: [],
-                     unsaved: false, kept: new Set(), appliedEdits: -1 });
+                     unsaved: false, kept: new Set(), appliedEdits: -1, paperGain: 1 });
   hintCtx.clearRect(0, 0, w, h);
   forgetColouring();
   $("stack").hidden = false; $("drop-hint").hidden = true; $("run").disabled = false;
@@ -480,8 +480,20 @@ function failure(what, e) {
   return `${what}: ${why}. Your colouring, fills and hints are as they were.`;
 }
 
+function levelPaper(gain) {
+  // A sketch on grey paper (a phone photo) is coloured on white paper: the server says by what gain
+  // (data.images.paper_gain), and the page's lines, views and downloads use the sketch levelled the same way.
+  if (!gain || gain === 1 || S.paperGain === gain) return;
+  const lut = new Uint8ClampedArray(256);
+  for (let v = 0; v < 256; v++) lut[v] = Math.min(255, Math.floor(v * gain + 0.5));
+  for (let p = 0; p < S.grey.length; p++) S.grey[p] = lut[S.grey[p]];
+  if (S.lineColour) for (let i = 0; i < S.lineColour.length; i++) if (i % 4 !== 3) S.lineColour[i] = lut[S.lineColour[i]];
+  S.paperGain = gain;
+}
+
 function adoptColouring(body, regions, shown) {
   // A successful answer replaces the colouring: new regions (the locks moved to them), candidates, views.
+  levelPaper(body.paper_gain);
   carryLocks(regions);
   Object.assign(S, regions, { result: body });
   $("candidates-list").replaceChildren(...body.images.map((src, i) => {
