@@ -348,6 +348,26 @@ models:
         {k: (r["folder"], r["evaluation"]["table"]) for k, r in first["rows"].items()}
 
 
+def test_a_comparison_refuses_a_finished_run_trained_with_other_settings(kaggle_dir, tmp_path, capsys):
+    """Its scores would stand under today's settings: B's lr changed after it was trained."""
+    tiny = str(__import__("pathlib").Path(__file__).parent.parent / "configs" / "tiny.yaml")
+    config = tmp_path / "compare.yaml"
+
+    def write(lr: str) -> None:
+        config.write_text(f"data: {kaggle_dir}\nout_dir: {tmp_path / 'cmp'}\nsteps: 2\nfid: false\neval_size: 32\n"
+                          f"timing_size: 64\ntiming_runs: 1\noverrides: [val_every=1000, checkpoint_every=2]\n"
+                          f"models:\n  - {{name: B, config: {tiny}, overrides: [optim.lr_g={lr}]}}\n")
+
+    write("0.002")
+    assert main(["compare", "--config", str(config)]) == 0
+    capsys.readouterr()
+    write("0.5")
+    assert main(["compare", "--config", str(config)]) == 2
+    assert capsys.readouterr().err == (f"swishpaint: error: {tmp_path / 'cmp' / 'b'}: B was trained with other "
+                                       "settings (optim.lr_g: 0.002 -> 0.5); move or delete that folder to train "
+                                       "it again, or restore the settings\n")
+
+
 @pytest.mark.parametrize("sig,code", [(15, 143), (2, 130)])
 def test_a_comparison_stopped_by_a_signal_exits_as_train_does(kaggle_dir, tmp_path, capsys, monkeypatch, sig, code):
     import swishpaint.training

@@ -198,6 +198,26 @@ def test_weight_average_folds_in_each_step_and_starts_at_the_fine_tuning_weights
         tiny(kaggle_dir, tmp_path / "c", "ema_decay=1")
 
 
+def test_a_resume_with_settings_the_run_did_not_train_with_says_which(kaggle_dir, tmp_path, caplog, capsys,
+                                                                     monkeypatch):
+    out = tmp_path / "run"
+    train(tiny(kaggle_dir, out, "steps=2", "checkpoint_every=2"), progress=False)
+    caplog.clear()
+    train(tiny(kaggle_dir, out, "steps=4", "checkpoint_every=2", "max_minutes=5"), resume=True, progress=False)
+    assert "resumed with settings" not in caplog.text  # how long a sitting runs is no change of the run
+    train(tiny(kaggle_dir, out, "steps=6", "checkpoint_every=2", "optim.lr_g=0.1", "seed=5"), resume=True,
+          progress=False)
+    warned = [r.getMessage() for r in caplog.records if "resumed with settings" in r.getMessage()]
+    assert len(warned) == 1 and "optim.lr_g: 0.002 -> 0.1; seed: 0 -> 5" in warned[0]
+
+    import swishpaint.training.loop as loop  # under torchrun only the first process reports the run
+    from swishpaint.cli import main
+
+    monkeypatch.setattr(loop, "train", lambda *a, **k: {"main": False, "signal": None})
+    assert main(["train", "--config", str(ROOT / "configs" / "tiny.yaml"), f"data.root={kaggle_dir}"]) == 0
+    assert capsys.readouterr().out == ""
+
+
 def test_damaged_checkpoint_is_reported_and_resume_falls_back(kaggle_dir, tmp_path, caplog):
     out = tmp_path / "run"
     train(tiny(kaggle_dir, out, "steps=20", "keep_last=5"), progress=False)

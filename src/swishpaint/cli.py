@@ -130,6 +130,8 @@ def _cmd_train(args) -> int:
     except TrainingDiverged as e:
         print(f"swishpaint: error: {e}", file=sys.stderr)
         return 1
+    if not result.get("main", True):  # torchrun's other processes: the first one reports the run
+        return 128 + result["signal"] if result.get("signal") else 0
     if result.get("archived"):
         print(f"moved the previous run to {result['archived']}")
     if result.get("resumed_step") is not None:

@@ -18,7 +18,7 @@ import torch
 from ..configs import ConfigError, find_config, from_dict, load_yaml
 from ..files import Stopped, atomic_write, atomic_write_text
 from ..metrics.timing import median_time
-from ..models.registry import count_flops, count_parameters, create_model, load_model, model_folder, paper_scale_model
+from ..models.registry import CONFIG_FILE, count_flops, count_parameters, create_model, load_model, model_folder, paper_scale_model
 from .evaluate import evaluate_model
 
 
@@ -59,6 +59,7 @@ def _model_folder(entry: CompareEntry, cfg: CompareConfig, base: Path) -> Path:
     if entry.load:
         return Path(entry.load)
     from ..training import load_config, train
+    from ..training.config import changed_settings
 
     out = Path(cfg.out_dir) / entry.name.lower().replace(" ", "-")
     beside = base / entry.config  # configs are named relative to the compare file's folder
@@ -67,8 +68,14 @@ def _model_folder(entry: CompareEntry, cfg: CompareConfig, base: Path) -> Path:
                                    *cfg.overrides, *entry.overrides])
     from ..training.checkpoints import list_checkpoints
 
-    # an interrupted comparison continues its runs; a fresh one starts them
-    result = train(tc, resume=bool(list_checkpoints(out)), progress=False)
+    # an interrupted comparison continues its runs; a fresh one starts them. A run trained with other
+    # settings is refused: its scores would be put under the settings of today's config
+    earlier = bool(list_checkpoints(out))
+    changed = changed_settings(out / CONFIG_FILE, tc) if earlier else []
+    if changed:
+        raise ConfigError(f"{out}: {entry.name} was trained with other settings ({'; '.join(changed)}); move or "
+                          "delete that folder to train it again, or restore the settings")
+    result = train(tc, resume=earlier, progress=False)
     if result["stopped"]:  # Ctrl-C / SIGTERM: the run is saved; stop the comparison too (rerun resumes)
         raise Stopped(result.get("signal") or signal.SIGINT)  # exits 128 + the signal, as train would
     return model_folder(Path(result["checkpoint"]))  # the generator the run validated

@@ -256,7 +256,7 @@ def newest_good_checkpoint(out_dir: str | Path) -> tuple[Path, dict[str, Any]]:
         try:
             return path, read_checkpoint(path)
         except CheckpointError as e:
-            log.error("%s; falling back to the previous checkpoint", e)
+            log.warning("%s; falling back to the previous checkpoint", e)
     detail = f"all {len(found)} checkpoint(s) are damaged" if found else "it holds no checkpoint"
     # A folder with a run in it refuses a plain new run, so point at the flag that works there.
     instead = (f"--start-over moves it to {out_dir}/{ARCHIVE_PREFIX}N and starts again" if earlier_run(out_dir)

@@ -107,3 +107,34 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
     config = from_dict(TrainConfig, data, where=str(path or "config"))
     config.validate()
     return config
+
+
+# What a sitting may change when it continues a run: how long and how often, and on what machine. The
+# rest is what the run trained with; a change there is said (train --resume) or refused (compare).
+SITTING_SETTINGS = ("steps", "max_minutes", "out_dir", "device", "threads", "checkpoint_every", "keep_last",
+                    "val_every", "sample_every", "log_every", "data.workers", "data.root")
+
+
+def changed_settings(run_config: Path, config: TrainConfig) -> list[str]:
+    """'key: before -> now' for each setting (dotted keys) in which `config` differs from the one a run
+    folder's config.yaml records, SITTING_SETTINGS aside; [] when that file is missing or unreadable."""
+    try:
+        before = load_yaml(run_config)
+    except (ConfigError, OSError):
+        return []
+    if not isinstance(before, dict):
+        return []
+    now = to_dict(config)
+
+    def flat(tree: dict, prefix: str = "") -> dict[str, Any]:
+        out = {}
+        for key, value in tree.items():
+            if isinstance(value, dict) and value:
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    old, new = flat(before), flat(now)
+    return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in sorted(set(old) | set(new))
+            if key not in SITTING_SETTINGS and old.get(key) != new.get(key)]

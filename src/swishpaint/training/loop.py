@@ -37,7 +37,7 @@ from ..models.registry import (BEST_FOLDER, CONFIG_FILE, WEIGHTS_FILE, ModelCard
                                save_model, takes_hints)
 from . import checkpoints as C
 from .average import GeneratorAverage
-from .config import TrainConfig
+from .config import TrainConfig, changed_settings
 from .distributed import DistInfo, any_rank, barrier, cleanup, init_distributed, reduce_mean
 from .objective import Critic, GanObjective
 from .validation import save_samples, validate
@@ -478,6 +478,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, star
             if resumed is not None and info.is_main:
                 log.info("resumed from step %d (%s)", state.step, resumed)
             if info.is_main:
+                changed = changed_settings(out_dir / CONFIG_FILE, config) if resumed else []
+                if changed:  # said, as the run's config.yaml is about to record them
+                    log.warning("resumed with settings the run did not train with: %s. The optimisers and "
+                                "their schedules go on from %s's state (its learning rates, not optim's)",
+                                "; ".join(changed), resumed.name)
                 atomic_write_text(out_dir / CONFIG_FILE, dump_yaml(config))
             write_log = _log_writer(out_dir, info.is_main, state.step if resumed else None)
             resumed_step = state.step if resumed else None
@@ -493,6 +498,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, star
         if result["checkpoint"] is None and resumed:  # already finished: the resumed checkpoint is the last
             result["checkpoint"] = str(resumed)
         result["bad_files"] = dict(train_set.bad_files)
+        result["main"] = info.is_main  # under torchrun, the process that speaks for the run
         return result
     finally:
         cleanup(info)
