@@ -348,6 +348,21 @@ models:
         {k: (r["folder"], r["evaluation"]["table"]) for k, r in first["rows"].items()}
 
 
+def test_val_percent_gives_evaluate_check_and_fit_regions_the_split_training_used(model_dir, tmp_path, capsys):
+    """A folder without train/ and val/ is split by a hash of each name: at the share the run trained with."""
+    for i in range(10):
+        drawing(i, 64).save(tmp_path / f"d{i}.png")
+    assert main(["data", "check", str(tmp_path), "--val-percent", "30"]) == 0
+    assert "val        2 samples" in capsys.readouterr().out
+    assert main(["evaluate", "--model", str(model_dir), "--data", str(tmp_path), "--val-percent", "30", "--size", "32",
+                 "--hints", "0", "--no-fid", "--json", str(tmp_path / "out" / "e.json")]) == 0
+    assert json.loads((tmp_path / "out" / "e.json").read_text())["images"] == 2
+    chooser = tmp_path / "out" / "chooser.safetensors"
+    assert main(["fit-regions", "--model", str(model_dir), "--data", str(tmp_path), "--val-percent", "100", "--images",
+                 "3", "--epochs", "1", "--out", str(chooser)]) == 0
+    assert "of 3 images" in capsys.readouterr().out and chooser.is_file()
+
+
 def test_a_comparison_refuses_a_finished_run_trained_with_other_settings(kaggle_dir, tmp_path, capsys):
     """Its scores would stand under today's settings: B's lr changed after it was trained."""
     tiny = str(__import__("pathlib").Path(__file__).parent.parent / "configs" / "tiny.yaml")

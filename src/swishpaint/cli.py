@@ -15,7 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .configs import BENCHES, INFERENCE_DEVICE
+from .configs import BENCHES, DEFAULT_VAL_PERCENT, INFERENCE_DEVICE
 from .errors import MissingExtra, OutputError, SwishpaintError
 from .files import STOP_SIGNALS, Stopped, check_new_output, output_folder, signals_handled, tidy_made_folders
 
@@ -224,7 +224,8 @@ def _cmd_evaluate(args) -> int:
         if not args.data:
             raise UserError("give --data DIR (with --model) or --pred DIR --gt DIR")
         result = evaluate_model(args.model, args.data, args.size, args.images, args.hints, args.line_method,
-                                args.inception_weights, device=args.device, progress=True, fid=args.fid)
+                                args.inception_weights, device=args.device, progress=True, fid=args.fid,
+                                val_percent=args.val_percent)
     print(format_table(result))
     write_reports(result, args.json, args.markdown)
     return 1 if result.about.get("left_out") else 0  # scored without them; each was named on stderr
@@ -237,7 +238,8 @@ def _cmd_fit_regions(args) -> int:
     if not args.model and not args.out:
         raise UserError("give --model DIR (the chooser is written into it) or --out FILE")
     report = fit_regions(args.model or None, args.data, args.out, args.overwrite, images=args.images,
-                         cfg=ChooserFitConfig(epochs=args.epochs, seed=args.seed), device=args.device, progress=True)
+                         cfg=ChooserFitConfig(epochs=args.epochs, seed=args.seed), device=args.device, progress=True,
+                         val_percent=args.val_percent)
     print(f"fitted on {report.regions} unhinted regions of {report.images} images; mean squared colour error "
           f"(area-weighted): network {report.error_network:.4f}, chooser {report.error_chooser:.4f}, "
           f"best option {report.error_best:.4f}")
@@ -352,7 +354,7 @@ def _cmd_data(args) -> int:
         return _cmd_data_pack(args)
     from .data.datasets import check_dataset
 
-    report = check_dataset(args.root)
+    report = check_dataset(args.root, args.val_percent)
     print(f"layout {report['layout']}")
     for split, s in report["splits"].items():
         print(f"{split:5s} {s['samples']:6d} samples, sizes {s['min_size']} .. {s['max_size']}"
@@ -435,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sketches", help="with --pred/--gt: sketches for the 'sketch as output' baseline")
     s.add_argument("--size", type=int, default=256, help="evaluation size (square centre crops; default 256)")
     s.add_argument("--images", type=_at_least(0), default=0, help="score only the first N held-out images (0 = all)")
+    s.add_argument("--val-percent", type=_percent, default=DEFAULT_VAL_PERCENT, metavar="P", help=VAL_PERCENT_HELP)
     s.add_argument("--hints", type=_at_least(0), default=20, metavar="N",
                    help="hints from the ground truth, scored under two protocols side by side: user-like "
                         "(one dab in each of the N largest coloured regions) and patches (N random patches); "
@@ -459,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace an existing chooser file")
     s.add_argument("--images", type=_at_least(0), default=0, help="use only the first N images (0 = all)")
     s.add_argument("--epochs", type=_at_least(1), default=150, help="passes over the examples (default 150)")
+    s.add_argument("--val-percent", type=_percent, default=DEFAULT_VAL_PERCENT, metavar="P",
+                   help=VAL_PERCENT_HELP + "; 100 takes every image of such a folder")
     s.add_argument("--seed", type=int, default=0, help="the hints' and the fit's seed (default 0)")
     s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.set_defaults(func=_cmd_fit_regions)
@@ -539,8 +544,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "repacking everything (by default such an OUT is refused; the same pack resumes)")
     c = dsub.add_parser("check", help="layout, counts, sizes and unreadable files of a dataset")
     c.add_argument("root", help="dataset folder")
+    c.add_argument("--val-percent", type=_percent, default=DEFAULT_VAL_PERCENT, metavar="P", help=VAL_PERCENT_HELP)
     s.set_defaults(func=_cmd_data)
     return p
+
+
+VAL_PERCENT_HELP = ("the held-out share of a folder without train/ and val/, by a hash of each name: give the "
+                    f"training config's data.val_percent (default {DEFAULT_VAL_PERCENT:g})")
+
+
+def _percent(text: str) -> float:
+    """An argparse type: a number from 0 to 100."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{value:g}: must be from 0 to 100")
+    return value
 
 
 def _at_least(minimum: int):

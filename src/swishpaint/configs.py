@@ -19,6 +19,7 @@ T = TypeVar("T")
 # machine (training's TrainConfig.device is "auto" instead: it wants the GPU whenever there is one).
 INFERENCE_DEVICE = "cpu"
 DEVICES = "cpu, cuda or cuda:N"  # what --device takes (mps too, on a Mac that has it)
+DEFAULT_VAL_PERCENT = 5.0  # the share of a dataset folder without train/ and val/ held out, by a hash of each name
 BENCHES = ("infer", "train", "regions", "page")  # `swishpaint bench` sections (a results file may hold each, and
 # its -quick form); here, not in experiments.bench, so that the CLI offers them without importing torch
 

@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..configs import DEFAULT_VAL_PERCENT
 from ..errors import OutputError, SwishpaintError
 from .augment import LineStyle, aligned_augment, vary_line_style
 from .hints import HintSampling, resolve_protocols, training_hints
@@ -32,7 +33,6 @@ from .lines import extract_lines, random_xdog_params
 
 log = logging.getLogger(__name__)
 
-DEFAULT_VAL_PERCENT = 5.0  # the share of a folder without train/ and val/ that is held out, by name
 
 class DatasetError(SwishpaintError, ValueError):
     """A dataset folder cannot be used; the message names it and says why."""

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..configs import INFERENCE_DEVICE
+from ..configs import DEFAULT_VAL_PERCENT, INFERENCE_DEVICE
 from ..data.datasets import DataConfig, SketchColorDataset
 from ..data.hints import held_out_hints
 from ..data.images import ImageError, image_to_tensor, list_images, load_rgb, tensor_to_image
@@ -188,12 +188,15 @@ def held_out_images(data: SketchColorDataset, images: int, segment_config, progr
 @torch.no_grad()
 def evaluate_model(model: str | None, data_root: str, size: int = 256, images: int = 0, hint_patches: int = 20,
                    line_method: str = "dilate", inception_weights: str | None = None, seed: int = 0,
-                   device: str = INFERENCE_DEVICE, progress: bool = False, fid: bool = True) -> Evaluation:
-    """Colourise a dataset's held-out split with every candidate and score it (see module docstring)."""
+                   device: str = INFERENCE_DEVICE, progress: bool = False, fid: bool = True,
+                   val_percent: float = DEFAULT_VAL_PERCENT) -> Evaluation:
+    """Colourise a dataset's held-out split with every candidate and score it (see module docstring).
+    `val_percent`: the held-out share of a folder without train/ and val/, as training's data.val_percent."""
     from ..inference.colorizer import Colorizer
 
     colorizer = Colorizer.load(model, device=device, working_size=size)
-    data = SketchColorDataset(DataConfig(root=data_root, size=size, line_method=line_method), "val", train=False)
+    data = SketchColorDataset(DataConfig(root=data_root, size=size, line_method=line_method, val_percent=val_percent),
+                              "val", train=False)
     n = len(data) if images <= 0 else min(images, len(data))
     k = colorizer.candidates
     rows: dict[tuple[str, str | None], Row] = {}

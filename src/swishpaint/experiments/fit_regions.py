@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..configs import INFERENCE_DEVICE
+from ..configs import DEFAULT_VAL_PERCENT, INFERENCE_DEVICE
 from ..data.datasets import DataConfig, SketchColorDataset
 from ..data.hints import check_protocols, held_out_hints
 from ..errors import InvalidArgument, OutputError, os_reason
@@ -59,13 +59,14 @@ class FitReport:
 
 
 def collect_examples(colorizer, data_root: str, hintings=DEFAULT_HINTINGS, images: int = 0, seed: int = 1,
-                     size: int = 256, line_method: str = "dilate",
-                     progress: bool = False) -> tuple[dict[str, RegionExamples], int]:
+                     size: int = 256, line_method: str = "dilate", progress: bool = False,
+                     val_percent: float = DEFAULT_VAL_PERCENT) -> tuple[dict[str, RegionExamples], int]:
     """('protocol:count' -> the examples of that hinting over the dataset's val split, images used).
     Sketches are made as `swishpaint evaluate` makes them (same size and line method); the colorizer's
     own chooser, if any, stands aside meanwhile."""
     check_protocols([p for p, _ in hintings])
-    data = SketchColorDataset(DataConfig(root=data_root, size=size, line_method=line_method), "val", train=False)
+    data = SketchColorDataset(DataConfig(root=data_root, size=size, line_method=line_method, val_percent=val_percent),
+                              "val", train=False)
     own, colorizer.region_chooser = colorizer.region_chooser, _Recorder(colorizer.candidates)
     try:
         return _collect(colorizer, colorizer.region_chooser, data, hintings, images, seed, progress)
@@ -97,7 +98,8 @@ def _collect(colorizer, recorder: "_Recorder", data: SketchColorDataset, hinting
 
 def fit_regions(model: str, data_root: str, out: str | None = None, overwrite: bool = False,
                 hintings=DEFAULT_HINTINGS, images: int = 0, cfg: ChooserFitConfig = ChooserFitConfig(),
-                device: str = INFERENCE_DEVICE, progress: bool = False) -> FitReport:
+                device: str = INFERENCE_DEVICE, progress: bool = False,
+                val_percent: float = DEFAULT_VAL_PERCENT) -> FitReport:
     """Collect examples with `model` (its own chooser switched off), fit, write `out` (by default the
     model folder's region_choice.safetensors, read by Colorizer.load); an existing file is kept unless
     overwrite."""
@@ -111,7 +113,8 @@ def fit_regions(model: str, data_root: str, out: str | None = None, overwrite: b
     check_new_output(target, overwrite, inputs)  # before minutes of colouring, not after
     if not colorizer.takes_hints:
         raise InvalidArgument(f"{model}: takes no hints, so it has no use for a region chooser")
-    by_hinting, n = collect_examples(colorizer, data_root, hintings, images, progress=progress)
+    by_hinting, n = collect_examples(colorizer, data_root, hintings, images, progress=progress,
+                                     val_percent=val_percent)
     if not by_hinting:
         raise InvalidArgument(f"{data_root}: no unhinted regions in its val split to fit on")
     examples = RegionExamples.join(list(by_hinting.values()))
