@@ -249,6 +249,8 @@ def test_evaluate_folders_with_candidates(tmp_path, capsys):
     assert [row["kind"] for row in r["table"].values()] == ["prediction", "best"]  # identity is typed
     assert r["table"]["prediction"]["psnr"] < r["table"]["best candidate"]["psnr"]
     assert r["diversity"] > 0 and "| prediction |" in (tmp_path / "r.md").read_text()
+    assert (tmp_path / "r.md").read_text().splitlines()[0] == (  # the table says what it scored
+        f"Scored: pred {tmp_path / 'pred'}; gt {tmp_path / 'gt'}; images 3.")
 
 
 def test_prediction_folders_match_by_relative_path_and_colorize_extras_by_their_base(tmp_path, capsys):

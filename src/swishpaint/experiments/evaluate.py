@@ -243,8 +243,8 @@ def evaluate_model(model: str | None, data_root: str, size: int = 256, images: i
     table = list(rows.values())
     _summarise(table)
     fid_note = _add_fid(table, targets, inception_weights, fid)
-    about = {"model": model or "bundled demo", "data": data_root, "split": "val", "images": n - len(left_out),
-             "left_out": left_out, "size": size,
+    about = {"model": model or "bundled demo", "data": data_root, "split": "val", "val_percent": val_percent,
+             "images": n - len(left_out), "left_out": left_out, "size": size,
              "line_method": line_method, "candidates": k, "hints": hint_patches, "hint_protocols": list(protocols)}
     return Evaluation(about, table, fid_note, float(np.mean(diversity)))
 
@@ -374,5 +374,9 @@ def table_lines(head: list[str], rows: list[list[str]], markdown: bool = False) 
 def write_reports(result: Evaluation, json_path: str | None, markdown_path: str | None) -> None:
     if json_path:
         atomic_write_text(json_path, json.dumps(result.to_dict(), indent=1))
-    if markdown_path:
-        atomic_write_text(markdown_path, format_table(result, markdown=True) + "\n")
+    if markdown_path:  # what was scored, first: a saved table must say where its numbers come from
+        said = "; ".join(f"{key.replace('_', ' ')} {', '.join(map(str, value)) if isinstance(value, list) else value}"
+                         for key, value in result.about.items() if key != "left_out" and value not in (None, "", []))
+        left = len(result.about.get("left_out") or [])
+        atomic_write_text(markdown_path, f"Scored: {said}" + (f"; {left} image(s) left out" if left else "") + ".\n\n"
+                          + format_table(result, markdown=True) + "\n")
