@@ -33,6 +33,12 @@ def test_onnx_backend_matches_pytorch(model_dir, tmp_path, capfd, recwarn):
     captured = capfd.readouterr()  # the exporter's notices about torchvision and LeafSpec are silenced
     assert captured.err == "" and captured.out == f"wrote {tmp_path / 'onnx' / 'model.onnx'}\n"
     assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
+    assert main(["info", str(tmp_path / "onnx")]) == 0  # weights in model.onnx alone: described from config.yaml
+    described = capfd.readouterr().out.splitlines()
+    assert described[0].split(maxsplit=1)[1] == f"{tmp_path / 'onnx'} (an ONNX export: its weights are in model.onnx)"
+    assert main(["info", str(model_dir)]) == 0
+    source = capfd.readouterr().out.splitlines()
+    assert described[2].startswith("parameters") and described[1:4] == source[1:4]  # arch, parameters, FLOPs
     onnx_net = OnnxColorizer.load(tmp_path / "onnx").model
     torch_net = Colorizer.load(model_dir).model
     for shape in [(1, 5, 32, 48), (2, 5, 64, 32)]:  # dynamic batch, height and width

@@ -31,19 +31,24 @@ def _cmd_info(args) -> int:
     """What a model is and costs: the bundled model by default, like every command that runs one; a model
     folder adds how it runs (its card); a registered name is labelled untrained, its weights being random."""
     from .inference.colorizer import check_card, model_path
+    from .inference.onnx import ONNX_FILE  # the name only: onnxruntime is imported where it runs
     from .models import count_flops, count_parameters, load_model
-    from .models.registry import is_architecture_name, read_model_card
+    from .models.registry import (WEIGHTS_FILE, build_model_of_folder, is_architecture_name, model_folder,
+                                  read_model_card)
 
     untrained = is_architecture_name(args.model)
     path = args.model if untrained else model_path(args.model)
-    model = load_model(path)
+    folder = None if untrained else model_folder(Path(path))
+    onnx_only = folder is not None and not (folder / WEIGHTS_FILE).is_file() and (folder / ONNX_FILE).is_file()
+    model = build_model_of_folder(path) if onnx_only else load_model(path)  # an export: counted from its config
     card = None if untrained else read_model_card(path)
     if card is not None:  # a card colorize would refuse is no model to describe
         check_card(card, model.config.candidates, Path(path))
     _check_info_size(args.size, model.config.size_multiple)
     params = count_parameters(model)
     flops = count_flops(model, args.size)
-    rows = [("model", f"{path}{_model_note(args.model, untrained or bool(card and card.untrained))}"),
+    note = " (an ONNX export: its weights are in model.onnx)" if onnx_only else ""
+    rows = [("model", f"{path}{_model_note(args.model, untrained or bool(card and card.untrained))}{note}"),
             ("arch", f"{type(model).__name__} {json.dumps(_plain(model.config))}"),
             ("parameters", f"{params:,} ({params / 1e6:.2f} M)"),
             ("FLOPs", f"{flops / 1e9:.1f} GFLOP per {args.size}x{args.size} image (forward, counted)")]

@@ -237,6 +237,13 @@ def read_model_card(path: str | Path) -> ModelCard:
         raise ModelLoadError(str(e)) from None
 
 
+def build_model_of_folder(path: str | Path) -> nn.Module:
+    """The network a model folder's config.yaml describes, with fresh weights: its size and cost without
+    its weights file (an ONNX export holds the weights in model.onnx alone)."""
+    folder = model_folder(Path(path))
+    return _build_from_folder(folder, _read_spec(folder))
+
+
 def load_model_config(path: str | Path):
     """The config dataclass of a model folder, without reading its weights."""
     path = model_folder(Path(path))
