@@ -253,6 +253,20 @@ def test_evaluate_folders_with_candidates(tmp_path, capsys):
         f"Scored: pred {tmp_path / 'pred'}; gt {tmp_path / 'gt'}; images 3.")
 
 
+def test_an_unreadable_truth_without_a_prediction_is_left_out_and_named(tmp_path, capsys):
+    """colorize failed on it too: the truth's file is what is wrong, not the prediction folder."""
+    for d in ("pred", "gt"):
+        (tmp_path / d).mkdir()
+    for i in range(2):
+        drawing(i).save(tmp_path / "gt" / f"{i}.png")
+        drawing(i).save(tmp_path / "pred" / f"{i}.png")
+    (tmp_path / "gt" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    assert main(["evaluate", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--no-fid"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"swishpaint: error: {tmp_path / 'gt' / 'bad.png'}: ") and "(left out)" in err
+    assert "missing in" not in err
+
+
 def test_prediction_folders_match_by_relative_path_and_colorize_extras_by_their_base(tmp_path, capsys):
     """Subfolders keep their own names apart (s1/a and s2/a: two images, not one); a drawing the truth calls
     model_sheet or scene_c2 is scored as itself; colorize's candidates, sheet and label map are extras."""

@@ -305,6 +305,13 @@ def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
         if (base := _candidate_of(n, gt)) is not None:
             cand_files.setdefault(base, []).append(p)
     extra = sorted(n for n in preds if n not in gt and not _is_extra(n, gt))
+    left_out: list[str] = []
+    for name in sorted(set(gt) - set(main)):  # a truth that cannot be read has no prediction to miss:
+        try:  # colorize failed on it too. Left out and said, as an unreadable image is below
+            load_rgb(gt[name])
+        except ImageError as e:
+            leave_out(e, left_out)
+            del gt[name]
     missing_pred = sorted(set(gt) - set(main))
     if missing_pred or extra:
         parts = []
@@ -319,7 +326,7 @@ def evaluate_folders(pred_dir: str, gt_dir: str, sketch_dir: str | None = None,
     prediction, best_row, sketch_row = (Row("prediction", "prediction"), Row("best", "best candidate"),
                                         Row("sketch", "sketch as output"))
     rows = [prediction] + ([best_row] if cand_files else []) + ([sketch_row] if sketch_dir else [])
-    targets, diversity, left_out = [], [], []
+    targets, diversity = [], []
     for name in sorted(gt):
         try:
             target_im = load_rgb(gt[name])
