@@ -136,7 +136,7 @@ def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_
         # a gain map, which is no frame of an animation)
         frames = getattr(im, "n_frames", 1) if im.format in ("PNG", "WEBP") else 1
         im.load()
-        im = ImageOps.exif_transpose(im)
+        im = upright(im)  # exif_transpose alone copies every image, turned or not
         if frames > 1:
             im.info[FRAMES_KEY] = frames
     except ImageError:

@@ -55,10 +55,10 @@ def as_image(image: ImageLike, max_pixels: int) -> Image.Image:
     elif not isinstance(image, Image.Image):
         raise InvalidArgument(f"image must be a file path, bytes, a PIL image or a numpy array, "
                               f"got {type(image).__name__}")
-    else:
-        image = upright(image)  # Image.open(photo.jpg) leaves the EXIF turn to its reader: the same as a path
     check_in_memory_size(image.width, image.height, max_pixels)
-    return image
+    # Image.open(photo.jpg) leaves the EXIF turn to its reader: turned as a path is (checked first: no copy
+    # of an image too large)
+    return upright(image)
 
 
 def as_rgb(image: ImageLike, max_pixels: int) -> Image.Image:
@@ -67,8 +67,9 @@ def as_rgb(image: ImageLike, max_pixels: int) -> Image.Image:
 
 
 def as_grey(image: ImageLike, max_pixels: int) -> Image.Image:
-    """The sketch as 8-bit grey on white paper: what is segmented and what the network sees (as_sketch)."""
-    return as_sketch(image, max_pixels)[0]
+    """The sketch as 8-bit grey on white paper: what is segmented and what the network sees (as_sketch,
+    without looking for the lines' colour)."""
+    return _on_white_paper(as_image(image, max_pixels))[1]
 
 
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "F")  # modes that hold no colour at all
@@ -94,12 +95,18 @@ def as_sketch(image: ImageLike, max_pixels: int, warnings: list[str] | None = No
     own = as_image(image, max_pixels)
     if warnings is not None and (note := first_frame_note(own)):
         warnings.append(note)
+    rgb, grey, gain = _on_white_paper(own)
+    return grey, line_colour(rgb, own.mode), gain
+
+
+def _on_white_paper(own: Image.Image) -> tuple[Image.Image, Image.Image, float]:
+    """An image's RGB and grey, transparency on white and grey paper levelled to white, and the gain."""
     rgb = composite_on_white(own)
     grey = rgb.convert("L")
     gain = paper_gain(np.asarray(grey))
     if gain != 1.0:
         rgb, grey = paper_to_white(rgb, gain), paper_to_white(grey, gain)
-    return grey, line_colour(rgb, own.mode), gain
+    return rgb, grey, gain
 
 
 def as_hints(hints: ImageLike | torch.Tensor, size: tuple[int, int], max_pixels: int) -> tuple[torch.Tensor, str]:
