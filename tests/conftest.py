@@ -35,6 +35,18 @@ def sketch_of(im: Image.Image) -> Image.Image:
 TINY_CANDIDATES = 3
 
 
+def png_declaring(width: int, height: int) -> bytes:
+    """A greyscale PNG whose header declares width x height and which holds no pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b""))
+
+
 def make_tiny_model() -> torch.nn.Module:
     """The one model of the inference, server, browser and evaluation tests: a seeded tiny SwishU-net that
     takes hints (5 input channels) and makes TINY_CANDIDATES candidates, built in milliseconds."""

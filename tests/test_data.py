@@ -20,7 +20,7 @@ from swishpaint.data.lines import extract_lines
 from swishpaint.data.pack import pack_corpus, packed_from
 from swishpaint.errors import InvalidArgument
 
-from .conftest import drawing, sketch_of
+from .conftest import drawing, png_declaring, sketch_of
 
 
 def test_layouts_are_detected(kaggle_dir, tmp_path_factory):
@@ -197,6 +197,14 @@ def test_safe_loading_handles_modes_and_limits(tmp_path):
     Image.new("L", (100, 100)).save(tmp_path / "big.png")
     with pytest.raises(ImageError, match="too large"):
         load_rgb(tmp_path / "big.png", max_pixels=5000)
+    # one limit, which names the size: Pillow's own bomb guard (89 M pixels, an error past 179 M) neither
+    # names it nor gives way to a raised max_pixels
+    (tmp_path / "bomb.png").write_bytes(png_declaring(20_000, 20_000))
+    with pytest.raises(ImageError, match=r"bomb.png: too large: 20000x20000 = 400000000 pixels \(limit 50000000\)$"):
+        load_rgb(tmp_path / "bomb.png")
+    (tmp_path / "huge.png").write_bytes(png_declaring(9_500, 9_500))  # 90.25 M: past Pillow's warning
+    with pytest.raises(ImageError, match="huge.png: corrupt or truncated"):  # read (it holds no pixels)
+        load_grey(tmp_path / "huge.png", max_pixels=100_000_000)
     Image.new("RGB", (8, 8)).save(tmp_path / "x.bmp")
     with pytest.raises(ImageError, match="allowed format"):
         load_rgb(tmp_path / "x.bmp")

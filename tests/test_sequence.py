@@ -16,6 +16,8 @@ from swishpaint.regions.flats import region_medians
 from swishpaint.regions.matching import ColouredRegions, match_regions, max_overlap
 from swishpaint.regions.segment import segment
 
+from .conftest import png_declaring
+
 
 SIZE = 192
 PARTS = [  # (kind, centre (x, y) in the pose at t=0, size, colour): a head, an eye, a body, a hand
@@ -166,15 +168,8 @@ def test_palette_round_trips_and_bad_palettes_are_one_line_errors(tmp_path, caps
 def _png_url_declaring(width: int, height: int) -> str:
     """A PNG data URL whose header declares width x height (a decompression bomb, with no pixels)."""
     import base64
-    import struct
-    import zlib
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b""))
-    return "data:image/png;base64," + base64.b64encode(png).decode()
+    return "data:image/png;base64," + base64.b64encode(png_declaring(width, height)).decode()
 
 
 @pytest.mark.parametrize("edit,message", [

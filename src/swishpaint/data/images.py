@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
@@ -24,7 +25,7 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".jif", ".webp")  # .jfif: Windows' saved JPEGs
 # Image files a folder may hold that are not read (ALLOWED_FORMATS): counted and said, not passed over in silence
 OTHER_IMAGE_SUFFIXES = (".tif", ".tiff", ".bmp", ".gif", ".avif", ".heic", ".heif", ".psd", ".kra", ".clip")
-_WARNING_FILTERS = threading.Lock()  # see open_image
+_HEADER_READS = threading.Lock()  # see _header_only
 DEFAULT_MAX_PIXELS = 50_000_000  # ~7000x7000; a 4096x4096 sketch (16.8 M) is well inside
 # The web app's tighter limit: an upload holds server memory while other requests wait in the queue.
 UPLOAD_MAX_PIXELS = 4096 * 4096
@@ -53,11 +54,35 @@ def swishpaint_output(path: Path) -> str | None:
     if path.suffix.lower() != ".png":
         return None
     try:
-        with _WARNING_FILTERS, warnings.catch_warnings():  # as open_image: a huge image is no bomb here
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with _header_only():  # a huge image is no bomb here
             with Image.open(path, formats=["PNG"]) as im:  # text chunks before the pixels, where PIL writes them
                 return im.info.get(OUTPUT_KEY)
-    except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
+    except (OSError, ValueError, UnidentifiedImageError):
+        return None
+
+
+@contextlib.contextmanager
+def _header_only():
+    """Open images (which reads their headers only) with Pillow's decompression-bomb guard off, so that one
+    limit, check_pixels's max_pixels, decides, and says the size: Pillow's guard would refuse a file under a
+    raised --max-pixels, and name no size. Its settings are one for the whole process, so threads (the
+    server's) take turns to open; the decoding after runs side by side."""
+    with _HEADER_READS, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        guard, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = guard
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from an image file's header, without decoding it; None when it cannot be read (the
+    loader says why when it is read)."""
+    try:
+        with _header_only(), Image.open(path, formats=list(ALLOWED_FORMATS)) as im:
+            return im.size
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError):
         return None
 
 
@@ -126,10 +151,7 @@ def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_
         if os.path.getsize(source) == 0:
             raise ImageError(label, "empty file")
     try:
-        # the warning filters are one list for the whole process: threads (the server's) take turns
-        # to open, which reads only the header; the decoding below runs side by side
-        with _WARNING_FILTERS, warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _header_only():
             im = Image.open(source, formats=list(ALLOWED_FORMATS))
         check_pixels(label, *im.size, max_pixels)
         # an animated WEBP or PNG: its first frame is what is read (a phone's JPEG may hold a second image,
@@ -146,8 +168,6 @@ def open_image(source: str | Path | BinaryIO | bytes, max_pixels: int = DEFAULT_
         if fmt:
             raise ImageError(label, f"corrupt or truncated {fmt} file") from None
         raise ImageError(label, f"not an image in an allowed format ({', '.join(ALLOWED_FORMATS)})") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLarge(label, "too large (decompression bomb guard)") from None
     except PermissionError:
         raise ImageError(label, "permission denied (cannot read it)") from None
     except (OSError, SyntaxError, ValueError) as e:

@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 from PIL import Image
 
-from ..data.images import (LINE_ART, RESULT, fit_within, image_grid, list_images, output_png_info,
+from ..data.images import (LINE_ART, RESULT, fit_within, header_size, image_grid, list_images, output_png_info,
                            swishpaint_output)
 from ..errors import InvalidArgument, OutputError, SwishpaintError, os_reason
 from ..files import FileGroup, candidate_names, check_new_output, prepare_output_dir, refuse_existing
@@ -282,11 +282,7 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
             warnings.append(f"no hints for it in {hints_path} (looked for {' and '.join(looked)}); "
                             "coloured without hints")
         if layers:  # before the colouring: a sketch too large for the format fails at once
-            try:
-                with Image.open(path) as header:
-                    height, width = header.height, header.width
-            except (OSError, ValueError, Image.DecompressionBombError):  # the loader below says why, as ever
-                height = width = 0
+            width, height = header_size(path) or (0, 0)  # an unreadable file: the loader below says why
             check_layered_size(f".{layers}", height, width)
         if options.backend == "torch":
             colouring = colorizer.colorize_regions(path, hints=job_hints, candidates=candidates, size=options.size,
