@@ -4,6 +4,7 @@ failures mid-batch (a full disk) - with hashes showing no input or earlier outpu
 from __future__ import annotations
 
 import errno
+import sys
 import hashlib
 import types
 from pathlib import Path
@@ -13,6 +14,7 @@ from PIL import Image
 
 import swishpaint.files as files_module
 from swishpaint.cli import main
+from swishpaint.inference import batch
 
 from .conftest import drawing, sketch_of
 
@@ -597,6 +599,31 @@ def test_a_stop_during_the_renames_of_a_set_waits_until_the_whole_set_is_in_plac
     assert [t.read_text() for t in targets] == ["new"] * 4 and len(renames) == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(t.name for t in targets)  # no temporary left
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_lines_about_one_input_go_above_the_progress_bar(model_dir, tmp_path, capsys, monkeypatch):
+    """On a terminal a batch shows a progress bar; a warning, an error or a logged line printed after it
+    would sit on the bar's line ("...1.2img/s]swishpaint: warning: ...")."""
+    import logging
+
+    src = make_sketches(tmp_path / "in", {"a.png": 40, "b.png": 44, "c.png": 48})
+    (src / "d.png").write_bytes(b"not a png")
+    (tmp_path / "hints").mkdir()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    work = batch._run_jobs
+
+    def logging_too(jobs, *rest):
+        logging.getLogger("swishpaint.test").warning("swishpaint: warning: a logged line")
+        return work(jobs, *rest)
+
+    monkeypatch.setattr(batch, "_run_jobs", logging_too)
+    assert colorize(str(src), "-o", str(tmp_path / "out"), "--model", str(model_dir), "--hints",
+                    str(tmp_path / "hints")) == 1
+    err = capsys.readouterr().err
+    assert "%|" in err  # the bar was drawn
+    said = [part for line in err.split("\n") for part in line.split("\r") if "swishpaint:" in part]
+    assert len(said) == 5 and all(part.startswith("swishpaint: ") for part in said), said
+    assert sum("no hints for it" in part for part in said) == 3 and sum("d.png: " in part for part in said) == 1
 
 
 def test_a_folder_where_a_file_is_expected_is_named_so_and_a_sketch_without_hints_is_said(model_dir, tmp_path,

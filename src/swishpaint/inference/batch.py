@@ -10,6 +10,7 @@ touches the other inputs' files. The exit code is 1 when any input failed, 0 oth
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import shutil
@@ -164,15 +165,33 @@ def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_d
     each; print a summary; return the exit code. colourings: warn, after each result, of the earlier
     runs' candidates, sheet or label map beside it that no longer match it (left_from_earlier_runs)."""
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     planned = {o.resolve() for job in jobs for o in job.outputs} if colourings else set()
     errors = list(errors or [])
     for e in errors:
         print(f"swishpaint: error: {e}", file=sys.stderr)
     failed = len(errors)
+    show_bar = len(jobs) > 1 and sys.stderr.isatty()
+    with logging_redirect_tqdm() if show_bar else contextlib.nullcontext():  # log lines above the bar too
+        done, failed = _run_jobs(tqdm(jobs, disable=not show_bar, unit="img", file=sys.stderr), work,
+                                 overwrite, planned, colourings, failed)
+    print(f"{what} {done} of {done + failed} input(s) into {out_dir}" + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+def report(line: str) -> None:
+    """A line for the person about one input, on stderr: above the batch's progress bar, not after it."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+def _run_jobs(jobs: Iterable[Job], work: Callable[[Job], None], overwrite: bool, planned: set[Path],
+              colourings: bool, failed: int) -> tuple[int, int]:
+    """process_files's loop: (done, failed)."""
     done = 0
-    bar = tqdm(jobs, disable=len(jobs) < 2 or not sys.stderr.isatty(), unit="img", file=sys.stderr)
-    for job in bar:
+    for job in jobs:
         try:
             for output in job.outputs:
                 refuse_existing(output, overwrite)
@@ -183,19 +202,18 @@ def process_files(jobs: list[Job], work: Callable[[Job], None], what: str, out_d
             message = str(e)
             if not message.startswith(str(job.source.path)) and not isinstance(e, OutputError):
                 message = f"{job.source.path}: {message}"
-            tqdm.write(f"swishpaint: error: {message}", file=sys.stderr)
+            report(f"swishpaint: error: {message}")
         except OSError as e:  # what the file system refuses (a name too long to exist): this input alone
             failed += 1
             where = f" ({e.filename})" if e.filename and str(e.filename) != str(job.source.path) else ""
-            tqdm.write(f"swishpaint: error: {job.source.path}: {os_reason(e)}{where}", file=sys.stderr)
+            report(f"swishpaint: error: {job.source.path}: {os_reason(e)}{where}")
         else:
             earlier = left_from_earlier_runs(job, planned) if colourings else []
             if earlier:
-                tqdm.write(f"swishpaint: warning: {job.source.path}: {', '.join(str(p) for p in earlier)} "
-                           f"{'is' if len(earlier) == 1 else 'are'} from an earlier run and not part of this "
-                           "result; left in place", file=sys.stderr)
-    print(f"{what} {done} of {done + failed} input(s) into {out_dir}" + (f"; {failed} failed" if failed else ""))
-    return 1 if failed else 0
+                report(f"swishpaint: warning: {job.source.path}: {', '.join(str(p) for p in earlier)} "
+                       f"{'is' if len(earlier) == 1 else 'are'} from an earlier run and not part of this "
+                       "result; left in place")
+    return done, failed
 
 
 def write_outputs(writes: Callable[[FileGroup], None]) -> None:
@@ -314,7 +332,7 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
 
         write_outputs(writes)
         for w in warnings:
-            print(f"swishpaint: warning: {path}: {w}", file=sys.stderr)
+            report(f"swishpaint: warning: {path}: {w}")
 
     return process_files(jobs, work, "colourised", out_dir, errors, options.overwrite, colourings=True)
 
@@ -371,8 +389,8 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
         if len(frame.unmatched):
             centres = frame.unmatched_centres()
             where = ", ".join(f"({x}, {y})" for x, y in centres[:8]) + (", ..." if len(centres) > 8 else "")
-            print(f"swishpaint: note: {job.source.path}: {len(frame.unmatched)} region(s) with no match in the "
-                  f"reference, coloured by the network, at x, y = {where}", file=sys.stderr)
+            report(f"swishpaint: note: {job.source.path}: {len(frame.unmatched)} region(s) with no match in the "
+                   f"reference, coloured by the network, at x, y = {where}")
 
     return process_files(jobs, work, "colourised", out_dir, errors, options.overwrite, colourings=True)
 
