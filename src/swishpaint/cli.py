@@ -469,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=_at_least(1), default=150, help="passes over the examples (default 150)")
     s.add_argument("--val-percent", type=_percent, default=DEFAULT_VAL_PERCENT, metavar="P",
                    help=VAL_PERCENT_HELP + "; 100 takes every image of such a folder")
-    s.add_argument("--seed", type=int, default=0, help="the hints' and the fit's seed (default 0)")
+    s.add_argument("--seed", type=int, default=0, help="the fit's seed (default 0; the hints are drawn with seed 1, as ever)")
     s.add_argument("--device", default=INFERENCE_DEVICE, help=DEVICE_HELP)
     s.set_defaults(func=_cmd_fit_regions)
 
