@@ -488,13 +488,21 @@ def test_a_bench_case_whose_process_dies_is_one_error_not_a_wait_forever():
         _in_fresh_process(sys.exit)  # the child exits at once, its result never put
 
 
-def test_bench_end_to_end_cases_time_the_bundled_pipeline():
-    from swishpaint.experiments.bench import _measure
-    from swishpaint.inference.colorizer import BUNDLED
+def test_bench_end_to_end_cases_time_the_bundled_pipeline(monkeypatch):
+    """`bench infer`'s end-to-end cases colour the example sketches (real line art, as `bench regions`;
+    a noise sketch would be thousands of one-pixel regions), each as a user's would be."""
+    from swishpaint.experiments.bench import _example_sketches, _measure
+    from swishpaint.inference.colorizer import BUNDLED, Colorizer
 
+    colorize = Colorizer.colorize  # the ONNX backend's too (a subclass)
     for mode in ("colorize", "colorize-hints"):
+        coloured = []
+        monkeypatch.setattr(Colorizer, "colorize", lambda self, s, hints=None: coloured.append(
+            (s.shape, hints is not None)) or colorize(self, s, hints=hints))
         r = _measure(str(BUNDLED), 64, 1, mode, runs=1)
         assert r["mode"] == mode and r["seconds"] > 0 and r["working_size"] == 256
+        assert len(coloured) == 2 * len(_example_sketches(64)) == 10  # a warm-up and a timed run each
+        assert all(shape == (64, 64) and hinted == (mode == "colorize-hints") for shape, hinted in coloured)
 
 
 def test_interleaved_timing_takes_the_calls_in_turn_and_reports_each_median():
