@@ -211,6 +211,34 @@ def test_a_sketch_on_grey_paper_is_shown_on_white_paper_as_the_server_coloured_i
     assert canvas(page, "view")[..., :3].max(-1).mean() > 240  # the lines view: white paper, not grey
 
 
+def test_the_line_threshold_set_on_the_page_decides_the_regions_and_keeps_the_fills(server, browser_page, tmp_path):
+    """A faint pencil stroke beside inked lines: the page's line threshold makes it a line, so the area
+    it splits becomes two regions. A fill made before keeps both halves (each stays locked, re-roll
+    included), and the bucket then fills one half alone."""
+    from .test_regions import faint_split
+
+    page = browser_page
+    path = tmp_path / "faint.png"
+    Image.fromarray(faint_split()).save(path)
+    open_sketch(page, server, path)
+    labels = np.asarray(decode(colourise(page)["labels"]))
+    assert labels[40, 30] == labels[40, 90]  # the image's own threshold: one area
+    page.check("input[name=view][value=flats]")
+    fill(page, 30, 40)
+    page.fill("#line-threshold", "0.08")
+    labels = np.asarray(decode(colourise(page)["labels"]))
+    left, right = labels == labels[40, 30], labels == labels[40, 90]
+    assert labels[40, 30] != labels[40, 90]
+    for button in ("#run", "#reroll"):
+        if button == "#reroll":
+            colourise(page, button)
+        flats = canvas(page, "view")[..., :3]
+        assert (flats[left] == rgb(FILL)).all() and (flats[right] == rgb(FILL)).all(), button
+    fill(page, 90, 40, "#aa2200")
+    flats = canvas(page, "view")[..., :3]
+    assert (flats[right] == rgb("#aa2200")).all() and (flats[left] == rgb(FILL)).all()
+
+
 def test_reroll_keeps_locked_regions_and_the_layered_download_holds_them(server, browser_page, sketch, tmp_path,
                                                                         pytoshop_reader):  # noqa: F811
     page = browser_page

@@ -525,3 +525,34 @@ def test_every_candidate_keeps_the_paper_that_candidate_1_left_white():
                                 FlatConfig(shading_strength=0), 64)
     assert colouring.flats(0).paper.sum() == 0
     assert np.abs(colouring.image(1, "flat", keep_lines=False)[2:8, 2:8].astype(np.float32) - 255).max() <= 1
+
+
+def test_a_line_threshold_a_person_sets_decides_the_regions_in_the_cli_and_the_api(model_dir, tmp_path, capsys):
+    """--line-threshold / line_threshold=: a faint stroke beside inked lines closes its areas when the
+    person says it is line; the network and its region chooser are shared, not reloaded or refused."""
+    from .test_regions import faint_split
+
+    Image.fromarray(faint_split()).save(tmp_path / "faint.png")
+    for threshold, out, regions in ((None, "auto", 2), ("0.08", "low", 3)):
+        flag = ["--line-threshold", threshold] if threshold else []
+        assert main(["colorize", str(tmp_path / "faint.png"), "-o", str(tmp_path / out), "--model", str(model_dir),
+                     "--layers", "ora", *flag]) == 0
+        labels = np.asarray(Image.open(tmp_path / out / "faint.labels.png"))
+        assert len(np.unique(labels)) == regions
+    c = Colorizer.load(model_dir)
+    low = c.with_line_threshold(0.08)
+    assert low.model is c.model and low.region_chooser is c.region_chooser and c.segment_config.threshold is None
+    assert low.colorize_regions(tmp_path / "faint.png").segmentation.count == 3
+    assert Colorizer.load(model_dir, line_threshold=0.08).colorize_regions(tmp_path / "faint.png").segmentation.count == 3
+    assert c.colorize_regions(tmp_path / "faint.png").segmentation.count == 2
+    capsys.readouterr()
+    for flags, message in ((["--line-threshold", "1.5"], "line threshold must be a darkness between 0 and 1"),
+                           (["--line-threshold", "0.1", "--output", "network"], "--output network uses none"),
+                           (["--line-threshold", "2", "--reference", str(tmp_path / "faint.png")],
+                            "line threshold must be a darkness between 0 and 1")):
+        assert main(["colorize", str(tmp_path / "faint.png"), "-o", str(tmp_path / "bad"), "--model", str(model_dir),
+                     *flags]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and not (tmp_path / "bad").exists()
+    with pytest.raises(InvalidArgument, match="line threshold"):
+        c.with_line_threshold(2)

@@ -143,6 +143,9 @@ def test_a_chooser_fitted_on_other_regions_is_refused_in_one_line(model_dir, tmp
     chooser.save(model_dir / CHOOSER_FILE)
     assert RegionChooser.load(model_dir / CHOOSER_FILE).segmentation == repr(SegmentConfig())
     assert Colorizer.load(model_dir).region_chooser is not None  # fitted on today's regions: used
+    # a person's line threshold changes the ink level, not what the chooser's features describe
+    assert Colorizer.load(model_dir, line_threshold=0.08).region_chooser is not None
+    assert Colorizer.load(model_dir).with_line_threshold(0.3).region_chooser is not None
     one_pass = repr(SegmentConfig(fine_balls=None))
     dataclasses.replace(chooser, segmentation=one_pass).save(model_dir / CHOOSER_FILE)
     from tests.conftest import drawing, sketch_of

@@ -6,7 +6,7 @@ import pytest
 
 from swishpaint.regions.classical import levin_colorize, oracle_flats, region_fill
 from swishpaint.regions.flats import FlatConfig, flats_from_network, hinted_regions, region_medians
-from swishpaint.regions.segment import Segmentation, segment
+from swishpaint.regions.segment import SegmentConfig, Segmentation, regions_key, segment, with_line_threshold
 from swishpaint.regions.user_hints import user_like_hints
 
 SIZE = 256
@@ -76,6 +76,32 @@ def narrow_part(gap: int = 4) -> np.ndarray:
     cv2.rectangle(img, (120, 80), (126, 140), 0, 1, cv2.LINE_AA)
     img[110:110 + gap, 119:122] = 255
     return img.astype(np.float32) / 255
+
+
+def faint_split() -> np.ndarray:
+    """A black square split down the middle by a faint stroke (darkness 30/255), as a pencil line beside
+    inked ones: the image's own threshold (set by the black lines) reads it as paper."""
+    sketch = np.full((128, 128), 255, np.uint8)
+    sketch[10:12, 10:118] = sketch[116:118, 10:118] = sketch[10:118, 10:12] = sketch[10:118, 116:118] = 0
+    sketch[10:118, 63:65] = 225
+    return sketch
+
+
+def test_a_line_threshold_a_person_sets_lets_faint_strokes_close_their_areas():
+    sketch = faint_split()
+    follows_the_image = segment(sketch)
+    assert follows_the_image.labels[40, 30] == follows_the_image.labels[40, 90]  # one area
+    set_low = segment(sketch, with_line_threshold(SegmentConfig(), 0.08))
+    assert set_low.labels[40, 30] != set_low.labels[40, 90] and set_low.lines[40, 63]
+    set_high = segment(sketch, with_line_threshold(SegmentConfig(), 0.5))  # ignores the faint stroke again
+    assert set_high.labels[40, 30] == set_high.labels[40, 90]
+    # a region chooser's features describe regions whatever the ink level: the same key
+    assert regions_key(with_line_threshold(SegmentConfig(), 0.08)) == regions_key(SegmentConfig())
+    assert regions_key(SegmentConfig(fine_balls=None)) != regions_key(SegmentConfig())
+    assert with_line_threshold(SegmentConfig(), None) == SegmentConfig()
+    for bad in (0, 1, 1.5, -0.1, float("nan"), True, "0.1"):
+        with pytest.raises(ValueError, match="line threshold must be a darkness between 0 and 1"):
+            with_line_threshold(SegmentConfig(), bad)
 
 
 def test_a_narrow_part_the_large_ball_cannot_enter_is_a_region_of_its_own():

@@ -97,6 +97,23 @@ def test_output_field_and_layers_and_labels(client):
     assert client.post("/api/colorize", files=files, data={"output": "bogus"}).status_code == 422
 
 
+def test_a_line_threshold_field_decides_the_regions_and_a_bad_one_is_a_422(client):
+    from .test_regions import faint_split
+
+    files = {"sketch": ("faint.png", png(Image.fromarray(faint_split())), "image/png")}
+    for data, regions in (({}, 2), ({"line_threshold": "0.08"}, 3)):
+        r = client.post("/api/colorize", files=files, data=data)
+        assert r.status_code == 200, r.text
+        assert len(np.unique(np.asarray(decode(r.json()["labels"])))) == regions
+    for bad in ("1.5", "0", "nan", "dark"):
+        r = client.post("/api/colorize", files=files, data={"line_threshold": bad})
+        assert r.status_code == 422 and "error" in r.json(), (bad, r.text)
+    r = client.post("/api/colorize-sequence", files=[("key", files["sketch"]), ("frames", files["sketch"])],
+                    data={"line_threshold": "2"})
+    assert r.status_code == 422 and "line threshold" in r.json()["error"]
+    assert client.get("/api/health").json()["status"] == "ok"
+
+
 def test_the_layered_file_of_what_is_shown_holds_those_flats_and_shading_under_the_lines(client):
     """/api/layered colours nothing: the page's flats (fills included) and shading, the sketch's own lines."""
     sketch = sketch_of(drawing(2, 48))

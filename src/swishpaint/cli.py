@@ -18,6 +18,7 @@ from pathlib import Path
 from .configs import BENCHES, DEFAULT_VAL_PERCENT, INFERENCE_DEVICE
 from .errors import MissingExtra, OutputError, SwishpaintError
 from .files import STOP_SIGNALS, Stopped, check_new_output, output_folder, signals_handled, tidy_made_folders
+from .inference.options import LINE_THRESHOLD_HELP
 
 EXIT_USER_ERROR = 2
 DEVICE_HELP = f"cpu, cuda or cuda:N (default {INFERENCE_DEVICE})"
@@ -168,7 +169,7 @@ def _cmd_colorize(args) -> int:
     from .inference.options import ColorizeOptions, SequenceOptions
 
     shared = dict(model=args.model, device=args.device, keep_lines=args.keep_lines, layers=args.layers,
-                  overwrite=args.overwrite)
+                  overwrite=args.overwrite, line_threshold=args.line_threshold)
     if args.reference or args.palette:
         if args.candidates != 1 or args.hints or args.backend != "torch" or args.size or args.output != "final":
             raise UserError("--reference and --palette colour flats from the key (--flat is what they give): "
@@ -417,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--layers", nargs="?", const="psd", choices=("psd", "ora"),
                    help="also write <name>.psd (or .ora) with lines, shading and flats layers, and the "
                         "region label map <name>.labels.png (torch backend, final or flat output)")
+    s.add_argument("--line-threshold", type=float, metavar="T", help=LINE_THRESHOLD_HELP.replace("%", "%%"))
     s.add_argument("--backend", default="torch", choices=("torch", "onnx"),
                    help="torch (default) or onnx: onnx runs a --model folder made by `swishpaint export onnx`")
     s.add_argument("--reference", metavar="KEY.png",

@@ -24,6 +24,7 @@ from ..files import check_new_output
 from ..models.registry import CHOOSER_FILE, chooser_path
 from ..regions.choice import RegionChooser, RegionOptions
 from ..regions.classical import region_means
+from ..regions.segment import regions_key
 from ..regions.user_hints import USER_LIKE
 from ..training.region_choice import ChooserFitConfig, RegionExamples, fit_region_chooser
 from .evaluate import held_out_images
@@ -119,7 +120,7 @@ def fit_regions(model: str, data_root: str, out: str | None = None, overwrite: b
         raise InvalidArgument(f"{data_root}: no unhinted regions in its val split to fit on")
     examples = RegionExamples.join(list(by_hinting.values()))
     chooser = dataclasses.replace(fit_region_chooser(examples, colorizer.candidates, cfg),
-                                  segmentation=repr(colorizer.segment_config))  # its features describe these
+                                  segmentation=regions_key(colorizer.segment_config))  # its features describe these
     try:
         chooser.save(target)
     except OSError as e:

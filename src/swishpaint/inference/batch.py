@@ -282,8 +282,8 @@ def run_colorize(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> 
     if hints_path is not None and hints_path.is_file() and len(sources) != 1:
         raise InvalidArgument("--hints FILE needs exactly one input; give a folder of <stem>.png hints for many")
     options.check()  # after the rule that needs the inputs: the first error named is the one it always was
-    colorizer = Colorizer.load(options.model, device=options.device) if options.backend == "torch" \
-        else _onnx_colorizer(options.model)
+    colorizer = Colorizer.load(options.model, device=options.device, line_threshold=options.line_threshold) \
+        if options.backend == "torch" else _onnx_colorizer(options.model, options.line_threshold)
     candidates, output, layers = options.candidates, options.output, options.layers
     check_candidates(candidates, colorizer.candidates, "--candidates")
     hint_files = list_images(hints_dir) if hints_dir else [hints_path] if hints_path else []
@@ -363,7 +363,7 @@ def run_colorize_sequence(inputs: list[str], out_dir: Path, options: SequenceOpt
         check_new_output(palette_out, options.overwrite, given + tuple(s.path for s in sources))
         if Path(palette_out).resolve() in {o.resolve() for job in jobs for o in job.outputs}:
             raise OutputError(f"{palette_out}: is also a frame's output; write the palette elsewhere")
-    colorizer = Colorizer.load(options.model, device=options.device)
+    colorizer = Colorizer.load(options.model, device=options.device, line_threshold=options.line_threshold)
     notes: list[str] = []
     key = read_palette(options.palette) if options.palette else \
         coloured_key(Path(reference), reference_sketch and Path(reference_sketch), colorizer, notes)
@@ -406,10 +406,10 @@ def contact_sheet(images: list[Image.Image], columns: int = 3, max_cell: int = 3
     return image_grid([cells[i:i + columns] for i in range(0, len(cells), columns)])
 
 
-def _onnx_colorizer(model: str | None):
+def _onnx_colorizer(model: str | None, line_threshold: float | None = None):
     from .onnx import OnnxColorizer
 
-    return OnnxColorizer.load(model)
+    return OnnxColorizer.load(model, line_threshold=line_threshold)
 
 
 def run_lines(inputs: list[str], out_dir: Path, method: str = "xdog", overwrite: bool = False) -> int:

@@ -15,11 +15,11 @@ final = flats × shading × lines, exactly what the layered file (inference.laye
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Iterator
-
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from ..models.registry import (CONFIG_FILE, check_trained, chooser_path, DEFAULT
                                generator_input, load_model, model_folder, read_model_card, takes_hints)
 from ..regions.choice import RegionChooser, candidate_medians, region_options
 from ..regions.flats import FlatConfig, Flats, flats_from_network, line_zone
-from ..regions.segment import SegmentConfig, Segmentation, segment
+from ..regions.segment import SegmentConfig, Segmentation, regions_key, segment, with_line_threshold
 from .inputs import ImageLike, as_grey, as_hints, as_rgb, as_sketch
 from .layered import line_rows
 from .upsample import BAND_ROWS, guided_upsample_bands
@@ -206,18 +206,21 @@ class Colorizer:
     def __init__(self, model: torch.nn.Module, device: str | torch.device = INFERENCE_DEVICE,
                  working_size: int = DEFAULT_WORKING_SIZE, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "",
                  candidate_order: list[int] | None = None, flat_config: FlatConfig = FlatConfig(),
-                 segment_config: SegmentConfig = SegmentConfig(), region_chooser: RegionChooser | None = None):
+                 segment_config: SegmentConfig = SegmentConfig(), region_chooser: RegionChooser | None = None,
+                 line_threshold: float | None = None):
         self.device = torch.device(device)
         check_working_size(working_size)
         # Without hints, candidates come in this order (e.g. best on average on training data first).
         self.candidate_order = check_candidate_order(candidate_order, model.config.candidates)
         self.flat_config = flat_config  # how regions get their colours and shading (regions.flats)
-        self.segment_config = segment_config  # how the sketch is split into regions (regions.segment)
+        # how the sketch is split into regions (regions.segment); line_threshold: the ink level a person set
+        self.segment_config = segment_config if line_threshold is None else with_line_threshold(segment_config,
+                                                                                                line_threshold)
         self.region_chooser = region_chooser  # with hints, candidate 1's unhinted regions (regions.choice)
         if region_chooser is not None and region_chooser.candidates != model.config.candidates:
             raise ModelLoadError(f"{name}: the region chooser was fitted for {region_chooser.candidates} "
                                  f"candidates, the model has {model.config.candidates}")
-        if region_chooser is not None and region_chooser.segmentation != repr(segment_config):
+        if region_chooser is not None and region_chooser.segmentation != regions_key(segment_config):
             raise ModelLoadError(f"{name}: the region chooser was fitted on other regions "
                                  f"({region_chooser.segmentation}); refit it with swishpaint fit-regions")
         if not _is_int(max_pixels) or max_pixels < 1:  # checked here, not at the first colorize
@@ -251,6 +254,14 @@ class Colorizer:
     def _load_generator(cls, path: Path, device: str) -> tuple[torch.nn.Module, str]:
         """The one seam a backend overrides: the network behind the Colorizer, and the device it runs on."""
         return load_model(path, map_location=device), device
+
+    def with_line_threshold(self, threshold: float | None) -> "Colorizer":
+        """This colorizer, sharing its network, with the line threshold a person set for a sketch: a
+        darkness in (0, 1) above which a pixel is line (lower: faint pencil strokes count as lines and
+        close their areas; higher: a scan's grey smudges do not), or None to follow each image."""
+        other = copy.copy(self)
+        other.segment_config = with_line_threshold(self.segment_config, threshold)
+        return other
 
     @property
     def candidates(self) -> int:

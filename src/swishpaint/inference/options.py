@@ -15,6 +15,12 @@ from ..errors import InvalidArgument
 from ..files import why_not_a_file
 
 
+LINE_THRESHOLD_HELP = ("how dark a pixel must be to count as line when regions are found: a darkness between 0 "
+                       "and 1 (0.1: 10 % darker than the paper). Lower it when faint pencil strokes should close "
+                       "their areas, raise it when a scan's grey smudges split them (default: each sketch's "
+                       "own, from its darkness)")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SharedOptions:
     """What colouring pages and colouring a sequence have in common: the model and device, and how the
@@ -25,6 +31,13 @@ class SharedOptions:
     keep_lines: bool = True
     layers: str | None = None  # "psd" or "ora": a layered file and its label map beside each PNG
     overwrite: bool = False
+    line_threshold: float | None = None  # the ink level a person set (regions.segment); None: each image's own
+
+    def check(self) -> None:
+        """The checks every run shares: the line threshold."""
+        from ..regions.segment import SegmentConfig, with_line_threshold
+
+        with_line_threshold(SegmentConfig(), self.line_threshold)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,11 +60,14 @@ class ColorizeOptions(SharedOptions):
         from .colorizer import check_output, check_working_size
         from .layered import check_layers
 
+        super().check()
         if self.hints_path is not None and not self.hints_path.exists():
             raise InvalidArgument(f"{self.hints_path}: no such hints file or folder")
         if self.size is not None:
             check_working_size(self.size)
         check_output(self.output)
+        if self.line_threshold is not None and self.output == "network":
+            raise InvalidArgument("--line-threshold sets how regions are found: --output network uses none")
         check_layers(self.layers, self.output, self.backend, "--layers")
 
 
@@ -70,6 +86,7 @@ class SequenceOptions(SharedOptions):
         layers, and key files that are not there."""
         from .layered import check_layers
 
+        super().check()
         if (self.reference is None) == (self.palette is None):
             raise InvalidArgument("give --reference KEY.png or --palette palette.json (one of them)")
         if self.reference_sketch and not self.reference:

@@ -24,6 +24,7 @@ Sizes are given for a 512-pixel sketch and scale with the sketch's longer side.
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.images import paper_gain, paper_to_white, to_uint8
+from ..errors import InvalidArgument
 
 REFERENCE_SIDE = 512
 
@@ -49,6 +51,22 @@ class SegmentConfig:
     min_threshold: float = 0.06  # the adaptive threshold stays in this range
     max_threshold: float = 0.2
     max_open_border: float = 0.5  # neighbours whose shared border crosses more paper than this share merge
+
+
+def with_line_threshold(cfg: SegmentConfig, threshold: float | None) -> SegmentConfig:
+    """cfg with the ink level a person set: a darkness in (0, 1) above which a pixel is line (lower counts
+    fainter pencil lines as lines; higher ignores a scan's grey smudges), or None to follow the image."""
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not 0 < threshold < 1):
+        raise InvalidArgument(f"the line threshold must be a darkness between 0 and 1 (0.1: a pixel 10 % darker "
+                              f"than the paper is line), got {threshold!r}")
+    return dataclasses.replace(cfg, threshold=None if threshold is None else float(threshold))
+
+
+def regions_key(cfg: SegmentConfig) -> str:
+    """What a region chooser's features depend on (it records this, Colorizer checks it): every setting of
+    the segmentation but its ink level, which a person may set for each sketch."""
+    return repr(dataclasses.replace(cfg, threshold=None))
 
 
 @dataclass(eq=False)

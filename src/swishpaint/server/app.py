@@ -38,6 +38,7 @@ from ..errors import InvalidArgument, SwishpaintError, os_reason
 from ..inference.colorizer import Colorizer, check_candidates, check_output
 from ..inference.layered import (LAYERED_TYPES, check_layered_size, check_layers, hidden_layers, label_map_bytes,
                                  label_map_rgb_bytes, layered_bytes, line_rows)
+from ..inference.options import LINE_THRESHOLD_HELP
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -236,13 +237,15 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
                        keep_lines: bool = Form(True),
                        output: str = Form("final", description="final (flats + shading + lines), flat, network"),
                        layers: str | None = Form(None, description="psd or ora: also return the layered file "
-                                                                   "of the first candidate returned")) -> dict:
+                                                                   "of the first candidate returned"),
+                       line_threshold: float | None = Form(None, description=LINE_THRESHOLD_HELP)) -> dict:
         if start and start + candidates > colorizer.candidates:  # before the uploads are read, as the checks below
             raise ApiError(422, f"start {start} + candidates {candidates} exceeds the model's "
                                 f"{colorizer.candidates} candidates")
         check_candidates(candidates, colorizer.candidates)  # 422, as every InvalidArgument
         check_output(output)
         check_layers(layers, output)
+        colouring_by = colorizer.with_line_threshold(line_threshold)  # 422 for a threshold outside (0, 1)
         sketch_bytes = await _read_limited(sketch, config.max_upload_bytes, "sketch")
         hint_bytes = await _read_limited(hints, config.max_upload_bytes, "hints") if hints and hints.filename else None
 
@@ -255,8 +258,8 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
 
         def work():
             notes: list[str] = []
-            colouring = colorizer.colorize_regions(drawing, hints=hint_im, candidates=start + candidates,
-                                                   warnings=notes, regions=output != "network")
+            colouring = colouring_by.colorize_regions(drawing, hints=hint_im, candidates=start + candidates,
+                                                      warnings=notes, regions=output != "network")
             seg = colouring.segmentation
             images, extra = [], {}
             if seg is not None:
@@ -321,11 +324,13 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
                                 key_sketch: UploadFile | None = File(None, description="the keyframe's line art, "
                                                                      "when it is separate"),
                                 frames: list[UploadFile] = File(..., description="the cut's sketches, in order"),
-                                keep_lines: bool = Form(True)) -> dict:
+                                keep_lines: bool = Form(True),
+                                line_threshold: float | None = Form(None, description=LINE_THRESHOLD_HELP)) -> dict:
         """Colour a cut from its keyframe (inference.sequence): per frame the image and the centres of
         the regions that matched nothing in the key, which the network coloured."""
         if len(frames) > config.max_frames:
             raise ApiError(422, f"at most {config.max_frames} frames in one request, got {len(frames)}")
+        colouring_by = colorizer.with_line_threshold(line_threshold)
         key_bytes = await _read_limited(key, config.max_upload_bytes, "key")
         key_sketch_bytes = await _read_limited(key_sketch, config.max_upload_bytes, "key sketch") \
             if key_sketch and key_sketch.filename else None
@@ -346,8 +351,8 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
 
         def work():
             notes: list[str] = []
-            colourings = colorizer.colorize_sequence(drawings, reference=key_rgb, reference_sketch=key_lines,
-                                                     warnings=notes)
+            colourings = colouring_by.colorize_sequence(drawings, reference=key_rgb, reference_sketch=key_lines,
+                                                        warnings=notes)
             return [f"key: {note}" for note in notes], [
                 {"width": drawing.width, "height": drawing.height,
                  "image": _png_data_url(Image.fromarray(c.image(keep_lines), "RGB")),

@@ -152,12 +152,22 @@ function regionsOf(labelPixels) {
 }
 
 function carryLocks(next) {
-  // Locks and the fills' undo steps name regions of the label map in use: move them to the new one (a
-  // region's first pixel names it there), so none names a region of a map that is gone. The server
-  // segments the sketch alone, so for one sketch this is the identity.
+  // Locks and the fills' undo steps name regions of the label map in use: move them to the new one, so
+  // none names a region of a map that is gone. For one sketch and line threshold the map is the same; a
+  // new threshold splits or joins regions, and the run just made sent each lock as a hint over its whole
+  // old region: every new region lying mostly inside a locked one keeps that lock, so no fill is dropped.
   if (!S.labels) { S.locked = new Map(); return; }
   const to = (r) => next.labels[S.regionPixels[S.regionStart[r]]];
-  S.locked = new Map([...S.locked].map(([r, colour]) => [to(r), colour]));
+  const count = next.regionStart.length - 1, inside = new Int32Array(count), colourOf = new Array(count);
+  if (S.locked.size) {
+    for (let p = 0; p < S.labels.length; p++) {
+      const colour = S.locked.get(S.labels[p]);
+      if (colour !== undefined) { const r = next.labels[p]; inside[r]++; colourOf[r] = colour; }
+    }
+  }
+  const locked = new Map();
+  for (let r = 0; r < count; r++) if (2 * inside[r] > next.regionStart[r + 1] - next.regionStart[r]) locked.set(r, colourOf[r]);
+  S.locked = locked;
   for (const e of [...S.undo, ...S.redo]) if (e.region !== undefined) e.region = to(e.region);
 }
 
@@ -462,12 +472,19 @@ function hintsCanvas() {
   return hasHints() ? c : null;
 }
 
+function addLineThreshold(form) {
+  // The workspace's line threshold, when set; empty: the server follows each sketch.
+  const threshold = $("line-threshold").value.trim();
+  if (threshold) form.append("line_threshold", threshold);
+}
+
 async function colorize(fields) {
   const form = new FormData();
   form.append("sketch", S.sketchFile);
   const hints = hintsCanvas();
   if (hints) form.append("hints", await canvasBlob(hints), "hints.png");
   for (const [k, v] of Object.entries(fields)) form.append(k, String(v));
+  addLineThreshold(form);
   const r = await fetch("/api/colorize", { method: "POST", body: form });
   const body = await r.json().catch(() => ({ error: `server answered ${r.status}` }));
   if (!r.ok) throw Object.assign(new Error(body.error || `server answered ${r.status}`), { status: r.status });
@@ -722,6 +739,7 @@ async function colourCut() {
   const form = new FormData();
   form.append("key", key);
   for (const f of frames) form.append("frames", f);
+  addLineThreshold(form);
   try {
     const r = await fetch("/api/colorize-sequence", { method: "POST", body: form });
     const body = await r.json().catch(() => ({ error: `server answered ${r.status}` }));
