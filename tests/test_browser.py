@@ -237,6 +237,31 @@ def test_the_line_threshold_set_on_the_page_decides_the_regions_and_keeps_the_fi
     fill(page, 90, 40, "#aa2200")
     flats = canvas(page, "view")[..., :3]
     assert (flats[right] == rgb("#aa2200")).all() and (flats[left] == rgb(FILL)).all()
+    page.keyboard.press("Control+z")  # the half's own fill: back to the first fill's colour
+    flats = canvas(page, "view")[..., :3]
+    assert (flats[right] == rgb(FILL)).all() and (flats[left] == rgb(FILL)).all()
+    locks = "() => [...S.locked.keys()].sort((a, b) => a - b)"  # the page's own state (a classic script's const)
+    assert page.evaluate(locks) == sorted({int(labels[40, 30]), int(labels[40, 90])})
+    page.keyboard.press("Control+z")  # the fill made before the split: taken back from both halves
+    assert page.evaluate(locks) == []
+    page.wait_for_selector("#status:has-text('Undone: fill region')")
+    # text that is no number is refused in a line, not sent as "automatic"; nothing changes
+    page.fill("#line-threshold", "")
+    page.focus("#line-threshold")
+    page.keyboard.type("1e-")
+    assert page.evaluate("() => document.getElementById('line-threshold').validity.badInput")
+    before = canvas(page, "view")
+    page.click("#run")
+    page.wait_for_selector("#status:has-text('not a number')")
+    np.testing.assert_array_equal(canvas(page, "view"), before)
+    # joined again by a higher threshold: a fill of one half holds the whole region it went into
+    page.fill("#line-threshold", "0.08")
+    colourise(page)
+    fill(page, 30, 40)
+    page.fill("#line-threshold", "0.5")
+    labels = np.asarray(decode(colourise(page)["labels"]))
+    assert labels[40, 30] == labels[40, 90] and page.evaluate(locks) == [int(labels[40, 30])]
+    assert (canvas(page, "view")[..., :3][labels == labels[40, 30]] == rgb(FILL)).all()
 
 
 def test_reroll_keeps_locked_regions_and_the_layered_download_holds_them(server, browser_page, sketch, tmp_path,

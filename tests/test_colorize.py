@@ -547,7 +547,7 @@ def test_a_line_threshold_a_person_sets_decides_the_regions_in_the_cli_and_the_a
     assert c.colorize_regions(tmp_path / "faint.png").segmentation.count == 2
     capsys.readouterr()
     for flags, message in ((["--line-threshold", "1.5"], "line threshold must be a darkness between 0 and 1"),
-                           (["--line-threshold", "0.1", "--output", "network"], "--output network uses none"),
+                           (["--line-threshold", "0.1", "--output", "network"], "output network uses none"),
                            (["--line-threshold", "2", "--reference", str(tmp_path / "faint.png")],
                             "line threshold must be a darkness between 0 and 1")):
         assert main(["colorize", str(tmp_path / "faint.png"), "-o", str(tmp_path / "bad"), "--model", str(model_dir),

@@ -412,6 +412,7 @@ def test_bench_regions_quick_measures_every_case(tmp_path):
     for case in ("segmentation", "segmentation_large", "pipeline"):
         assert "error" not in data[case], data[case]
     assert data["segmentation"]["median_ms"] > 0 and data["pipeline"]["ratio"] > 0
+    assert data["sketches"] == "examples/sketches (5 sketches)"  # what was timed is in the results
 
 
 def test_every_bench_the_cli_offers_is_one_bench_runs():
@@ -503,6 +504,14 @@ def test_bench_end_to_end_cases_time_the_bundled_pipeline(monkeypatch):
         assert r["mode"] == mode and r["seconds"] > 0 and r["working_size"] == 256
         assert len(coloured) == 2 * len(_example_sketches(64)) == 10  # a warm-up and a timed run each
         assert all(shape == (64, 64) and hinted == (mode == "colorize-hints") for shape, hinted in coloured)
+
+
+def test_a_bench_outside_a_source_checkout_says_it_timed_a_synthetic_sketch(monkeypatch):
+    from swishpaint.experiments import bench
+
+    monkeypatch.setattr(bench, "_example_files", lambda: [])
+    assert bench.sketch_source().startswith("synthetic noise")
+    assert [s.shape for s in bench._example_sketches(32)] == [(32, 32)]
 
 
 def test_interleaved_timing_takes_the_calls_in_turn_and_reports_each_median():

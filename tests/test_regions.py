@@ -99,7 +99,9 @@ def test_a_line_threshold_a_person_sets_lets_faint_strokes_close_their_areas():
     assert regions_key(with_line_threshold(SegmentConfig(), 0.08)) == regions_key(SegmentConfig())
     assert regions_key(SegmentConfig(fine_balls=None)) != regions_key(SegmentConfig())
     assert with_line_threshold(SegmentConfig(), None) == SegmentConfig()
-    for bad in (0, 1, 1.5, -0.1, float("nan"), True, "0.1"):
+    assert with_line_threshold(SegmentConfig(), np.float32(0.25)).threshold == 0.25  # numpy's numbers too
+    assert type(with_line_threshold(SegmentConfig(), np.float64(0.1)).threshold) is float
+    for bad in (0, 1, 1.5, -0.1, float("nan"), float("inf"), True, np.bool_(True), "0.1", np.array([0.1, 0.2])):
         with pytest.raises(ValueError, match="line threshold must be a darkness between 0 and 1"):
             with_line_threshold(SegmentConfig(), bad)
 

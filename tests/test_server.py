@@ -111,7 +111,19 @@ def test_a_line_threshold_field_decides_the_regions_and_a_bad_one_is_a_422(clien
     r = client.post("/api/colorize-sequence", files=[("key", files["sketch"]), ("frames", files["sketch"])],
                     data={"line_threshold": "2"})
     assert r.status_code == 422 and "line threshold" in r.json()["error"]
+    r = client.post("/api/colorize", files=files, data={"line_threshold": "0.08", "output": "network"})
+    assert r.status_code == 422 and "line_threshold sets how regions are found" in r.json()["error"]
     assert client.get("/api/health").json()["status"] == "ok"
+
+
+def test_a_server_started_with_a_line_threshold_keeps_it_unless_a_request_sets_one(tiny_model):
+    from .test_regions import faint_split
+
+    preset = TestClient(create_app(ServerConfig(), Colorizer(tiny_model, name="tiny", line_threshold=0.08)))
+    files = {"sketch": ("faint.png", png(Image.fromarray(faint_split())), "image/png")}
+    for data, regions in (({}, 3), ({"line_threshold": "0.5"}, 2)):
+        labels = np.asarray(decode(preset.post("/api/colorize", files=files, data=data).json()["labels"]))
+        assert len(np.unique(labels)) == regions
 
 
 def test_the_layered_file_of_what_is_shown_holds_those_flats_and_shading_under_the_lines(client):

@@ -149,7 +149,8 @@ def bench_infer(runs: int, quick: bool) -> dict:
             speed = f"end to end, working size {r['working_size']}"
         print(f"{model:18s} b{batch} {mode:13s} {r['seconds'] * 1000:9.1f} ms  {speed}  "
               f"peak RSS {r['peak_rss_mb']:.0f} MB", flush=True)
-    return {"size": size, "runs": runs, "machine_peak": peak, "cases": results, "cold_start": cold_start()}
+    return {"size": size, "runs": runs, "machine_peak": peak, "cases": results, "cold_start": cold_start(),
+            "sketches": sketch_source()}
 
 
 def bench_train(runs: int, quick: bool) -> dict:
@@ -172,14 +173,28 @@ def bench_train(runs: int, quick: bool) -> dict:
     return out
 
 
+def _example_files() -> list[Path]:
+    """The example sketches of a source checkout; none in an installed package."""
+    from ..data.images import list_images
+
+    folder = Path(__file__).resolve().parents[3] / "examples" / "sketches"
+    return list_images(folder) if folder.is_dir() else []
+
+
+def sketch_source() -> str:
+    """What the end-to-end and region cases coloured, for the results file: a synthetic sketch's times
+    (thousands of one-pixel regions) are no line art's."""
+    found = _example_files()
+    return f"examples/sketches ({len(found)} sketches)" if found else "synthetic noise (no examples/sketches here)"
+
+
 def _example_sketches(size: int) -> list[np.ndarray]:
     """The bundled example sketches (or, where they are missing, synthetic ones) at size², float in [0, 1]."""
     from PIL import Image
 
-    from ..data.images import centred_on_white, fit_within, list_images
+    from ..data.images import centred_on_white, fit_within
 
-    folder = Path(__file__).resolve().parents[3] / "examples" / "sketches"  # a source checkout
-    found = list_images(folder) if folder.is_dir() else []
+    found = _example_files()
     if not found:
         rng = np.random.default_rng(0)
         return [(rng.random((size, size)) > 0.03).astype(np.float32)]
@@ -310,6 +325,7 @@ def bench_regions(runs: int, quick: bool) -> dict:
               f"({sequence['unmatched_regions']} regions fell back to the network; "
               f"{sequence['seconds_per_frame_without_fallback']:.3f} s without it)", flush=True)
     return {"segmentation": seg, "segmentation_large": seg_large, "pipeline": pipeline, "sequence": sequence,
+            "sketches": sketch_source(),
             "targets": {"segmentation_ms_512": 60, "pipeline_ratio": 1.5, "sequence_seconds_per_frame_512": 0.5}}
 
 

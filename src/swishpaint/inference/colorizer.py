@@ -142,6 +142,14 @@ def check_output(output: str) -> None:
         raise InvalidArgument(f"output must be one of {', '.join(OUTPUTS)}, got {output!r}")
 
 
+def check_line_threshold(threshold: float | None, output: str = "final", name: str = "line threshold") -> None:
+    """One rule for the API's callers, the CLI's options and the server: a line threshold a person set is
+    a darkness in (0, 1), and it decides regions, which output network does not use."""
+    with_line_threshold(SegmentConfig(), threshold)
+    if threshold is not None and output == "network":
+        raise InvalidArgument(f"{name} sets how regions are found: output network uses none")
+
+
 def _is_int(value: object) -> bool:
     """A whole number as a count (numpy's too), not a bool, float or string that merely compares like one."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))

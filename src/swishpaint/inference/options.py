@@ -35,9 +35,9 @@ class SharedOptions:
 
     def check(self) -> None:
         """The checks every run shares: the line threshold."""
-        from ..regions.segment import SegmentConfig, with_line_threshold
+        from .colorizer import check_line_threshold
 
-        with_line_threshold(SegmentConfig(), self.line_threshold)
+        check_line_threshold(self.line_threshold, name="--line-threshold")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,7 +57,7 @@ class ColorizeOptions(SharedOptions):
     def check(self) -> None:
         """Refuse settings that are wrong for any model: a missing hints path, a working size outside the
         memory budget, an unknown output, or layers the backend or output cannot give."""
-        from .colorizer import check_output, check_working_size
+        from .colorizer import check_line_threshold, check_output, check_working_size
         from .layered import check_layers
 
         super().check()
@@ -66,8 +66,7 @@ class ColorizeOptions(SharedOptions):
         if self.size is not None:
             check_working_size(self.size)
         check_output(self.output)
-        if self.line_threshold is not None and self.output == "network":
-            raise InvalidArgument("--line-threshold sets how regions are found: --output network uses none")
+        check_line_threshold(self.line_threshold, self.output, "--line-threshold")
         check_layers(self.layers, self.output, self.backend, "--layers")
 
 

@@ -25,6 +25,7 @@ Sizes are given for a 512-pixel sketch and scale with the sketch's longer side.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -56,8 +57,8 @@ class SegmentConfig:
 def with_line_threshold(cfg: SegmentConfig, threshold: float | None) -> SegmentConfig:
     """cfg with the ink level a person set: a darkness in (0, 1) above which a pixel is line (lower counts
     fainter pencil lines as lines; higher ignores a scan's grey smudges), or None to follow the image."""
-    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
-                                  or not 0 < threshold < 1):
+    if threshold is not None and (isinstance(threshold, (bool, np.bool_)) or not isinstance(threshold, numbers.Real)
+                                  or not 0 < float(threshold) < 1):  # NaN fails the comparison too
         raise InvalidArgument(f"the line threshold must be a darkness between 0 and 1 (0.1: a pixel 10 % darker "
                               f"than the paper is line), got {threshold!r}")
     return dataclasses.replace(cfg, threshold=None if threshold is None else float(threshold))

@@ -35,7 +35,7 @@ from ..configs import INFERENCE_DEVICE
 from ..data.images import (UPLOAD_MAX_PIXELS, ImageError, ImageTooLarge, NotRGBA, from_float_array, load_grey,
                            load_rgb, load_rgba, open_image, output_png_info, to_float_array)
 from ..errors import InvalidArgument, SwishpaintError, os_reason
-from ..inference.colorizer import Colorizer, check_candidates, check_output
+from ..inference.colorizer import Colorizer, check_candidates, check_line_threshold, check_output
 from ..inference.layered import (LAYERED_TYPES, check_layered_size, check_layers, hidden_layers, label_map_bytes,
                                  label_map_rgb_bytes, layered_bytes, line_rows)
 from ..inference.options import LINE_THRESHOLD_HELP
@@ -245,7 +245,9 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
         check_candidates(candidates, colorizer.candidates)  # 422, as every InvalidArgument
         check_output(output)
         check_layers(layers, output)
-        colouring_by = colorizer.with_line_threshold(line_threshold)  # 422 for a threshold outside (0, 1)
+        check_line_threshold(line_threshold, output, "line_threshold")  # 422
+        # the server's colorizer's own threshold when the request sets none
+        colouring_by = colorizer if line_threshold is None else colorizer.with_line_threshold(line_threshold)
         sketch_bytes = await _read_limited(sketch, config.max_upload_bytes, "sketch")
         hint_bytes = await _read_limited(hints, config.max_upload_bytes, "hints") if hints and hints.filename else None
 
@@ -330,7 +332,8 @@ def create_app(config: ServerConfig = ServerConfig(), colorizer: Colorizer | Non
         the regions that matched nothing in the key, which the network coloured."""
         if len(frames) > config.max_frames:
             raise ApiError(422, f"at most {config.max_frames} frames in one request, got {len(frames)}")
-        colouring_by = colorizer.with_line_threshold(line_threshold)
+        check_line_threshold(line_threshold, name="line_threshold")
+        colouring_by = colorizer if line_threshold is None else colorizer.with_line_threshold(line_threshold)
         key_bytes = await _read_limited(key, config.max_upload_bytes, "key")
         key_sketch_bytes = await _read_limited(key_sketch, config.max_upload_bytes, "key sketch") \
             if key_sketch and key_sketch.filename else None

@@ -151,24 +151,49 @@ function regionsOf(labelPixels) {
   return { labels, regionStart: start, regionPixels: pixels, regionBox: box };
 }
 
+function regionMap(next) {
+  // Where each region of the label map in use goes in the next one: the new regions that belong to it (a
+  // new region belongs to the old region holding most of its pixels), or, when none does (it was joined
+  // into a larger one), the new region holding most of its pixels. For one sketch and line threshold the
+  // maps are the same and this is the identity; a new threshold splits or joins regions.
+  const oldCount = S.regionStart.length - 1, newCount = next.regionStart.length - 1;
+  const owner = new Int32Array(newCount).fill(-1), ownerPixels = new Int32Array(newCount);
+  const main = new Int32Array(oldCount), tally = new Int32Array(newCount), seen = [];
+  for (let r = 0; r < oldCount; r++) {
+    for (let j = S.regionStart[r]; j < S.regionStart[r + 1]; j++) {
+      const n = next.labels[S.regionPixels[j]];
+      if (tally[n]++ === 0) seen.push(n);
+    }
+    let most = 0;
+    for (const n of seen) {
+      if (tally[n] > most) { most = tally[n]; main[r] = n; }
+      if (tally[n] > ownerPixels[n]) { ownerPixels[n] = tally[n]; owner[n] = r; }
+      tally[n] = 0;
+    }
+    seen.length = 0;
+  }
+  const pieces = Array.from({ length: oldCount }, () => []);
+  for (let n = 0; n < newCount; n++) if (owner[n] >= 0) pieces[owner[n]].push(n);
+  return (r) => (pieces[r].length ? pieces[r] : [main[r]]);
+}
+
 function carryLocks(next) {
   // Locks and the fills' undo steps name regions of the label map in use: move them to the new one, so
-  // none names a region of a map that is gone. For one sketch and line threshold the map is the same; a
-  // new threshold splits or joins regions, and the run just made sent each lock as a hint over its whole
-  // old region: every new region lying mostly inside a locked one keeps that lock, so no fill is dropped.
+  // none names a region of a map that is gone. The run just made sent every lock as a hint over its whole
+  // region, so each new region a locked one went to keeps its lock, split or joined (where two locked
+  // regions were joined, the one with more of its pixels wins): no fill is dropped, and undo takes back
+  // all of a fill.
   if (!S.labels) { S.locked = new Map(); return; }
-  const to = (r) => next.labels[S.regionPixels[S.regionStart[r]]];
-  const count = next.regionStart.length - 1, inside = new Int32Array(count), colourOf = new Array(count);
-  if (S.locked.size) {
-    for (let p = 0; p < S.labels.length; p++) {
-      const colour = S.locked.get(S.labels[p]);
-      if (colour !== undefined) { const r = next.labels[p]; inside[r]++; colourOf[r] = colour; }
+  const to = regionMap(next), locked = new Map(), share = new Map();
+  for (const [r, colour] of S.locked) {
+    for (const n of to(r)) {
+      let pixels = 0;
+      for (let j = S.regionStart[r]; j < S.regionStart[r + 1]; j++) if (next.labels[S.regionPixels[j]] === n) pixels++;
+      if (pixels > (share.get(n) ?? -1)) { share.set(n, pixels); locked.set(n, colour); }
     }
   }
-  const locked = new Map();
-  for (let r = 0; r < count; r++) if (2 * inside[r] > next.regionStart[r + 1] - next.regionStart[r]) locked.set(r, colourOf[r]);
   S.locked = locked;
-  for (const e of [...S.undo, ...S.redo]) if (e.region !== undefined) e.region = to(e.region);
+  for (const e of [...S.undo, ...S.redo]) if (e.regions) e.regions = [...new Set(e.regions.flatMap(to))];
 }
 
 function paintPixel(out, p) {
@@ -277,8 +302,8 @@ function setLock(r, colour) {
 
 function applyState(entry, which) {
   const state = entry[which];
-  if (entry.region !== undefined) {  // a fill: the region's lock, and so its colour
-    setLock(entry.region, state.locked);
+  if (entry.regions) {  // a fill: the region's lock, and so its colour (a fill split by a new line threshold: each piece's)
+    for (const r of entry.regions) setLock(r, state.locked);
   } else {  // a stroke, clear or loaded hints: the whole hints layer
     S.hintData.data.set(state.hints);
     hintCtx.putImageData(S.hintData, 0, 0);
@@ -290,7 +315,7 @@ function undo() {
   if (!e) return;
   applyState(e, "before"); S.redo.push(e); markUnsaved();
   // a fill the shown colouring was asked with is in its colours as a hint: unlocked, it keeps them till the next run
-  const baked = e.region !== undefined && e.after.locked !== undefined && e.edit <= S.appliedEdits;
+  const baked = e.regions !== undefined && e.after.locked !== undefined && e.edit <= S.appliedEdits;
   setStatus(`Undone: ${e.what}.` + (baked ? " The colouring was made with it: colourise again to let the network " +
                                              "colour the region." : ""));
 }
@@ -312,7 +337,7 @@ function bucket(x, y) {
   const [cr, cg, cb] = hexRgb($("color").value), colour = (cr | cg << 8 | cb << 16 | 255 << 24) >>> 0;
   const before = { locked: S.locked.get(r) };
   const n = setLock(r, colour);
-  remember({ what: `fill region ${r}`, region: r, before, after: { locked: colour }, bytes: 64 });
+  remember({ what: `fill region ${r}`, regions: [r], before, after: { locked: colour }, bytes: 64 });
   const ms = performance.now() - t0;
   document.body.dataset.lastFillMs = ms.toFixed(2);
   useColour($("color").value);
@@ -473,9 +498,11 @@ function hintsCanvas() {
 }
 
 function addLineThreshold(form) {
-  // The workspace's line threshold, when set; empty: the server follows each sketch.
-  const threshold = $("line-threshold").value.trim();
-  if (threshold) form.append("line_threshold", threshold);
+  // The workspace's line threshold, when set; empty: the server follows each sketch. Text that is no number
+  // reads as empty in a number field: refused here, not sent as "automatic" without a word.
+  const field = $("line-threshold");
+  if (field.validity.badInput) throw new Error("the line threshold is not a number (e.g. 0.08; empty: automatic)");
+  if (field.value.trim()) form.append("line_threshold", field.value.trim());
 }
 
 async function colorize(fields) {
@@ -652,7 +679,7 @@ $("clear").addEventListener("click", () => {
   S.hintData = new ImageData(S.w, S.h);
   remember({ what: "clear hint strokes", before: { hints: before }, after: { hints: S.hintData.data.slice() }, bytes: 8 * S.w * S.h });
   for (const [r, colour] of [...S.locked]) {  // and remove every fill (the candidate's colour returns), each its own undo step
-    remember({ what: `unlock region ${r}`, region: r, before: { locked: colour }, after: { locked: undefined }, bytes: 64 });
+    remember({ what: `unlock region ${r}`, regions: [r], before: { locked: colour }, after: { locked: undefined }, bytes: 64 });
     setLock(r, undefined);
   }
 });
@@ -739,8 +766,8 @@ async function colourCut() {
   const form = new FormData();
   form.append("key", key);
   for (const f of frames) form.append("frames", f);
-  addLineThreshold(form);
   try {
+    addLineThreshold(form);
     const r = await fetch("/api/colorize-sequence", { method: "POST", body: form });
     const body = await r.json().catch(() => ({ error: `server answered ${r.status}` }));
     if (!r.ok) throw new Error(body.error || `server answered ${r.status}`);
