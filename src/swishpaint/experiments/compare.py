@@ -18,7 +18,8 @@ import torch
 from ..configs import ConfigError, find_config, from_dict, load_yaml
 from ..files import Stopped, atomic_write, atomic_write_text
 from ..metrics.timing import median_time
-from ..models.registry import CONFIG_FILE, count_flops, count_parameters, create_model, load_model, model_folder, paper_scale_model
+from ..models.registry import (CONFIG_FILE, count_flops, count_parameters, create_model, load_model, model_folder,
+                               paper_scale_model)
 from .evaluate import evaluate_model
 
 

@@ -156,16 +156,19 @@ function regionMap(next) {
   // new region belongs to the old region holding most of its pixels), or, when none does (it was joined
   // into a larger one), the new region holding most of its pixels. For one sketch and line threshold the
   // maps are the same and this is the identity; a new threshold splits or joins regions.
+  // Also, for each old region, how many of its pixels each new region holds (overlap(r): Map new -> pixels).
   const oldCount = S.regionStart.length - 1, newCount = next.regionStart.length - 1;
   const owner = new Int32Array(newCount).fill(-1), ownerPixels = new Int32Array(newCount);
-  const main = new Int32Array(oldCount), tally = new Int32Array(newCount), seen = [];
+  const main = new Int32Array(oldCount), tally = new Int32Array(newCount), seen = [], overlaps = new Array(oldCount);
   for (let r = 0; r < oldCount; r++) {
     for (let j = S.regionStart[r]; j < S.regionStart[r + 1]; j++) {
       const n = next.labels[S.regionPixels[j]];
       if (tally[n]++ === 0) seen.push(n);
     }
     let most = 0;
+    overlaps[r] = new Map();
     for (const n of seen) {
+      overlaps[r].set(n, tally[n]);
       if (tally[n] > most) { most = tally[n]; main[r] = n; }
       if (tally[n] > ownerPixels[n]) { ownerPixels[n] = tally[n]; owner[n] = r; }
       tally[n] = 0;
@@ -174,7 +177,7 @@ function regionMap(next) {
   }
   const pieces = Array.from({ length: oldCount }, () => []);
   for (let n = 0; n < newCount; n++) if (owner[n] >= 0) pieces[owner[n]].push(n);
-  return (r) => (pieces[r].length ? pieces[r] : [main[r]]);
+  return { to: (r) => (pieces[r].length ? pieces[r] : [main[r]]), overlap: (r) => overlaps[r] };
 }
 
 function carryLocks(next) {
@@ -184,11 +187,10 @@ function carryLocks(next) {
   // regions were joined, the one with more of its pixels wins): no fill is dropped, and undo takes back
   // all of a fill.
   if (!S.labels) { S.locked = new Map(); return; }
-  const to = regionMap(next), locked = new Map(), share = new Map();
+  const { to, overlap } = regionMap(next), locked = new Map(), share = new Map();
   for (const [r, colour] of S.locked) {
     for (const n of to(r)) {
-      let pixels = 0;
-      for (let j = S.regionStart[r]; j < S.regionStart[r + 1]; j++) if (next.labels[S.regionPixels[j]] === n) pixels++;
+      const pixels = overlap(r).get(n);
       if (pixels > (share.get(n) ?? -1)) { share.set(n, pixels); locked.set(n, colour); }
     }
   }
