@@ -526,3 +526,43 @@ def test_images_opened_from_many_threads_leave_the_warning_filters_as_they_were(
         sizes = list(pool.map(lambda i: open_image(data, name=f"upload {i}").size, range(400)))
     assert sizes == [(8, 8)] * 400
     assert warnings.filters == before
+
+
+def test_hue_rotation_keeps_greys_and_lightness_and_turns_hues():
+    from swishpaint.data.augment import rotate_hue, vary_hue
+    from swishpaint.metrics.quality import rgb_to_lab
+
+    colours = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.8, 0.4, 0.3], [0.3, 0.6, 0.7]])
+    image = colours.T[:, :, None]  # (3, 5, 1)
+    turned = rotate_hue(image, 2.0)
+    assert torch.allclose(turned[:, :3], image[:, :3], atol=1e-4)  # white paper, black ink, grey unchanged
+    lab_before, lab_after = rgb_to_lab(image[None])[0], rgb_to_lab(turned[None])[0]
+    assert (lab_after[0] - lab_before[0]).abs().max() < 1.0  # lightness kept
+    hue = lambda lab: torch.atan2(lab[2], lab[1])
+    assert ((hue(lab_after[:, 3:]) - hue(lab_before[:, 3:])).abs() > 0.5).all()  # hues really turned
+    assert torch.allclose(rotate_hue(image, 2 * np.pi), image, atol=1e-5)  # a full turn is no turn
+    assert vary_hue(image, np.random.default_rng(0), 0.0) is image
+    draws = [not torch.equal(vary_hue(image, np.random.default_rng(s), 0.5), image) for s in range(200)]
+    assert 70 < sum(draws) < 130
+
+
+def test_training_samples_hue_rotated_with_their_hints_validation_never(tmp_path):
+    from swishpaint.data.datasets import DataConfig, SketchColorDataset
+    from swishpaint.data.images import save_png
+
+    for split in ("train", "val"):
+        (tmp_path / split).mkdir()
+        rgb = np.zeros((64, 64, 3), np.uint8)
+        rgb[:, :32] = (220, 60, 40)
+        rgb[:, 32:] = (40, 80, 200)
+        save_png(Image.fromarray(rgb), tmp_path / split / "a.png")
+    cfg = DataConfig(root=str(tmp_path), size=64, hue_rotation=1.0)
+    train = SketchColorDataset(cfg, "train", train=True, with_hints=True)
+    item = train[0]
+    original = torch.from_numpy(np.asarray(Image.open(tmp_path / "train" / "a.png"), np.float32) / 255).permute(2, 0, 1)
+    assert (item["color"].mean((1, 2)) - original.mean((1, 2))).abs().max() > 0.05
+    mask = item["hints"][3] > 0
+    if mask.any():  # the hints are taken from the turned colours
+        assert torch.allclose(item["hints"][:3][:, mask], item["color"][:, mask], atol=0.05)
+    val = SketchColorDataset(cfg, "val", train=False)
+    assert torch.allclose(val[0]["color"], original, atol=1e-6)

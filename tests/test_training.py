@@ -544,6 +544,7 @@ def test_bundling_a_run_stopped_between_validations_measures_its_validation(kagg
     ("data.workers=-1", "data.workers must be at least 0"),
     ("seed=-1", "seed must be at least 0"),
     ("val_images=0", "val_images must be at least 1"),
+    ("data.hue_rotation=1.5", r"data.hue_rotation is a chance and must lie in \[0, 1\]"),
 ])
 def test_settings_the_networks_or_torch_would_refuse_are_config_errors_before_anything_is_written(
         kaggle_dir, tmp_path, override, message):

@@ -1,7 +1,10 @@
-"""Training augmentation: aligned random crop + resize + flip, and line-style variation for sketches.
+"""Training augmentation: aligned random crop + resize + flip, line-style variation for sketches, and
+hue rotation for colours.
 
 Line-style variation (thickness, darkness, pencil-like grey, noise) lets a model trained on extracted
-lines cope with hand-drawn line art and the Kaggle dataset's pencil-like sketches.
+lines cope with hand-drawn line art and the Kaggle dataset's pencil-like sketches. Hue rotation turns a
+colour image round the grey axis: a handful of training characters otherwise teach the network their
+own hair and clothes colours, which it then paints, sure of itself, on every character it has not seen.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..metrics.quality import lab_to_rgb, rgb_to_lab
 
 
 @dataclass
@@ -74,3 +79,20 @@ def vary_line_style(sketch: torch.Tensor, rng: np.random.Generator, style: LineS
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**31)))
         s = s + torch.randn(s.shape, generator=gen) * std
     return s.clamp(0, 1)
+
+
+def rotate_hue(color: torch.Tensor, angle: float) -> torch.Tensor:
+    """(3, H, W) RGB in [0, 1] with every colour's hue turned by `angle` radians in CIE Lab: lightness and
+    chroma kept (greys, white paper and black ink exactly), what leaves the sRGB gamut clipped."""
+    lab = rgb_to_lab(color[None])[0]
+    cos, sin = np.cos(angle), np.sin(angle)
+    a, b = lab[1], lab[2]
+    turned = torch.stack([lab[0], cos * a - sin * b, sin * a + cos * b])
+    return lab_to_rgb(turned[None])[0].to(color.dtype)
+
+
+def vary_hue(color: torch.Tensor, rng: np.random.Generator, probability: float) -> torch.Tensor:
+    """With chance `probability`, the colours turned round the grey axis by a uniform random angle."""
+    if probability <= 0 or rng.random() >= probability:
+        return color
+    return rotate_hue(color, rng.uniform(0.0, 2.0 * np.pi))

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from ..configs import DEFAULT_VAL_PERCENT
 from ..errors import OutputError, SwishpaintError
-from .augment import LineStyle, aligned_augment, vary_line_style
+from .augment import LineStyle, aligned_augment, vary_hue, vary_line_style
 from .hints import HintSampling, resolve_protocols, training_hints
 from .images import DEFAULT_MAX_PIXELS, ImageError, image_to_tensor, list_images, load_grey, load_rgb, save_png, tensor_to_image
 from .lines import extract_lines, random_xdog_params
@@ -47,6 +47,9 @@ class DataConfig:
     line_method: Literal["xdog", "dilate"] = "xdog"  # extraction method for colour-only folders
     line_style: LineStyle = field(default_factory=LineStyle)
     vary_lines: bool = True  # line-style augmentation for extracted sketches
+    # chance that a training sample's colours (and so its hints) are turned round the grey axis by a
+    # random angle (augment.rotate_hue): hues come from hints, or stay unsure on an unseen character
+    hue_rotation: float = 0.0
     hints: HintSampling = field(default_factory=HintSampling)
     val_percent: float = DEFAULT_VAL_PERCENT
     workers: int = 0
@@ -256,6 +259,8 @@ class SketchColorDataset(Dataset):
         sketch, color = aligned_augment([sketch, color], self.config.size, rng, self.train)
         if self.train and extracted and self.config.vary_lines:
             sketch = vary_line_style(sketch, rng, self.config.line_style)
+        if self.train:
+            color = vary_hue(color, rng, self.config.hue_rotation)
         item = {"sketch": sketch, "color": color, "name": ref.name}
         if self.with_hints:
             item["hints"] = training_hints(sketch, color, rng, self.config.hints, self.hint_protocols)

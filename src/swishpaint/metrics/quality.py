@@ -52,20 +52,39 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> t
     return s.flatten(1).mean(1).float()
 
 
+_RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423),
+               (0.212671, 0.715160, 0.072169),
+               (0.019334, 0.119193, 0.950227))
+_WHITE_D65 = (0.950456, 1.0, 1.088754)
+
+
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) sRGB in [0, 1] -> CIE Lab (D65)."""
     rgb = _batch(rgb).clamp(0, 1).double()
     lin = torch.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    m = torch.tensor([[0.412453, 0.357580, 0.180423],
-                      [0.212671, 0.715160, 0.072169],
-                      [0.019334, 0.119193, 0.950227]], dtype=torch.float64, device=rgb.device)
+    m = torch.tensor(_RGB_TO_XYZ, dtype=torch.float64, device=rgb.device)
     xyz = torch.einsum("ij,bjhw->bihw", m, lin)
-    xyz = xyz / torch.tensor([0.950456, 1.0, 1.088754], dtype=torch.float64, device=rgb.device).view(1, 3, 1, 1)
+    xyz = xyz / torch.tensor(_WHITE_D65, dtype=torch.float64, device=rgb.device).view(1, 3, 1, 1)
     f = torch.where(xyz > 0.008856, xyz.clamp_min(1e-12) ** (1 / 3), 7.787 * xyz + 16 / 116)
     L = torch.where(xyz[:, 1:2] > 0.008856, 116 * f[:, 1:2] - 16, 903.3 * xyz[:, 1:2])
     a = 500 * (f[:, 0:1] - f[:, 1:2])
     b = 200 * (f[:, 1:2] - f[:, 2:3])
     return torch.cat([L, a, b], dim=1)
+
+
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) CIE Lab (D65) -> sRGB in [0, 1] (float64), the inverse of rgb_to_lab; colours outside
+    the sRGB gamut are clipped."""
+    lab = _batch(lab).double()
+    L, a, b = lab[:, 0:1], lab[:, 1:2], lab[:, 2:3]
+    fy = (L + 16) / 116
+    f = torch.cat([fy + a / 500, fy, fy - b / 200], dim=1)
+    xyz = torch.where(f > 0.206893, f ** 3, (f - 16 / 116) / 7.787)
+    xyz[:, 1:2] = torch.where(L > 7.9996, xyz[:, 1:2], L / 903.3)
+    xyz = xyz * torch.tensor(_WHITE_D65, dtype=torch.float64, device=lab.device).view(1, 3, 1, 1)
+    m = torch.linalg.inv(torch.tensor(_RGB_TO_XYZ, dtype=torch.float64, device=lab.device))
+    lin = torch.einsum("ij,bjhw->bihw", m, xyz).clamp(0, 1)
+    return torch.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin.clamp_min(1e-12) ** (1 / 2.4) - 0.055).clamp(0, 1)
 
 
 def delta_e(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -90,6 +90,8 @@ class TrainConfig:
         check_protocols(self.data.hints.protocols, "data.hints.protocols")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be at least 0 and below 1, got {self.ema_decay}")
+        if not 0.0 <= self.data.hue_rotation <= 1.0:
+            raise ConfigError(f"data.hue_rotation is a chance and must lie in [0, 1], got {self.data.hue_rotation}")
         if self.data.size < 2 ** len(self.discriminator.widths):
             raise ConfigError(f"data.size {self.data.size} is too small for a discriminator with "
                               f"{len(self.discriminator.widths)} down-sampling blocks "
