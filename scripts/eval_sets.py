@@ -7,16 +7,24 @@ Both are folders of links (val/ plus a one-image train/, the layout `swishpaint 
 - evaluation: 14 frames of each held-out Live2D character (every n/14-th file in name order) and 16
   held-out Pokémon (every n/16-th);
 - fitting: every other held-out image that is not a Live2D character (the other held-out Pokémon
-  and the outlined-cartoon sets), so no character is both fitted on and scored.
+  and the outlined-cartoon sets), so no character is both fitted on and scored;
+- with --probe DIR, a third set built like the evaluation set from characters the network trained
+  on (4 frames of each human Live2D training character, 16 training Pokémon): the same command
+  scores both, and the difference is what generalising to unseen characters costs.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 LIVE2D_FRAMES = 14
 POKEMON = 16
+# the probe's Live2D training characters: the human ones, as the scored ones are (not the cats
+# hijiki and tororo, the dog wanko, or haru's second outfit)
+PROBE_CHARACTERS = ("epsilon2_1", "haru-haru01", "hibiki", "miku", "nico", "tsumiki", "unitychan")
+PROBE_FRAMES = 4
 
 
 def every_nth(files: list[Path], count: int) -> list[Path]:
@@ -34,7 +42,20 @@ def link_set(folder: Path, images: dict[str, Path]) -> None:
         first.symlink_to(next(iter(images.values())).resolve())
 
 
-def main(corpus: str, eval_dir: str, fit_dir: str) -> int:
+def probe_set(corpus: str) -> dict[str, Path]:
+    """Training images in the evaluation set's mix: PROBE_FRAMES frames of each PROBE_CHARACTERS
+    character found, POKEMON Pokémon."""
+    train = Path(corpus) / "train"
+    chosen: dict[str, Path] = {}
+    for character in PROBE_CHARACTERS:
+        for f in every_nth(sorted((train / "live2d" / character).glob("*.png")), PROBE_FRAMES):
+            chosen[f"live2d-{character}-{f.name}"] = f
+    for f in every_nth(sorted((train / "pokemon").glob("*.png")), POKEMON):
+        chosen[f"pokemon-{f.name}"] = f
+    return chosen
+
+
+def main(corpus: str, eval_dir: str, fit_dir: str, probe_dir: str | None = None) -> int:
     val = Path(corpus) / "val"
     chosen: dict[str, Path] = {}
     for character in sorted((val / "live2d").iterdir()):
@@ -55,6 +76,13 @@ def main(corpus: str, eval_dir: str, fit_dir: str) -> int:
     link_set(Path(eval_dir), chosen)
     link_set(Path(fit_dir), rest)
     print(f"{eval_dir}: {len(chosen)} images; {fit_dir}: {len(rest)} images")
+    if probe_dir:
+        probe = probe_set(corpus)
+        if not probe:
+            print(f"{corpus}: no training Live2D character or Pokémon for --probe", file=sys.stderr)
+            return 1
+        link_set(Path(probe_dir), probe)
+        print(f"{probe_dir}: {len(probe)} training images")
     return 0
 
 
@@ -63,5 +91,6 @@ if __name__ == "__main__":
     p.add_argument("corpus", help="a built anime corpus (swishpaint data build-anime --out CORPUS)")
     p.add_argument("eval_dir", help="the evaluation set is linked here")
     p.add_argument("fit_dir", help="the region chooser's fitting set is linked here")
+    p.add_argument("--probe", metavar="DIR", help="also link the training-character probe set here")
     args = p.parse_args()
-    raise SystemExit(main(args.corpus, args.eval_dir, args.fit_dir))
+    raise SystemExit(main(args.corpus, args.eval_dir, args.fit_dir, args.probe))

@@ -8,6 +8,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 from swishpaint.server.launch import running_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,10 +59,23 @@ def test_eval_sets_never_put_a_character_in_both_sets(tmp_path):
         (val / "pokemon" / f"{n}-head.png").write_bytes(b"x")
     (val / "openmoji").mkdir()
     (val / "openmoji" / "1F600.png").write_bytes(b"x")
+    train = tmp_path / "corpus" / "train"
+    for character in ("miku", "hijiki"):
+        (train / "live2d" / character).mkdir(parents=True)
+        for i in range(20):
+            (train / "live2d" / character / f"f_{i:04d}.png").write_bytes(b"x")
+    (train / "pokemon").mkdir()
+    for n in range(1, 40):
+        (train / "pokemon" / f"{n}.png").write_bytes(b"x")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     run = subprocess.run([sys.executable, str(ROOT / "scripts" / "eval_sets.py"), str(tmp_path / "corpus"),
-                          str(tmp_path / "eval"), str(tmp_path / "fit")], capture_output=True, text=True, env=env)
+                          str(tmp_path / "eval"), str(tmp_path / "fit"), "--probe", str(tmp_path / "probe")],
+                         capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr
+    probe = {p.name: p.resolve() for p in (tmp_path / "probe" / "val").iterdir()}
+    assert sum(n.startswith("live2d-miku") for n in probe) == 4 and not any("hijiki" in n for n in probe)
+    assert sum(n.startswith("pokemon") for n in probe) == 16
+    assert all(train in p.parents for p in probe.values())  # training characters only
     scored = {p.name for p in (tmp_path / "eval" / "val").iterdir()}
     fitted = {p.name for p in (tmp_path / "fit" / "val").iterdir()}
     assert sum(n.startswith("live2d-haruto") for n in scored) == 14
@@ -69,3 +84,24 @@ def test_eval_sets_never_put_a_character_in_both_sets(tmp_path):
     assert not {character(n) for n in scored} & {character(n) for n in fitted}
     assert "openmoji-1F600.png" in fitted and not any(n.startswith("live2d") for n in fitted)
     assert (tmp_path / "eval" / "train").is_dir() and (tmp_path / "fit" / "train").is_dir()
+
+
+def test_automatic_ceilings_rank_what_each_row_knows(tmp_path):
+    """Oracle flats know the most and score highest; the sketch knows nothing and scores its own row."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for i in range(2):
+            rgb = np.full((64, 64, 3), 255, np.uint8)
+            rgb[8:56, 8:32] = rng.integers(0, 200, 3)
+            rgb[8:56, 32:56] = rng.integers(0, 200, 3)
+            (tmp_path / split).mkdir(exist_ok=True)
+            Image.fromarray(rgb).save(tmp_path / split / f"{i}.png")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "automatic_ceilings.py"), str(tmp_path),
+                          "--fixed-from", str(tmp_path), "--size", "64"], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    rows = {line[:58].strip(): float(line[58:].split("dB")[0]) for line in run.stdout.splitlines() if "dB" in line}
+    assert {"sketch", "oracle flats", "true lightness, no hue"} <= set(rows)
+    assert rows["oracle flats"] == max(rows.values()) and rows["oracle flats"] > rows["sketch"] + 3
