@@ -48,11 +48,14 @@ def test_running_server_starts_answers_and_stops(model_dir):
 
 def test_eval_sets_never_put_a_character_in_both_sets(tmp_path):
     """The region chooser is fitted on held-out characters the evaluation does not score (either view)."""
+    def frames(split: str, character: str, count: int) -> None:
+        (tmp_path / "corpus" / split / "live2d" / character).mkdir(parents=True)
+        for i in range(count):
+            (tmp_path / "corpus" / split / "live2d" / character / f"f_{i:04d}.png").write_bytes(b"x")
+
     val = tmp_path / "corpus" / "val"
     for character in ("haruto", "koharu"):
-        (val / "live2d" / character).mkdir(parents=True)
-        for i in range(30):
-            (val / "live2d" / character / f"f_{i:04d}.png").write_bytes(b"x")
+        frames("val", character, 30)
     (val / "pokemon").mkdir()
     for n in range(10, 400, 10):
         (val / "pokemon" / f"{n}.png").write_bytes(b"x")
@@ -61,9 +64,7 @@ def test_eval_sets_never_put_a_character_in_both_sets(tmp_path):
     (val / "openmoji" / "1F600.png").write_bytes(b"x")
     train = tmp_path / "corpus" / "train"
     for character in ("miku", "hijiki"):
-        (train / "live2d" / character).mkdir(parents=True)
-        for i in range(20):
-            (train / "live2d" / character / f"f_{i:04d}.png").write_bytes(b"x")
+        frames("train", character, 20)
     (train / "pokemon").mkdir()
     for n in range(1, 40):
         (train / "pokemon" / f"{n}.png").write_bytes(b"x")
