@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,17 @@ def make_tiny_model() -> torch.nn.Module:
     takes hints (5 input channels) and makes TINY_CANDIDATES candidates, built in milliseconds."""
     torch.manual_seed(0)
     return create_model("swish_unet_tiny", in_channels=5, candidates=TINY_CANDIDATES)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_delivered_as_in_a_terminal():
+    """A suite started in the background of a non-interactive shell inherits SIGINT ignored, and so do
+    the commands it starts: the Ctrl-C tests need it delivered, as in a terminal, however pytest began."""
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 @pytest.fixture
