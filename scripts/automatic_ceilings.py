@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from swishpaint.data.datasets import DataConfig, SketchColorDataset
-from swishpaint.experiments.evaluate import HeldOutImage, held_out_images
+from swishpaint.experiments.evaluate import HeldOutImage, Scores, held_out_images
 from swishpaint.inference.colorizer import Colorizer
-from swishpaint.metrics.quality import delta_e, lab_to_rgb, psnr, rgb_to_lab
+from swishpaint.metrics.quality import lab_to_rgb, rgb_to_lab
 from swishpaint.regions.classical import region_means
 
 WHITE_LIGHTNESS = 97.0
@@ -65,9 +65,9 @@ def rows_for(image: HeldOutImage, fixed: np.ndarray, colorizer: Colorizer | None
         flats = colouring.flats(0)
         out["model, automatic (candidate 1)"] = colouring.image(0, "final", flats=flats) / 255.0
         model_white = colouring.image(0, "flat", flats=flats).astype(np.float32).min(2) / 255.0 > 0.97
-        fixed_rgb = painted(image, np.repeat(fixed[None], len(lab), 0))
+        fixed_rgb = lab_to_rgb(torch.from_numpy(fixed)[None, :, None, None])[0, :, 0, 0].numpy()
         out["the model's white areas, the fixed colour elsewhere"] = np.where(
-            model_white[..., None], np.repeat(image.sketch[..., None], 3, 2), fixed_rgb)
+            model_white[..., None], 1.0, fixed_rgb) * image.sketch[..., None]
     out["true white areas, the fixed colour elsewhere"] = painted(image, np.where(white[:, None], lab, fixed))
     own = np.average(lab[rest], axis=0, weights=weight[rest] + 1e-9)
     out["true white areas, each image's own mean colour elsewhere"] = painted(image, np.where(white[:, None], lab, own))
@@ -91,15 +91,14 @@ def main() -> int:
     colorizer = Colorizer.load(None if args.model in (None, "bundled") else args.model, working_size=args.size)
     fixed = mean_colour(images(args.fixed_from, colorizer, args.size))
     print(f"fixed colour (Lab): {np.round(fixed, 1).tolist()}")
-    scores: dict[str, list[tuple[float, float]]] = {}
+    scores: dict[str, Scores] = {}
     for image in images(args.data, colorizer, args.size):
         for name, rgb in rows_for(image, fixed, colorizer if args.model else None).items():
-            pred = torch.from_numpy(np.ascontiguousarray(np.clip(rgb, 0, 1), np.float32)).permute(2, 0, 1)[None]
-            target = image.target[None]
-            scores.setdefault(name, []).append((float(psnr(pred, target)), float(delta_e(pred, target))))
-    for name, values in scores.items():
-        psnr_mean, de_mean = np.mean(values, axis=0)
-        print(f"{name:58s} {psnr_mean:6.2f} dB  ΔE {de_mean:6.2f}")
+            pred = torch.from_numpy(np.ascontiguousarray(rgb, np.float32)).permute(2, 0, 1)
+            scores.setdefault(name, Scores()).add(pred, image.target, with_fsim=False)
+    for name, row in scores.items():
+        summary = row.summary()
+        print(f"{name:58s} {summary['psnr']:6.2f} dB  ΔE {summary['delta_e']:6.2f}")
     return 0
 
 

@@ -42,27 +42,21 @@ def link_set(folder: Path, images: dict[str, Path]) -> None:
         first.symlink_to(next(iter(images.values())).resolve())
 
 
-def probe_set(corpus: str) -> dict[str, Path]:
-    """Training images in the evaluation set's mix: PROBE_FRAMES frames of each PROBE_CHARACTERS
-    character found, POKEMON Pokémon."""
-    train = Path(corpus) / "train"
+def character_mix(split: Path, characters: list[str], frames: int) -> dict[str, Path]:
+    """The evaluation set's mix from one split: `frames` frames of each Live2D character (every n-th
+    file in name order) and POKEMON Pokémon, named as the sets link them."""
     chosen: dict[str, Path] = {}
-    for character in PROBE_CHARACTERS:
-        for f in every_nth(sorted((train / "live2d" / character).glob("*.png")), PROBE_FRAMES):
+    for character in characters:
+        for f in every_nth(sorted((split / "live2d" / character).glob("*.png")), frames):
             chosen[f"live2d-{character}-{f.name}"] = f
-    for f in every_nth(sorted((train / "pokemon").glob("*.png")), POKEMON):
+    for f in every_nth(sorted((split / "pokemon").glob("*.png")), POKEMON):
         chosen[f"pokemon-{f.name}"] = f
     return chosen
 
 
 def main(corpus: str, eval_dir: str, fit_dir: str, probe_dir: str | None = None) -> int:
     val = Path(corpus) / "val"
-    chosen: dict[str, Path] = {}
-    for character in sorted((val / "live2d").iterdir()):
-        for f in every_nth(sorted(character.glob("*.png")), LIVE2D_FRAMES):
-            chosen[f"live2d-{character.name}-{f.name}"] = f
-    for f in every_nth(sorted((val / "pokemon").glob("*.png")), POKEMON):
-        chosen[f"pokemon-{f.name}"] = f
+    chosen = character_mix(val, sorted(p.name for p in (val / "live2d").iterdir()), LIVE2D_FRAMES)
     scored_pokemon = {name.split("-")[1].split(".")[0] for name in chosen if name.startswith("pokemon-")}
     rest = {}
     for f in sorted(val.rglob("*.png")):
@@ -77,7 +71,7 @@ def main(corpus: str, eval_dir: str, fit_dir: str, probe_dir: str | None = None)
     link_set(Path(fit_dir), rest)
     print(f"{eval_dir}: {len(chosen)} images; {fit_dir}: {len(rest)} images")
     if probe_dir:
-        probe = probe_set(corpus)
+        probe = character_mix(Path(corpus) / "train", list(PROBE_CHARACTERS), PROBE_FRAMES)
         if not probe:
             print(f"{corpus}: no training Live2D character or Pokémon for --probe", file=sys.stderr)
             return 1
