@@ -185,6 +185,34 @@ def test_unhinted_network_colours_and_no_hints_keep_near_white_border_regions_on
     assert flats.colours[region_at(seg, "outside")] == pytest.approx([0.5, 0.5, 0.5], abs=1 / 255)
 
 
+@pytest.mark.parametrize("pick", ["colour", "white"])
+def test_with_hints_a_chooser_decides_the_background_and_without_one_it_stays_paper(pick):
+    """Hints elsewhere leave an unhinted background paper, unless a region chooser decides it: random hints
+    often miss a coloured background. A background the chooser leaves white is paper for every candidate."""
+    seg = segment(drawn())
+    network = np.full((SIZE, SIZE, 3), 0.5, np.float32)
+    hints = np.zeros((SIZE, SIZE, 4), np.float32)
+    y, x = POINTS["left"]
+    hints[y - 2:y + 3, x - 2:x + 3] = (0.9, 0.1, 0.1, 1)
+    outside = region_at(seg, "outside")
+    decided = []
+
+    def choose(hinted, regions):
+        decided.extend(regions.tolist())
+        return np.tile(np.float32([0.2, 0.4, 0.8] if pick == "colour" else [1, 1, 1]), (len(regions), 1))
+
+    forced = flats_from_network(seg, network, hints, FlatConfig())
+    assert (forced.colours[outside] == 1).all() and forced.paper[outside]
+    chosen = flats_from_network(seg, network, hints, FlatConfig(), choose_unhinted=choose)
+    assert outside in decided and region_at(seg, "left") not in decided
+    assert chosen.paper[outside] == (pick == "white")
+    expected = (0.2, 0.4, 0.8) if pick == "colour" else (1, 1, 1)
+    np.testing.assert_allclose(chosen.colours[outside], expected)
+    other = flats_from_network(seg, network, hints, FlatConfig(), paper=chosen.paper)  # a later candidate
+    assert other.paper[outside] == (pick == "white")
+    assert (other.colours[outside] == 1).all() == (pick == "white")
+
+
 def test_region_medians_are_per_region_medians():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 5, (40, 30))

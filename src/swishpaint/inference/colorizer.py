@@ -8,8 +8,8 @@ Colouring is region-first, as a colourist works. The sketch is split into line-e
 to a multiple of 32 with paper white) and is brought back to full size by a guided upsampling along the
 original lines. Every region then gets one flat colour (its hints' colour, else the network's median
 colour there, or with hints the model's region chooser's pick; big background regions stay paper
-white), the network's light and shadow inside each region stay as a shading multiplier, and the
-original line art is multiplied over:
+white unless hinted or the chooser colours them), the network's light and shadow inside each region
+stay as a shading multiplier, and the original line art is multiplied over:
 final = flats × shading × lines, exactly what the layered file (inference.layered) composites to.
 """
 

@@ -3,8 +3,8 @@
 On characters it never saw, the network paints its idea of a plausible colour over every region the
 person left without a hint, and a region left alone is often paper: one dab per area is how people
 hint, so an undabbed region larger than ones they dabbed was usually left white on purpose. The
-network cannot read that from its pixels; the regions can. For every unhinted region that is not
-background paper, a scorer picks one of these options:
+network cannot read that from its pixels; the regions can. For every unhinted region, the background
+included (random hints often miss a coloured one), a scorer picks one of these options:
 
 - the median colour of each of the network's K candidates over the region (raw model order);
 - paper white;

@@ -6,7 +6,8 @@ shadow inside it, and keeps the line art on top. Here:
 - a region with hints takes the hints' colour (the dominant one if several disagree);
 - a region without hints takes a robust colour of the network's output over it (the median), or, when
   the person hinted elsewhere, what the caller's chooser picks (regions.choice);
-- large regions that touch the border and that the network leaves near white stay paper white;
+- large regions that touch the border and that the network leaves near white stay paper white (with
+  hints, all of them, unless a chooser decides them);
 - shading is the network's luminance inside a region relative to the region's median luminance, a
   multiplier in (0, 1], so a layered file can hold it as a multiply layer.
 
@@ -31,8 +32,11 @@ class FlatConfig:
     # always the region it mostly covers), so a dab that strays over a line does not colour the neighbour
     background_area: float = 0.02  # a border region at least this share of the image can be paper...
     background_lightness: float = 0.85  # ...when the network leaves it at least this light,
-    hinted_paper: bool = True  # ...or whatever its colour when the person gave hints but none there: one
-    # dab per area is how people hint, so an unhinted background is one they left as paper
+    hinted_paper: bool = True  # ...or whatever its colour when the person gave hints but none there and no
+    # region chooser decides: one dab per area is how people hint, so an unhinted background is one they
+    # left as paper. A chooser decides such regions itself (paper white is one of its options): forced
+    # paper cost 0.1-0.4 dB with random patches, which often miss a coloured border region, and gained
+    # nothing with one dab per area (docs/decisions.md)
     shading_strength: float = 0.25  # 0: flats only; 1: the network's full light and shadow. 0.25: the best
     # of 0 / 0.25 / 0.5 / 0.75 in PSNR on unscored images of characters the network never saw (the
     # chooser's fitting images and renpy's training split, automatic and 20 hints); on unseen characters
@@ -164,12 +168,16 @@ def _dominant_colours(labels: np.ndarray, hints: np.ndarray, votes: np.ndarray) 
     return {region: (sums[i] / n[i]).astype(np.float32) for region, i in best.items()}
 
 
+def background_regions(seg: Segmentation, cfg: FlatConfig = FlatConfig()) -> np.ndarray:
+    """(count,) bool: the large regions that touch the border, the ones that can be background paper."""
+    return seg.touches_border() & (seg.areas() >= cfg.background_area * seg.labels.size)
+
+
 def paper_regions(seg: Segmentation, medians: np.ndarray, cfg: FlatConfig = FlatConfig(),
                   hinted: bool = False) -> np.ndarray:
     """(count,) bool: large border regions that are background paper: the network leaves them near
     white, or (cfg.hinted_paper) the person hinted the sketch elsewhere."""
-    areas = seg.areas()
-    big = seg.touches_border() & (areas >= cfg.background_area * seg.labels.size)
+    big = background_regions(seg, cfg)
     if hinted and cfg.hinted_paper:
         return big
     return big & (luminance(medians) >= cfg.background_lightness)
@@ -226,29 +234,33 @@ def flats_from_network(seg: Segmentation, network: np.ndarray, hints: np.ndarray
     network: (H, W, 3) the network's colouring at the sketch's size. line_width: the reach (pixels) of
     the network's own line drawing around the ink, left out of statistics and shading; `zone`, that
     area if already made (it is the same for every candidate of a sketch). choose_unhinted: with hints,
-    the colours (len(regions), 3) of the unhinted regions that are not paper, from the hinted regions
-    (region -> colour) and those regions' indices (regions.choice); by default the network's.
+    the colours (len(regions), 3) of the unhinted regions, from the hinted regions (region -> colour) and
+    those regions' indices (regions.choice); it decides backgrounds too, and the large border regions it
+    leaves white are paper. By default the network's colours, and (cfg.hinted_paper) backgrounds paper.
     paper: (count,) bool, regions that stay paper whatever this network paints there (the background is
     the sketch's, not a colouring's: every candidate keeps the first one's paper), besides those this
     network leaves paper itself.
     """
     zone = line_zone(seg, line_width) if zone is None else zone
     by_hints = hinted_regions(seg, hints, cfg) if hints is not None else {}
-    # hints, the chooser and paper decide every region when paper needs no lightness: no medians then
-    all_decided = bool(by_hints) and choose_unhinted is not None and cfg.hinted_paper
-    colours = np.ones((seg.count, 3), np.float32) if all_decided else \
-        region_medians(seg.labels, network, seg.count, where=~zone)
-    own = paper_regions(seg, colours, cfg, hinted=bool(by_hints))
+    # with hints and a chooser, hints and the chooser decide every region: no network medians then
+    chooser_decides = bool(by_hints) and choose_unhinted is not None
+    if chooser_decides:
+        colours, own = np.ones((seg.count, 3), np.float32), np.zeros(seg.count, bool)
+    else:
+        colours = region_medians(seg.labels, network, seg.count, where=~zone)
+        # a caller that passes `paper` (candidate 1's) has decided the background: no forced paper then
+        own = paper_regions(seg, colours, cfg, hinted=bool(by_hints) and paper is None)
     paper = own if paper is None else own | paper
     colours[paper] = 1.0
     hinted = np.zeros(seg.count, bool)
-    if by_hints:
-        for region, colour in by_hints.items():
-            colours[region] = colour
-            hinted[region] = True
-        if choose_unhinted is not None:
-            free = np.flatnonzero(~hinted & ~paper)
-            colours[free] = choose_unhinted(by_hints, free)
+    for region, colour in by_hints.items():
+        colours[region] = colour
+        hinted[region] = True
+    if chooser_decides:
+        free = np.flatnonzero(~hinted & ~paper)
+        colours[free] = choose_unhinted(by_hints, free)
+        paper |= background_regions(seg, cfg) & ~hinted & (colours.min(1) >= 1.0)
     shading = network_shading(seg, network, colours, zone, cfg)
     return Flats(colours, hinted, seg.labels, shading, paper)
 
