@@ -10,7 +10,9 @@ Both are folders of links (val/ plus a one-image train/, the layout `swishpaint 
   and the outlined-cartoon sets), so no character is both fitted on and scored;
 - with --probe DIR, a third set built like the evaluation set from characters the network trained
   on (4 frames of each human Live2D training character, 16 training Pokémon): the same command
-  scores both, and the difference is what generalising to unseen characters costs.
+  scores both, and the difference is what generalising to unseen characters costs;
+- with --choose-pokemon DIR, 40 of the fitting set's Pokémon: an unscored set for choosing between
+  models that is closer to the scored one than the fitting set's first images (clip art, avatars).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ POKEMON = 16
 # hijiki and tororo, the dog wanko, or haru's second outfit)
 PROBE_CHARACTERS = ("epsilon2_1", "haru-haru01", "hibiki", "miku", "nico", "tsumiki", "unitychan")
 PROBE_FRAMES = 4
+CHOOSE_POKEMON = 40
 
 
 def every_nth(files: list[Path], count: int) -> list[Path]:
@@ -54,7 +57,8 @@ def character_mix(split: Path, characters: list[str], frames: int) -> dict[str, 
     return chosen
 
 
-def main(corpus: str, eval_dir: str, fit_dir: str, probe_dir: str | None = None) -> int:
+def main(corpus: str, eval_dir: str, fit_dir: str, probe_dir: str | None = None,
+         choose_dir: str | None = None) -> int:
     val = Path(corpus) / "val"
     chosen = character_mix(val, sorted(p.name for p in (val / "live2d").iterdir()), LIVE2D_FRAMES)
     scored_pokemon = {name.split("-")[1].split(".")[0] for name in chosen if name.startswith("pokemon-")}
@@ -70,6 +74,13 @@ def main(corpus: str, eval_dir: str, fit_dir: str, probe_dir: str | None = None)
     link_set(Path(eval_dir), chosen)
     link_set(Path(fit_dir), rest)
     print(f"{eval_dir}: {len(chosen)} images; {fit_dir}: {len(rest)} images")
+    if choose_dir:
+        pokemon = every_nth(sorted(name for name in rest if name.startswith("pokemon-")), CHOOSE_POKEMON)
+        if not pokemon:
+            print(f"{corpus}: no held-out Pokémon outside the scored set for --choose-pokemon", file=sys.stderr)
+            return 1
+        link_set(Path(choose_dir), {name: rest[name] for name in pokemon})
+        print(f"{choose_dir}: {len(pokemon)} images")
     if probe_dir:
         probe = character_mix(Path(corpus) / "train", list(PROBE_CHARACTERS), PROBE_FRAMES)
         if not probe:
@@ -86,5 +97,6 @@ if __name__ == "__main__":
     p.add_argument("eval_dir", help="the evaluation set is linked here")
     p.add_argument("fit_dir", help="the region chooser's fitting set is linked here")
     p.add_argument("--probe", metavar="DIR", help="also link the training-character probe set here")
+    p.add_argument("--choose-pokemon", metavar="DIR", help="also link 40 of the fitting set's Pokémon here")
     args = p.parse_args()
-    raise SystemExit(main(args.corpus, args.eval_dir, args.fit_dir, args.probe))
+    raise SystemExit(main(args.corpus, args.eval_dir, args.fit_dir, args.probe, args.choose_pokemon))

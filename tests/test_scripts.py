@@ -70,7 +70,8 @@ def test_eval_sets_never_put_a_character_in_both_sets(tmp_path):
         (train / "pokemon" / f"{n}.png").write_bytes(b"x")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     run = subprocess.run([sys.executable, str(ROOT / "scripts" / "eval_sets.py"), str(tmp_path / "corpus"),
-                          str(tmp_path / "eval"), str(tmp_path / "fit"), "--probe", str(tmp_path / "probe")],
+                          str(tmp_path / "eval"), str(tmp_path / "fit"), "--probe", str(tmp_path / "probe"),
+                          "--choose-pokemon", str(tmp_path / "choose")],
                          capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stderr
     probe = {p.name: p.resolve() for p in (tmp_path / "probe" / "val").iterdir()}
@@ -85,6 +86,8 @@ def test_eval_sets_never_put_a_character_in_both_sets(tmp_path):
     assert not {character(n) for n in scored} & {character(n) for n in fitted}
     assert "openmoji-1F600.png" in fitted and not any(n.startswith("live2d") for n in fitted)
     assert (tmp_path / "eval" / "train").is_dir() and (tmp_path / "fit" / "train").is_dir()
+    choose = {p.name for p in (tmp_path / "choose" / "val").iterdir()}  # for choosing: unscored Pokémon only
+    assert choose and choose <= {n for n in fitted if n.startswith("pokemon-")}
 
 
 def test_automatic_ceilings_rank_what_each_row_knows(tmp_path):
