@@ -30,8 +30,9 @@ PROBE_FRAMES = 4
 CHOOSE_POKEMON = 40
 
 
-def every_nth(files: list[Path], count: int) -> list[Path]:
-    return files[::max(1, len(files) // count)][:count]
+def every_nth(items: list, count: int) -> list:
+    """`count` of `items` spread evenly over them (files or names, in the caller's order)."""
+    return items[::max(1, len(items) // count)][:count]
 
 
 def link_set(folder: Path, images: dict[str, Path]) -> None:
