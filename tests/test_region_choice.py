@@ -30,7 +30,7 @@ def synthetic_examples(n: int, seed: int) -> RegionExamples:
     errors = np.ones((n, option_count(K)), np.float32)
     errors[skipped, K] = 0  # white
     errors[~skipped, 0] = 0  # candidate 1
-    return RegionExamples(features, errors, rng.uniform(10, 100, n).astype(np.float32))
+    return RegionExamples(features, errors, rng.uniform(1e-4, 1e-2, n).astype(np.float32))  # shares of the image
 
 
 def test_the_fitted_chooser_picks_the_option_the_features_point_to():
@@ -38,6 +38,25 @@ def test_the_fitted_chooser_picks_the_option_the_features_point_to():
     chooser = fit_region_chooser(train, K, ChooserFitConfig(epochs=15, batch=256))
     picks = chooser.scores(test.features).argmax(1)
     assert test.mean_error(picks) < 0.05 < test.mean_error(np.zeros(len(test), int))
+
+
+def test_one_huge_region_does_not_outweigh_many_small_ones():
+    """Half an image of background must not decide the fit for 200 small regions that look the same to
+    the features: each region weighs at most max_area_share of its image."""
+    rng = np.random.default_rng(0)
+    n = 201
+    features = np.zeros((n, option_count(K), feature_count(K)), np.float32)
+    features[:, :, len(REGION_FEATURES) + len(OPTION_FEATURES):] = np.eye(option_count(K))
+    features[:, :, 0] = rng.normal(size=(n, 1)) * 1e-3  # indistinguishable regions
+    errors = np.ones((n, option_count(K)), np.float32)
+    errors[0, K] = 0  # the background: white is right
+    errors[1:, 0] = 0  # the small regions: candidate 1 is right
+    areas = np.r_[0.5, np.full(n - 1, 1e-3)].astype(np.float32)  # 0.5 against 200 x 0.001 = 0.2
+    examples = RegionExamples(features, errors, areas)
+    picks = {cap: fit_region_chooser(examples, K, ChooserFitConfig(epochs=60, batch=256, max_area_share=cap))
+             .scores(features).argmax(1) for cap in (1.0, 0.02)}
+    assert (picks[1.0] == K).all()  # uncapped, the background's half image wins every region
+    assert (picks[0.02] == 0).all()  # capped, the 200 small regions do
 
 
 def test_a_saved_chooser_reads_back_and_unusable_files_fail_with_their_name(tmp_path):

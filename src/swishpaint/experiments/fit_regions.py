@@ -93,7 +93,8 @@ def _collect(colorizer, recorder: "_Recorder", data: SketchColorDataset, hinting
                 r = recorder.regions
                 errors = ((recorder.options.colours[r] - true_colour[r, None]) ** 2).sum(-1)
                 parts.setdefault(f"{protocol}:{count}", []).append(
-                    RegionExamples(recorder.options.features[r], errors.astype(np.float32), area[r].astype(np.float32)))
+                    RegionExamples(recorder.options.features[r], errors.astype(np.float32),
+                                   (area[r] / seg.labels.size).astype(np.float32)))
     return {k: RegionExamples.join(v) for k, v in parts.items()}, n
 
 
