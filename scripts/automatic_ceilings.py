@@ -35,10 +35,15 @@ def images(root: str, colorizer: Colorizer, size: int) -> list[HeldOutImage]:
     return list(held_out_images(data, 0, colorizer.segment_config))
 
 
+def convert(colours: np.ndarray, to) -> np.ndarray:
+    """(N, 3) colours through metrics.quality's rgb_to_lab or lab_to_rgb, which take (B, 3, H, W)."""
+    return to(torch.from_numpy(np.asarray(colours)).T[None, :, :, None])[0, :, :, 0].T.numpy()
+
+
 def region_lab(image: HeldOutImage) -> tuple[np.ndarray, np.ndarray]:
     """((count, 3) Lab mean colour per region, (count,) its pixels off the lines)."""
     means, weight = region_means(image.segmentation, image.truth)
-    return rgb_to_lab(torch.from_numpy(means).T[None, :, :, None])[0, :, :, 0].T.numpy(), weight
+    return convert(means, rgb_to_lab), weight
 
 
 def mean_colour(sets: list[HeldOutImage]) -> np.ndarray:
@@ -51,8 +56,7 @@ def mean_colour(sets: list[HeldOutImage]) -> np.ndarray:
 
 def painted(image: HeldOutImage, lab: np.ndarray) -> np.ndarray:
     """(H, W, 3) RGB: each region in its Lab colour, the lines multiplied over."""
-    rgb = lab_to_rgb(torch.from_numpy(lab).T[None, :, :, None])[0, :, :, 0].T.numpy()
-    return rgb[image.segmentation.labels] * image.sketch[..., None]
+    return convert(lab, lab_to_rgb)[image.segmentation.labels] * image.sketch[..., None]
 
 
 def rows_for(image: HeldOutImage, fixed: np.ndarray, colorizer: Colorizer | None) -> dict[str, np.ndarray]:
@@ -65,9 +69,8 @@ def rows_for(image: HeldOutImage, fixed: np.ndarray, colorizer: Colorizer | None
         flats = colouring.flats(0)
         out["model, automatic (candidate 1)"] = colouring.image(0, "final", flats=flats) / 255.0
         model_white = colouring.image(0, "flat", flats=flats).astype(np.float32).min(2) / 255.0 > 0.97
-        fixed_rgb = lab_to_rgb(torch.from_numpy(fixed)[None, :, None, None])[0, :, 0, 0].numpy()
         out["the model's white areas, the fixed colour elsewhere"] = np.where(
-            model_white[..., None], 1.0, fixed_rgb) * image.sketch[..., None]
+            model_white[..., None], 1.0, convert(fixed[None], lab_to_rgb)[0]) * image.sketch[..., None]
     out["true white areas, the fixed colour elsewhere"] = painted(image, np.where(white[:, None], lab, fixed))
     own = np.average(lab[rest], axis=0, weights=weight[rest] + 1e-9)
     out["true white areas, each image's own mean colour elsewhere"] = painted(image, np.where(white[:, None], lab, own))
